@@ -1,0 +1,65 @@
+"""ASGI entry point (``app.main:app``). The lifespan owns the worker pool."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.sandbox.pool import Pool
+from app.settings import Settings
+from app.web.api import router as api_router
+from app.web.service import RunService
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        pool = Pool(settings.sandbox_limits(), max_concurrent_runs=settings.max_concurrent_runs,
+                    queue_max=settings.queue_max, spares=settings.spare_workers,
+                    cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
+        await pool.start()
+        app.state.service = RunService(pool, settings)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(title="Tensor Playground", version="0.1.0", lifespan=lifespan,
+                  description="Run a PyTorch snippet in a sandbox and see shapes, strides, "
+                              "shared storage, autograd graphs and modules.")
+    app.state.settings = settings
+    _install_body_limit(app, settings)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(api_router)
+    return app
+
+
+def _install_body_limit(app: FastAPI, settings: Settings) -> None:
+    # JSON escaping can blow code up to ~6x its size ("\u0000"); anything larger cannot be valid.
+    body_max_bytes = settings.code_max_bytes * 6 + 1024
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > body_max_bytes:
+            return JSONResponse({"detail": f"request body is {length} bytes; the limit is "
+                                           f"{body_max_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        problems.append(f"{where}: {err.get('msg', 'invalid')}")
+    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+app = create_app()

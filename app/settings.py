@@ -1,0 +1,45 @@
+"""Every limit and knob of the server, read from the environment (prefix ``TP_``).
+
+Each name carries its unit (``_s``, ``_mb``, ``_bytes``) so that an operator reading
+``TP_EXEC_TIMEOUT_S=2`` never has to guess. The sandbox layer takes a plain dataclass
+(it must import without pydantic on a GPU box); ``sandbox_limits()`` is the one bridge.
+"""
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.sandbox.limits import SandboxLimits
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TP_", extra="ignore")
+
+    # Request limits (web layer).
+    code_max_bytes: int = Field(64 * 1024, ge=1)
+
+    # Pool sizing.
+    max_concurrent_runs: int = Field(4, ge=1)
+    queue_max: int = Field(64, ge=0)
+    spare_workers: int = Field(2, ge=0)
+    overload_retry_after_s: int = Field(1, ge=1)
+    zygote_start_timeout_s: float = Field(60.0, gt=0)
+
+    # Per-run sandbox limits (forwarded to app.sandbox).
+    exec_timeout_s: float = Field(5.0, gt=0)
+    kill_grace_s: float = Field(1.0, gt=0)
+    cpu_time_s: int = Field(10, ge=1)
+    memory_budget_mb: int = Field(1024, ge=16)
+    file_size_max_bytes: int = Field(1024 * 1024, ge=0)
+    open_files_max: int = Field(64, ge=8)
+    processes_max: int = Field(64, ge=1)
+    output_max_bytes: int = Field(64 * 1024, ge=0)
+    output_abort_bytes: int = Field(8 * 1024 * 1024, ge=1)
+    result_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    sandbox_uid: int = Field(64123, ge=1)
+    sandbox_gid: int = Field(64123, ge=1)
+    require_uid_drop: bool = False
+
+    def sandbox_limits(self) -> SandboxLimits:
+        names = SandboxLimits.__dataclass_fields__.keys()
+        return SandboxLimits(**{n: getattr(self, n) for n in names if hasattr(self, n)})

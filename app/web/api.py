@@ -1,0 +1,34 @@
+"""JSON routes. Handlers only translate HTTP to ``RunService`` calls and back."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.schemas import ErrorBody, Health, RunRequest, RunResponse
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+_ERRORS = {
+    413: {"model": ErrorBody, "description": "The code (or the request body) is too large."},
+    422: {"model": ErrorBody, "description": "The body is not JSON of the form {\"code\": str}."},
+    503: {"model": ErrorBody, "description": "Overloaded or no worker available; see Retry-After."},
+}
+
+
+@router.post("/run", response_model=RunResponse, responses=_ERRORS,
+             summary="Run a snippet in a sandboxed worker and return its memory snapshot")
+async def run(body: RunRequest, request: Request) -> RunResponse:
+    return await request.app.state.service.run(body.code)
+
+
+@router.get("/health", response_model=Health, summary="Pool state and the active sandbox limits")
+async def health(request: Request) -> Health:
+    service = request.app.state.service
+    pool = service.pool.health()
+    settings = service.settings
+    limits = settings.sandbox_limits().to_dict() | {
+        "code_max_bytes": settings.code_max_bytes,
+        "max_concurrent_runs": settings.max_concurrent_runs,
+        "queue_max": settings.queue_max,
+    }
+    return Health(ok=pool.get("state") == "ready", pool=pool, limits=limits,
+                  metrics=service.metrics.as_dict())

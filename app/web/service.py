@@ -1,0 +1,64 @@
+"""Running one snippet on behalf of any route: the single owner of overload handling,
+timing, metrics and conversion, so the JSON and HTML handlers stay thin."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from fastapi import HTTPException
+
+from app.convert import to_response
+from app.sandbox.pool import Overloaded, Pool, Unavailable
+from app.schemas import RunResponse
+from app.settings import Settings
+
+
+@dataclass
+class Metrics:
+    runs_by_outcome: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    wall_ms_total: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"runs_by_outcome": dict(self.runs_by_outcome), "rejected": dict(self.rejected),
+                "wall_ms_total": round(self.wall_ms_total, 3)}
+
+
+class RunService:
+    def __init__(self, pool: Pool, settings: Settings):
+        self.pool = pool
+        self.settings = settings
+        self.metrics = Metrics()
+
+    def check_code(self, code: str) -> None:
+        size = len(code.encode("utf-8", "surrogatepass"))
+        if size > self.settings.code_max_bytes:
+            raise HTTPException(413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes")
+
+    async def run(self, code: str) -> RunResponse:
+        self.check_code(code)
+        started = time.perf_counter()
+        try:
+            outcome = await self.pool.run(code)
+        except Overloaded as exc:
+            self.metrics.rejected["overloaded"] += 1
+            raise _unavailable("the playground is busy; try again shortly", exc.retry_after_s) from None
+        except Unavailable as exc:
+            self.metrics.rejected["unavailable"] += 1
+            raise _unavailable(f"no worker is available: {exc.reason}", exc.retry_after_s) from None
+        response = to_response(outcome, exec_timeout_s=self.settings.exec_timeout_s,
+                               result_max_bytes=self.settings.result_max_bytes)
+        self.metrics.runs_by_outcome[_outcome_key(response)] += 1
+        self.metrics.wall_ms_total += (time.perf_counter() - started) * 1000
+        return response
+
+
+def _unavailable(message: str, retry_after_s: float) -> HTTPException:
+    return HTTPException(503, message, headers={"Retry-After": str(max(1, round(retry_after_s)))})
+
+
+def _outcome_key(response: RunResponse) -> str:
+    if response.ok:
+        return "ok"
+    return response.error.type if response.error else "error"
