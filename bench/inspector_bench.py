@@ -1,0 +1,61 @@
+"""In-process inspector figures: a 10,000-node graph and a namespace holding a 400 MB tensor."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from app.inspector import snapshot
+
+
+def _timed(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def _rss_peak_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> None:
+    # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0).
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def bench_graph(nodes: int = 10_000) -> None:
+    x = torch.ones(3, requires_grad=True)
+    y = x
+    for _ in range(nodes - 1):
+        y = y * 1.0001
+    ms = _timed(lambda: snapshot({"x": x, "y": y}))
+    count = len(snapshot({"x": x, "y": y})["graph"]["nodes"])
+    print(f"snapshot of a {count}-node autograd graph: {ms:.1f} ms (median of 5)")
+
+
+def bench_big_tensor(mb: int = 400) -> None:
+    small = {"a": torch.ones(10)}
+    big = {"a": torch.ones(10), "big": torch.randn(mb * 1024 * 1024 // 4)}
+    base_ms = _timed(lambda: snapshot(small))
+    big_ms = _timed(lambda: snapshot(big))
+    _reset_peak()
+    before = _rss_peak_kb()
+    snapshot(big)
+    extra_kb = _rss_peak_kb() - before
+    print(f"namespace with a {mb} MB tensor: +{big_ms - base_ms:.1f} ms "
+          f"({big_ms:.1f} vs {base_ms:.1f} ms), +{extra_kb / 1024:.1f} MB peak RSS")
+
+
+def run_inspector_benches() -> None:
+    torch.set_num_threads(1)  # as in the worker
+    bench_graph()
+    bench_big_tensor()
