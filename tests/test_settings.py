@@ -1,0 +1,35 @@
+"""Settings come from TP_* environment variables and reach the sandbox unchanged."""
+import dataclasses
+
+import pytest
+from pydantic import ValidationError
+
+from app.sandbox.limits import SandboxLimits
+from app.settings import Settings
+
+
+def test_env_vars_with_units_override_defaults(monkeypatch):
+    monkeypatch.setenv("TP_EXEC_TIMEOUT_S", "2.5")
+    monkeypatch.setenv("TP_MEMORY_BUDGET_MB", "256")
+    monkeypatch.setenv("TP_CODE_MAX_BYTES", "1000")
+    s = Settings()
+    assert (s.exec_timeout_s, s.memory_budget_mb, s.code_max_bytes) == (2.5, 256, 1000)
+
+
+def test_every_sandbox_limit_is_a_setting():
+    # A limit the sandbox knows but settings cannot set would be silently stuck at its default.
+    sandbox_fields = {f.name for f in dataclasses.fields(SandboxLimits)}
+    assert sandbox_fields <= set(Settings.model_fields)
+
+
+def test_sandbox_limits_carry_the_settings_values():
+    limits = Settings(exec_timeout_s=0.75, output_max_bytes=123).sandbox_limits()
+    assert isinstance(limits, SandboxLimits)
+    assert (limits.exec_timeout_s, limits.output_max_bytes) == (0.75, 123)
+
+
+@pytest.mark.parametrize("name, value", [("exec_timeout_s", 0), ("memory_budget_mb", -1),
+                                         ("max_concurrent_runs", 0)])
+def test_nonsense_limits_are_rejected(name, value):
+    with pytest.raises(ValidationError):
+        Settings(**{name: value})
