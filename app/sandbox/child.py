@@ -1,0 +1,116 @@
+"""What a freshly forked child does before and after its job arrives.
+
+Order matters: new session (so the zygote can kill the run's whole process group), drop every
+inherited fd, rlimits, then the uid drop, then PR_SET_PDEATHSIG (a credential change clears it),
+then block on the job pipe. The zygote forks these ahead of time ("spares").
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import signal
+
+from app.sandbox.limits import SandboxLimits
+from app.sandbox.protocol import read_frame, write_frame
+from app.sandbox.runner import run_snippet
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NO_NEW_PRIVS = 38
+JOB_MAX_BYTES = 64 * 1024 * 1024
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _prctl(option: int, arg: int) -> None:
+    if _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _reset_signals() -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    # Writing past RLIMIT_FSIZE should be an OSError in the snippet, not a silent death.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _isolate_fds(keep: tuple[int, int]) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != null:
+            os.dup2(null, fd)
+    low, high = sorted(keep)
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 1 << 20)
+
+
+def _own_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def _set(which: int, value: int) -> None:
+    resource.setrlimit(which, (value, value))
+
+
+def apply_rlimits(limits: SandboxLimits, memory_rlimit: str, nproc: int | None) -> None:
+    # Base on our own size (= the zygote's at fork time) so the budget is what the snippet gets.
+    budget = limits.memory_budget_mb * 1024 * 1024
+    if memory_rlimit == "data":
+        _set(resource.RLIMIT_DATA, _own_kib("VmData") * 1024 + budget)
+    else:
+        _set(resource.RLIMIT_AS, _own_kib("VmSize") * 1024 + budget)
+    # Soft CPU limit sends SIGXCPU; the hard one a second later is SIGKILL.
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_time_s, limits.cpu_time_s + 1))
+    _set(resource.RLIMIT_FSIZE, limits.file_size_max_bytes)
+    _set(resource.RLIMIT_NOFILE, limits.open_files_max)
+    _set(resource.RLIMIT_CORE, 0)
+    if nproc is not None:
+        _set(resource.RLIMIT_NPROC, nproc)
+
+
+def drop_uid(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> None:
+    """plan: {"limits", "memory_rlimit", "nproc", "drop_uid": bool} decided once by the zygote."""
+    os.setsid()
+    _reset_signals()
+    _isolate_fds(keep)
+    limits: SandboxLimits = plan["limits"]
+    apply_rlimits(limits, plan["memory_rlimit"], plan["nproc"])
+    if plan["drop_uid"]:
+        drop_uid(limits.sandbox_uid, limits.sandbox_gid)
+        # Other sandbox children share this uid: forbid ptrace / /proc/<pid>/mem among them.
+        _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries cannot regain root
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != zygote_pid:  # the zygote died before PDEATHSIG was armed
+        os._exit(1)
+
+
+def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
+    """Body of a spare: confine, wait for the job, run it, send one frame, _exit. Never returns."""
+    code = 70
+    try:
+        confine(plan, (job_r, res_w), zygote_pid)
+        job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
+        os.close(job_r)
+        payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]))
+        write_frame(res_w, payload)
+        code = 0
+    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+        code = 71
+    finally:
+        os._exit(code)

@@ -1,0 +1,90 @@
+"""What Pool.run returns, and its conversion to the final result dict.
+
+RunOutcome.result() always returns the runner's payload shape (see app.sandbox.runner):
+{"ok", "stdout": {"text", "truncated"}, "stderr": {...}, "error": null | {"type", "message",
+ "line", "traceback", "signal"?, "exit_code"?}, "duration_ms", "snapshot", "warnings"}
+When the child could not report (killed, crashed, result too big) the error is one of the typed
+limits: "TimeLimit", "MemoryLimit", "OutputLimit", or "Crash" (with the signal name / exit code).
+The payload comes from untrusted code: result() checks its shape, the web layer still validates.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+PAYLOAD_KEYS = ("ok", "stdout", "stderr", "error", "duration_ms", "snapshot", "warnings")
+
+
+class Overloaded(Exception):
+    """The run queue is full; try again after retry_after_s."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"sandbox overloaded; retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(Exception):
+    """No zygote to run on (starting, restarting after a crash, or closed)."""
+
+    def __init__(self, retry_after_s: float, reason: str) -> None:
+        super().__init__(f"sandbox unavailable ({reason}); retry after {retry_after_s:g} s")
+        self.retry_after_s = retry_after_s
+        self.reason = reason
+
+
+class SandboxStartError(RuntimeError):
+    """The zygote could not start (e.g. require_uid_drop and the uid drop is impossible)."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str  # "ok" | "timeout" | "crash" | "result_too_large" | "error"
+    payload: bytes  # the child's raw result JSON when status == "ok", else usually empty
+    signal: str | None  # e.g. "SIGSEGV" when the child was killed by a signal
+    exit_code: int | None
+    wall_ms: float  # from job hand-off to completion, measured by the zygote
+    queue_ms: float  # waiting for a free run slot in the pool
+    pid: int | None = None  # the child that ran it
+
+    def result(self) -> dict[str, Any]:
+        if self.status == "ok":
+            data = _parse_payload(self.payload)
+            if data is not None:
+                return data
+            return _failed(_error("Crash", "the worker sent an unreadable result"), self.wall_ms)
+        return _failed(self._limit_error(), self.wall_ms)
+
+    def _limit_error(self) -> dict[str, Any]:
+        if self.status == "timeout":
+            return _error("TimeLimit", f"killed after {self.wall_ms / 1000:.2f} s of wall time")
+        if self.status == "result_too_large":
+            return _error("OutputLimit", "the result exceeded result_max_bytes")
+        if self.status == "crash" and self.signal == "SIGXCPU":
+            return _error("TimeLimit", "CPU time limit (cpu_time_s) exceeded")
+        if self.status == "crash":
+            how = f"was killed by {self.signal}" if self.signal else f"exited with code {self.exit_code}"
+            err = _error("Crash", f"the worker {how}")
+            return {**err, "signal": self.signal, "exit_code": self.exit_code}
+        reason = self.payload.decode("utf-8", "replace") or self.status
+        return _error("Crash", f"the sandbox could not run the snippet: {reason}")
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "message": message, "line": None, "traceback": []}
+
+
+def _failed(error: dict[str, Any], wall_ms: float) -> dict[str, Any]:
+    empty = {"text": "", "truncated": False}
+    return {"ok": False, "stdout": empty, "stderr": dict(empty), "error": error,
+            "duration_ms": wall_ms, "snapshot": None, "warnings": []}
+
+
+def _parse_payload(payload: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or any(k not in data for k in PAYLOAD_KEYS):
+        return None
+    return data

@@ -1,0 +1,162 @@
+"""Runs one snippet inside a confined child and builds its result payload (bytes of JSON).
+
+Payload: {"ok": bool, "stdout": {"text": str, "truncated": bool}, "stderr": {...},
+          "error": null | {"type", "message", "line", "traceback": [{"line", "function",
+          "source"}]}, "duration_ms": float, "snapshot": dict | null, "warnings": [str]}
+error.type is the exception class name, or one of the typed limits "TimeLimit", "MemoryLimit",
+"OutputLimit". A failed snippet still gets the snapshot of what existed when it failed.
+"""
+from __future__ import annotations
+
+import builtins
+import json
+import signal
+import sys
+import time
+from typing import Any
+
+from app.sandbox.limits import SandboxLimits
+from app.sandbox.output import CappedWriter, OutputLimit
+
+FILENAME = "<snippet>"
+_MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
+
+
+class TimeLimit(BaseException):
+    """Raised inside the snippet by the soft wall-clock timer (BaseException: `except Exception`
+    in the snippet does not swallow it)."""
+
+
+class _Timer:
+    """Soft timeout via ITIMER_REAL. `armed` guards the window between the snippet's end and the
+    disarm, so a late SIGALRM cannot raise inside the runner itself."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.armed = False
+
+    def _fire(self, signum: int, frame: Any) -> None:
+        if self.armed:
+            raise TimeLimit(f"exceeded exec_timeout_s={self.seconds:g}")
+
+    def __enter__(self) -> "_Timer":
+        signal.signal(signal.SIGALRM, self._fire)
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _snippet_frames(tb: Any, lines: list[str]) -> list[dict[str, Any]]:
+    frames = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == FILENAME:
+            line = tb.tb_lineno
+            source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+            frames.append({"line": line, "function": code.co_name, "source": source})
+        tb = tb.tb_next
+    return frames
+
+
+def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
+    frames = _snippet_frames(exc.__traceback__, lines)
+    kind = type(exc).__name__
+    message = str(exc)
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and any(m in message for m in _MEMORY_MARKERS)
+    ):
+        kind = "MemoryLimit"
+        message = message or "memory limit exceeded"
+    line = frames[-1]["line"] if frames else None
+    if isinstance(exc, SyntaxError) and exc.filename == FILENAME:
+        message, line = exc.msg, exc.lineno
+    return {"type": kind, "message": message, "line": line, "traceback": frames}
+
+
+def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str]):
+    """Compile and exec; returns (error or None, exec duration in ms)."""
+    try:
+        compiled = compile(code, FILENAME, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # ValueError: source with null bytes
+        return describe_error(exc, lines), 0.0
+    start = time.perf_counter()
+    try:
+        with _Timer(limits.exec_timeout_s):
+            exec(compiled, namespace)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            return describe_error(exc, lines), _ms_since(start)
+    except BaseException as exc:  # noqa: BLE001 - snippet failure is data, whatever it raised
+        return describe_error(exc, lines), _ms_since(start)
+    return None, _ms_since(start)
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
+    try:
+        from app.inspector import snapshot  # lazy: the inspector may not exist yet
+    except ImportError as exc:
+        warnings.append(f"inspector unavailable: {exc}")
+        return None
+    try:
+        return snapshot(namespace)
+    except BaseException as exc:  # noqa: BLE001 - it should never raise; record it if it does
+        warnings.append(f"inspector failed: {type(exc).__name__}: {exc}")
+        return None
+
+
+def run_snippet(code: str, limits: SandboxLimits) -> bytes:
+    """Run `code` and return the encoded payload (never raises for snippet failures)."""
+    out = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
+    err = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    try:
+        error, duration_ms = _execute(code, namespace, limits, code.splitlines())
+    finally:
+        sys.stdout, sys.stderr = saved
+        out.close_to_snippet()
+        err.close_to_snippet()
+    warnings: list[str] = []
+    snap = _take_snapshot(namespace, warnings)
+    payload = {
+        "ok": error is None,
+        "stdout": out.result(),
+        "stderr": err.result(),
+        "error": error,
+        "duration_ms": duration_ms,
+        "snapshot": snap,
+        "warnings": warnings,
+    }
+    return encode_payload(payload, limits.result_max_bytes)
+
+
+def _dumps(payload: dict) -> bytes:
+    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
+
+
+def encode_payload(payload: dict, max_bytes: int) -> bytes:
+    """JSON-encode; drop the snapshot if it cannot be encoded or makes the result too big, and
+    as a last resort drop the captured output too, so something useful always fits."""
+    try:
+        data = _dumps(payload)
+        if len(data) <= max_bytes:
+            return data
+        reason = f"result was {len(data)} bytes, over result_max_bytes={max_bytes}"
+    except (TypeError, ValueError) as exc:
+        reason = f"snapshot not JSON-encodable: {exc}"
+    payload = dict(payload, snapshot=None, warnings=[*payload["warnings"], "snapshot dropped: " + reason])
+    data = _dumps(payload)
+    if len(data) <= max_bytes:
+        return data
+    empty = {"text": "", "truncated": True}
+    error = {"type": "OutputLimit", "message": reason, "line": None, "traceback": []}
+    return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]))

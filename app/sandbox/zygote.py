@@ -1,0 +1,118 @@
+"""The zygote: `python -E -s -m app.sandbox.zygote`, started by app.sandbox.pool.Pool.
+
+Imports torch once, single-threaded (a zygote that ever ran an OpenMP parallel region forks
+children that hang at their first threaded op), warms up the lazy code paths a snippet is
+likely to hit, freezes the GC (so children do not dirty the shared pages), and then forks one
+child per run. It never initialises CUDA: children of a CUDA-initialised parent cannot use it.
+Frames are described in app.sandbox.protocol.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import signal
+import sys
+
+from app.sandbox import child, probe, strays
+from app.sandbox.limits import SandboxLimits
+from app.sandbox.protocol import read_frame, write_frame
+from app.sandbox.runner import run_snippet
+from app.sandbox.supervisor import Supervisor
+
+CONFIG_MAX_BYTES = 1 << 20
+
+# Touches the lazy paths (optimizer.step alone imports ~800 modules: seconds per child if cold).
+# No backward(): on CUDA builds the autograd engine would count devices (initialising the CUDA
+# driver) and mark forked children as a "bad autograd fork".
+WARMUP_SNIPPET = """
+import torch, numpy as np
+import torch.nn as nn, torch.nn.functional as F
+a = torch.randn(8, 8)
+b = (a @ a.t()).relu().sum(dim=0)
+w = torch.randn(4, 4, requires_grad=True)
+y = F.softmax(w * 2 + 1, dim=1).mean()
+model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1))
+out = model(torch.randn(2, 4))
+for opt in (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
+            torch.optim.Adam(model.parameters(), lr=0.1)):
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    opt.step()
+arr = np.arange(6.0).reshape(2, 3)
+t = torch.from_numpy(arr)
+v = t[:, 1:].t()
+print(v.shape)
+"""
+
+
+def _import_everything() -> None:
+    import numpy  # noqa: F401
+    import torch
+    import torch.nn  # noqa: F401
+    import torch.nn.functional  # noqa: F401
+    import torch.optim  # noqa: F401
+    import torch.utils.data  # noqa: F401
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    try:
+        import app.inspector  # noqa: F401
+    except ImportError:
+        pass  # the runner records "inspector unavailable" per run
+    import collections, dataclasses, itertools, math, random, functools  # noqa: E401,F401
+
+
+def _vm_size_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _plan(limits: SandboxLimits) -> tuple[dict, dict]:
+    uid_drop = probe.uid_drop_plan(limits)
+    plan = {
+        "limits": limits,
+        "memory_rlimit": probe.memory_rlimit_mode(limits),
+        "nproc": probe.nproc_limit(limits, uid_drop["active"]),
+        "drop_uid": uid_drop["active"],
+    }
+    return plan, uid_drop
+
+
+def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
+    import torch
+
+    return {
+        "type": "ready", "pid": os.getpid(), "vm_size": _vm_size_bytes(), "uid_drop": uid_drop,
+        "memory_rlimit": plan["memory_rlimit"], "nproc": plan["nproc"],
+        "cuda_initialized": bool(torch.cuda.is_initialized()), "stray_sweep": sweeper_ok,
+        "python": platform.python_version(), "torch": torch.__version__,
+    }
+
+
+def main() -> int:
+    resp_fd = os.dup(1)
+    os.dup2(2, 1)  # stray prints (ours or a library's) must not corrupt the frames
+    child._prctl(child.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the server
+    config = json.loads(read_frame(0, CONFIG_MAX_BYTES))
+    limits = SandboxLimits.from_dict(config["limits"])
+    _import_everything()
+    run_snippet(WARMUP_SNIPPET, limits)
+    plan, uid_drop = _plan(limits)
+    if limits.require_uid_drop and not uid_drop["active"]:
+        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": uid_drop["reason"]}).encode())
+        return 2
+    sweeper_ok = strays.become_subreaper()
+    gc.collect()
+    gc.freeze()  # children then never touch (copy) the zygote's objects' GC headers
+    write_frame(resp_fd, json.dumps(_ready_frame(plan, uid_drop, sweeper_ok)).encode())
+    Supervisor(limits, plan, int(config.get("spares", 2)), 0, resp_fd).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
