@@ -1,0 +1,146 @@
+"""Assemble the snapshot dict. This module documents the wire format.
+
+snapshot(namespace, *, limits=None) -> dict, JSON-serialisable with
+json.dumps(allow_nan=False) (non-finite floats are "nan"/"inf"/"-inf",
+complex numbers strings such as "1+2j"):
+
+{
+  "tensors":  [Tensor], "arrays": [Array], "storages": [Storage],
+  "graph":    {"nodes": [Node], "edges": [Edge], "truncated": bool},
+  "modules":  [Module | Optimizer],
+  "truncated": bool,    # some cap (count/depth/visits/graph nodes) cut the walk
+  "warnings":  [str],   # what could not be inspected; snapshot() never raises
+}
+Tensor: name, aliases, shape (ragged nested dims: null), dtype "torch.float32",
+  device, layout, stride|null, storage_offset|null, is_contiguous, numel,
+  element_size, nbytes, requires_grad, is_leaf, grad_fn|null, version|null,
+  is_view, base|null (name of ._base), is_parameter, grad|null (name of .grad),
+  storage "s0"|null, byte_range [start,end]|null (bytes the view can touch,
+  relative to its storage group), preview {values, truncated}|null,
+  stats {min,max,mean,std,nan_count,inf_count,sampled,count}|null (real
+  floating dtypes only), flags ["sparse","nested","meta","zero_size",
+  "expanded","conj","neg","quantized","inference"; "uninspectable" when the
+  entry itself failed].
+Array: name, aliases, shape, dtype "float32", strides (bytes), itemsize,
+  nbytes, offset_bytes (from root .base start), is_view, c_contiguous,
+  writeable, storage, byte_range, preview.
+Storage: {id "s0", device, nbytes (group span), members [{name, kind
+  "tensor"|"array", byte_range}]} - interval union of allocations per device
+  (see storages.py); ids in order of first member (tensors first, then arrays).
+Node: {id "n0", name "MulBackward0"|"AccumulateGrad"|"MyFnBackward",
+  kind "function"|"leaf", tensors [names], saved [{name, shape|null,
+  dtype|null, stale bool|null, freed bool, tensor name|null}]}.
+Edge: {source, target}: source's next_functions contain target.
+Module: {name, kind "module", class, qualname, parameters [{name, shape,
+  requires_grad, numel, tensor}], buffers [{name, shape, numel, tensor}],
+  unregistered [{name, shape, tensor}], state_dict_keys, children, training,
+  param_count}; submodules have their own entries ("model.linear1").
+Optimizer: {name, kind "optimizer", class, param_groups [{params [names],
+  hyperparameters {k: scalar|list|repr}}], state [{param name, entries {k:
+  scalar | {shape, dtype, tensor}}}]} (0-d state tensors such as Adam's step
+  are given as their number).
+Naming (walk.py): breadth-first from top-level names, `d['k']`, `pair[0]`,
+`p.field`, `model.linear1.weight`, `x.grad`; first name found wins.
+"""
+
+from __future__ import annotations
+
+import warnings as _warnings
+from typing import Any
+
+import torch
+
+from .arrays import describe_array
+from .graph import build_graph
+from .limits import InspectLimits
+from .modules import describe_module, describe_optimizer
+from .storages import Extent, array_extent, group_storages, tensor_extent
+from .tensors import describe_tensor, minimal_tensor
+from .walk import WalkResult, walk
+
+
+def empty_snapshot(warnings: list[str]) -> dict[str, Any]:
+    return {"tensors": [], "arrays": [], "storages": [],
+            "graph": {"nodes": [], "edges": [], "truncated": False},
+            "modules": [], "truncated": False, "warnings": warnings}
+
+
+def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[str, Any]:
+    limits = limits or InspectLimits()
+    warnings: list[str] = []
+    try:
+        # Reading must not record autograd history nor let torch's own
+        # UserWarnings escape into a snippet whose warnings are errors.
+        with _warnings.catch_warnings(), torch.no_grad():
+            _warnings.simplefilter("ignore")
+            return _assemble(namespace, limits, warnings)
+    except Exception as exc:  # last resort: the contract is "never raise"
+        warnings.append(f"snapshot failed: {type(exc).__name__}: {exc}")
+        return empty_snapshot(warnings)
+
+
+def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:
+    walked = walk(namespace, limits)  # holds references until we return
+    warnings.extend(walked.warnings)
+    tensors = [_entry(f, describe_tensor, (f, walked, limits, warnings), warnings)
+               for f in walked.tensors]
+    arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
+    storages = _attach_storages(walked, tensors, arrays, warnings)
+    graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
+                     {"nodes": [], "edges": [], "truncated": False})
+    modules = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
+               if m is not None]
+    modules += [m for m in (_module(f, describe_optimizer, walked, warnings)
+                            for f in walked.optimizers) if m is not None]
+    return {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
+            "modules": modules, "truncated": bool(walked.truncated or graph["truncated"]),
+            "warnings": warnings}
+
+
+def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
+    try:
+        return describe(*args)
+    except Exception as exc:
+        warnings.append(f"{found.name}: could not inspect: {type(exc).__name__}: {exc}")
+        if isinstance(found.obj, torch.Tensor):
+            return minimal_tensor(found)
+        return {"name": found.name, "aliases": list(found.aliases), "shape": [], "dtype": "?",
+                "strides": [], "itemsize": 0, "nbytes": 0, "offset_bytes": 0, "is_view": False,
+                "c_contiguous": False, "writeable": False, "storage": None,
+                "byte_range": None, "preview": None}
+
+
+def _section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        warnings.append(f"{label}: {type(exc).__name__}: {exc}")
+        return default
+
+
+def _module(found, describe, walked: WalkResult, warnings: list[str]) -> dict | None:
+    try:
+        return describe(found, walked)
+    except Exception as exc:
+        warnings.append(f"{found.name}: could not inspect: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _attach_storages(walked: WalkResult, tensors: list[dict], arrays: list[dict],
+                     warnings: list[str]) -> list[dict]:
+    extents: list[Extent] = []
+    sources = [(walked.tensors, tensor_extent), (walked.arrays, array_extent)]
+    for found_list, make in sources:
+        for i, found in enumerate(found_list):
+            try:
+                ext = make(i, found.name, found.obj)
+            except Exception as exc:
+                warnings.append(f"{found.name}: no storage: {type(exc).__name__}: {exc}")
+                ext = None
+            if ext is not None:
+                extents.append(ext)
+    storages, where = group_storages(extents)
+    for (kind, i), (sid, rng) in where.items():
+        entry = (tensors if kind == "tensor" else arrays)[i]
+        entry["storage"], entry["byte_range"] = sid, list(rng)
+    return storages

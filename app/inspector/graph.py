@@ -1,0 +1,155 @@
+"""Autograd graph reachable from named tensors, read without side effects.
+
+Breadth-first over grad_fn.next_functions with an explicit queue (a
+10,000-op chain must not hit Python's recursion limit). Saved tensors are read
+through the generated `_saved_<name>` properties (custom autograd.Function
+nodes: `saved_tensors`); the attribute list is computed once per node class
+because dir() dominates the cost otherwise. Reading a saved tensor can fail in
+two instructive ways that are reported, not raised:
+  * "...already been freed" after backward()        -> freed=true
+  * "...modified by an inplace operation" (version)  -> stale=true
+Saved-tensor hooks are never installed: they would change what the snippet
+computes. Non-tensor saved values (dims, scalars) are not listed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import torch
+
+from .limits import InspectLimits
+from .tensors import node_name, tensor_shape
+from .walk import WalkResult
+
+_SAVED_ATTRS: dict[type, tuple[str, ...]] = {}
+_CUSTOM_BASE = torch.autograd.function.BackwardCFunction
+
+
+def saved_attr_names(node: Any) -> tuple[str, ...]:
+    cls = type(node)
+    names = _SAVED_ATTRS.get(cls)
+    if names is None:
+        if isinstance(node, _CUSTOM_BASE):
+            names = ("saved_tensors",)
+        else:
+            names = tuple(a for a in dir(cls) if a.startswith("_saved_"))
+        _SAVED_ATTRS[cls] = names
+    return names
+
+
+def _fingerprint(t: torch.Tensor) -> tuple | None:
+    """Saved outputs unpack as new tensor objects; match them by where they point."""
+    try:
+        return (str(t.device), t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()))
+    except Exception:
+        return None
+
+
+class GraphBuilder:
+    def __init__(self, walk: WalkResult, limits: InspectLimits, warnings: list[str]) -> None:
+        self.walk, self.limits, self.warnings = walk, limits, warnings
+        self.ids: dict[int, str] = {}
+        self.keep: list[Any] = []  # node wrappers stay alive so id() stays unique
+        self.nodes: list[dict] = []
+        self.edges: list[dict] = []
+        self.truncated = False
+        self.by_node: dict[int, list[str]] = {}
+        self._prints: dict[tuple, str] | None = None
+
+    def build(self) -> dict:
+        queue: deque[Any] = deque()
+        for found in self.walk.tensors:
+            fn = getattr(found.obj, "grad_fn", None)
+            if fn is None:
+                continue
+            self.by_node.setdefault(id(fn), []).append(found.name)
+            if id(fn) not in self.ids and self._add(fn):
+                queue.append(fn)
+        while queue:
+            node = queue.popleft()
+            self.nodes.append(self._describe(node))
+            source = self.ids[id(node)]
+            for nxt in self._next(node):
+                if id(nxt) not in self.ids:
+                    if not self._add(nxt):
+                        continue
+                    queue.append(nxt)
+                self.edges.append({"source": source, "target": self.ids[id(nxt)]})
+        return {"nodes": self.nodes, "edges": self.edges, "truncated": self.truncated}
+
+    def _add(self, node: Any) -> bool:
+        if len(self.ids) >= self.limits.graph_nodes_max:
+            self.truncated = True
+            return False
+        self.ids[id(node)] = f"n{len(self.ids)}"
+        self.keep.append(node)
+        return True
+
+    def _next(self, node: Any) -> list[Any]:
+        try:
+            return [fn for fn, _ in node.next_functions if fn is not None]
+        except Exception as exc:
+            self.warnings.append(f"graph: {node_name(node)}: next_functions: {exc}")
+            return []
+
+    def _describe(self, node: Any) -> dict:
+        name = node_name(node)
+        kind = "leaf" if name == "AccumulateGrad" else "function"
+        tensors = list(self.by_node.get(id(node), ()))
+        if kind == "leaf":
+            leaf = self.walk.name_of(getattr(node, "variable", None))
+            if leaf is not None and leaf not in tensors:
+                tensors.append(leaf)
+        return {"id": self.ids[id(node)], "name": name, "kind": kind,
+                "tensors": tensors, "saved": self._saved(node, name)}
+
+    def _saved(self, node: Any, node_label: str) -> list[dict]:
+        out: list[dict] = []
+        for attr in saved_attr_names(node):
+            label = attr[len("_saved_"):] if attr.startswith("_saved_") else attr
+            try:
+                value = getattr(node, attr)
+            except Exception as exc:
+                out.extend(self._unreadable(label, node_label, exc))
+                continue
+            if isinstance(value, torch.Tensor):
+                out.append(self._saved_tensor(label, value))
+            elif isinstance(value, (list, tuple)):
+                out.extend(self._saved_tensor(f"{label}[{i}]", v)
+                           for i, v in enumerate(value) if isinstance(v, torch.Tensor))
+        return out
+
+    def _unreadable(self, label: str, node_label: str, exc: Exception) -> list[dict]:
+        msg = str(exc)
+        entry = {"name": label, "shape": None, "dtype": None, "stale": None,
+                 "freed": False, "tensor": None}
+        if "freed" in msg:
+            entry["freed"] = True
+        elif "modified by an inplace operation" in msg:
+            entry["stale"] = True
+        else:
+            self.warnings.append(f"graph: {node_label}.{label}: {type(exc).__name__}: {msg}")
+        return [entry]
+
+    def _saved_tensor(self, label: str, t: torch.Tensor) -> dict:
+        return {"name": label, "shape": tensor_shape(t), "dtype": str(t.dtype),
+                "stale": False, "freed": False, "tensor": self._tensor_name(t)}
+
+    def _tensor_name(self, t: torch.Tensor) -> str | None:
+        name = self.walk.name_of(t)
+        if name is not None:
+            return name
+        if self._prints is None:  # built lazily: most graphs never need it
+            self._prints = {}
+            for found in self.walk.tensors:
+                key = _fingerprint(found.obj)
+                if key is not None:
+                    self._prints.setdefault(key, found.name)
+        key = _fingerprint(t)
+        return self._prints.get(key) if key is not None else None
+
+
+def build_graph(walk: WalkResult, limits: InspectLimits, warnings: list[str]) -> dict:
+    return GraphBuilder(walk, limits, warnings).build()

@@ -1,0 +1,26 @@
+"""Caps that bound how much work one snapshot() may do.
+
+Snippets are untrusted and may build huge or deeply nested structures; every
+walk in the inspector is bounded by one of these numbers, and hitting any of
+them sets the snapshot's top-level ``truncated`` flag instead of raising.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InspectLimits:
+    tensors_max: int = 500            # distinct tensors reported
+    arrays_max: int = 200             # distinct numpy arrays reported
+    depth_max: int = 6                # container nesting below a top-level name
+    container_items_max: int = 1000   # items looked at per dict/list/tuple
+    visits_max: int = 50_000          # total objects looked at by the name walk
+    graph_nodes_max: int = 20_000     # autograd nodes reported
+    modules_max: int = 200            # module entries (submodules included)
+    optimizers_max: int = 20          # optimizer entries
+    preview_edge_items: int = 3       # items kept at each end of every dimension
+    preview_values_max: int = 2_000   # most scalars in one preview (high-rank guard)
+    sparse_dense_preview_max: int = 10_000  # densify sparse tensors up to this numel
+    stats_sample_max: int = 100_000   # elements used for stats before sampling

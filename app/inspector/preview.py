@@ -1,0 +1,147 @@
+"""Edge previews and summary stats that never copy a big tensor.
+
+preview: for every dimension keep `preview_edge_items` items from each end and
+gather exactly those elements with one broadcast advanced-index (t[i0, i1, ..]),
+so a (10**5, 10**4) tensor costs 36 element reads, not a copy. Only the gathered
+block moves to the CPU (CUDA-safe). Elided middles become the string "...".
+
+Float values are printed with their own dtype's shortest round-trip repr
+(float32 0.1 shows as 0.1, not 0.10000000149011612).
+
+stats: min/max/mean/std (population, correction=0, so one element gives 0) over
+the finite values of a strided sample of at most `stats_sample_max` elements;
+nan_count/inf_count/count describe that same sample (sampled=true says so).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from .jsonval import encode_float, encode_nested
+from .limits import InspectLimits
+
+_SHORT_REPR_TORCH = {torch.float16, torch.bfloat16, torch.float32}
+_SHORT_REPR_NP = (np.float16, np.float32)
+
+
+def edge_indices(shape: tuple[int, ...], limits: InspectLimits) -> list[list[int]] | None:
+    """Per-dimension indices to show; fewer edge items for high ranks; None if hopeless."""
+    for edge in range(max(limits.preview_edge_items, 1), 0, -1):
+        picks = [list(range(s)) if s <= 2 * edge else
+                 list(range(edge)) + list(range(s - edge, s)) for s in shape]
+        if math.prod(len(p) for p in picks) <= limits.preview_values_max:
+            return picks
+    return None
+
+
+def _elide(values: Any, shape: tuple[int, ...], picks: list[list[int]], level: int = 0) -> Any:
+    if level == len(shape):
+        return values
+    items = [_elide(v, shape, picks, level + 1) for v in values]
+    if len(picks[level]) < shape[level]:
+        half = len(picks[level]) // 2
+        items = items[:half] + ["..."] + items[half:]
+    return items
+
+
+def _strings_to_values(strings: Any, complex_: bool) -> Any:
+    if isinstance(strings, list):
+        return [_strings_to_values(s, complex_) for s in strings]
+    return strings.strip("()") if complex_ else encode_float(float(strings))
+
+
+def _numpy_values(arr: np.ndarray) -> Any:
+    """Nested JSON values of a small numpy array."""
+    if arr.dtype.type in _SHORT_REPR_NP:
+        return _strings_to_values(arr.astype(str).tolist(), False)
+    if arr.dtype.kind == "c":
+        return _strings_to_values(arr.astype(str).tolist(), True)
+    return encode_nested(arr.tolist())
+
+
+def _tensor_values(small: torch.Tensor) -> Any:
+    """Nested JSON values of a small CPU tensor (conj/neg bits already resolved)."""
+    if small.dtype == torch.bfloat16:
+        small = small.float()  # numpy has no bfloat16; float32 holds it exactly
+    if small.dtype in _SHORT_REPR_TORCH or small.is_complex():
+        if small.dtype == torch.complex32:
+            small = small.to(torch.complex64)
+        return _numpy_values(small.numpy())
+    if small.dim() == 0:
+        return encode_nested(small.item())
+    return encode_nested(small.tolist())
+
+
+def _gather(t: torch.Tensor, picks: list[list[int]]) -> torch.Tensor:
+    if all(len(p) == s for p, s in zip(picks, t.shape)):
+        return t  # nothing elided: the tensor is already preview-sized
+    n = len(picks)
+    index = tuple(torch.tensor(p, device=t.device).view([-1 if j == i else 1 for j in range(n)])
+                  for i, p in enumerate(picks))
+    return t[index]
+
+
+def tensor_preview(t: torch.Tensor, limits: InspectLimits) -> dict | None:
+    if t.is_meta or t.is_nested:
+        return None
+    t = t.detach()
+    if t.layout != torch.strided:
+        if t.numel() > limits.sparse_dense_preview_max:
+            return None
+        t = t.to_dense()
+    shape = tuple(t.shape)
+    picks = edge_indices(shape, limits)
+    if picks is None:
+        return None
+    small = _gather(t, picks).cpu()
+    if small.is_quantized:
+        small = small.dequantize()
+    small = small.resolve_conj().resolve_neg()
+    values = _elide(_tensor_values(small), shape, picks)
+    return {"values": values, "truncated": any(len(p) < s for p, s in zip(picks, shape))}
+
+
+def array_preview(a: np.ndarray, limits: InspectLimits) -> dict | None:
+    shape = tuple(a.shape)
+    picks = edge_indices(shape, limits)
+    if picks is None:
+        return None
+    small = a[np.ix_(*picks)] if shape else a  # np.ix_ gathers only the picked cells
+    values = _elide(_numpy_values(np.asarray(small)), shape, picks)
+    return {"values": values, "truncated": any(len(p) < s for p, s in zip(picks, shape))}
+
+
+def _sample(t: torch.Tensor, cap: int) -> tuple[torch.Tensor, bool]:
+    """Flat view/gather of at most `cap` evenly strided elements."""
+    n = t.numel()
+    if n <= cap:
+        return t.reshape(-1), False
+    step = -(-n // cap)
+    if t.is_contiguous():
+        return t.view(-1)[::step], True  # a view: no copy until .double()
+    flat = torch.arange(0, n, step, device=t.device)
+    return t[torch.unravel_index(flat, t.shape)], True
+
+
+def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
+    if (not t.dtype.is_floating_point or t.layout != torch.strided
+            or t.is_meta or t.is_nested or t.is_quantized):
+        return None
+    flat, sampled = _sample(t.detach(), limits.stats_sample_max)
+    x = flat.double()
+    finite = x[torch.isfinite(x)]
+    out: dict[str, Any] = {"min": None, "max": None, "mean": None, "std": None,
+                           "nan_count": int(torch.isnan(x).sum().item()),
+                           "inf_count": int(torch.isinf(x).sum().item()),
+                           "sampled": sampled, "count": int(x.numel())}
+    if finite.numel():
+        out["min"] = encode_float(finite.min().item())
+        out["max"] = encode_float(finite.max().item())
+        out["mean"] = encode_float(finite.mean().item())
+        out["std"] = encode_float(finite.std(correction=0).item())
+    return out
+

@@ -1,0 +1,130 @@
+"""Which tensors/arrays share memory, decided by address ranges.
+
+Object identity lies: `torch.from_numpy(a.numpy()[2:])` has its own storage
+object yet aliases `a`, and `x.view(torch.int32)` shares bytes while its
+`_base` is None. So every strided tensor / ndarray gets two byte intervals:
+
+* alloc: the whole allocation it lives in - the tensor's untyped storage span
+  [data_ptr, data_ptr + nbytes), or for an array the bounds of its root `.base`
+  ndarray (widened to the tensor's storage when that root wraps a tensor).
+* touch: the bytes the view itself can read, min..max address over all index
+  combinations (negative/zero strides handled), i.e. what `byte_range` reports.
+
+Groups are the interval union of alloc spans per device, so two slices of one
+tensor (`x[:3]`, `x[3:]`) are one group with disjoint member ranges, while
+tensors from different allocations never merge. Empty intervals (zero-size
+storage) never overlap anything and form single-member groups. Absolute
+addresses stay here; the output only has offsets from a group's lowest byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+try:  # numpy >= 2
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # pragma: no cover - numpy 1.x
+    byte_bounds = np.byte_bounds
+
+
+@dataclass
+class Extent:
+    kind: str          # "tensor" | "array"
+    index: int         # position in the tensors/arrays list
+    name: str
+    device: str
+    alloc: tuple[int, int]
+    touch: tuple[int, int]
+
+
+def _touched(first_byte: int, shape, strides_bytes, itemsize: int) -> tuple[int, int]:
+    """[lo, hi) bytes a strided view can reach; empty when any dim is 0."""
+    if any(s == 0 for s in shape):
+        return first_byte, first_byte
+    lo = first_byte + sum(min(0, (n - 1) * st) for n, st in zip(shape, strides_bytes))
+    hi = first_byte + sum(max(0, (n - 1) * st) for n, st in zip(shape, strides_bytes))
+    return lo, hi + itemsize
+
+
+def _storage_span(t: torch.Tensor) -> tuple[int, int]:
+    storage = t.untyped_storage()
+    start = storage.data_ptr()
+    return start, start + storage.nbytes()
+
+
+def has_real_storage(t: torch.Tensor) -> bool:
+    return t.layout == torch.strided and not (t.is_meta or t.is_nested)
+
+
+def tensor_extent(kind_index: int, name: str, t: torch.Tensor) -> Extent | None:
+    if not has_real_storage(t):
+        return None
+    alloc = _storage_span(t)
+    es = t.element_size()
+    touch = _touched(alloc[0] + t.storage_offset() * es, tuple(t.shape),
+                     [s * es for s in t.stride()], es)
+    alloc = (min(alloc[0], touch[0]), max(alloc[1], touch[1]))
+    return Extent("tensor", kind_index, name, str(t.device), alloc, touch)
+
+
+def array_root(a: np.ndarray) -> np.ndarray:
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    return root
+
+
+def array_extent(kind_index: int, name: str, a: np.ndarray) -> Extent:
+    touch = tuple(int(v) for v in byte_bounds(a))
+    root = array_root(a)
+    lo, hi = (int(v) for v in byte_bounds(root))
+    if isinstance(root.base, torch.Tensor) and has_real_storage(root.base):
+        s_lo, s_hi = _storage_span(root.base)  # `t.numpy()`: the tensor's whole storage
+        lo, hi = min(lo, s_lo), max(hi, s_hi)
+    lo, hi = min(lo, touch[0]), max(hi, touch[1])
+    return Extent("array", kind_index, name, "cpu", (lo, hi), touch)  # type: ignore[arg-type]
+
+
+def _merge(extents: list[Extent]) -> list[list[Extent]]:
+    """Interval union of alloc spans on one device; strict overlap only."""
+    merged: list[list[Extent]] = []
+    hi = 0
+    for ext in sorted((e for e in extents if e.alloc[0] < e.alloc[1]), key=lambda e: e.alloc):
+        if merged and ext.alloc[0] < hi:
+            merged[-1].append(ext)
+            hi = max(hi, ext.alloc[1])
+        else:
+            merged.append([ext])
+            hi = ext.alloc[1]
+    return merged + [[e] for e in extents if e.alloc[0] >= e.alloc[1]]  # empty: alone
+
+
+def group_storages(extents: list[Extent]) -> tuple[list[dict], dict[tuple[str, int], tuple[str, list[int]]]]:
+    """-> (storage entries, {(kind, index): (storage id, byte_range)}).
+
+    `extents` must be in output order (tensors then arrays) so ids s0, s1, ...
+    follow first member appearance, and members keep that order too.
+    """
+    order = {id(e): i for i, e in enumerate(extents)}
+    by_device: dict[str, list[Extent]] = {}
+    for ext in extents:
+        by_device.setdefault(ext.device, []).append(ext)
+    groups = [g for dev in by_device.values() for g in _merge(dev)]
+    for g in groups:
+        g.sort(key=lambda e: order[id(e)])
+    groups.sort(key=lambda g: order[id(g[0])])
+    storages, where = [], {}
+    for n, g in enumerate(groups):
+        sid = f"s{n}"
+        lo = min(e.alloc[0] for e in g)
+        hi = max(e.alloc[1] for e in g)
+        members = []
+        for e in g:
+            rng = [e.touch[0] - lo, e.touch[1] - lo]
+            members.append({"name": e.name, "kind": e.kind, "byte_range": rng})
+            where[(e.kind, e.index)] = (sid, rng)
+        storages.append({"id": sid, "device": g[0].device, "nbytes": hi - lo, "members": members})
+    return storages, where

@@ -1,0 +1,197 @@
+"""Reachability walk: find every tensor/array/module/optimizer a snippet left
+behind and give each the name a learner would type to reach it.
+
+Breadth-first from the namespace's top-level names, so the shortest path wins
+(`t` beats `pair[0]` for the same tensor); later paths become aliases.
+Optimizers are expanded last because their state is keyed by parameter names,
+which only exist once modules have been walked.
+
+Every object visited is kept in `WalkResult.keep` until the snapshot returns:
+ids and allocator addresses are reused as soon as an object dies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from .limits import InspectLimits
+
+
+@dataclass
+class Found:
+    obj: Any
+    name: str
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WalkResult:
+    tensors: list[Found] = field(default_factory=list)
+    arrays: list[Found] = field(default_factory=list)
+    modules: list[Found] = field(default_factory=list)
+    optimizers: list[Found] = field(default_factory=list)
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    keep: list[Any] = field(default_factory=list)
+    by_id: dict[int, Found] = field(default_factory=dict)
+
+    def name_of(self, obj: Any) -> str | None:
+        found = self.by_id.get(id(obj)) if obj is not None else None
+        return found.name if found is not None and found.obj is obj else None
+
+
+def safe_repr(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def skip_top_level(name: str, value: Any) -> bool:
+    """Names a learner did not mean as data: dunders, imports, defs, classes."""
+    if not isinstance(name, str) or name.startswith("__"):
+        return True
+    return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value))
+
+
+class Walker:
+    def __init__(self, limits: InspectLimits) -> None:
+        self.limits = limits
+        self.result = WalkResult()
+        self.queue: deque[tuple[str, Any, int]] = deque()
+        self.visits = 0
+        self.containers: dict[int, Any] = {}  # walked once each; value keeps it alive
+
+    # -- driving -----------------------------------------------------------
+    def run(self, namespace: dict) -> WalkResult:
+        for name, value in list(namespace.items()):
+            if not skip_top_level(name, value):
+                self.queue.append((name, value, 0))
+        while self.queue:
+            name, obj, depth = self.queue.popleft()
+            self.visits += 1
+            if self.visits > self.limits.visits_max:
+                self.result.truncated = True
+                break
+            self._guarded(name, self._visit, name, obj, depth)
+        for found in list(self.result.optimizers):
+            self._guarded(found.name, self._name_optimizer_tensors, found)
+        return self.result
+
+    def _guarded(self, name: str, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # user objects may raise anything
+            self.result.warnings.append(f"{name}: could not walk: {type(exc).__name__}: {exc}")
+
+    def _visit(self, name: str, obj: Any, depth: int) -> None:
+        if isinstance(obj, torch.Tensor):
+            if self._record(name, obj, self.result.tensors, self.limits.tensors_max):
+                grad = obj._grad  # ._grad: .grad warns on non-leaf tensors
+                if grad is not None:
+                    self.queue.append((f"{name}.grad", grad, depth))
+        elif isinstance(obj, np.ndarray):
+            self._record(name, obj, self.result.arrays, self.limits.arrays_max)
+        elif isinstance(obj, torch.nn.Module):
+            if self._record(name, obj, self.result.modules, self.limits.modules_max):
+                self._expand(name, self._module_children(name, obj), depth)
+        elif isinstance(obj, torch.optim.Optimizer):
+            self._record(name, obj, self.result.optimizers, self.limits.optimizers_max)
+        elif isinstance(obj, (dict, list, tuple)) and self._first_visit(obj):
+            self._expand(name, self._container_children(name, obj), depth)
+
+    # -- bookkeeping -------------------------------------------------------
+    def _record(self, name: str, obj: Any, bucket: list[Found], cap: int) -> bool:
+        """Register obj under name; True only when it is new (walk its children)."""
+        found = self.result.by_id.get(id(obj))
+        if found is not None and found.obj is obj:
+            if name != found.name and name not in found.aliases:
+                found.aliases.append(name)
+            return False
+        if len(bucket) >= cap:
+            self.result.truncated = True
+            return False
+        found = Found(obj, name)
+        bucket.append(found)
+        self.result.by_id[id(obj)] = found
+        self.result.keep.append(obj)
+        return True
+
+    def _first_visit(self, obj: Any) -> bool:
+        if id(obj) in self.containers:
+            return False  # cycles and shared sub-containers are walked once
+        self.containers[id(obj)] = obj
+        self.result.keep.append(obj)
+        return True
+
+    def _expand(self, name: str, children: Iterable[tuple[str, Any]], depth: int) -> None:
+        cap = self.limits.container_items_max
+        items = list(itertools.islice(children, cap + 1))
+        if len(items) > cap:
+            self.result.truncated = True
+            items = items[:cap]
+        if items and depth + 1 > self.limits.depth_max:
+            self.result.truncated = True
+            return
+        for child_name, child in items:
+            self.queue.append((child_name, child, depth + 1))
+
+    # -- children ----------------------------------------------------------
+    def _container_children(self, name: str, obj: Any) -> Iterable[tuple[str, Any]]:
+        if isinstance(obj, dict):
+            return ((f"{name}[{safe_repr(k)}]", v) for k, v in dict.items(obj))
+        fields = _tuple_field_names(obj)
+        if fields:
+            return ((f"{name}.{f}", v) for f, v in zip(fields, obj))
+        return ((f"{name}[{i}]", v) for i, v in enumerate(obj))
+
+    def _module_children(self, name: str, module: torch.nn.Module) -> Iterable[tuple[str, Any]]:
+        for pname, param in module.named_parameters(remove_duplicate=False):
+            yield f"{name}.{pname}", param
+        for bname, buf in module.named_buffers(remove_duplicate=False):
+            yield f"{name}.{bname}", buf
+        for sub_name, sub in module.named_modules():
+            prefix = f"{name}.{sub_name}" if sub_name else name
+            if sub is not module:
+                self._record(prefix, sub, self.result.modules, self.limits.modules_max)
+            for attr, value in list(vars(sub).items()):
+                # _parameters/_buffers/_modules are covered above; the rest of
+                # __dict__ holds plain attributes such as unregistered tensors.
+                if not attr.startswith("_") and attr != "training":
+                    yield f"{prefix}.{attr}", value
+
+    def _name_optimizer_tensors(self, found: Found) -> None:
+        opt, name, cap = found.obj, found.name, self.limits.tensors_max
+        for gi, group in enumerate(opt.param_groups):
+            for pi, param in enumerate(group.get("params", [])):
+                if isinstance(param, torch.Tensor) and self.result.name_of(param) is None:
+                    self._record(f"{name}.param_groups[{gi}]['params'][{pi}]", param,
+                                 self.result.tensors, cap)
+        for param, state in list(opt.state.items()):
+            pname = self.result.name_of(param) or safe_repr(param)
+            for key, value in list(state.items()) if isinstance(state, dict) else []:
+                if isinstance(value, torch.Tensor):
+                    self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value,
+                                 self.result.tensors, cap)
+
+
+def _tuple_field_names(obj: Any) -> tuple[str, ...] | None:
+    """namedtuple `_fields`, or structseq (torch.return_types) `__match_args__`."""
+    if not isinstance(obj, tuple):
+        return None
+    fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", None)
+    if isinstance(fields, tuple) and all(isinstance(f, str) for f in fields):
+        return fields
+    return None
+
+
+def walk(namespace: dict, limits: InspectLimits) -> WalkResult:
+    return Walker(limits).run(namespace)
