@@ -107,8 +107,12 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
         confine(plan, (job_r, res_w), zygote_pid)
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
+        me = os.getpid()
         payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]))
-        write_frame(res_w, payload)
+        # A process the snippet forked also returns here; only the child itself may answer,
+        # or interleaved frames would garble the result.
+        if os.getpid() == me:
+            write_frame(res_w, payload)
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape a forked child
         code = 71

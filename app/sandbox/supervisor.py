@@ -179,7 +179,7 @@ class Supervisor:
             except BlockingIOError:
                 return
             if not data:  # EOF without a frame: the reaper reports how the child died
-                self.sel.unregister(run.res_r)
+                self._unregister(run.res_r)
                 return
             try:
                 frames = run.decoder.feed(data)
@@ -193,13 +193,15 @@ class Supervisor:
                 exit_code: int | None = None) -> None:
         run.done = True
         _killpg(run.pid)
-        if run.res_r in self.sel.get_map():
-            self.sel.unregister(run.res_r)
+        self._unregister(run.res_r)
         os.close(run.res_r)
         wall_ms = round((time.monotonic() - run.started) * 1000.0, 3)
         extra = {"signal": sig, "exit_code": exit_code, "wall_ms": wall_ms, "pid": run.pid}
         self._respond(run.id, status, payload, extra)
-        self.sweeper.request()  # a snippet that forked may have left processes behind
+
+    def _unregister(self, fd: int) -> None:
+        if fd in self.sel.get_map():
+            self.sel.unregister(fd)
 
     def _respond(self, req_id: int, status: str, payload: bytes, extra: dict | None = None) -> None:
         header = {"id": req_id, "status": status, "signal": None, "exit_code": None,
@@ -235,6 +237,9 @@ class Supervisor:
             self.spares.remove(spare)
             self._discard_spare(spare, kill=False)
         run = self.runs.pop(pid, None)
+        if run is not None:
+            # Its orphans were re-parented to us before it could be reaped: sweep them now.
+            self.sweeper.request()
         if run is None or run.done:
             return
         self._on_result(run)  # the frame may be fully buffered in the pipe already
@@ -243,6 +248,15 @@ class Supervisor:
             self._finish(run, "crash", sig=sig, exit_code=code)
 
     def _shutdown(self) -> None:
+        """Kill every child and reap them for up to a second, so none is left as a zombie."""
         for pid in self._tracked_pids():
             _killpg(pid)
         self.sweeper.sweep(set())
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.01)
