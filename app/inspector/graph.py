@@ -61,7 +61,7 @@ class GraphBuilder:
     def build(self) -> dict:
         queue: deque[Any] = deque()
         for found in self.walk.tensors:
-            fn = getattr(found.obj, "grad_fn", None)
+            fn = self._grad_fn(found)
             if fn is None:
                 continue
             self.by_node.setdefault(id(fn), []).append(found.name)
@@ -78,6 +78,13 @@ class GraphBuilder:
                     queue.append(nxt)
                 self.edges.append({"source": source, "target": self.ids[id(nxt)]})
         return {"nodes": self.nodes, "edges": self.edges, "truncated": self.truncated}
+
+    def _grad_fn(self, found) -> Any:
+        try:
+            return found.obj.grad_fn
+        except Exception as exc:  # a hostile tensor subclass must not sink the graph
+            self.warnings.append(f"graph: {found.name}.grad_fn: {type(exc).__name__}: {exc}")
+            return None
 
     def _add(self, node: Any) -> bool:
         if len(self.ids) >= self.limits.graph_nodes_max:

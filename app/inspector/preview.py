@@ -123,8 +123,16 @@ def _sample(t: torch.Tensor, cap: int) -> tuple[torch.Tensor, bool]:
     step = -(-n // cap)
     if t.is_contiguous():
         return t.view(-1)[::step], True  # a view: no copy until .double()
-    flat = torch.arange(0, n, step, device=t.device)
-    return t[torch.unravel_index(flat, t.shape)], True
+    return t[_unravel(torch.arange(0, n, step, device=t.device), tuple(t.shape))], True
+
+
+def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    # torch.unravel_index costs ~2 s on its first call (lazy imports); this is trivial.
+    coords = []
+    for size in reversed(shape):
+        coords.append(flat % size)
+        flat = flat // size
+    return tuple(reversed(coords))
 
 
 def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:

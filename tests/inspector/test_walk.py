@@ -1,0 +1,160 @@
+"""Naming and reachability (app/inspector/walk.py)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import torch
+
+from app.inspector import InspectLimits
+from app.inspector.walk import safe_repr, skip_top_level, walk
+
+from .helpers import by_name, run_snippet, snap
+
+
+def names(found_list) -> list[str]:
+    return [f.name for f in found_list]
+
+
+def test_aliases_first_name_wins():
+    s = snap("t = torch.ones(2)\na = b = t\n")
+    assert [t["name"] for t in s["tensors"]] == ["t"]
+    assert s["tensors"][0]["aliases"] == ["a", "b"]
+
+
+def test_top_level_name_beats_container_path():
+    # breadth-first: the shorter top-level name wins even if the dict came first
+    s = snap("d = {'k': torch.ones(1)}\nt = d['k']\n")
+    entry = by_name(s["tensors"], "t")
+    assert entry["aliases"] == ["d['k']"]
+
+
+def test_dict_keys_are_repr_and_nested_lists_indexed():
+    s = snap("d = {'a': [torch.ones(1), (torch.zeros(1),)], 3: torch.ones(2), (1, 2): torch.ones(3)}\n")
+    assert {t["name"] for t in s["tensors"]} == {"d['a'][0]", "d['a'][1][0]", "d[3]", "d[(1, 2)]"}
+
+
+def test_namedtuple_fields_and_torch_return_types():
+    s = snap("""
+        import collections
+        P = collections.namedtuple('P', 'mean std')
+        p = P(torch.zeros(2), torch.ones(2))
+        r = torch.max(torch.arange(6.).reshape(2, 3), 1)
+    """)
+    got = {t["name"] for t in s["tensors"]}
+    assert {"p.mean", "p.std", "r.values", "r.indices"} <= got
+
+
+def test_skips_dunders_modules_functions_classes():
+    ns, _ = run_snippet("""
+        def f(): return torch.ones(1)
+        class C: pass
+        _private = torch.ones(1)
+    """)
+    ns["__hidden"] = torch.ones(1)
+    result = walk(ns, InspectLimits())
+    assert names(result.tensors) == ["_private"]  # single underscore is user data
+    assert skip_top_level("torch", torch) and skip_top_level("np", np)
+    assert skip_top_level("f", ns["f"]) and skip_top_level("C", ns["C"])
+    assert skip_top_level("len", len)
+    assert not skip_top_level("x", torch.ones(1))
+
+
+def test_grad_is_named_after_its_tensor_and_nonleaf_grad_does_not_warn():
+    # pytest turns warnings into errors: reading .grad of a non-leaf warns, ._grad does not
+    s = snap("""
+        x = torch.ones(2, requires_grad=True)
+        y = x * 3
+        y.sum().backward()
+    """)
+    x = by_name(s["tensors"], "x")
+    assert x["grad"] == "x.grad"
+    assert by_name(s["tensors"], "x.grad")["preview"]["values"] == [3.0, 3.0]
+    assert by_name(s["tensors"], "y")["grad"] is None
+
+
+def test_cycles_are_walked_once():
+    s = snap("a = [torch.ones(1)]\na.append(a)\nd = {}\nd['self'] = d\n")
+    assert [t["name"] for t in s["tensors"]] == ["a[0]"]
+    assert s["truncated"] is False
+
+
+def test_depth_cap_sets_truncated():
+    code = "t = torch.ones(1)\nv = [[[[t]]]]\nw = [[[[torch.zeros(1)]]]]\n"
+    s = snap(code, InspectLimits(depth_max=2))
+    assert s["truncated"] is True
+    assert [t["name"] for t in s["tensors"]] == ["t"]
+    s_full = snap(code, InspectLimits(depth_max=6))
+    assert s_full["truncated"] is False
+    assert by_name(s_full["tensors"], "w[0][0][0][0]")
+
+
+def test_tensor_and_container_caps_set_truncated():
+    s = snap("ts = [torch.ones(1) for _ in range(5)]\n", InspectLimits(tensors_max=3))
+    assert len(s["tensors"]) == 3 and s["truncated"] is True
+    s = snap("ts = [torch.ones(1) for _ in range(5)]\n", InspectLimits(container_items_max=2))
+    assert [t["name"] for t in s["tensors"]] == ["ts[0]", "ts[1]"] and s["truncated"] is True
+    s = snap("arrs = [np.ones(1) for _ in range(4)]\n", InspectLimits(arrays_max=1))
+    assert len(s["arrays"]) == 1 and s["truncated"] is True
+
+
+def test_visits_cap_stops_huge_structures():
+    s = snap("big = [[i for i in range(100)] for _ in range(100)]\nt = torch.ones(1)\n",
+             InspectLimits(visits_max=50))
+    assert s["truncated"] is True
+
+
+def test_module_names_and_unregistered_attrs():
+    s = snap("""
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.linear1 = nn.Linear(2, 3)
+                self.register_buffer('running', torch.zeros(3))
+                self.cache = [torch.ones(1)]
+                self.v = torch.ones(4)
+        model = Net()
+    """)
+    # breadth-first: the list's item is one level deeper than the direct attributes
+    assert [t["name"] for t in s["tensors"]] == [
+        "model.linear1.weight", "model.linear1.bias", "model.running", "model.v", "model.cache[0]"]
+    assert [m["name"] for m in s["modules"]] == ["model", "model.linear1"]
+
+
+def test_tied_parameters_are_aliases():
+    s = snap("""
+        a = nn.Linear(2, 2, bias=False)
+        b = nn.Linear(2, 2, bias=False)
+        b.weight = a.weight
+        m = nn.Sequential(a, b)
+    """)
+    w = by_name(s["tensors"], "a.weight")
+    assert "b.weight" in w["aliases"] and "m.0.weight" in w["aliases"]
+
+
+def test_optimizer_params_not_named_elsewhere_get_param_group_names():
+    s = snap("""
+        w = torch.ones(2, requires_grad=True)
+        opt = torch.optim.SGD([torch.zeros(2, requires_grad=True), w], lr=0.1)
+    """)
+    assert by_name(s["tensors"], "opt.param_groups[0]['params'][0]")
+    opt = by_name(s["modules"], "opt")
+    assert opt["param_groups"][0]["params"] == ["opt.param_groups[0]['params'][0]", "w"]
+
+
+def test_walk_keeps_references_alive():
+    # ids/addresses are reused as soon as an object dies; the walk must hold them
+    result = walk({"pair": (torch.ones(1), [torch.zeros(1)])}, InspectLimits())
+    assert all(f.obj is not None for f in result.tensors)
+    assert any(isinstance(o, list) for o in result.keep)
+
+
+def test_safe_repr_caps_length_and_survives_broken_repr():
+    class Bad:
+        def __repr__(self):
+            raise ValueError("nope")
+    assert safe_repr(Bad()) == "<Bad>"
+    assert len(safe_repr("x" * 500)) == 60
+    ordered = collections.OrderedDict(a=1)
+    assert safe_repr(ordered).startswith("OrderedDict")
