@@ -1,0 +1,169 @@
+// Tensor Playground client: editor, live runs via htmx, focus, share links. No framework.
+(() => {
+  "use strict";
+  const DEBOUNCE_MS = 300;
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const form = $("#run-form");
+  const textarea = $("#code");
+  const examples = JSON.parse($("#examples-data").textContent);
+  let editor = null;
+  let timer = null;
+  let focusName = null;            // the user's focus survives re-runs, by tensor name
+  const timings = (window.tpTimings = []);
+  let lastEditAt = 0;
+  let firedAt = 0;
+
+  const getCode = () => (editor ? editor.getDoc() : textarea.value);
+
+  function run() {
+    clearTimeout(timer);
+    textarea.value = getCode();
+    firedAt = performance.now();
+    htmx.trigger(form, "tp-run");   // hx-sync="this:replace" aborts an older run in flight
+  }
+
+  function edited() {
+    lastEditAt = performance.now();
+    textarea.value = getCode();
+    if (!$("#live").checked) return;
+    clearTimeout(timer);
+    timer = setTimeout(run, DEBOUNCE_MS);
+  }
+
+  function setCode(code) {
+    if (editor) editor.setDoc(code); else textarea.value = code;
+    clearTimeout(timer);
+  }
+
+  // ---- focus: one tensor highlighted across table, strides, storage and graph ----
+  function setFocus(idx, byUser) {
+    const panels = $("#panels");
+    if (!panels || idx === null || idx === "") return;
+    const row = panels.querySelector(`.trow[data-t="${idx}"]`);
+    if (byUser && row) focusName = row.dataset.name;
+    panels.querySelectorAll(".trow").forEach(r => {
+      const on = r.dataset.t === String(idx);
+      r.classList.toggle("focused", on);
+      r.setAttribute("aria-selected", on ? "true" : "false");
+    });
+    panels.querySelectorAll("figure.sd").forEach(f => { f.hidden = f.dataset.t !== String(idx); });
+    panels.querySelectorAll(".storage-svg .bar, .verdicts li").forEach(b =>
+      b.classList.toggle("focus", b.dataset.t === String(idx)));
+    panels.querySelectorAll(".graph-svg .gnode").forEach(n =>
+      n.classList.toggle("focus", n.classList.contains("t" + idx)));
+  }
+
+  function restoreFocus() {
+    const panels = $("#panels");
+    let idx = panels.dataset.focus;
+    if (focusName !== null) {
+      const match = [...panels.querySelectorAll(".trow")].find(r => r.dataset.name === focusName);
+      if (match) idx = match.dataset.t;
+    }
+    setFocus(idx, false);
+  }
+
+  document.addEventListener("click", e => {
+    const row = e.target.closest(".trow, .storage-svg .bar[data-t], .verdicts li[data-t]");
+    if (row) setFocus(row.dataset.t, true);
+  });
+  document.addEventListener("keydown", e => {
+    const row = e.target.closest && e.target.closest(".trow");
+    if (row && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); setFocus(row.dataset.t, true); }
+    if (row && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      const next = e.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+      if (next) { next.focus(); setFocus(next.dataset.t, true); }
+    }
+  });
+
+  // Hovering a grid cell lights up the storage cell(s) it reads, and vice versa.
+  document.addEventListener("mouseover", e => {
+    const cell = e.target.closest && e.target.closest(".stride-svg [data-off]");
+    const svg = cell && cell.ownerSVGElement;
+    document.querySelectorAll(".stride-svg .hot").forEach(n => n.classList.remove("hot"));
+    if (cell) svg.querySelectorAll(`[data-off="${cell.dataset.off}"]`).forEach(n => n.classList.add("hot"));
+  });
+
+  // ---- after each swap: error line, focus, timings ----
+  document.body.addEventListener("htmx:afterSwap", e => {
+    if (e.detail.target && e.detail.target.id === "notice") return;   // a busy notice, panels kept
+    const panels = $("#panels");
+    if (!panels) return;
+    $("#notice").textContent = "";
+    const line = parseInt(panels.dataset.errorLine, 10);
+    if (editor) editor.markLine(Number.isFinite(line) ? line : null);
+    restoreFocus();
+    const now = performance.now();
+    timings.push({sinceFire: now - firedAt, sinceEdit: now - lastEditAt});
+    document.dispatchEvent(new CustomEvent("tp:panels", {detail: {line}}));
+  });
+
+  // ---- examples and share links ----
+  function loadExample(id) {
+    const ex = examples.find(x => x.id === id);
+    if (!ex) return;
+    setCode(ex.code);
+    $("#claim").hidden = false;
+    $("#claim").innerHTML = "<strong>Look for:</strong> <span id=\"claim-text\"></span>";
+    $("#claim-text").textContent = ex.claim;    // textContent: never parsed as HTML
+    history.replaceState(null, "", "?example=" + encodeURIComponent(id));
+    run();
+  }
+
+  const b64url = {
+    encode(text) {
+      const bytes = new TextEncoder().encode(text);
+      let bin = "";
+      bytes.forEach(b => { bin += String.fromCharCode(b); });
+      return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    },
+    decode(s) {
+      const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
+      return new TextDecoder().decode(Uint8Array.from(bin, c => c.charCodeAt(0)));
+    },
+  };
+
+  function shareLink() {
+    const url = location.origin + location.pathname + "#code=" + b64url.encode(getCode());
+    history.replaceState(null, "", url);
+    const box = $("#share-box");
+    box.hidden = false;
+    $("#share-url").value = url;
+    $("#share-url").select();
+    if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+  }
+
+  function loadFromHash() {
+    const m = location.hash.match(/^#code=([A-Za-z0-9_-]*)$/);
+    if (!m) return false;
+    try { setCode(b64url.decode(m[1])); } catch (err) { $("#notice").textContent = "That share link is damaged."; return false; }
+    $("#examples").value = "";
+    $("#claim").hidden = true;
+    run();
+    return true;
+  }
+
+  function start() {
+    if (window.TPEditor) {
+      editor = window.TPEditor.create($("#editor"), {doc: textarea.value, onChange: edited, onRun: run});
+      document.body.classList.add("cm-ready");
+    } else {
+      textarea.addEventListener("input", edited);
+    }
+    textarea.addEventListener("keydown", e => { if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); } });
+    $("#examples").addEventListener("change", e => loadExample(e.target.value));
+    $("#share").addEventListener("click", shareLink);
+    $("#live").addEventListener("change", e => { localStorage.setItem("tp-live", e.target.checked ? "1" : "0"); });
+    if (localStorage.getItem("tp-live") === "0") $("#live").checked = false;
+    form.addEventListener("submit", () => { textarea.value = getCode(); firedAt = performance.now(); });
+    window.addEventListener("hashchange", loadFromHash);
+    const line = parseInt($("#panels").dataset.errorLine, 10);
+    if (editor && Number.isFinite(line)) editor.markLine(line);
+    if (!loadFromHash()) restoreFocus();
+    document.body.dataset.ready = "1";
+  }
+
+  window.tp = {run, setFocus, getCode, setCode: c => { setCode(c); edited(); }};
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
