@@ -7,10 +7,12 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.sandbox.pool import Pool
 from app.settings import Settings
 from app.web.api import router as api_router
+from app.web.pages import router as pages_router
 from app.web.service import RunService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_body_limit(app, settings)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     return app
 
 

@@ -1,0 +1,77 @@
+"""HTML routes. ``GET /`` renders the whole page, which includes ``_panels.html`` - the very
+partial that ``POST /fragments/run`` returns for htmx to swap in. Both come from the same
+``RunResponse`` that ``POST /api/run`` returns as JSON."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+
+from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
+from app.schemas import RunResponse
+from app.web import view_model
+
+ROOT = Path(__file__).resolve().parents[2]
+# Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
+_env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
+                   trim_blocks=True, lstrip_blocks=True)
+templates = Jinja2Templates(env=_env)
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+async def _panels_context(request: Request, code: str) -> dict:
+    """Run the code; a busy/unavailable pool becomes a notice instead of panels."""
+    try:
+        resp: RunResponse = await request.app.state.service.run(code)
+    except HTTPException as exc:
+        return {"view": None, "notice": str(exc.detail), "status": exc.status_code}
+    # dot is a subprocess; keep the event loop free while it lays the graph out.
+    view = await asyncio.to_thread(view_model.build, resp, code)
+    return {"view": view, "notice": None, "status": 200}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def page(request: Request, example: str | None = None):
+    chosen = by_id(example) or by_id(DEFAULT_EXAMPLE)
+    context = await _panels_context(request, chosen.code)
+    return _page(request, context, chosen.code, chosen.id)
+
+
+@router.post("/", response_class=HTMLResponse)
+async def page_post(request: Request):
+    """No-JavaScript fallback: the page's form posts here and gets the full page back."""
+    code = await _form_code(request)
+    context = await _panels_context(request, code)
+    return _page(request, context, code, None)
+
+
+def _page(request: Request, context: dict, code: str, current: str | None):
+    return templates.TemplateResponse(request, "page.html", {
+        **context, "code": code, "examples": EXAMPLES, "current": current,
+        "examples_data": [asdict(e) for e in EXAMPLES]})
+
+
+@router.post("/fragments/run", response_class=HTMLResponse)
+async def run_fragment(request: Request):
+    code = await _form_code(request)
+    context = await _panels_context(request, code)
+    if context["view"] is None:
+        # Keep the last good panels on screen; show why this run did not happen.
+        return templates.TemplateResponse(request, "_notice.html", context, headers={
+            "HX-Retarget": "#notice", "HX-Reswap": "innerHTML"})
+    return templates.TemplateResponse(request, "_panels.html", context)
+
+
+async def _form_code(request: Request) -> str:
+    # A urlencoded body parsed by hand: no python-multipart dependency for one field.
+    body = (await request.body()).decode("utf-8", "replace")
+    values = parse_qs(body, keep_blank_values=True).get("code", [""])
+    # The size limit is enforced by RunService.run, which turns it into a notice here.
+    return values[0].replace("\r\n", "\n")

@@ -1,0 +1,166 @@
+"""Everything the panels template needs, derived from one ``RunResponse`` (the same object the
+JSON API returns) plus the code that produced it. No HTML here: templates escape on output."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
+from app.web import graph_view, storage_view, strides
+from app.web.explain import Explanation, explain
+
+DIAGRAMS_MAX = 40          # stride diagrams rendered per run (each is a small SVG)
+PREVIEW_CHARS = 70
+
+
+@dataclass
+class Row:
+    idx: int
+    kind: str                # "tensor" | "array"
+    name: str
+    aliases: list[str]
+    shape: str
+    dtype: str
+    device: str
+    stride: str
+    offset: str
+    contiguous: bool
+    info: TensorInfo | ArrayInfo
+    values: str = ""
+    stats: str = ""
+
+
+@dataclass
+class Diagram:
+    idx: int
+    name: str
+    caption: str
+    geometry: strides.StrideDiagram | None
+    reason: str = ""         # why there is no drawing
+
+
+@dataclass
+class PageView:
+    resp: RunResponse
+    rows: list[Row]
+    focus: int | None
+    diagrams: list[Diagram]
+    strips: list[storage_view.Strip]
+    strips_hidden: int
+    verdicts: list[storage_view.Verdict]
+    graph: graph_view.GraphPicture
+    modules: list[ModuleInfo]
+    optimizers: list[ModuleInfo]
+    explanation: Explanation | None
+    stdout: str
+    stderr: str
+    index: dict[str, int] = field(default_factory=dict)
+
+
+def build(resp: RunResponse, code: str) -> PageView:
+    rows = [_tensor_row(i, t) for i, t in enumerate(resp.tensors)]
+    rows += [_array_row(len(rows) + i, a) for i, a in enumerate(resp.arrays)]
+    index: dict[str, int] = {}
+    for r in rows:
+        for n in [r.name, *r.aliases]:
+            index.setdefault(n, r.idx)
+    groups = {s.id: s for s in resp.storages}
+    strips_, hidden = storage_view.strips(resp.storages, index)
+    tensors_by_name = {t.name: t for t in resp.tensors}
+    return PageView(
+        resp=resp, rows=rows, focus=_default_focus(rows), index=index,
+        diagrams=[_diagram(r, groups) for r in rows[:DIAGRAMS_MAX]],
+        strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
+        graph=graph_view.render(resp.graph, tensors_by_name, index),
+        modules=[m for m in resp.modules if m.kind == "module"],
+        optimizers=[m for m in resp.modules if m.kind == "optimizer"],
+        explanation=explain(resp.error, code, resp.tensors),
+        stdout=terminal_text(resp.stdout.text), stderr=terminal_text(resp.stderr.text))
+
+
+def terminal_text(text: str) -> str:
+    """What a terminal would show: a carriage return (tqdm's progress bar) rewrites its line."""
+    out = []
+    for line in text.split("\n"):
+        parts = [p for p in line.split("\r") if p]
+        out.append(parts[-1] if parts else "")
+    return "\n".join(out)
+
+
+def fmt_shape(shape: list[int]) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def preview_text(values, limit: int = PREVIEW_CHARS) -> str:
+    text = json.dumps(values, separators=(", ", ": ")).replace('"', "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tensor_row(i: int, t: TensorInfo) -> Row:
+    stats = ""
+    if t.stats is not None and t.stats.min is not None:
+        s = t.stats
+        stats = f"min {_num(s.min)} · max {_num(s.max)} · mean {_num(s.mean)}"
+        if s.nan_count or s.inf_count:
+            stats += f" · {s.nan_count} nan, {s.inf_count} inf"
+    return Row(i, "tensor", t.name, t.aliases, fmt_shape(t.shape), t.dtype.replace("torch.", ""),
+               t.device, "—" if t.stride is None else fmt_shape(t.stride),
+               "—" if t.storage_offset is None else str(t.storage_offset), t.is_contiguous, t,
+               values=preview_text(t.preview.values) if t.preview else "", stats=stats)
+
+
+def _array_row(i: int, a: ArrayInfo) -> Row:
+    return Row(i, "array", a.name, a.aliases, fmt_shape(a.shape), a.dtype, "cpu (numpy)",
+               fmt_shape(a.strides) + " B",
+               "—" if a.offset_bytes is None else f"{a.offset_bytes} B", a.c_contiguous, a,
+               values=preview_text(a.preview.values) if a.preview else "")
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _diagram(row: Row, groups) -> Diagram:
+    info = row.info
+    if isinstance(info, ArrayInfo):
+        return _array_diagram(row, info, groups)
+    caption = (f"{row.name}: shape {row.shape}, stride {row.stride}, storage_offset {row.offset}, "
+               f"{info.dtype.replace('torch.', '')} ({info.element_size} B/element)")
+    if info.stride is None or info.storage_offset is None:
+        return Diagram(row.idx, row.name, caption, None, f"no strides: layout {info.layout}")
+    cells = _storage_cells(info.byte_range, groups.get(info.storage), info.element_size,
+                           info.shape, info.stride, info.storage_offset)
+    return Diagram(row.idx, row.name, caption,
+                   strides.layout(info.shape, info.stride, info.storage_offset, storage_cells=cells))
+
+
+def _array_diagram(row: Row, a: ArrayInfo, groups) -> Diagram:
+    size = a.itemsize or 1
+    caption = f"{row.name}: numpy shape {row.shape}, strides {row.stride}, {a.dtype} ({size} B/item)"
+    if any(s % size for s in a.strides) or (a.offset_bytes or 0) % size:
+        return Diagram(row.idx, row.name, caption, None, "strides are not whole items")
+    stride = [s // size for s in a.strides]
+    offset = (a.offset_bytes or 0) // size
+    cells = _storage_cells(a.byte_range, groups.get(a.storage), size, a.shape, stride, offset)
+    return Diagram(row.idx, row.name, caption + f", offset {offset} items",
+                   strides.layout(a.shape, stride, offset, storage_cells=cells))
+
+
+def _storage_cells(byte_range, group, esize, shape, stride, offset) -> int | None:
+    """Storage length in this tensor's own element units, from its storage group's span.
+    A dtype view (e.g. float32 seen as int16) thus gets cells of its own element size."""
+    if group is None or byte_range is None or not esize or 0 in shape:
+        return None
+    lo, _ = strides.offset_span(shape, stride, offset)
+    base = byte_range[0] - lo * esize          # byte where element 0 of the storage sits
+    if base < 0:
+        return None
+    return (group.nbytes - base) // esize
+
+
+def _default_focus(rows: list[Row]) -> int | None:
+    """The last plain variable (most recent assignment, usually what the user is looking at)."""
+    plain = [r.idx for r in rows if r.kind == "tensor" and not any(c in r.name for c in ".[")]
+    if plain:
+        return plain[-1]
+    return rows[-1].idx if rows else None
