@@ -1,0 +1,148 @@
+"""HTML routes against a stand-in RunService: the page and the fragment come from the same
+partial, errors still render panels, busy servers keep the old panels, everything is escaped."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+
+from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
+from app.main import create_app
+from app.schemas import RunError, RunResponse
+from tests.web.pagekit import response_for
+
+XSS = "<script>alert(1)</script>"
+
+
+class FakeService:
+    """Returns a canned RunResponse (or raises) and records the code it was asked to run."""
+
+    def __init__(self):
+        self.codes: list[str] = []
+        self.next: RunResponse | HTTPException = RunResponse(ok=True)
+
+    async def run(self, code: str) -> RunResponse:
+        self.codes.append(code)
+        if isinstance(self.next, HTTPException):
+            raise self.next
+        return self.next
+
+
+@pytest.fixture(scope="module")
+def app_and_service():
+    app = create_app()            # no `with`: the lifespan (and its worker pool) never starts
+    service = FakeService()
+    app.state.service = service
+    return TestClient(app), service
+
+
+@pytest.fixture
+def client(app_and_service):
+    return app_and_service[0]
+
+
+@pytest.fixture
+def service(app_and_service):
+    app_and_service[1].codes.clear()
+    return app_and_service[1]
+
+
+def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, service):
+    x = torch.arange(6).view(2, 3)
+    service.next = response_for({"x": x, "y": x.t()})
+    page = client.get("/")
+    assert page.status_code == 200
+    assert service.codes == [by_id(DEFAULT_EXAMPLE).code]
+    fragment = client.post("/fragments/run", data={"code": by_id(DEFAULT_EXAMPLE).code})
+    assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
+    # The page embeds exactly the partial the fragment route returns.
+    assert fragment.text.strip() in page.text
+
+
+def test_fragment_posts_the_code_it_was_given(client, service):
+    service.next = RunResponse(ok=True)
+    code = "import torch\nx = torch.ones(2)  # ünïcode & +\n"
+    client.post("/fragments/run", data={"code": code})
+    assert service.codes == [code]
+
+
+def test_example_query_selects_an_example(client, service):
+    service.next = RunResponse(ok=True)
+    page = client.get("/", params={"example": "reshape-copy"})
+    assert service.codes == [by_id("reshape-copy").code]
+    assert '<option value="reshape-copy" selected>' in page.text
+
+
+def test_examples_menu_lists_every_example(client, service):
+    service.next = RunResponse(ok=True)
+    page = client.get("/").text
+    for e in EXAMPLES:
+        assert f'<option value="{e.id}"' in page
+
+
+def test_user_error_still_renders_panels_with_message_and_line(client, service):
+    b = torch.arange(12).view(3, 4).t()
+    service.next = response_for({"b": b}, ok=False, error=RunError(
+        type="RuntimeError", line=2,
+        message="view size is not compatible with input tensor's size and stride (at least one "
+                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."))
+    html = client.post("/fragments/run", data={"code": "import torch\nc = b.view(-1)\n"}).text
+    assert 'data-error-line="2"' in html
+    assert "RuntimeError" in html and "Dims 0 and 1 cannot be merged" in html
+    assert 'id="tensors-card"' in html and 'data-name="b"' in html
+
+
+def test_busy_server_keeps_old_panels_and_shows_a_notice(client, service):
+    service.next = HTTPException(503, "the playground is busy; try again shortly")
+    r = client.post("/fragments/run", data={"code": "x = 1"})
+    assert r.status_code == 200
+    assert r.headers["HX-Retarget"] == "#notice" and r.headers["HX-Reswap"] == "innerHTML"
+    assert "busy" in r.text and 'id="panels"' not in r.text
+
+
+def test_page_renders_even_when_no_worker_is_available(client, service):
+    service.next = HTTPException(503, "no worker is available: starting")
+    page = client.get("/")
+    assert page.status_code == 200 and "no worker is available" in page.text
+
+
+def test_stdout_is_shown_with_carriage_returns_resolved(client, service):
+    service.next = RunResponse.model_validate({"ok": True, "stdout": {"text": "hello <b>\n"},
+                                               "stderr": {"text": "  0%|   \r 50%|#  \r100%|##\n"}})
+    html = client.post("/fragments/run", data={"code": "print(1)"}).text
+    assert "hello &lt;b&gt;" in html
+    assert "100%|##" in html and "50%|#" not in html
+
+
+def test_dict_key_with_script_tag_stays_text_everywhere(client, service):
+    w = torch.ones(2, requires_grad=True)
+    d = {XSS: w * 2, "ok": torch.arange(4)}
+    service.next = response_for({"w": w, "d": d}, stdout={"text": XSS})
+    html = client.post("/fragments/run", data={"code": "..."}).text
+    assert XSS not in html
+    assert "<script" not in html.lower()
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    table = html[html.index('id="tensors-card"'):html.index('id="strides-card"')]
+    strides_svg = html[html.index('class="stride-svg"'):html.index('id="storage-card"')]
+    storage = html[html.index('id="storage-card"'):html.index('id="graph-card"')]
+    graph = html[html.index('id="graph-card"'):]
+    for part in (table, strides_svg, storage, graph):
+        assert escaped in part
+    assert re.search(r"<svg[^>]*graph-svg", graph), "the graph SVG is rendered"
+
+
+def test_form_fallback_without_javascript_renders_the_full_page(client, service):
+    service.next = RunResponse(ok=True)
+    r = client.post("/", data={"code": "x = 1"})
+    assert r.status_code == 200 and "<!doctype html>" in r.text.lower()
+    assert service.codes == ["x = 1"]
+    assert ">x = 1</textarea>" in r.text
+
+
+def test_static_assets_are_served(client):
+    for path in ("/static/app.js", "/static/app.css", "/static/vendor/htmx.min.js",
+                 "/static/vendor/codemirror.js"):
+        assert client.get(path).status_code == 200, path

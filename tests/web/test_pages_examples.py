@@ -1,0 +1,98 @@
+"""Every example runs in the real sandbox through the real app and shows its lesson's claim."""
+from __future__ import annotations
+
+import pytest
+
+from app.examples import EXAMPLES
+from app.schemas import RunResponse
+from tests.web.conftest import make_client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client():
+    with make_client() as c:
+        yield c
+
+
+def _t(r: RunResponse, name: str):
+    found = [t for t in r.tensors if t.name == name or name in t.aliases]
+    assert found, f"no tensor {name!r} in {[t.name for t in r.tensors]}"
+    return found[0]
+
+
+def _same_storage(r, *names):
+    return len({_storage(r, n) for n in names}) == 1 and _storage(r, names[0]) is not None
+
+
+def _storage(r, name):
+    arrays = {a.name: a.storage for a in r.arrays}
+    return arrays[name] if name in arrays else _t(r, name).storage
+
+
+def _module(r, name):
+    return next(m for m in r.modules if m.name == name)
+
+
+def _flat(values):
+    return [v for x in values for v in _flat(x)] if isinstance(values, list) else [values]
+
+
+CHECKS = {
+    "numpy-sharing": lambda r: r.ok and _same_storage(r, "a", "t", "b") and not _same_storage(r, "a", "c"),
+    "inplace": lambda r: _t(r, "x").version >= 2 and _t(r, "x").stride == [1, 3]
+                         and not _same_storage(r, "x", "y"),
+    "view-shares": lambda r: _same_storage(r, "x", "v", "w") and r.stdout.text.strip() == "-1",
+    "view-non-contiguous": lambda r: not r.ok and r.error.line == 6 and "view size" in r.error.message
+                                     and _t(r, "b").stride == [1, 4],
+    "reshape-copy": lambda r: _same_storage(r, "a", "r1") and not _same_storage(r, "a", "r2")
+                              and not _same_storage(r, "a", "f"),
+    "squeeze": lambda r: _same_storage(r, "x", "s", "u0", "u1") and _t(r, "u1").shape == [3, 1, 5],
+    "dtypes": lambda r: _t(r, "d").nbytes == 32 and "same" in _t(r, "x").aliases + [_t(r, "x").name]
+                        and _same_storage(r, "x", "i") and _t(r, "i").dtype == "torch.int32",
+    "expand": lambda r: _t(r, "grid").stride == [0, 1] and _same_storage(r, "row", "grid"),
+    "leaf-grad": lambda r: _t(r, "x").is_leaf and _t(r, "x").grad and _t(r, "y").grad_fn == "MulBackward0"
+                           and not _t(r, "y").grad and _t(r, "z").grad,
+    "backward-gradient": lambda r: [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [2.0, 0.4, 0.06],
+    "grad-modes": lambda r: [_t(r, n).grad_fn for n in "abcde"] == [None, "MulBackward0", None, None, "MulBackward0"],
+    "grad-accumulation": lambda r: _flat(_t(r, "g_before").preview.values) == [9.0, 9.0]
+                                   and _flat(_t(r, "w.grad").preview.values) == [0.0, 0.0],
+    "custom-function": lambda r: _t(r, "y").grad_fn == "SumFunctionBackward"
+                                 and any(n.name == "SumFunctionBackward" for n in r.graph.nodes)
+                                 and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [0.8] * 3,
+    "stale-saved": lambda r: not r.ok and r.error.line == 6 and "inplace operation" in r.error.message
+                             and any(s.stale for n in r.graph.nodes for s in n.saved),
+    "parameters": lambda r: [p.name for p in _module(r, "model").parameters]
+                            == ["scale", "fc2.weight", "fc2.bias", "fc1.weight", "fc1.bias"]
+                            and [u.name for u in _module(r, "model").unregistered] == ["mask"],
+    "data": lambda r: _same_storage(r, "w", "conv.weight") and not _t(r, "w").requires_grad,
+    "init": lambda r: _flat(_t(r, "lin.bias").preview.values) == [0.0, 0.0] and _t(r, "lin.weight").version >= 1,
+    "module-vs-functional": lambda r: r.stdout.text.strip() == "True" and len(_module(r, "conv").parameters) == 2,
+    "state-dict": lambda r: _same_storage(r, "sd['weight']", "model.weight")
+                            and not _same_storage(r, "model2.weight", "model.weight")
+                            and r.stdout.text.strip() == "True",
+    "dataloader": lambda r: _t(r, "batch['image']").shape == [4, 3, 4, 4]
+                            and _t(r, "batch['landmarks']").shape == [4, 2] and r.stdout.text.startswith("dict"),
+    "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
+                           and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
+                           and float(_t(r, "x").stats.max) <= 1.0,
+    "train-step": lambda r: r.ok and _t(r, "loss").grad_fn == "NllLossBackward0"
+                            and _t(r, "model.0.weight").grad
+                            and any("momentum_buffer" in s.entries for s in _module(r, "opt").state),
+}
+
+
+def test_every_example_has_a_check():
+    assert set(CHECKS) == {e.id for e in EXAMPLES}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
+def test_example_runs_and_shows_its_claim(client, example):
+    body = client.post("/api/run", json={"code": example.code}).json()
+    r = RunResponse.model_validate(body)
+    expected_error = example.id in ("view-non-contiguous", "stale-saved")
+    assert r.ok != expected_error, (r.error, r.stderr.text)
+    assert CHECKS[example.id](r), example.claim
+    page = client.get("/", params={"example": example.id})
+    assert page.status_code == 200 and 'id="tensors-card"' in page.text
