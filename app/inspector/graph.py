@@ -42,7 +42,7 @@ def saved_attr_names(node: Any) -> tuple[str, ...]:
 def _fingerprint(t: torch.Tensor) -> tuple | None:
     """Saved outputs unpack as new tensor objects; match them by where they point."""
     try:
-        return (str(t.device), t.data_ptr(), t.dtype, tuple(t.shape), tuple(t.stride()))
+        return (t.device, t.data_ptr(), t.dtype, t.shape, t.stride())
     except Exception:
         return None
 

@@ -40,7 +40,7 @@ def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
 def tensor_shape(t: torch.Tensor) -> list[int | None]:
     """Sizes; a nested tensor's ragged dimensions are null."""
     try:
-        return [int(s) for s in t.shape]
+        return list(t.shape)  # torch.Size holds plain ints
     except Exception:
         return [_safe(lambda i=i: int(t.size(i))) for i in range(t.dim())]
 

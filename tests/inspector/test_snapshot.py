@@ -101,3 +101,21 @@ def test_limits_are_frozen_with_documented_defaults():
             limits.stats_sample_max) == (500, 200, 6, 1000, 20000, 200, 3, 100_000)
     with pytest.raises(Exception):
         limits.tensors_max = 1  # type: ignore[misc]
+
+
+def test_gc_state_is_restored_even_on_failure(monkeypatch):
+    import gc
+
+    import app.inspector.encoder as encoder
+    assert gc.isenabled()
+    snapshot({"x": torch.ones(1)})
+    assert gc.isenabled()
+    monkeypatch.setattr(encoder, "walk", lambda *a: 1 / 0)
+    snapshot({"x": torch.ones(1)})
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        snapshot({"x": torch.ones(1)})
+        assert not gc.isenabled()  # a caller's disabled GC stays disabled
+    finally:
+        gc.enable()
