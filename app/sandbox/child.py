@@ -20,6 +20,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 JOB_MAX_BYTES = 64 * 1024 * 1024
+PREWARM_SNIPPET = "import torch\nx = torch.ones(2)\nprint(x)"
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -105,6 +106,9 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
     code = 70
     try:
         confine(plan, (job_r, res_w), zygote_pid)
+        # Pre-fault (copy-on-write) the pages a run touches while we are still a spare: ~1.5 ms
+        # per run moved off the request's critical path. Our own constant code: nothing leaks.
+        run_snippet(PREWARM_SNIPPET, plan["limits"])
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()

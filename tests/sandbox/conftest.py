@@ -20,7 +20,11 @@ class PoolHarness:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.pool = self.call(self._make(limits, pool_kwargs))
+        try:
+            self.pool = self.call(self._make(limits, pool_kwargs))
+        except BaseException:
+            self._stop_loop()
+            raise
 
     @staticmethod
     async def _make(limits: SandboxLimits, pool_kwargs: dict) -> Pool:
@@ -45,9 +49,12 @@ class PoolHarness:
         try:
             self.call(self.pool.close())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture(scope="session")

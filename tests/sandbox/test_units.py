@@ -1,0 +1,108 @@
+"""In-process unit tests of the sandbox's pure pieces: framing, capped output, payload encoding,
+limits (de)serialisation."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from app.sandbox.limits import SandboxLimits
+from app.sandbox.output import CappedWriter, OutputLimit
+from app.sandbox.protocol import FrameDecoder, FrameError, FrameTooLarge, encode_frame, read_frame, write_frame
+from app.sandbox.runner import encode_payload
+
+
+def test_frame_is_big_endian_length_then_bytes():
+    assert encode_frame(b"abc") == b"\x00\x00\x00\x03abc"
+
+
+def test_decoder_reassembles_frames_split_anywhere():
+    stream = encode_frame(b"first") + encode_frame(b"") + encode_frame(b"x" * 300)
+    decoder = FrameDecoder(max_size=1000)
+    frames = []
+    for i in range(len(stream)):
+        frames += decoder.feed(stream[i:i + 1])
+    assert frames == [b"first", b"", b"x" * 300]
+    assert decoder.buffered == 0
+
+
+def test_decoder_rejects_an_oversized_header_before_its_body():
+    decoder = FrameDecoder(max_size=10)
+    with pytest.raises(FrameTooLarge) as info:
+        decoder.feed((11).to_bytes(4, "big"))
+    assert (info.value.size, info.value.max_size) == (11, 10)
+
+
+def test_blocking_read_frame_roundtrip_and_limits():
+    r, w = os.pipe()
+    try:
+        write_frame(w, b"payload")
+        write_frame(w, b"too long")
+        assert read_frame(r, 100) == b"payload"
+        with pytest.raises(FrameTooLarge):
+            read_frame(r, 4)
+        os.close(w)
+        w = -1
+        os.read(r, 100)  # drain the unread body
+        with pytest.raises(FrameError):
+            read_frame(r, 100)  # EOF instead of a header
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_capped_writer_keeps_prefix_counts_rest_and_aborts():
+    w = CappedWriter(keep_bytes=5, abort_bytes=12)
+    w.write("héllo world")  # é is two bytes in UTF-8
+    assert w.result() == {"text": "héll", "truncated": True}
+    with pytest.raises(OutputLimit):
+        w.write("!")
+    with pytest.raises(OutputLimit):  # and again: catching it does not reopen the stream
+        w.write("!")
+
+
+def test_capped_writer_exact_fit_is_not_truncated():
+    w = CappedWriter(keep_bytes=3, abort_bytes=100)
+    w.write("abc")
+    assert w.result() == {"text": "abc", "truncated": False}
+
+
+def _payload(snapshot, text="hi"):
+    out = {"text": text, "truncated": False}
+    return {"ok": True, "stdout": out, "stderr": dict(out), "error": None, "duration_ms": 1.0,
+            "snapshot": snapshot, "warnings": []}
+
+
+def test_payload_that_fits_is_kept_whole():
+    payload = _payload({"tensors": []})
+    assert json.loads(encode_payload(payload, 10_000)) == payload
+
+
+def test_payload_too_big_drops_the_snapshot_with_a_warning():
+    data = json.loads(encode_payload(_payload({"blob": "z" * 5000}), 1000))
+    assert data["ok"] is True and data["snapshot"] is None
+    assert data["warnings"][0].startswith("snapshot dropped: result was ")
+
+
+def test_unencodable_snapshot_is_dropped_with_a_warning():
+    data = json.loads(encode_payload(_payload({"v": float("nan")}), 10_000))
+    assert data["snapshot"] is None
+    assert "not JSON-encodable" in data["warnings"][0]
+
+
+def test_payload_too_big_even_without_snapshot_becomes_output_limit():
+    data = json.loads(encode_payload(_payload(None, text="y" * 5000), 1000))
+    assert (data["ok"], data["error"]["type"]) == (False, "OutputLimit")
+    assert data["stdout"] == {"text": "", "truncated": True}
+
+
+def test_limits_roundtrip_and_ignore_unknown_keys():
+    limits = SandboxLimits(exec_timeout_s=2.5, sandbox_uid=1234)
+    assert SandboxLimits.from_dict({**limits.to_dict(), "from_the_future": 1}) == limits
+
+
+def test_limits_reject_unknown_memory_mode():
+    with pytest.raises(ValueError):
+        SandboxLimits(memory_rlimit="rss")
