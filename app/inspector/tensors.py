@@ -14,7 +14,7 @@ import torch
 
 from .limits import InspectLimits
 from .preview import tensor_preview, tensor_stats
-from .walk import Found, WalkResult
+from .walk import Found, WalkResult, leaf_grad
 
 _SPARSE_LAYOUTS = {torch.sparse_coo, torch.sparse_csr, torch.sparse_csc,
                    torch.sparse_bsr, torch.sparse_bsc}
@@ -72,7 +72,7 @@ def _autograd_fields(t: torch.Tensor, walk: WalkResult) -> dict[str, Any]:
         "is_view": bool(_safe(t._is_view, False)),
         "base": walk.name_of(_safe(lambda: t._base)),
         "is_parameter": isinstance(t, torch.nn.Parameter),
-        "grad": walk.name_of(_safe(lambda: t._grad)),
+        "grad": walk.name_of(_safe(lambda: leaf_grad(t))),
     }
 
 

@@ -55,6 +55,12 @@ def safe_repr(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
+    """.grad without the UserWarning torch emits for non-leaf tensors (which
+    only have a grad after retain_grad())."""
+    return t._grad if (t.is_leaf or t.retains_grad) else None
+
+
 def skip_top_level(name: str, value: Any) -> bool:
     """Names a learner did not mean as data: dunders, imports, defs, classes."""
     if not isinstance(name, str) or name.startswith("__"):
@@ -95,7 +101,7 @@ class Walker:
     def _visit(self, name: str, obj: Any, depth: int) -> None:
         if isinstance(obj, torch.Tensor):
             if self._record(name, obj, self.result.tensors, self.limits.tensors_max):
-                grad = obj._grad  # ._grad: .grad warns on non-leaf tensors
+                grad = leaf_grad(obj)
                 if grad is not None:
                     self.queue.append((f"{name}.grad", grad, depth))
         elif isinstance(obj, np.ndarray):

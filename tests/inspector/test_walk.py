@@ -61,8 +61,7 @@ def test_skips_dunders_modules_functions_classes():
     assert not skip_top_level("x", torch.ones(1))
 
 
-def test_grad_is_named_after_its_tensor_and_nonleaf_grad_does_not_warn():
-    # pytest turns warnings into errors: reading .grad of a non-leaf warns, ._grad does not
+def test_grad_is_named_after_its_tensor():
     s = snap("""
         x = torch.ones(2, requires_grad=True)
         y = x * 3
@@ -72,6 +71,21 @@ def test_grad_is_named_after_its_tensor_and_nonleaf_grad_does_not_warn():
     assert x["grad"] == "x.grad"
     assert by_name(s["tensors"], "x.grad")["preview"]["values"] == [3.0, 3.0]
     assert by_name(s["tensors"], "y")["grad"] is None
+
+
+def test_nonleaf_grad_read_does_not_warn_and_retain_grad_is_followed():
+    # regression: reading ._grad of a non-leaf emitted torch's UserWarning (an error
+    # under pytest's filterwarnings=error); walk() itself does not silence warnings
+    ns, _ = run_snippet("""
+        x = torch.ones(2, requires_grad=True)
+        y = x * 3
+        z = x * 4
+        z.retain_grad()
+        (y + z).sum().backward()
+    """)
+    result = walk(ns, InspectLimits())
+    assert result.warnings == []
+    assert [f.name for f in result.tensors] == ["x", "y", "z", "x.grad", "z.grad"]
 
 
 def test_cycles_are_walked_once():
