@@ -145,6 +145,7 @@
   }
 
   function start() {
+    htmx.process(form);   // our DOMContentLoaded handler may run before htmx's own
     if (window.TPEditor) {
       editor = window.TPEditor.create($("#editor"), {doc: textarea.value, onChange: edited, onRun: run});
       document.body.classList.add("cm-ready");

@@ -137,11 +137,11 @@ def _fn_label(node: GraphNode) -> str:
     for s in node.saved[:4]:
         shape = "" if s.shape is None else " (" + ", ".join(map(str, s.shape)) + ")"
         if s.stale:
-            rows.append(_row(f"saved {s.name}{shape}: STALE (modified in place)", "#dc2626", bold=True))
+            rows.append(_row(f"saved: {s.name}{shape} STALE (modified in place)", "#dc2626", bold=True))
         elif s.freed:
-            rows.append(_row(f"saved {s.name}: freed after backward", "#94a3b8"))
+            rows.append(_row(f"saved: {s.name} freed after backward", "#94a3b8"))
         else:
-            rows.append(_row(f"saved {s.name}{shape}", "#475569"))
+            rows.append(_row(f"saved: {s.name}{shape}", "#475569"))
     if len(node.saved) > 4:
         rows.append(_row(f"… {len(node.saved) - 4} more saved", "#94a3b8"))
     return _table(rows)
