@@ -72,6 +72,7 @@ class Supervisor:
         self.sel = selectors.DefaultSelector()
         self.requests = FrameDecoder(REQUEST_MAX_BYTES)
         self.stopping = False
+        self.fork_ms: deque[float] = deque(maxlen=100)  # recent fork() costs, for diagnostics
         self._wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # the wakeup fd does the work
@@ -109,9 +110,11 @@ class Supervisor:
         job_r, job_w = os.pipe()
         res_r, res_w = os.pipe()
         zygote_pid = os.getpid()
+        started = time.perf_counter()
         pid = os.fork()
         if pid == 0:
             child_main(self.plan, job_r, res_w, zygote_pid)  # never returns
+        self.fork_ms.append((time.perf_counter() - started) * 1000.0)
         os.close(job_r)
         os.close(res_w)
         os.set_blocking(res_r, False)
@@ -168,8 +171,10 @@ class Supervisor:
     def _diagnostics(self) -> dict:
         import torch
 
+        forks = sorted(self.fork_ms)
         return {"pid": os.getpid(), "cuda_initialized": bool(torch.cuda.is_initialized()),
-                "spares_idle": len(self.spares), "running": sum(not r.done for r in self.runs.values())}
+                "spares_idle": len(self.spares), "running": sum(not r.done for r in self.runs.values()),
+                "fork_ms_p50": round(forks[len(forks) // 2], 3) if forks else None}
 
     # ---- results ---------------------------------------------------------------------------
     def _on_result(self, run: Run) -> None:

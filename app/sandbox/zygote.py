@@ -15,7 +15,7 @@ import platform
 import signal
 import sys
 
-from app.sandbox import child, probe, strays
+from app.sandbox import child, hugepages, probe, strays
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
@@ -109,7 +109,9 @@ def main() -> int:
     sweeper_ok = strays.become_subreaper()
     gc.collect()
     gc.freeze()  # children then never touch (copy) the zygote's objects' GC headers
-    write_frame(resp_fd, json.dumps(_ready_frame(plan, uid_drop, sweeper_ok)).encode())
+    ready = _ready_frame(plan, uid_drop, sweeper_ok)
+    ready["hugepages"] = hugepages.collapse_anonymous_memory()
+    write_frame(resp_fd, json.dumps(ready).encode())
     Supervisor(limits, plan, int(config.get("spares", 2)), 0, resp_fd).serve()
     return 0
 
