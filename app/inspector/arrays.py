@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 
 from .limits import InspectLimits
 from .preview import array_preview
-from .storages import array_root, byte_bounds
+from .storages import array_root, byte_bounds, has_real_storage
 from .walk import Found
 
 
 def _offset_bytes(a: np.ndarray) -> int:
-    """Distance of a's first element from the start of its root `.base` array."""
+    """Distance of a's first element from the start of its root `.base` array,
+    or of the tensor storage when that root came from `tensor.numpy()`."""
     root = array_root(a)
-    return int(a.__array_interface__["data"][0]) - int(byte_bounds(root)[0])
+    start = int(byte_bounds(root)[0])
+    if isinstance(root.base, torch.Tensor) and has_real_storage(root.base):
+        start = min(start, root.base.untyped_storage().data_ptr())
+    return int(a.__array_interface__["data"][0]) - start
 
 
 def describe_array(found: Found, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:

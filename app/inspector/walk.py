@@ -52,6 +52,7 @@ def safe_repr(value: Any, limit: int = 60) -> str:
         text = repr(value)
     except Exception:
         text = f"<{type(value).__name__}>"
+    text = text.replace("\n", " ")  # multi-line reprs (tensor keys) stay one-line names
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

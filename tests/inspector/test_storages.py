@@ -103,6 +103,7 @@ def test_numpy_slice_of_tensor_numpy_spans_whole_tensor_storage():
     s = snapshot({"x": x, "part": part})
     assert storage_of(s, "x") == storage_of(s, "part")
     assert by_name(s["arrays"], "part")["byte_range"] == [8, 24]
+    assert by_name(s["arrays"], "part")["offset_bytes"] == 8  # from the tensor storage start
 
 
 def test_zero_size_tensor_gets_its_own_group():

@@ -170,5 +170,6 @@ def test_safe_repr_caps_length_and_survives_broken_repr():
             raise ValueError("nope")
     assert safe_repr(Bad()) == "<Bad>"
     assert len(safe_repr("x" * 500)) == 60
+    assert "\n" not in safe_repr(torch.zeros(2, 2))  # tensor dict keys: one-line names
     ordered = collections.OrderedDict(a=1)
     assert safe_repr(ordered).startswith("OrderedDict")
