@@ -9,7 +9,7 @@ import torch
 from app.inspector import InspectLimits, snapshot
 from app.inspector.graph import _SAVED_ATTRS, saved_attr_names
 
-from .helpers import by_name, snap, strict_json
+from .helpers import by_name, snap
 
 
 def node(s: dict, name: str) -> dict:
