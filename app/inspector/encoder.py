@@ -11,7 +11,8 @@ complex numbers strings such as "1+2j"):
   "truncated": bool,    # some cap (count/depth/visits/graph nodes) cut the walk
   "warnings":  [str],   # what could not be inspected; snapshot() never raises
 }
-Tensor: name, aliases, shape (ragged nested dims: null), dtype "torch.float32",
+Tensor: name, aliases, shape (ragged nested dims: null; whole shape null for
+  a lazy module's uninitialized parameter), dtype "torch.float32",
   device, layout, stride|null, storage_offset|null, is_contiguous, numel,
   element_size, nbytes, requires_grad, is_leaf, grad_fn|null, version|null,
   is_view, base|null (name of ._base), is_parameter, grad|null (name of .grad),
@@ -19,11 +20,13 @@ Tensor: name, aliases, shape (ragged nested dims: null), dtype "torch.float32",
   relative to its storage group), preview {values, truncated}|null,
   stats {min,max,mean,std,nan_count,inf_count,sampled,count}|null (real
   floating dtypes only), flags ["sparse","nested","meta","zero_size",
-  "expanded","conj","neg","quantized","inference"; "uninspectable" when the
-  entry itself failed].
+  "expanded","conj","neg","quantized","inference","uninitialized";
+  "uninspectable" when the entry itself failed].
 Array: name, aliases, shape, dtype "float32", strides (bytes), itemsize,
   nbytes, offset_bytes (from root .base start), is_view, c_contiguous,
-  writeable, storage, byte_range, preview.
+  writeable, storage, byte_range, preview. offset_bytes counts from the
+  tensor storage's start when the root came from tensor.numpy().
+Edges appear once per next_functions slot, so x*x has two edges to x's node.
 Storage: {id "s0", device, nbytes (group span), members [{name, kind
   "tensor"|"array", byte_range}]} - interval union of allocations per device
   (see storages.py); ids in order of first member (tensors first, then arrays).
@@ -31,8 +34,9 @@ Node: {id "n0", name "MulBackward0"|"AccumulateGrad"|"MyFnBackward",
   kind "function"|"leaf", tensors [names], saved [{name, shape|null,
   dtype|null, stale bool|null, freed bool, tensor name|null}]}.
 Edge: {source, target}: source's next_functions contain target.
-Module: {name, kind "module", class, qualname, parameters [{name, shape,
-  requires_grad, numel, tensor}], buffers [{name, shape, numel, tensor}],
+Module: {name, kind "module", class, qualname, parameters [{name, shape (null
+  while a lazy module is uninitialized), requires_grad, numel, tensor}],
+  buffers [{name, shape, numel, tensor}],
   unregistered [{name, shape, tensor}], state_dict_keys, children, training,
   param_count}; submodules have their own entries ("model.linear1").
 Optimizer: {name, kind "optimizer", class, param_groups [{params [names],

@@ -17,8 +17,13 @@ from .jsonval import encode_scalar, encode_setting
 from .walk import Found, WalkResult, safe_repr
 
 
-def _shape(t: torch.Tensor) -> list[int]:
-    return [int(s) for s in t.shape]
+def _shape(t: torch.Tensor) -> list[int] | None:
+    """None for lazy modules' uninitialized parameters (their shape is unknown yet)."""
+    return None if torch.nn.parameter.is_lazy(t) else [int(s) for s in t.shape]
+
+
+def _numel(t: torch.Tensor) -> int:
+    return 0 if torch.nn.parameter.is_lazy(t) else int(t.numel())
 
 
 def _unregistered(module: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -38,22 +43,26 @@ def describe_module(found: Found, walk: WalkResult) -> dict[str, Any]:
         "name": found.name, "kind": "module", "class": cls.__name__,
         "qualname": f"{cls.__module__}.{cls.__qualname__}",
         "parameters": [{"name": n, "shape": _shape(p), "requires_grad": bool(p.requires_grad),
-                        "numel": int(p.numel()), "tensor": walk.name_of(p)} for n, p in params],
-        "buffers": [{"name": n, "shape": _shape(b), "numel": int(b.numel()),
+                        "numel": _numel(p), "tensor": walk.name_of(p)} for n, p in params],
+        "buffers": [{"name": n, "shape": _shape(b), "numel": _numel(b),
                      "tensor": walk.name_of(b)} for n, b in m.named_buffers()],
         "unregistered": [{"name": n, "shape": _shape(t), "tensor": walk.name_of(t)}
                          for n, t in _unregistered(m)],
         "state_dict_keys": _state_dict_keys(m),
         "children": [n for n, _ in m.named_children()],
         "training": bool(m.training),
-        "param_count": sum(int(p.numel()) for _, p in params),
+        "param_count": sum(_numel(p) for _, p in params),
     }
 
 
 def _state_dict_keys(m: torch.nn.Module) -> list[str]:
     # state_dict() only detaches (no copies); keys may differ from parameter
     # names via persistent=False buffers or custom hooks, hence not derived.
-    return [str(k) for k in m.state_dict().keys()]
+    # Lazy modules refuse state_dict() until their first forward.
+    try:
+        return [str(k) for k in m.state_dict().keys()]
+    except Exception:
+        return []
 
 
 def describe_optimizer(found: Found, walk: WalkResult) -> dict[str, Any]:

@@ -56,7 +56,8 @@ def _storage_span(t: torch.Tensor) -> tuple[int, int]:
 
 
 def has_real_storage(t: torch.Tensor) -> bool:
-    return t.layout == torch.strided and not (t.is_meta or t.is_nested)
+    return (t.layout == torch.strided and not (t.is_meta or t.is_nested)
+            and not torch.nn.parameter.is_lazy(t))
 
 
 def tensor_extent(kind_index: int, name: str, t: torch.Tensor) -> Extent | None:

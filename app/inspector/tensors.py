@@ -94,9 +94,20 @@ def _layout_fields(t: torch.Tensor) -> dict[str, Any]:
     }
 
 
+def is_uninitialized(t: torch.Tensor) -> bool:
+    """LazyLinear & co. hold placeholders that raise on shape/numel/storage."""
+    return torch.nn.parameter.is_lazy(t)
+
+
 def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
                     warnings: list[str]) -> dict[str, Any]:
     t = found.obj
+    if is_uninitialized(t):
+        entry = minimal_tensor(found)
+        entry.update(flags=["uninitialized"], shape=None,
+                     is_parameter=isinstance(t, torch.nn.Parameter),
+                     requires_grad=bool(t.requires_grad))
+        return entry
     entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
     entry.update(_autograd_fields(t, walk))

@@ -99,3 +99,16 @@ def test_optimizer_with_no_state_yet():
     s = snap("model = nn.Linear(2, 1)\nopt = torch.optim.SGD(model.parameters(), lr=0.5)\n")
     opt = by_name(s["modules"], "opt")
     assert opt["state"] == [] and opt["param_groups"][0]["hyperparameters"]["lr"] == 0.5
+
+
+def test_lazy_module_uninitialized_parameters_do_not_drop_the_module():
+    # regression: UninitializedParameter raises on .shape/.numel, which lost the module entry
+    s = snap("lazy = nn.LazyLinear(3)\n")
+    assert s["warnings"] == []
+    m = by_name(s["modules"], "lazy")
+    assert [(p["name"], p["shape"], p["numel"]) for p in m["parameters"]] == [
+        ("weight", None, 0), ("bias", None, 0)]
+    w = by_name(s["tensors"], "lazy.weight")
+    assert w["flags"] == ["uninitialized"] and w["storage"] is None and w["is_parameter"]
+    s2 = snap("lazy = nn.LazyLinear(3)\nout = lazy(torch.ones(1, 2))\n")
+    assert by_name(s2["modules"], "lazy")["parameters"][0]["shape"] == [3, 2]
