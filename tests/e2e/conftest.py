@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,12 @@ def _healthy(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
+@contextmanager
+def running_server(log_dir: Path):
+    """uvicorn serving app.main:app on a free port, stopped (and reaped) on exit."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    log_path = log_dir / "uvicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
                                  "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -45,7 +47,7 @@ def server(tmp_path_factory):
         deadline = time.monotonic() + STARTUP_S
         while not _healthy(url):
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("server did not start:\n" + log_path.read_text()[-3000:])
+                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
             time.sleep(0.2)
         yield url
     finally:
@@ -55,6 +57,12 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    with running_server(tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
