@@ -11,8 +11,9 @@ complex numbers strings such as "1+2j"):
   "truncated": bool,    # some cap (count/depth/visits/graph nodes) cut the walk
   "warnings":  [str],   # what could not be inspected; snapshot() never raises
 }
-Tensor: name, aliases, shape (ragged nested dims: null; whole shape null for
-  a lazy module's uninitialized parameter), dtype "torch.float32",
+Tensor: name, aliases, shape (always ints: a nested tensor's ragged dims are
+  -1; a lazy module's uninitialized parameter has [] and numel 0 and the flag
+  "uninitialized"), dtype "torch.float32",
   device, layout, stride|null, storage_offset|null, is_contiguous, numel,
   element_size, nbytes, requires_grad, is_leaf, grad_fn|null, version|null,
   is_view, base|null (name of ._base), is_parameter, grad|null (name of .grad),
@@ -34,7 +35,7 @@ Node: {id "n0", name "MulBackward0"|"AccumulateGrad"|"MyFnBackward",
   kind "function"|"leaf", tensors [names], saved [{name, shape|null,
   dtype|null, stale bool|null, freed bool, tensor name|null}]}.
 Edge: {source, target}: source's next_functions contain target.
-Module: {name, kind "module", class, qualname, parameters [{name, shape (null
+Module: {name, kind "module", class, qualname, parameters [{name, shape ([]
   while a lazy module is uninitialized), requires_grad, numel, tensor}],
   buffers [{name, shape, numel, tensor}],
   unregistered [{name, shape, tensor}], state_dict_keys, children, training,

@@ -17,9 +17,9 @@ from .jsonval import encode_scalar, encode_setting
 from .walk import Found, WalkResult, safe_repr
 
 
-def _shape(t: torch.Tensor) -> list[int] | None:
-    """None for lazy modules' uninitialized parameters (their shape is unknown yet)."""
-    return None if torch.nn.parameter.is_lazy(t) else [int(s) for s in t.shape]
+def _shape(t: torch.Tensor) -> list[int]:
+    """[] (with numel 0) for lazy modules' uninitialized parameters: no shape yet."""
+    return [] if torch.nn.parameter.is_lazy(t) else [int(s) for s in t.shape]
 
 
 def _numel(t: torch.Tensor) -> int:

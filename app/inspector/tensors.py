@@ -37,12 +37,12 @@ def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
         return default
 
 
-def tensor_shape(t: torch.Tensor) -> list[int | None]:
-    """Sizes; a nested tensor's ragged dimensions are null."""
+def tensor_shape(t: torch.Tensor) -> list[int]:
+    """Sizes; a nested tensor's ragged dimensions are -1 (the schema wants ints)."""
     try:
         return list(t.shape)  # torch.Size holds plain ints
     except Exception:
-        return [_safe(lambda i=i: int(t.size(i))) for i in range(t.dim())]
+        return [_safe(lambda i=i: int(t.size(i)), -1) for i in range(t.dim())]
 
 
 def tensor_flags(t: torch.Tensor) -> list[str]:
@@ -104,7 +104,7 @@ def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
     t = found.obj
     if is_uninitialized(t):
         entry = minimal_tensor(found)
-        entry.update(flags=["uninitialized"], shape=None,
+        entry.update(flags=["uninitialized"],
                      is_parameter=isinstance(t, torch.nn.Parameter),
                      requires_grad=bool(t.requires_grad))
         return entry

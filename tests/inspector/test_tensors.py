@@ -80,8 +80,8 @@ def test_sparse_nested_meta_have_no_storage_or_strides():
     assert s["storages"] == []
 
 
-def test_nested_shape_has_null_for_ragged_dims():
-    assert tensor_shape(UNUSUAL["nested"][0]()) == [2, None]
+def test_nested_shape_has_minus_one_for_ragged_dims():
+    assert tensor_shape(UNUSUAL["nested"][0]()) == [2, -1]
 
 
 def test_expanded_is_flagged_not_plain_broadcast_of_size_one():
