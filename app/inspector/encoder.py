@@ -85,7 +85,7 @@ def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[st
         with _warnings.catch_warnings(), torch.no_grad():
             _warnings.simplefilter("ignore")
             return _assemble(namespace, limits, warnings)
-    except Exception as exc:  # last resort: the contract is "never raise"
+    except BaseException as exc:  # noqa: BLE001 - user __repr__ may even sys.exit(); never raise
         warnings.append(f"snapshot failed: {type(exc).__name__}: {exc}")
         return empty_snapshot(warnings)
     finally:

@@ -69,6 +69,14 @@ def test_hostile_objects_become_warnings():
     strict_json(s)
 
 
+def test_user_code_raising_system_exit_during_walk_does_not_escape():
+    class Key:
+        def __repr__(self):
+            raise SystemExit(3)
+    s = snapshot({"d": {Key(): torch.ones(1)}})
+    assert s["tensors"] == [] and s["warnings"][0].startswith("snapshot failed: SystemExit")
+
+
 def test_internal_failure_returns_empty_snapshot_with_warning(monkeypatch):
     import app.inspector.encoder as encoder
 
