@@ -28,6 +28,7 @@ class Row:
     info: TensorInfo | ArrayInfo
     values: str = ""
     stats: str = ""
+    details: str = ""        # the remaining snapshot fields, shown on hover
 
 
 @dataclass
@@ -106,14 +107,24 @@ def _tensor_row(i: int, t: TensorInfo) -> Row:
     return Row(i, "tensor", t.name, t.aliases, fmt_shape(t.shape), t.dtype.replace("torch.", ""),
                t.device, "—" if t.stride is None else fmt_shape(t.stride),
                "—" if t.storage_offset is None else str(t.storage_offset), t.is_contiguous, t,
-               values=preview_text(t.preview.values) if t.preview else "", stats=stats)
+               values=preview_text(t.preview.values) if t.preview else "", stats=stats,
+               details=_details(numel=t.numel, nbytes=t.nbytes, element_size=t.element_size,
+                                layout=t.layout, is_view=t.is_view, base=t.base, version=t.version,
+                                requires_grad=t.requires_grad, is_leaf=t.is_leaf,
+                                byte_range=t.byte_range, grad=t.grad))
 
 
 def _array_row(i: int, a: ArrayInfo) -> Row:
     return Row(i, "array", a.name, a.aliases, fmt_shape(a.shape), a.dtype, "cpu (numpy)",
                fmt_shape(a.strides) + " B",
                "—" if a.offset_bytes is None else f"{a.offset_bytes} B", a.c_contiguous, a,
-               values=preview_text(a.preview.values) if a.preview else "")
+               values=preview_text(a.preview.values) if a.preview else "",
+               details=_details(nbytes=a.nbytes, itemsize=a.itemsize, is_view=a.is_view,
+                                writeable=a.writeable, byte_range=a.byte_range))
+
+
+def _details(**fields) -> str:
+    return " · ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
 
 
 def _num(v) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import open_playground
+
+pytestmark = pytest.mark.integration
 
 EDITOR = ".cm-content"
 
