@@ -1,13 +1,18 @@
+from contextlib import contextmanager
+
 import pytest
-from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
+from tests.webserver import client_for
 
 
-def make_client(**overrides) -> TestClient:
+@contextmanager
+def make_client(**overrides):
+    """An httpx client talking to a real server with a real worker pool."""
     settings = Settings(exec_timeout_s=2.0, kill_grace_s=0.5, **overrides)
-    return TestClient(create_app(settings))
+    with client_for(create_app(settings)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -107,11 +107,11 @@ def test_overload_answers_503_with_retry_after_and_recovers():
         slow = []
         t = threading.Thread(target=lambda: slow.append(run(c, "import time\ntime.sleep(1.5)")))
         t.start()
-        for _ in range(100):  # until the slow run holds the only slot
-            r = run(c, "x = 1")
-            if r.status_code == 503:
+        for _ in range(500):  # until the slow run holds the only slot
+            if c.get("/api/health").json()["pool"]["busy"] == 1:
                 break
             time.sleep(0.01)
+        r = run(c, "x = 1")
         t.join()
         assert r.status_code == 503
         assert int(r.headers["Retry-After"]) >= 1
