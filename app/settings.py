@@ -6,6 +6,8 @@ Each name carries its unit (``_s``, ``_mb``, ``_bytes``) so that an operator rea
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     sandbox_uid: int = Field(64123, ge=1)
     sandbox_gid: int = Field(64123, ge=1)
     require_uid_drop: bool = False
+    # How the memory budget is enforced: "as" caps address space, "data" caps private writable
+    # memory (CUDA contexts reserve huge address ranges), "auto" picks "data" only with a GPU.
+    memory_rlimit: Literal["auto", "as", "data"] = "auto"
 
     def sandbox_limits(self) -> SandboxLimits:
         names = SandboxLimits.__dataclass_fields__.keys()

@@ -7,12 +7,12 @@ import re
 import pytest
 import torch
 from fastapi import HTTPException
-from fastapi.testclient import TestClient
 
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.main import create_app
 from app.schemas import RunError, RunResponse
 from tests.web.pagekit import response_for
+from tests.webserver import client_for
 
 XSS = "<script>alert(1)</script>"
 
@@ -33,10 +33,11 @@ class FakeService:
 
 @pytest.fixture(scope="module")
 def app_and_service():
-    app = create_app()            # no `with`: the lifespan (and its worker pool) never starts
+    app = create_app()
     service = FakeService()
     app.state.service = service
-    return TestClient(app), service
+    with client_for(app, lifespan="off") as client:   # no lifespan: no worker pool starts
+        yield client, service
 
 
 @pytest.fixture
