@@ -22,6 +22,7 @@ from app.sandbox.runner import run_snippet
 from app.sandbox.supervisor import Supervisor
 
 CONFIG_MAX_BYTES = 1 << 20
+WARMUP_TIMEOUT_S = 300.0
 
 # Touches the lazy paths (optimizer.step alone imports ~800 modules: seconds per child if cold).
 # No backward(): on CUDA builds the autograd engine would count devices (initialising the CUDA
@@ -94,6 +95,21 @@ def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
     }
 
 
+def _warm_up(limits: SandboxLimits) -> str | None:
+    """Run the warm-up snippet; return why it failed, or None.
+
+    It runs under its own generous time limit, not the snippets' one: on a loaded machine the
+    ~800 imports behind opt.step() can outlast a short exec_timeout_s, and a warm-up interrupted
+    mid-import leaves half-initialised modules (e.g. sympy without .printing) in sys.modules,
+    which every forked child would inherit. A failed warm-up is therefore fatal.
+    """
+    payload = json.loads(run_snippet(WARMUP_SNIPPET, limits.replace(exec_timeout_s=WARMUP_TIMEOUT_S)))
+    if payload.get("ok"):
+        return None
+    error = payload.get("error") or {}
+    return f"warm-up failed: {error.get('type')}: {error.get('message')}"
+
+
 def main() -> int:
     resp_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints (ours or a library's) must not corrupt the frames
@@ -101,7 +117,10 @@ def main() -> int:
     config = json.loads(read_frame(0, CONFIG_MAX_BYTES))
     limits = SandboxLimits.from_dict(config["limits"])
     _import_everything()
-    run_snippet(WARMUP_SNIPPET, limits)
+    warm_error = _warm_up(limits)
+    if warm_error:
+        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": warm_error}).encode())
+        return 2
     plan, uid_drop = _plan(limits)
     if limits.require_uid_drop and not uid_drop["active"]:
         write_frame(resp_fd, json.dumps({"type": "fatal", "reason": uid_drop["reason"]}).encode())

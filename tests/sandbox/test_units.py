@@ -106,3 +106,18 @@ def test_limits_roundtrip_and_ignore_unknown_keys():
 def test_limits_reject_unknown_memory_mode():
     with pytest.raises(ValueError):
         SandboxLimits(memory_rlimit="rss")
+
+
+def test_warm_up_ignores_the_snippets_exec_timeout():
+    # Regression: the warm-up ran under exec_timeout_s; on a loaded box the timer fired inside a
+    # lazy import and every child inherited a half-imported sympy ("module 'sympy' has no
+    # attribute 'printing'" from torch.optim.SGD in three lesson examples).
+    from app.sandbox import zygote
+    assert zygote._warm_up(SandboxLimits(exec_timeout_s=0.000001)) is None
+
+
+def test_failed_warm_up_is_reported_not_served(monkeypatch):
+    from app.sandbox import zygote
+    monkeypatch.setattr(zygote, "WARMUP_SNIPPET", "import torch\n1 / 0\n")
+    reason = zygote._warm_up(SandboxLimits())
+    assert reason is not None and "ZeroDivisionError" in reason
