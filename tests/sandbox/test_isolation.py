@@ -115,11 +115,8 @@ def test_zygote_never_initialises_cuda(sandbox):
     assert sandbox.pool.ready_info["cuda_initialized"] is False
 
 
+@pytest.mark.cuda
 def test_cuda_snippet_shows_cuda_device(sandbox):
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
     res = sandbox.result("import torch\nx = torch.ones(2, device='cuda')")
     assert res["ok"] is True, res["error"]
     assert res["snapshot"]["tensors"][0]["device"] == "cuda:0"
