@@ -41,6 +41,7 @@ class RunError(_Model):
     line: int | None = Field(None, description="1-based line in the snippet, when known.")
     traceback: list[Frame] = Field(default_factory=list, description="The snippet's frames only.")
     signal: str | None = Field(None, description="Signal name for a Crash, e.g. SIGSEGV.")
+    exit_code: int | None = Field(None, description="Exit status for a Crash without a signal.")
 
 
 class Preview(_Model):

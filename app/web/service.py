@@ -47,8 +47,7 @@ class RunService:
         except Unavailable as exc:
             self.metrics.rejected["unavailable"] += 1
             raise _unavailable(f"no worker is available: {exc.reason}", exc.retry_after_s) from None
-        response = to_response(outcome, exec_timeout_s=self.settings.exec_timeout_s,
-                               result_max_bytes=self.settings.result_max_bytes)
+        response = to_response(outcome)
         self.metrics.runs_by_outcome[_outcome_key(response)] += 1
         self.metrics.wall_ms_total += (time.perf_counter() - started) * 1000
         return response
