@@ -35,10 +35,12 @@ if [ ! -e "$stamp" ]; then
   touch "$stamp"
 fi
 
-# As root, snippets run as a dedicated uid; it needs to traverse to this checkout (a
-# `mktemp -d` parent is mode 700). Only the search bit is added, never read or write.
+# As root, snippets run as a dedicated uid; it must read this checkout (the first entry of the
+# zygote's sys.path, holding the virtualenv) and traverse its parents (a `mktemp -d` directory
+# is mode 700). The checkout gets read+search, parents only search, never write.
 if [ "$(id -u)" = 0 ]; then
-  dir="$PWD"
+  chmod o+rx "$PWD"
+  dir="$(dirname "$PWD")"
   while [ "$dir" != "/" ]; do
     [ -n "$(find "$dir" -maxdepth 0 ! -perm -o=x)" ] && chmod o+x "$dir"
     dir="$(dirname "$dir")"
