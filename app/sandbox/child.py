@@ -115,7 +115,8 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()
-        payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]))
+        payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]),
+                              trace=job.get("trace"))
         # A process the snippet forked also returns here; only the child itself may answer,
         # or interleaved frames would garble the result.
         if os.getpid() == me:

@@ -194,7 +194,9 @@ class Pool:
         if self.state != "ready" or self._proc is None:
             raise Unavailable(self._retry_after_s(), f"sandbox is {self.state}")
 
-    async def run(self, code: str, *, timeout_s: float | None = None) -> RunOutcome:
+    async def run(self, code: str, *, timeout_s: float | None = None,
+                  trace: dict | bool | None = None) -> RunOutcome:
+        """`trace`: truthy to step through (caps as in app.sandbox.trace.DEFAULTS)."""
         self._check_available()
         if self._sem.locked() and self._queued >= self.queue_max:
             raise Overloaded(retry_after_s=1.0)
@@ -208,18 +210,22 @@ class Pool:
         try:
             self._check_available()
             queue_ms = round((time.monotonic() - queued_at) * 1000.0, 3)
-            return await self._submit(code, timeout_s, queue_ms)
+            return await self._submit(code, timeout_s, queue_ms, trace)
         finally:
             self._busy -= 1
             self._sem.release()
 
-    async def _submit(self, code: str, timeout_s: float | None, queue_ms: float) -> RunOutcome:
+    async def _submit(self, code: str, timeout_s: float | None, queue_ms: float,
+                      trace: dict | bool | None = None) -> RunOutcome:
         proc = self._proc
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            proc.stdin.write(encode_frame(json.dumps({"id": req_id, "code": code, "timeout_s": timeout_s}).encode()))
+            request = {"id": req_id, "code": code, "timeout_s": timeout_s}
+            if trace:
+                request["trace"] = trace
+            proc.stdin.write(encode_frame(json.dumps(request).encode()))
             await proc.stdin.drain()
             budget = (timeout_s or self.limits.exec_timeout_s) + self.limits.kill_grace_s + ZYGOTE_SLACK_S
             header, payload = await asyncio.wait_for(fut, budget)

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
+from app.sandbox.trace import Tracer
 
 FILENAME = "<snippet>"
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
@@ -77,10 +78,13 @@ def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
     return {"type": kind, "message": message, "line": line, "traceback": frames}
 
 
-def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str]):
+def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str],
+             tracer: Tracer | None = None):
     """Compile and exec; returns (error or None, exec duration in ms)."""
     try:
         compiled = compile(code, FILENAME, "exec", dont_inherit=True)
+        if tracer is not None:  # the same code with step hooks (see app.sandbox.trace)
+            compiled = tracer.instrument(code, compiled, namespace)
     except (SyntaxError, ValueError) as exc:  # ValueError: source with null bytes
         return describe_error(exc, lines), 0.0
     start = time.perf_counter()
@@ -112,21 +116,25 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
         return None
 
 
-def run_snippet(code: str, limits: SandboxLimits) -> bytes:
-    """Run `code` and return the encoded payload (never raises for snippet failures)."""
+def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = None) -> bytes:
+    """Run `code` and return the encoded payload (never raises for snippet failures).
+    A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated"."""
     out = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
+    tracer = Tracer(trace, out, limits.result_max_bytes) if trace else None
     err = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     try:
-        error, duration_ms = _execute(code, namespace, limits, code.splitlines())
+        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer)
     finally:
         sys.stdout, sys.stderr = saved
         out.close_to_snippet()
         err.close_to_snippet()
     warnings: list[str] = []
-    snap = _take_snapshot(namespace, warnings)
+    steps = tracer.finish(namespace, error) if tracer is not None else {}
+    # A traced run has observed most of the namespace already: its incremental snapshot is equal.
+    snap = tracer.snapshot(namespace) if tracer is not None else _take_snapshot(namespace, warnings)
     payload = {
         "ok": error is None,
         "stdout": out.result(),
@@ -134,7 +142,8 @@ def run_snippet(code: str, limits: SandboxLimits) -> bytes:
         "error": error,
         "duration_ms": duration_ms,
         "snapshot": snap,
-        "warnings": warnings,
+        "warnings": warnings + (tracer.warnings if tracer is not None else []),
+        **steps,
     }
     return encode_payload(payload, limits.result_max_bytes)
 
@@ -153,6 +162,10 @@ def encode_payload(payload: dict, max_bytes: int) -> bytes:
         reason = f"result was {len(data)} bytes, over result_max_bytes={max_bytes}"
     except (TypeError, ValueError) as exc:
         reason = f"snapshot not JSON-encodable: {exc}"
+    if payload.get("steps"):  # steps go first: the final state matters more than the path to it
+        note = "steps dropped: " + reason
+        return encode_payload(dict(payload, steps=[], steps_truncated=True,
+                                   warnings=[*payload["warnings"], note]), max_bytes)
     payload = dict(payload, snapshot=None, warnings=[*payload["warnings"], "snapshot dropped: " + reason])
     data = _dumps(payload)
     if len(data) <= max_bytes:

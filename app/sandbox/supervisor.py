@@ -145,7 +145,8 @@ class Supervisor:
         limits = self.limits
         if req.get("timeout_s") is not None:
             limits = limits.replace(exec_timeout_s=float(req["timeout_s"]))
-        job = json.dumps({"code": req["code"], "limits": limits.to_dict()}).encode()
+        job = json.dumps({"code": req["code"], "limits": limits.to_dict(),
+                          "trace": req.get("trace")}).encode()
         spare = self._hand_job(job)
         if spare is None:
             self._respond(req["id"], "error", b"could not start a worker")

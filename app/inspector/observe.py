@@ -1,0 +1,202 @@
+"""Snapshots taken step after step, for the step-through tracer: incremental snapshot().
+
+A full snapshot() costs 0.1-3 ms, mostly previews and stats of every tensor: too much after every
+statement. StepObserver fingerprints each walked object cheaply (ids, version counters, shapes,
+strides, .grad and grad_fn ids, allocation addresses, module modes, optimizer settings) and
+* returns the previous snapshot when nothing changed (imports, prints, defs);
+* otherwise reassembles the snapshot, reusing the previous step's entry of every tensor whose
+  fingerprint is unchanged and whose memory nobody wrote (a write through `.data` or a numpy
+  view bumps another object's version/content: every tensor on that allocation is redone),
+  and the module section when no tensor or module was added, removed, reshaped or renamed.
+The result equals snapshot() of the same namespace (tests/inspector/test_observe.py checks it).
+
+It also keys storages stably from one step to the next ("m1", "m2"...), which the per-snapshot
+ids ("s0") are not: an allocation keeps its key while it stays alive from step to step; an
+address absent at the previous step gets a new key (the allocator reuses freed memory). Addresses
+never leave this module, only the keys.
+"""
+from __future__ import annotations
+
+import gc
+import itertools
+import warnings as _warnings
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .arrays import describe_array
+from .encoder import _entry, _module, _section, snapshot
+from .graph import build_graph
+from .limits import InspectLimits
+from .modules import describe_module, describe_optimizer
+from .storages import Extent, array_extent, group_storages, tensor_extent
+from .tensors import describe_tensor
+from .walk import WalkResult, leaf_grad, walk
+
+ARRAY_CRC_MAX_BYTES = 64 * 1024  # small arrays are hashed: numpy writes bump no version
+
+
+@dataclass
+class Observation:
+    changed: bool                      # False: snapshot is the previous observation's, unchanged
+    snapshot: dict[str, Any]
+    storage_keys: dict[str, str] = field(default_factory=dict)   # snapshot storage id -> key
+
+
+class StepObserver:
+    def __init__(self, limits: InspectLimits | None = None) -> None:
+        self.limits = limits or InspectLimits()
+        self._last: Observation | None = None
+        self._fingerprint: tuple | None = None
+        self._entries: dict[tuple, dict] = {}     # tensor print -> its entry, previous step only
+        self._modules: tuple[Any, list] | None = None
+        self._extents: dict[tuple, Extent | None] = {}
+        self._labels: dict[tuple[str, int], str] = {}
+        self._counter = itertools.count(1)
+
+    def observe(self, namespace: dict) -> Observation:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # as in snapshot(): no cyclic-GC passes over the walk's garbage
+        try:
+            with _warnings.catch_warnings(), torch.no_grad():
+                _warnings.simplefilter("ignore")
+                return self._observe(namespace)
+        except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
+            snap = snapshot(namespace, limits=self.limits)
+            snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
+            self._entries, self._extents, self._modules, self._fingerprint = {}, {}, None, None
+            self._last = Observation(True, snap, {})
+            return self._last
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _observe(self, namespace: dict) -> Observation:
+        walked = walk(namespace, self.limits)  # holds references until we return
+        tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
+        aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
+        others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
+                        for f in walked.modules),
+                  tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
+                  walked.truncated, tuple(walked.warnings))
+        fingerprint = (tuple(tprints), tuple(aprints), others)
+        if self._last is not None and fingerprint == self._fingerprint:
+            return Observation(False, self._last.snapshot, self._last.storage_keys)
+        self._last = Observation(True, *self._assemble(walked, tprints, aprints, others))
+        self._fingerprint = fingerprint
+        return self._last
+
+    def _assemble(self, walked: WalkResult, tprints: list[tuple], aprints: list[tuple],
+                  others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
+        limits, warnings = self.limits, list(walked.warnings)
+        old_arrays = {p for p in self._fingerprint[1]} if self._fingerprint else set()
+        if any(p not in old_arrays for p in aprints):
+            self._entries = {}  # a numpy write may have changed any tensor's values
+        dirty = {p[-1] for p in tprints if p not in self._entries}
+        entries, tensors = {}, []
+        for found, p in zip(walked.tensors, tprints):
+            cached = self._entries.get(p) if p[-1] not in dirty else None
+            entry = dict(cached) if cached is not None else _entry(
+                found, describe_tensor, (found, walked, limits, warnings), warnings)
+            entries[p] = dict(entry)  # kept without the storage fields filled in below
+            tensors.append(entry)
+        self._entries = entries
+        arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
+        self._extents = {p: self._extents[p] for p in tprints if p in self._extents}
+        storages, extents = _storages(walked, tprints, self._extents, tensors, arrays, warnings)
+        graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
+                         {"nodes": [], "edges": [], "truncated": False})
+        snap = {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
+                "modules": self._module_entries(walked, tprints, others, warnings),
+                "truncated": bool(walked.truncated or graph["truncated"]), "warnings": warnings}
+        return snap, self._storage_keys(extents, storages)
+
+    def _module_entries(self, walked: WalkResult, tprints: list[tuple], others: tuple,
+                        warnings: list[str]) -> list[dict]:
+        # Module entries read tensor names, shapes and requires_grad only, never values.
+        key = (others[:2], tuple((p[0], p[2], p[4], p[8]) for p in tprints))
+        if self._modules is not None and self._modules[0] == key:
+            return [dict(m) for m in self._modules[1]]
+        mods = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
+                if m is not None]
+        mods += [m for m in (_module(f, describe_optimizer, walked, warnings)
+                             for f in walked.optimizers) if m is not None]
+        self._modules = (key, mods)
+        return [dict(m) for m in mods]
+
+    def _storage_keys(self, extents: list[Extent], storages: list[dict]) -> dict[str, str]:
+        starts = {(e.kind, e.name): (e.device, e.alloc[0]) for e in extents}
+        labels = {place: self._labels.get(place) or f"m{next(self._counter)}"
+                  for place in sorted(set(starts.values()))}
+        self._labels = labels  # only allocations alive now keep their key
+        keys = {}
+        for group in storages:
+            places = [starts[(m["kind"], m["name"])] for m in group["members"]
+                      if (m["kind"], m["name"]) in starts]
+            if places:
+                keys[group["id"]] = labels[min(places)]
+        return keys
+
+
+def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
+    try:
+        return make(i, found.name, found.obj)
+    except Exception as exc:
+        warnings.append(f"{found.name}: no storage: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _storages(walked: WalkResult, tprints: list[tuple], cache: dict, tensors: list[dict],
+              arrays: list[dict], warnings: list[str]) -> tuple[list[dict], list[Extent]]:
+    """encoder._attach_storages, also returning the extents (their addresses give the keys).
+    A tensor's extent depends only on what its print holds: `cache` (print -> extent) is
+    updated in place and reused."""
+    extents: list[Extent] = []
+    for i, (found, p) in enumerate(zip(walked.tensors, tprints)):
+        if p not in cache:
+            cache[p] = _extent(tensor_extent, i, found, warnings)
+        ext = cache[p]
+        if ext is not None:
+            extents.append(Extent("tensor", i, ext.name, ext.device, ext.alloc, ext.touch))
+    for i, found in enumerate(walked.arrays):
+        ext = _extent(array_extent, i, found, warnings)
+        if ext is not None:
+            extents.append(ext)
+    storages, where = group_storages(extents)
+    for (kind, i), (sid, rng) in where.items():
+        entry = (tensors if kind == "tensor" else arrays)[i]
+        entry["storage"], entry["byte_range"] = sid, list(rng)
+    return storages, extents
+
+
+def _safe(fn, default=None):
+    try:
+        return fn()
+    except Exception:
+        return default
+
+
+def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkResult) -> tuple:
+    """Everything describe_tensor reads except values; the allocation address last."""
+    return (name, tuple(aliases), id(t), _safe(lambda: t._version), _safe(lambda: tuple(t.shape)),
+            _safe(lambda: t.stride()), _safe(lambda: t.storage_offset()), t.dtype,
+            bool(t.requires_grad), id(t.grad_fn), walked.name_of(_safe(lambda: leaf_grad(t))),
+            walked.name_of(_safe(lambda: t._base)),
+            _safe(lambda: t.untyped_storage().data_ptr()))
+
+
+def _array_print(name: str, aliases: list[str], a: np.ndarray) -> tuple:
+    content = None
+    if a.nbytes <= ARRAY_CRC_MAX_BYTES:
+        content = _safe(lambda: zlib.crc32(np.ascontiguousarray(a).view(np.uint8).data))
+    return (name, tuple(aliases), id(a), a.shape, a.strides, a.dtype.str,
+            a.__array_interface__["data"][0], a.flags.writeable, content)
+
+
+def _optimizer_print(name: str, opt: Any) -> tuple:
+    groups = tuple(tuple(sorted((k, repr(v)) for k, v in g.items() if k != "params"))
+                   for g in _safe(lambda: opt.param_groups, []))
+    return name, id(opt), groups, len(_safe(lambda: opt.state, {}))

@@ -1,0 +1,251 @@
+"""Step-through: run a snippet with a snapshot after every top-level statement.
+
+The snippet is compiled once, from an AST with hidden hook calls inserted (no sys.settrace: the
+snippet runs at full speed between hooks, and line numbers are the original ones because the
+snippet's own nodes keep their locations):
+
+* after every top-level statement: one step;
+* inside a top-level `with` or `if`: after every statement of the body that runs, so the lessons'
+  `with torch.no_grad():` blocks are stepped line by line and show grad mode no_grad;
+* a top-level `for`/`while`: its body is wrapped in try/finally and the finally calls the hook,
+  one step per iteration (`continue` and `break` included) up to loop_iterations_max; after the
+  loop one more step only when iterations ran unstepped, there were none, or an `else:` ran.
+
+A statement that raises gets no step of its own; finish() adds an "error" step for it. Hooks never
+raise into the snippet (except TimeLimit, see _paused_timer). Caps (steps_max, bytes_max) stop the
+stepping, never the run: the rest runs plainly and `steps_truncated` is set.
+
+Step (one dict each): {"index", "kind": "statement"|"iteration"|"error", "start_line",
+"end_line", "iteration": int|null, "grad_mode": "enable_grad"|"no_grad"|"inference_mode",
+"stdout": text printed during the step, "changes": app.inspector.diff output,
+"storage_keys": {snapshot storage id: stable key}, "state": app.inspector.diff.state_delta from
+the previous step's state (null: unchanged), "note": str|null}. The state after step k is
+apply_state() folded over steps 0..k.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import torch
+
+from app.inspector.diff import diff, empty_changes, state_delta
+from app.inspector.observe import StepObserver
+
+FILENAME = "<snippet>"
+STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
+DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "bytes_max": 4 * 1024 * 1024}
+
+
+@dataclass
+class Site:
+    start_line: int
+    end_line: int
+    loop: bool = False
+    has_else: bool = False
+    iterations: int = 0       # runs of the body so far
+    stepped: int = 0          # iteration number of its latest step
+
+
+def grad_mode() -> str:
+    if torch.is_inference_mode_enabled():
+        return "inference_mode"
+    return "enable_grad" if torch.is_grad_enabled() else "no_grad"
+
+
+# ---- the AST rewrite ----------------------------------------------------------------------------
+def instrument(tree: ast.Module) -> list[Site]:
+    """Insert hook calls into `tree` in place; returns the sites, indexed by the hooks' argument."""
+    sites: list[Site] = []
+    tree.body = _block(tree.body, sites)
+    ast.fix_missing_locations(tree)
+    return sites
+
+
+def _hook(name: str, sid: int, at: ast.stmt) -> ast.stmt:
+    call = ast.Expr(ast.Call(ast.Name(name, ast.Load()), [ast.Constant(sid)], []))
+    # At the statement's last line: a TimeLimit raised in the hook points at that statement.
+    line = at.end_lineno or at.lineno
+    for node in ast.walk(call):
+        node.lineno, node.end_lineno, node.col_offset, node.end_col_offset = line, line, 0, 0
+    return call
+
+
+def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
+    out: list[ast.stmt] = []
+    for stmt in body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            out.append(stmt)  # must stay first: no hook call before the next one
+        elif isinstance(stmt, ast.With):
+            stmt.body = _block(stmt.body, sites)
+            out.append(stmt)
+        elif isinstance(stmt, ast.If):
+            stmt.body = _block(stmt.body, sites)
+            stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
+            out.append(stmt)
+        elif isinstance(stmt, (ast.For, ast.While)):
+            sid = len(sites)
+            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
+                              has_else=bool(stmt.orelse)))
+            wrapper = ast.Try(body=stmt.body, handlers=[], orelse=[],
+                              finalbody=[_hook(ITER_HOOK, sid, stmt.body[-1])])
+            ast.copy_location(wrapper, stmt.body[0])
+            stmt.body = [wrapper]
+            out += [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
+        else:
+            sid = len(sites)
+            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno))
+            out += [stmt, _hook(STEP_HOOK, sid, stmt)]
+    return out
+
+
+# ---- recording ----------------------------------------------------------------------------------
+class Tracer:
+    """One per traced run: runner.run_snippet calls instrument(), exec()s, then finish()."""
+
+    def __init__(self, options: dict | bool | None, stdout: Any, result_max_bytes: int) -> None:
+        opts = dict(DEFAULTS, **(options if isinstance(options, dict) else {}))
+        self.steps_max = int(opts["steps_max"])
+        self.loop_iterations_max = int(opts["loop_iterations_max"])
+        self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
+        self.stdout = stdout
+        self.steps: list[dict] = []
+        self.truncated = False
+        self.sites: list[Site] = []
+        self.namespace: dict | None = None
+        self._observer = StepObserver()
+        self._prev: Any = None     # (snapshot, storage keys) of the latest step
+        self._bytes = 0
+        self._stdout_seen = 0      # bytes written so far, and characters already given out
+        self._stdout_chars = 0
+        self.warnings: list[str] = []
+
+    def instrument(self, code: str, compiled: Any, namespace: dict) -> Any:
+        """The instrumented code object, with the hooks installed in `namespace`; the plain
+        `compiled` (with a warning) if the rewrite fails."""
+        try:
+            tree = ast.parse(code, FILENAME)
+            self.sites = instrument(tree)
+            traced = compile(tree, FILENAME, "exec", dont_inherit=True)
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on deep nesting
+            self.warnings.append(f"stepping unavailable: {type(exc).__name__}: {exc}")
+            return compiled
+        self.namespace = namespace
+        namespace.update({STEP_HOOK: self._after_statement, ITER_HOOK: self._after_iteration,
+                          LOOP_END_HOOK: self._after_loop})
+        return traced
+
+    # Hooks: called from the snippet's module code.
+    def _after_statement(self, sid: int) -> None:
+        self._record(self.sites[sid], "statement")
+
+    def _after_iteration(self, sid: int) -> None:
+        if sys.exc_info()[0] is not None:
+            return  # the body raised: finish() records the error step
+        site = self.sites[sid]
+        site.iterations += 1
+        if site.iterations <= self.loop_iterations_max:
+            site.stepped = site.iterations
+            self._record(site, "iteration", iteration=site.iterations)
+
+    def _after_loop(self, sid: int) -> None:
+        site = self.sites[sid]
+        if site.iterations and site.stepped == site.iterations and not site.has_else:
+            return  # the last iteration's step already shows this state
+        note = None
+        if site.iterations > site.stepped:
+            note = (f"iterations {site.stepped + 1}-{site.iterations} ran without steps "
+                    f"(loop_iterations_max={self.loop_iterations_max})")
+        self._record(site, "statement", iteration=site.iterations or None, note=note)
+
+    def _record(self, site: Site, kind: str, iteration: int | None = None,
+                note: str | None = None) -> None:
+        if self.truncated or self.namespace is None:
+            return
+        if len(self.steps) >= self.steps_max:
+            self._stop(f"steps_max={self.steps_max}")
+            return
+        with _paused_timer():
+            self._append(site, kind, iteration, note)
+
+    def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
+        try:
+            obs = self._observer.observe(self.namespace)
+        except Exception as exc:  # noqa: BLE001 - snapshot() never raises; belt and braces
+            self.warnings.append(f"step skipped: {type(exc).__name__}: {exc}")
+            return
+        prev_snap, prev_keys = self._prev or (None, {})
+        changes = (diff(prev_snap, obs.snapshot, storage_keys_before=prev_keys,
+                        storage_keys_after=obs.storage_keys) if obs.changed else empty_changes())
+        step = {"index": len(self.steps), "kind": kind, "start_line": site.start_line,
+                "end_line": site.end_line, "iteration": iteration, "grad_mode": grad_mode(),
+                "stdout": self._new_stdout(), "changes": changes, "note": note,
+                "storage_keys": obs.storage_keys,
+                "state": state_delta(prev_snap, obs.snapshot) if obs.changed else None}
+        size = len(json.dumps(step, allow_nan=False, separators=(",", ":")))
+        if self._bytes + size > self.bytes_max:
+            self._stop(f"bytes_max={self.bytes_max}")
+            return
+        self._bytes += size
+        self._prev = (obs.snapshot, obs.storage_keys)
+        self.steps.append(step)
+
+    def _new_stdout(self) -> str:
+        if self.stdout.total_bytes == self._stdout_seen:
+            return ""
+        self._stdout_seen = self.stdout.total_bytes
+        text = self.stdout.result()["text"]
+        seen, self._stdout_chars = self._stdout_chars, len(text)
+        return text[seen:]
+
+    def _stop(self, why: str) -> None:
+        self.truncated = True
+        self.warnings.append(f"stepping stopped at {len(self.steps)} steps ({why}); the rest ran "
+                             f"without steps")
+
+    # ---- after the run ----
+    def finish(self, namespace: dict, error: dict | None) -> dict[str, Any]:
+        for name in (STEP_HOOK, ITER_HOOK, LOOP_END_HOOK):
+            namespace.pop(name, None)
+        if error is not None and self.namespace is not None:
+            site = self._failing_site(error)
+            if site is not None:
+                iteration = site.iterations + 1 if site.loop else None
+                self._record(site, "error", iteration=iteration)
+        self.namespace = None
+        return {"steps": self.steps, "steps_truncated": self.truncated}
+
+    def snapshot(self, namespace: dict) -> dict:
+        """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work."""
+        return self._observer.observe(namespace).snapshot
+
+    def _failing_site(self, error: dict) -> Site | None:
+        frames = [f for f in error.get("traceback", []) if f.get("function") == "<module>"]
+        line = frames[0]["line"] if frames else error.get("line")
+        if not isinstance(line, int):
+            return None
+        containing = [s for s in self.sites if s.start_line <= line <= s.end_line]
+        if containing:  # innermost: the with-body statement, not a loop around it
+            return min(containing, key=lambda s: s.end_line - s.start_line)
+        return Site(line, line)
+
+
+@contextmanager
+def _paused_timer() -> Iterator[None]:
+    """Stop the run's soft timer (runner._Timer) while a step is recorded: snapshot() catches
+    every exception, so a TimeLimit raised inside it would be swallowed. The time spent still
+    counts: the timer is re-armed with what is left, and fires at once if nothing is."""
+    remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if remaining > 0:
+            left = remaining - (time.perf_counter() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-4))
