@@ -22,6 +22,8 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(..., description="Python source of the snippet to run.",
                       examples=["import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()"])
+    trace: bool = Field(False, description="Step through: add `steps`, the state after every "
+                                           "top-level statement and loop iteration.")
 
 
 class Output(_Model):
@@ -183,6 +185,66 @@ class ModuleInfo(_Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)
 
 
+class FieldChange(_Model):
+    name: str
+    fields: dict[str, list[Json]] = Field(default_factory=dict,
+                                          description="field -> [before, after]")
+    values_changed: bool = False
+
+
+class EntryChanges(_Model):
+    added: list[str] = Field(default_factory=list)
+    removed: list[str] = Field(default_factory=list)
+    changed: list[FieldChange] = Field(default_factory=list)
+
+
+class FreedStorage(_Model):
+    id: str = Field(..., description="Its id in the previous step's state.")
+    members: list[str] = Field(default_factory=list)
+
+
+class StorageChanges(_Model):
+    added: list[str] = Field(default_factory=list, description="Ids in this step's state.")
+    freed: list[FreedStorage] = Field(default_factory=list)
+
+
+class AddedNode(_Model):
+    id: str
+    name: str
+
+
+class GraphChanges(_Model):
+    added: list[AddedNode] = Field(default_factory=list)
+    removed: int = 0
+
+
+class StepChanges(_Model):
+    """What changed since the previous step (app.inspector.diff)."""
+    tensors: EntryChanges = Field(default_factory=EntryChanges)
+    arrays: EntryChanges = Field(default_factory=EntryChanges)
+    storages: StorageChanges = Field(default_factory=StorageChanges)
+    graph: GraphChanges = Field(default_factory=GraphChanges)
+    modules: EntryChanges = Field(default_factory=EntryChanges)
+    empty: bool = True
+
+
+class Step(_Model):
+    index: int
+    kind: Literal["statement", "iteration", "error"] = "statement"
+    start_line: int
+    end_line: int
+    iteration: int | None = Field(None, description="1-based iteration of the top-level loop.")
+    grad_mode: Literal["enable_grad", "no_grad", "inference_mode"] = "enable_grad"
+    stdout: str = Field("", description="What the step printed.")
+    note: str | None = None
+    changes: StepChanges = Field(default_factory=StepChanges)
+    storage_keys: dict[str, str] = Field(
+        default_factory=dict, description="Storage id in this step's state -> a key that stays "
+        "the same while that memory stays allocated.")
+    state: Json = Field(None, description="The state after this step as a delta from the previous "
+                        "step's (app.inspector.diff.state_delta); null when unchanged.")
+
+
 class RunResponse(_Model):
     ok: bool
     stdout: Output = Field(default_factory=Output)
@@ -197,6 +259,8 @@ class RunResponse(_Model):
     modules: list[ModuleInfo] = Field(default_factory=list)
     truncated: bool = Field(False, description="True when a cap cut the snapshot short.")
     warnings: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list, description="With trace: one per step.")
+    steps_truncated: bool = Field(False, description="A step cap stopped the stepping early.")
 
 
 class PoolHealth(_Model):

@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     # memory (CUDA contexts reserve huge address ranges), "auto" picks "data" only with a GPU.
     memory_rlimit: Literal["auto", "as", "data"] = "auto"
 
+    # Step-through (requests with trace): the caps on steps and on their share of the result.
+    trace_steps_max: int = Field(200, ge=1)
+    trace_loop_iterations_max: int = Field(20, ge=1)
+    trace_bytes_max: int = Field(4 * 1024 * 1024, ge=1024)
+
+    def trace_options(self) -> dict:
+        return {"steps_max": self.trace_steps_max,
+                "loop_iterations_max": self.trace_loop_iterations_max,
+                "bytes_max": self.trace_bytes_max}
+
     def sandbox_limits(self) -> SandboxLimits:
         names = SandboxLimits.__dataclass_fields__.keys()
         return SandboxLimits(**{n: getattr(self, n) for n in names if hasattr(self, n)})

@@ -9,7 +9,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 _ERRORS = {
     413: {"model": ErrorBody, "description": "The code (or the request body) is too large."},
-    422: {"model": ErrorBody, "description": "The body is not JSON of the form {\"code\": str}."},
+    422: {"model": ErrorBody, "description": "The body is not JSON of the form {\"code\": str, \"trace\"?: bool}."},
     503: {"model": ErrorBody, "description": "Overloaded or no worker available; see Retry-After."},
 }
 
@@ -17,7 +17,7 @@ _ERRORS = {
 @router.post("/run", response_model=RunResponse, responses=_ERRORS,
              summary="Run a snippet in a sandboxed worker and return its memory snapshot")
 async def run(body: RunRequest, request: Request) -> Response:
-    result: RunResponse = await request.app.state.service.run(body.code)
+    result: RunResponse = await request.app.state.service.run(body.code, trace=body.trace)
     # Already validated by app.convert: serialise once here instead of letting FastAPI
     # re-validate the whole snapshot against response_model (about 1 ms for a small one).
     return Response(result.model_dump_json(), media_type="application/json")

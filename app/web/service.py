@@ -36,11 +36,11 @@ class RunService:
         if size > self.settings.code_max_bytes:
             raise HTTPException(413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes")
 
-    async def run(self, code: str) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False) -> RunResponse:
         self.check_code(code)
         started = time.perf_counter()
         try:
-            outcome = await self.pool.run(code)
+            outcome = await self.pool.run(code, trace=self.settings.trace_options() if trace else None)
         except Overloaded as exc:
             self.metrics.rejected["overloaded"] += 1
             raise _unavailable("the playground is busy; try again shortly", exc.retry_after_s) from None
