@@ -85,6 +85,63 @@
     if (cell) svg.querySelectorAll(`[data-off="${cell.dataset.off}"]`).forEach(n => n.classList.add("hot"));
   });
 
+  // ---- step-through timeline: slider, buttons, arrow keys; each step's panels come from the server ----
+  const stepItems = () => [...document.querySelectorAll("#timeline #tl-steps li")];
+
+  function showStep(i) {
+    const items = stepItems();
+    if (!items.length) return;
+    i = Math.max(0, Math.min(i, items.length - 1));
+    const slider = $("#tl-slider");
+    slider.value = String(i);
+    slider.setAttribute("aria-valuetext", `step ${i + 1} of ${items.length}`);
+    $("#tl-label").textContent = items[i].textContent;
+    if (editor) editor.markSteps(+items[i].dataset.start, +items[i].dataset.end);
+    const f = $("#step-form");
+    f.elements.code.value = getCode();
+    f.elements.run.value = $("#timeline").dataset.run;
+    f.elements.step.value = String(i);
+    htmx.trigger(f, "tp-step");
+  }
+
+  function currentStep() {
+    const slider = $("#tl-slider");
+    return slider ? parseInt(slider.value, 10) : 0;
+  }
+
+  document.addEventListener("input", e => { if (e.target.id === "tl-slider") showStep(parseInt(e.target.value, 10)); });
+  document.addEventListener("click", e => {
+    if (e.target.closest("#tl-prev")) showStep(currentStep() - 1);
+    if (e.target.closest("#tl-next")) showStep(currentStep() + 1);
+  });
+  document.addEventListener("keydown", e => {
+    // The slider moves itself on arrow keys (and fires "input"); elsewhere in the timeline we do.
+    if (!e.target.closest || !e.target.closest("#timeline") || e.target.id === "tl-slider") return;
+    if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+      e.preventDefault();
+      showStep(currentStep() + (e.key === "ArrowRight" ? 1 : -1));
+    }
+  });
+
+  // What the current step changed, highlighted in the panels (the list itself is server-rendered).
+  function highlightChanges() {
+    const panels = $("#panels");
+    const list = $("#tl-changes");
+    if (!panels) return;
+    panels.querySelectorAll("[class*='chg-']").forEach(n =>
+      n.classList.remove("chg-added", "chg-changed", "chg-storage"));
+    if (!list) return;
+    list.querySelectorAll("li[data-name]").forEach(li => {
+      const row = [...panels.querySelectorAll(".trow")].find(r => r.dataset.name === li.dataset.name);
+      if (row) row.classList.add(li.classList.contains("added") ? "chg-added" : "chg-changed");
+    });
+    list.querySelectorAll("li[data-storage]").forEach(li => {
+      const strip = [...panels.querySelectorAll(".storage-svg")].find(s =>
+        s.getAttribute("aria-label") === "Storage " + li.dataset.storage);
+      if (strip) strip.classList.add("chg-storage");
+    });
+  }
+
   // ---- after each swap: error line, focus, timings ----
   document.body.addEventListener("htmx:afterSwap", e => {
     if (e.detail.target && e.detail.target.id === "notice") return;   // a busy notice, panels kept
@@ -93,11 +150,14 @@
     $("#notice").textContent = "";
     const line = parseInt(panels.dataset.errorLine, 10);
     if (editor) editor.markLine(Number.isFinite(line) ? line : null);
+    const stepped = e.detail.requestConfig && e.detail.requestConfig.path === "/fragments/step";
+    if (editor && !stepped) editor.markSteps(null);   // a fresh run: the timeline rests at its end
     restoreFocus();
     const now = performance.now();
     timings.push({sinceFire: now - firedAt, sinceEdit: now - lastEditAt});
     document.dispatchEvent(new CustomEvent("tp:panels", {detail: {line}}));
   });
+  document.body.addEventListener("htmx:afterSettle", highlightChanges);
 
   // ---- examples and share links ----
   function loadExample(id) {
@@ -162,9 +222,10 @@
     const line = parseInt($("#panels").dataset.errorLine, 10);
     if (editor && Number.isFinite(line)) editor.markLine(line);
     if (!loadFromHash()) restoreFocus();
+    highlightChanges();
     document.body.dataset.ready = "1";
   }
 
-  window.tp = {run, setFocus, getCode, setCode: c => { setCode(c); edited(); }};
+  window.tp = {run, setFocus, getCode, showStep, setCode: c => { setCode(c); edited(); }};
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.schemas import RunResponse
-from app.web import view_model
+from app.web import timeline, view_model
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
@@ -27,14 +27,16 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
 async def _panels_context(request: Request, code: str) -> dict:
-    """Run the code; a busy/unavailable pool becomes a notice instead of panels."""
+    """Run the code (stepped: the page has a timeline); a busy/unavailable pool becomes a notice
+    instead of panels."""
     try:
-        resp: RunResponse = await request.app.state.service.run(code)
+        resp: RunResponse = await request.app.state.service.run(code, trace=True)
     except HTTPException as exc:
-        return {"view": None, "notice": str(exc.detail), "status": exc.status_code}
+        return {"view": None, "notice": str(exc.detail), "status": exc.status_code, "timeline": None}
+    token = timeline.RUNS.put(code, resp)
     # dot is a subprocess; keep the event loop free while it lays the graph out.
     view = await asyncio.to_thread(view_model.build, resp, code)
-    return {"view": view, "notice": None, "status": 200}
+    return {"view": view, "notice": None, "status": 200, "timeline": timeline.build(resp, token)}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -66,12 +68,39 @@ async def run_fragment(request: Request):
         # Keep the last good panels on screen; show why this run did not happen.
         return templates.TemplateResponse(request, "_notice.html", context, headers={
             "HX-Retarget": "#notice", "HX-Reswap": "innerHTML"})
-    return templates.TemplateResponse(request, "_panels.html", context)
+    return templates.TemplateResponse(request, "_run_fragment.html", context)
+
+
+@router.post("/fragments/step", response_class=HTMLResponse)
+async def step_fragment(request: Request):
+    """The panels as they were after one step of a run the page showed (the timeline's slider)."""
+    form = await _form(request)
+    code, token = form.get("code", ""), form.get("run", "")
+    step = int(form["step"]) if form.get("step", "").isdigit() else 0
+    resp = timeline.RUNS.get(token, code)
+    if resp is None:  # evicted or from before a restart: run it again
+        context = await _panels_context(request, code)
+        if context["view"] is None:
+            return templates.TemplateResponse(request, "_notice.html", context, headers={
+                "HX-Retarget": "#notice", "HX-Reswap": "innerHTML"})
+        resp, token = timeline.RUNS.get(context["timeline"].token, code), context["timeline"].token
+    tl = timeline.build(resp, token, step)
+    if tl is None:
+        raise HTTPException(404, "that run has no steps")
+    view = await asyncio.to_thread(view_model.build, timeline.state_at(resp, tl.current), code)
+    return templates.TemplateResponse(request, "_step_fragment.html", {
+        "view": view, "notice": None, "status": 200, "timeline": tl})
 
 
 async def _form_code(request: Request) -> str:
-    # A urlencoded body parsed by hand: no python-multipart dependency for one field.
-    body = (await request.body()).decode("utf-8", "replace")
-    values = parse_qs(body, keep_blank_values=True).get("code", [""])
     # The size limit is enforced by RunService.run, which turns it into a notice here.
-    return values[0].replace("\r\n", "\n")
+    return (await _form(request)).get("code", "")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # A urlencoded body parsed by hand: no python-multipart dependency for a few fields.
+    body = (await request.body()).decode("utf-8", "replace")
+    fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    if "code" in fields:
+        fields["code"] = fields["code"].replace("\r\n", "\n")
+    return fields

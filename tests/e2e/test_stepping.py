@@ -1,0 +1,61 @@
+"""Stepping through a run in real Chromium: the slider, the arrow keys, the editor's current-line
+highlight and the changed-row highlight move together (issue #6)."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import open_playground
+
+pytestmark = pytest.mark.integration
+
+
+def _row(page, name: str):
+    return page.locator(f'#panels .trow[data-name="{name}"]')
+
+
+def test_step_through_the_inplace_example(page, server):
+    open_playground(page, server, "/?example=inplace")
+    slider = page.locator("#tl-slider")
+    expect(slider).to_be_visible()
+    slider.focus()
+    page.keyboard.press("Home")                       # step 1: import torch
+    expect(page.locator("#tl-label")).to_contain_text("1/")
+    expect(page.locator(".cm-step-line")).to_contain_text("import torch")
+    expect(_row(page, "x")).to_have_count(0)          # nothing assigned yet
+
+    for _ in range(3):                                # x = ones, y = x.add(1), x.add_(1)
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".cm-step-line")).to_contain_text("x.add_(1)")
+    expect(page.locator("#tl-changes")).to_contain_text("x: version 0 → 1")
+    expect(_row(page, "x")).to_have_class(_has("chg-changed"))
+    expect(_row(page, "y")).not_to_have_class(_has("chg-changed"))
+    expect(_row(page, "x")).to_contain_text("v1")
+
+    page.keyboard.press("ArrowRight")                 # x.t_(): same storage, strides swapped
+    expect(page.locator(".cm-step-line")).to_contain_text("x.t_()")
+    expect(page.locator("#tl-changes")).to_contain_text("stride (3, 1) → (1, 3)")
+    expect(_row(page, "x")).to_contain_text("(3, 2)")
+    expect(_row(page, "x")).to_contain_text("v2")
+
+    page.click("#tl-prev")                            # the buttons step back too
+    expect(page.locator(".cm-step-line")).to_contain_text("x.add_(1)")
+    expect(_row(page, "x")).to_contain_text("(2, 3)")
+
+
+def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):
+    open_playground(page, server)
+    code = ("import torch\nw = torch.ones(2, requires_grad=True)\nopt = torch.optim.SGD([w], lr=0.1)\n"
+            "loss = (w * 3).sum()\nloss.backward()\nopt.zero_grad()\n")
+    page.evaluate("c => window.tp.setCode(c)", code)
+    expect(page.locator("#tl-label")).to_contain_text("line 6")
+    expect(page.locator("#tl-changes")).to_contain_text(".grad became None")
+    page.click("#tl-prev")
+    expect(page.locator(".cm-step-line")).to_contain_text("loss.backward()")
+    expect(page.locator("#tl-changes")).to_contain_text("w: .grad appeared")
+    expect(_row(page, "w.grad")).to_be_visible()
+
+
+def _has(cls: str):
+    import re
+    return re.compile(rf"(^|\s){cls}(\s|$)")
