@@ -1,0 +1,179 @@
+"""Step-through (app.sandbox.trace) via run_snippet in this process, plus one run through the real
+pool: steps per statement and iteration, line ranges, grad modes, with-blocks, caps, errors."""
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+
+import pytest
+
+from app.sandbox.limits import SandboxLimits
+from app.sandbox.runner import run_snippet
+from app.sandbox.trace import instrument
+
+LIMITS = SandboxLimits(exec_timeout_s=5.0)
+
+
+def traced(code: str, trace=True, limits: SandboxLimits = LIMITS) -> dict:
+    return json.loads(run_snippet(textwrap.dedent(code), limits, trace=trace))
+
+
+def lines(payload: dict) -> list[tuple]:
+    return [(s["kind"], s["start_line"], s["end_line"], s["iteration"]) for s in payload["steps"]]
+
+
+def test_plain_run_has_no_steps():
+    assert "steps" not in json.loads(run_snippet("x = 1", LIMITS))
+
+
+def test_one_step_per_top_level_statement_with_its_lines():
+    p = traced("""\
+        import torch
+        x = torch.ones(2,
+                       3)
+        y = x.sum()
+        """)
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 3, None),
+                        ("statement", 4, 4, None)]
+    assert p["steps_truncated"] is False
+    assert p["steps"][1]["changes"]["tensors"]["added"] == ["x"]
+
+
+def test_final_snapshot_is_the_same_as_a_plain_run():
+    code = "import torch\na = torch.arange(6).view(2, 3)\nb = a.t()\na.add_(1)\n"
+    plain = json.loads(run_snippet(code, LIMITS))
+    assert traced(code)["snapshot"] == plain["snapshot"]
+
+
+def test_loop_iterations_are_steps_up_to_the_cap():
+    p = traced("""\
+        import torch
+        w = torch.zeros(2)
+        for i in range(5):
+            w.add_(1)
+        done = True
+        """, trace={"loop_iterations_max": 3})
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
+                        ("iteration", 3, 4, 1), ("iteration", 3, 4, 2), ("iteration", 3, 4, 3),
+                        ("statement", 3, 4, 5), ("statement", 5, 5, None)]
+    assert "iterations 4-5 ran without steps" in p["steps"][5]["note"]
+    versions = [s["changes"]["tensors"]["changed"][0]["fields"]["version"]
+                for s in p["steps"][2:6]]
+    assert versions == [[0, 1], [1, 2], [2, 3], [3, 5]]
+
+
+def test_continue_and_break_still_end_an_iteration():
+    p = traced("""\
+        n = 0
+        while True:
+            n += 1
+            if n < 3:
+                continue
+            break
+        """)
+    assert [s["iteration"] for s in p["steps"] if s["kind"] == "iteration"] == [1, 2, 3]
+    assert p["ok"] is True
+
+
+def test_with_block_bodies_are_stepped_with_their_grad_mode():
+    p = traced("""\
+        import torch
+        x = torch.ones(2, requires_grad=True)
+        with torch.no_grad():
+            a = x * 2
+            with torch.enable_grad():
+                b = x * 2
+        with torch.inference_mode():
+            c = x * 2
+        d = x * 2
+        """)
+    modes = {s["start_line"]: s["grad_mode"] for s in p["steps"]}
+    assert modes == {1: "enable_grad", 2: "enable_grad", 4: "no_grad", 6: "enable_grad",
+                     8: "inference_mode", 9: "enable_grad"}
+
+
+def test_error_mid_way_keeps_the_steps_before_it_and_adds_an_error_step():
+    p = traced("""\
+        import torch
+        a = torch.arange(12).view(3, 4)
+        b = a.t()
+        c = b.view(-1)
+        print('never')
+        """)
+    assert p["ok"] is False and p["error"]["line"] == 4
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
+                        ("statement", 3, 3, None), ("error", 4, 4, None)]
+    assert p["stdout"]["text"] == ""
+
+
+def test_error_inside_a_loop_names_the_iteration():
+    p = traced("""\
+        for i in range(3):
+            if i == 2:
+                raise ValueError(i)
+        """)
+    assert lines(p)[-1] == ("error", 1, 3, 3)
+    assert [s["kind"] for s in p["steps"]] == ["iteration", "iteration", "error"]
+
+
+def test_step_cap_stops_stepping_not_the_run():
+    p = traced("\n".join(f"v{i} = {i}" for i in range(10)) + "\nprint('end')",
+               trace={"steps_max": 4})
+    assert len(p["steps"]) == 4 and p["steps_truncated"] is True
+    assert p["ok"] is True and p["stdout"]["text"] == "end\n"
+    assert any("steps_max=4" in w for w in p["warnings"])
+
+
+def test_byte_cap_stops_stepping_not_the_run():
+    p = traced("import torch\n" + "\n".join(f"t{i} = torch.randn(4, 4)" for i in range(20)),
+               trace={"bytes_max": 6000})
+    assert p["ok"] is True and p["steps_truncated"] is True
+    assert 1 <= len(p["steps"]) < 21
+    assert [t["name"] for t in p["snapshot"]["tensors"]][-1] == "t19"
+
+
+def test_stdout_is_split_by_step():
+    p = traced("print('a')\nx = 1\nprint('b', end='')")
+    assert [s["stdout"] for s in p["steps"]] == ["a\n", "", "b"]
+
+
+def test_hooks_do_not_leak_into_the_namespace():
+    p = traced("names = sorted(k for k in globals() if k.startswith('__tp'))\nprint(len(names))")
+    assert p["stdout"]["text"] == "3\n"       # visible while it runs (documented) ...
+    assert p["ok"] and p["snapshot"]["tensors"] == []
+
+
+def test_syntax_error_has_no_steps():
+    p = traced("x = (1 +\n")
+    assert p["error"]["type"] == "SyntaxError" and p["steps"] == []
+
+
+def test_future_import_stays_first():
+    p = traced("from __future__ import annotations\nfrom __future__ import division\nx = 1")
+    assert p["ok"] is True
+    assert lines(p) == [("statement", 3, 3, None)]
+
+
+def test_time_limit_while_stepping_is_a_time_limit():
+    p = traced("import time\nfor i in range(1000):\n    time.sleep(0.01)",
+               limits=SandboxLimits(exec_timeout_s=0.3))
+    assert p["error"]["type"] == "TimeLimit"
+    assert p["steps"][-1]["kind"] == "error"
+
+
+def test_instrument_keeps_snippet_line_numbers():
+    tree = ast.parse("x = 1\n\nfor i in range(2):\n    y = i\n")
+    sites = instrument(tree)
+    assert [(s.start_line, s.end_line, s.loop) for s in sites] == [(1, 1, False), (3, 4, True)]
+    loop = next(n for n in tree.body if isinstance(n, ast.For))
+    assert loop.body[0].body[0].lineno == 4     # the body, wrapped in try/finally, kept its line
+
+
+@pytest.mark.integration
+def test_trace_through_the_real_pool(sandbox):
+    res = sandbox.result("import torch\nx = torch.ones(2)\nx.add_(1)", trace=True)
+    assert res["ok"] is True
+    assert [s["start_line"] for s in res["steps"]] == [1, 2, 3]
+    assert res["steps"][2]["changes"]["tensors"]["changed"][0]["fields"]["version"] == [0, 1]
+    assert "steps" not in sandbox.result("x = 1")

@@ -1,0 +1,107 @@
+"""Step-through over HTTP: /api/run with trace, the page's timeline and /fragments/step."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.examples import EXAMPLES, by_id
+from app.schemas import RunResponse
+from app.web import timeline
+
+pytestmark = pytest.mark.integration
+
+INPLACE = by_id("inplace").code
+
+
+def traced(client, code: str) -> dict:
+    r = client.post("/api/run", json={"code": code, "trace": True})
+    assert r.status_code == 200
+    return r.json()
+
+
+def test_api_adds_steps_only_when_asked(client):
+    plain = client.post("/api/run", json={"code": "x = 1"}).json()
+    assert plain["steps"] == [] and plain["steps_truncated"] is False
+    body = traced(client, INPLACE)
+    assert [s["start_line"] for s in body["steps"]] == [1, 3, 4, 5, 6, 7]
+    add_ = body["steps"][3]
+    assert add_["changes"]["tensors"]["changed"][0]["fields"]["version"] == [0, 1]
+    assert add_["grad_mode"] == "enable_grad"
+
+
+def test_trace_must_be_a_boolean(client):
+    r = client.post("/api/run", json={"code": "x = 1", "trace": "sometimes"})
+    assert r.status_code == 422
+
+
+def test_state_after_the_last_step_is_the_final_state(client):
+    resp = RunResponse.model_validate(traced(client, by_id("train-step").code))
+    last = timeline.state_at(resp, len(resp.steps) - 1)
+    for section in ("tensors", "arrays", "storages", "graph", "modules"):
+        assert getattr(last, section) == getattr(resp, section), section
+
+
+def test_state_at_an_earlier_step(client):
+    resp = RunResponse.model_validate(traced(client, INPLACE))
+    after_add = timeline.state_at(resp, 3)
+    x = next(t for t in after_add.tensors if t.name == "x")
+    assert (x.shape, x.version) == ([2, 3], 1)
+    assert after_add.stdout.text == ""
+    assert timeline.state_at(resp, 5).stdout.text.startswith("torch.Size([3, 2])")
+
+
+def test_error_step_carries_the_error(client):
+    resp = RunResponse.model_validate(traced(client, by_id("stale-saved").code))
+    assert resp.steps[-1].kind == "error"
+    assert timeline.state_at(resp, len(resp.steps) - 1).error.type == "RuntimeError"
+    assert timeline.state_at(resp, 1).ok is True
+
+
+def test_change_lines_name_the_lessons(client):
+    resp = RunResponse.model_validate(traced(client, by_id("grad-accumulation").code))
+    tl = timeline.build(resp, "t")
+    texts = [[c.text for c in s.changes] for s in tl.steps]
+    assert any("w: .grad appeared" in t for t in texts[2])
+    assert any("w.grad: version 0 → 1" in t for t in texts[3])
+    resp = RunResponse.model_validate(traced(client, by_id("to-tensor").code))
+    tl = timeline.build(resp, "t")
+    contiguous = next(s for s in tl.steps if s.start_line == 6)
+    assert any(c.text.startswith("new storage") for c in contiguous.changes)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
+def test_every_lesson_steps_through(client, example):
+    r = client.get(f"/?example={example.id}")
+    assert r.status_code == 200
+    count = int(re.search(r'data-count="(\d+)"', r.text).group(1))
+    token = re.search(r'data-run="([^"]+)"', r.text).group(1)
+    assert count >= 2
+    for step in range(count):
+        r = client.post("/fragments/step", data={"code": example.code, "run": token,
+                                                  "step": str(step)})
+        assert r.status_code == 200
+        assert f'data-step="{step}"' in r.text and 'id="panels"' in r.text
+
+
+def test_step_fragment_reruns_when_the_run_is_not_cached(client):
+    r = client.post("/fragments/step", data={"code": INPLACE, "run": "gone", "step": "3"})
+    assert r.status_code == 200
+    assert "x: version 0 → 1" in r.text
+
+
+def test_run_fragment_swaps_the_timeline_out_of_band(client):
+    r = client.post("/fragments/run", data={"code": INPLACE})
+    assert r.status_code == 200
+    assert re.search(r'<section id="timeline"[^>]*hx-swap-oob="true"', r.text)
+
+
+def test_run_cache_is_bounded_and_checks_the_code():
+    cache = timeline.RunCache(size=2)
+    resp = RunResponse(ok=True)
+    first = cache.put("a", resp)
+    cache.put("b", resp)
+    cache.put("c", resp)
+    assert cache.get(first, "a") is None
+    token = cache.put("d", resp)
+    assert cache.get(token, "other code") is None and cache.get(token, "d") is resp
