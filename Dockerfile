@@ -1,8 +1,9 @@
 # Tensor Playground: `docker build -t tensor-playground .` then
 # `docker run -p 8000:8000 tensor-playground`. See README "Docker" for GPUs and settings.
 #
-# BASE must provide python3 (3.11) with the venv module, and apt (Debian or Ubuntu): the
-# default is the official slim image; a GPU build swaps in a CUDA runtime base (README).
+# BASE must provide python3 (3.11 or newer) with the venv module, and apt (Debian or Ubuntu).
+# The default is the official slim image; a GPU build changes PIP_EXTRA_INDEX_URL to a CUDA
+# wheel index and may swap in a CUDA base (README "GPU").
 ARG BASE=python:3.11-slim
 
 # The runtime dependency list lives in pyproject.toml. Extracting it in its own stage means the
