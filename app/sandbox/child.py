@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 
+from app.sandbox import confinement
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
@@ -24,6 +25,13 @@ JOB_MAX_BYTES = 64 * 1024 * 1024
 # formatting code copies ~900 pages (6 ms in a fresh child, measured), a cost only the snippets
 # that print tensors should pay; in every spare it would halve the runs per second.
 PREWARM_SNIPPET = "import torch\nx = torch.ones(2)\nprint(x.shape)"
+# Sent when the snippet leaves too little memory to encode its result (json.dumps raised
+# MemoryError): encoded up front, because by then there is no memory left to encode it.
+_EMPTY = {"text": "", "truncated": True}
+MEMORY_FALLBACK = json.dumps({
+    "ok": False, "stdout": _EMPTY, "stderr": _EMPTY, "duration_ms": 0.0, "snapshot": None, "warnings": [],
+    "error": {"type": "MemoryLimit", "message": "the run left too little memory to report its result",
+              "line": None, "traceback": []}}).encode()
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -42,15 +50,16 @@ def _reset_signals() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
-def _isolate_fds(keep: tuple[int, int]) -> None:
+def _isolate_fds(keep: tuple[int, ...]) -> None:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         if fd != null:
             os.dup2(null, fd)
-    low, high = sorted(keep)
-    os.closerange(3, low)
-    os.closerange(low + 1, high)
-    os.closerange(high + 1, 1 << 20)
+    low = 3
+    for fd in sorted(set(keep)):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
 
 
 def _own_kib(field: str) -> int:
@@ -87,11 +96,13 @@ def drop_uid(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> None:
-    """plan: {"limits", "memory_rlimit", "nproc", "drop_uid": bool} decided once by the zygote."""
+def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> dict[str, dict]:
+    """plan: {"limits", "memory_rlimit", "nproc", "drop_uid": bool, "confinement": dict} decided
+    once by the zygote. Returns the per-layer report of app.sandbox.confinement."""
     os.setsid()
     _reset_signals()
-    _isolate_fds(keep)
+    ruleset_fd = plan["confinement"]["ruleset_fd"]  # Landlock's, built by the zygote
+    _isolate_fds(keep if ruleset_fd is None else (*keep, ruleset_fd))
     limits: SandboxLimits = plan["limits"]
     apply_rlimits(limits, plan["memory_rlimit"], plan["nproc"])
     if plan["drop_uid"]:
@@ -102,21 +113,30 @@ def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote_pid:  # the zygote died before PDEATHSIG was armed
         os._exit(1)
+    layers = {"no_new_privs": {"active": True, "detail": "set"}}
+    # Last: the seccomp filter is built for this pid, and Landlock needs no_new_privs first.
+    layers.update(confinement.apply_child_layers(plan["confinement"]))
+    return layers
 
 
 def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
     """Body of a spare: confine, wait for the job, run it, send one frame, _exit. Never returns."""
     code = 70
     try:
-        confine(plan, (job_r, res_w), zygote_pid)
+        layers = confine(plan, (job_r, res_w), zygote_pid)
+        if confinement.missing_required(layers, plan["expect_layers"]):
+            os._exit(72)  # fail closed: never run a job less confined than the probe was
         # Pre-fault (copy-on-write) the pages a run touches while we are still a spare: ~1.5 ms
         # per run moved off the request's critical path. Our own constant code: nothing leaks.
         run_snippet(PREWARM_SNIPPET, plan["limits"])
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()
-        payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]),
-                              trace=job.get("trace"))
+        try:
+            payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]),
+                                  trace=job.get("trace"))
+        except MemoryError:
+            payload = MEMORY_FALLBACK
         # A process the snippet forked also returns here; only the child itself may answer,
         # or interleaved frames would garble the result.
         if os.getpid() == me:

@@ -18,6 +18,37 @@ MiB = 1024 * 1024
 # when this torch build has CUDA and a GPU device node exists, else "as".
 MEMORY_RLIMIT_MODES = ("auto", "as", "data")
 
+# Confinement layers (see app.sandbox.confinement), in report order.
+ZYGOTE_LAYERS = ("dumpable_off", "subreaper", "netns")
+CHILD_LAYERS = ("no_new_privs", "seccomp", "landlock_fs", "landlock_net", "landlock_scope")
+LAYERS = ZYGOTE_LAYERS + CHILD_LAYERS
+# "all" in require_layers: every layer but netns, which a default Docker profile cannot grant.
+ALL_REQUIRED = tuple(n for n in LAYERS if n != "netns")
+
+
+def parse_required(spec: str) -> tuple[str, ...]:
+    """'' -> (); 'all' -> ALL_REQUIRED; 'seccomp,landlock_fs' -> those. ValueError on a typo."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if "all" in names:
+        return tuple(dict.fromkeys([*ALL_REQUIRED, *(n for n in names if n != "all")]))
+    unknown = [n for n in names if n not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown confinement layers {unknown}; known: {', '.join(LAYERS)} or 'all'")
+    return tuple(names)
+
+
+# Layers an operator may switch off (e.g. a GPU driver that Landlock breaks); tests use it to
+# check that each remaining layer holds on its own. "landlock_fs" switches off all of Landlock.
+OPTIONAL_LAYERS = ("netns", "seccomp", "landlock_fs", "landlock_net", "landlock_scope")
+
+
+def parse_disabled(spec: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in spec.split(",") if n.strip())
+    wrong = [n for n in names if n not in OPTIONAL_LAYERS]
+    if wrong:
+        raise ValueError(f"cannot disable {wrong}; optional layers: {', '.join(OPTIONAL_LAYERS)}")
+    return names
+
 
 @dataclass(frozen=True)
 class SandboxLimits:
@@ -35,12 +66,17 @@ class SandboxLimits:
     sandbox_gid: int = 64123
     require_uid_drop: bool = False  # refuse to start when the uid drop is impossible
     memory_rlimit: str = "auto"  # see MEMORY_RLIMIT_MODES
+    # Comma-separated confinement layers (or "all") without which the zygote refuses to start.
+    require_layers: str = ""
+    disable_layers: str = ""  # comma-separated OPTIONAL_LAYERS not to apply at all
 
     def __post_init__(self) -> None:
         if self.memory_rlimit not in MEMORY_RLIMIT_MODES:
             raise ValueError(f"memory_rlimit must be one of {MEMORY_RLIMIT_MODES}")
         if self.exec_timeout_s <= 0 or self.kill_grace_s <= 0:
             raise ValueError("exec_timeout_s and kill_grace_s must be > 0")
+        parse_required(self.require_layers)
+        parse_disabled(self.disable_layers)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -57,6 +57,13 @@ async def _read_frame(reader: asyncio.StreamReader, max_size: int) -> bytes:
     return await reader.readexactly(size)
 
 
+def _log_confinement(report: dict) -> None:
+    active = ", ".join(report.get("active", [])) or "none"
+    print(f"sandbox: confinement layers active: {active}", file=sys.stderr)
+    for name, why in (report.get("missing") or {}).items():
+        print(f"sandbox: confinement layer {name} missing: {why}", file=sys.stderr)
+
+
 class Pool:
     def __init__(self, limits: SandboxLimits, *, max_concurrent_runs: int = 4, queue_max: int = 64,
                  spares: int = 2, python: str = sys.executable, cwd: str | os.PathLike = REPO_ROOT,
@@ -108,6 +115,7 @@ class Pool:
             await self._kill(proc)
             raise SandboxStartError(f"zygote refused to start: {ready.get('reason')}")
         self._proc, self.ready_info = proc, ready
+        _log_confinement(ready.get("confinement") or {})
         self._spares_idle = 0
         self.state = "ready"
         self._spawn_task(self._read_loop(proc))
@@ -263,5 +271,6 @@ class Pool:
             "zygote_pid": self._proc.pid if self._proc else None,
             "uid_drop": self.ready_info.get("uid_drop", {"active": False, "reason": "not started"}),
             "memory_rlimit": self.ready_info.get("memory_rlimit"),
+            "confinement": self.ready_info.get("confinement", {"active": [], "missing": {}}),
             "limits": self.limits.to_dict(),
         }

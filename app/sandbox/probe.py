@@ -105,3 +105,35 @@ def nproc_limit(limits: SandboxLimits, uid_drop_active: bool) -> int | None:
         except OSError:
             continue
     return count + limits.processes_max
+
+
+def _confinement_probe_child(write_fd: int, plan: dict, zygote_pid: int) -> None:
+    from app.sandbox.child import confine
+
+    try:
+        layers = confine(plan, (write_fd, write_fd), zygote_pid)
+        os.write(write_fd, json.dumps(layers).encode())
+    finally:
+        os._exit(0)
+
+
+def confinement_probe(plan: dict) -> dict[str, dict]:
+    """Confine a throw-away child exactly like a spare and return its per-layer report: what
+    the kernel actually accepted here, not what it claims to support."""
+    read_fd, write_fd = os.pipe()
+    zygote_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _confinement_probe_child(write_fd, plan, zygote_pid)
+    os.close(write_fd)
+    try:
+        ready, _, _ = select.select([read_fd], [], [], PROBE_TIMEOUT_S)
+        data = os.read(read_fd, 1 << 20) if ready else b""
+    finally:
+        os.close(read_fd)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    if not data:
+        return {"no_new_privs": {"active": False, "detail": "confinement probe produced no answer"}}
+    return json.loads(data)

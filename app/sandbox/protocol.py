@@ -9,7 +9,8 @@ server -> zygote (zygote's stdin):
      or a diagnostic request {"id": int, "op": "diag"}
 zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to stderr):
   1. ready frame (JSON): {"type": "ready", "pid", "vm_size", "uid_drop": {"active", "reason"},
-     "memory_rlimit", "cuda_initialized", "python", "torch"}; or {"type": "fatal", "reason"}
+     "memory_rlimit", "cuda_initialized", "python", "torch", "confinement": {"active": [layer],
+     "missing": {layer: why}, "landlock_abi", "layers"}}; or {"type": "fatal", "reason"}
   2. per request: a header frame (JSON) {"id", "status", "signal", "exit_code", "wall_ms", "pid",
      "spares_idle"} then one raw payload frame (the child's bytes, possibly empty; never parsed
      by the zygote because it is untrusted). status: "ok" | "timeout" | "crash" |

@@ -15,8 +15,8 @@ import platform
 import signal
 import sys
 
-from app.sandbox import child, hugepages, probe, strays
-from app.sandbox.limits import SandboxLimits
+from app.sandbox import child, confinement, hugepages, probe, strays
+from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
 from app.sandbox.supervisor import Supervisor
@@ -80,8 +80,22 @@ def _plan(limits: SandboxLimits) -> tuple[dict, dict]:
         "memory_rlimit": probe.memory_rlimit_mode(limits),
         "nproc": probe.nproc_limit(limits, uid_drop["active"]),
         "drop_uid": uid_drop["active"],
+        "confinement": confinement.child_plan(parse_disabled(limits.disable_layers)),
+        "expect_layers": (),  # filled in from the probe: the layers every child must apply
     }
     return plan, uid_drop
+
+
+def _confine_plan(plan: dict, zygote_layers: dict) -> tuple[dict, str | None]:
+    """Probe the child layers; returns (confinement summary, reason to refuse or None)."""
+    layers = {**zygote_layers, **probe.confinement_probe(plan)}
+    plan["expect_layers"] = tuple(n for n in confinement.CHILD_LAYERS if layers.get(n, {}).get("active"))
+    report = confinement.summary(layers, plan["confinement"]["landlock_abi"])
+    missing = confinement.missing_required(layers, parse_required(plan["limits"].require_layers))
+    if missing:
+        why = "; ".join(f"{n}: {layers.get(n, {}).get('detail', 'unknown')}" for n in missing)
+        return report, f"required confinement layers missing: {why}"
+    return report, None
 
 
 def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
@@ -116,6 +130,8 @@ def main() -> int:
     child._prctl(child.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the server
     config = json.loads(read_frame(0, CONFIG_MAX_BYTES))
     limits = SandboxLimits.from_dict(config["limits"])
+    # Before anything a child could inherit: non-dumpable, own network namespace.
+    zygote_layers = confinement.zygote_setup(parse_disabled(limits.disable_layers))
     _import_everything()
     warm_error = _warm_up(limits)
     if warm_error:
@@ -126,9 +142,16 @@ def main() -> int:
         write_frame(resp_fd, json.dumps({"type": "fatal", "reason": uid_drop["reason"]}).encode())
         return 2
     sweeper_ok = strays.become_subreaper()
+    zygote_layers["subreaper"] = {"active": sweeper_ok, "detail": "orphans of a run are re-parented "
+                                  "to the zygote and killed" if sweeper_ok else "prctl failed"}
+    report, refuse = _confine_plan(plan, zygote_layers)
+    if refuse:
+        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": refuse}).encode())
+        return 2
     gc.collect()
     gc.freeze()  # children then never touch (copy) the zygote's objects' GC headers
     ready = _ready_frame(plan, uid_drop, sweeper_ok)
+    ready["confinement"] = report
     ready["hugepages"] = hugepages.collapse_anonymous_memory()
     write_frame(resp_fd, json.dumps(ready).encode())
     Supervisor(limits, plan, int(config.get("spares", 2)), 0, resp_fd).serve()

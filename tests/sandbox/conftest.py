@@ -76,3 +76,25 @@ def small_pool() -> Any:
     harness = PoolHarness(limits, max_concurrent_runs=1, queue_max=1, spares=1)
     yield harness
     harness.close()
+
+
+def active_layers(harness: PoolHarness) -> set[str]:
+    return set(harness.pool.health()["confinement"]["active"])
+
+
+@pytest.fixture(scope="module")
+def landlock_only():
+    """Landlock without seccomp or the network namespace: proves Landlock holds on its own."""
+    limits = SandboxLimits(exec_timeout_s=1.0, kill_grace_s=0.5, disable_layers="seccomp,netns")
+    harness = PoolHarness(limits, spares=1)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="module")
+def seccomp_only():
+    """seccomp without Landlock or the network namespace: proves seccomp holds on its own."""
+    limits = SandboxLimits(exec_timeout_s=1.0, kill_grace_s=0.5, disable_layers="landlock_fs,netns")
+    harness = PoolHarness(limits, spares=1)
+    yield harness
+    harness.close()
