@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.sandbox.limits import SandboxLimits
+from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
 
 
 class Settings(BaseSettings):
@@ -44,6 +44,24 @@ class Settings(BaseSettings):
     # How the memory budget is enforced: "as" caps address space, "data" caps private writable
     # memory (CUDA contexts reserve huge address ranges), "auto" picks "data" only with a GPU.
     memory_rlimit: Literal["auto", "as", "data"] = "auto"
+    # Fail closed: comma-separated confinement layers (or "all") without which the server refuses
+    # to start, e.g. TP_REQUIRE_LAYERS=all in production. Names: app.sandbox.limits.LAYERS.
+    require_layers: str = ""
+    # Optional layers not to apply (netns, seccomp, landlock_fs = all of Landlock, landlock_net,
+    # landlock_scope), for a host where one breaks something. Health reports them as missing.
+    disable_layers: str = ""
+
+    @field_validator("require_layers")
+    @classmethod
+    def _known_layers(cls, value: str) -> str:
+        parse_required(value)  # ValueError (-> ValidationError) on an unknown layer name
+        return value
+
+    @field_validator("disable_layers")
+    @classmethod
+    def _optional_layers(cls, value: str) -> str:
+        parse_disabled(value)
+        return value
 
     # Step-through (requests with trace): the caps on steps and on their share of the result.
     trace_steps_max: int = Field(200, ge=1)
