@@ -273,6 +273,9 @@ class PoolHealth(_Model):
     restarts: int = 0
     zygote_pid: int | None = None
     uid_drop: dict[str, Json] = Field(default_factory=dict)
+    confinement: dict[str, Json] = Field(
+        default_factory=dict, description="Kernel confinement of the workers: 'active' layer names, "
+        "'missing' {layer: why}, 'landlock_abi', and per-layer 'layers' details.")
 
 
 class Health(_Model):
