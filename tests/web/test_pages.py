@@ -24,7 +24,7 @@ class FakeService:
         self.codes: list[str] = []
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
-    async def run(self, code: str) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False) -> RunResponse:
         self.codes.append(code)
         if isinstance(self.next, HTTPException):
             raise self.next
@@ -59,8 +59,10 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     assert service.codes == [by_id(DEFAULT_EXAMPLE).code]
     fragment = client.post("/fragments/run", data={"code": by_id(DEFAULT_EXAMPLE).code})
     assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
-    # The page embeds exactly the partial the fragment route returns.
-    assert fragment.text.strip() in page.text
+    # The page embeds exactly the partial the fragment route returns (the fragment also carries
+    # the step-through timeline, swapped out of band into the editor pane).
+    panels, _, timeline = fragment.text.partition('<section id="timeline"')
+    assert panels.strip() in page.text and 'hx-swap-oob="true"' in timeline
 
 
 def test_fragment_posts_the_code_it_was_given(client, service):
