@@ -10,10 +10,14 @@ The payload comes from untrusted code: result() checks its shape, the web layer 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 PAYLOAD_KEYS = ("ok", "stdout", "stderr", "error", "duration_ms", "snapshot", "warnings")
+# A \uD800-\uDFFF escape: JSON may carry lone surrogates (a name like globals()['\udcff'], an
+# exception message, or a forged frame), which json.loads accepts but no UTF-8 encoder does.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class Overloaded(Exception):
@@ -87,4 +91,17 @@ def _parse_payload(payload: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or any(k not in data for k in PAYLOAD_KEYS):
         return None
+    if _SURROGATE_ESCAPE.search(payload):  # rare: only then pay for a walk over the result
+        data = _without_lone_surrogates(data)
     return data
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Lone surrogates become '?', as in captured output; proper pairs were already joined."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value

@@ -382,8 +382,10 @@ def test_non_utf8_and_control_characters_in_output_and_names(sandbox):
     assert res["ok"] is True, res["error"]
     assert res["stdout"]["text"] == "a?\x00\x1b[31mb\r\x07\n"
     assert res["stderr"]["text"] == "? lone surrogate\n"
-    json.dumps(res["snapshot"]).encode("utf-8")  # still encodable as UTF-8 somehow
-    assert len(res["snapshot"]["tensors"]) == 2
+    # Regression: a lone surrogate in a name reached the API and its JSON encoder raised (500).
+    names = sorted(t["name"] for t in res["snapshot"]["tensors"])
+    assert names == ["\x00\x1b[2J name", "?"]
+    json.dumps(res, ensure_ascii=False).encode("utf-8")
 
 
 # ---- the inspector and torch, attacked from inside --------------------------------------------
