@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${1:-}"          # "test" adds the test dependencies
-apt_packages=(graphviz)
+apt_packages=(graphviz libseccomp2)  # libseccomp2: the sandbox's seccomp filter (pyseccomp)
 [ "$extras" = "test" ] && apt_packages+=(chromium)
 
 missing=()
