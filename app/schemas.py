@@ -6,7 +6,7 @@ other. Field names here are promises: add fields, never rename them.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue as Json
 
@@ -241,8 +241,11 @@ class Step(_Model):
     storage_keys: dict[str, str] = Field(
         default_factory=dict, description="Storage id in this step's state -> a key that stays "
         "the same while that memory stays allocated.")
-    state: Json = Field(None, description="The state after this step as a delta from the previous "
-                        "step's (app.inspector.diff.state_delta); null when unchanged.")
+    # dict[str, Any], not Json: the worker's payload is json.loads output, JSON by construction,
+    # and validating ~100 KB of deltas as JsonValue cost a traced run more than its stepping.
+    state: dict[str, Any] | None = Field(
+        None, description="The state after this step as a delta from the previous step's "
+        "(app.inspector.diff.state_delta); null when unchanged.")
 
 
 class RunResponse(_Model):
