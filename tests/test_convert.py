@@ -83,3 +83,30 @@ def test_garbage_payload_becomes_crash_not_exception():
 def test_unknown_fields_from_worker_are_not_echoed():
     r = to_response(outcome(payload=_payload(secret="leak")))
     assert "secret" not in r.model_dump()
+
+
+def test_step_state_must_be_an_object_or_null():
+    """Step.state is validated as a JSON object (not JsonValue, for speed): a worker that sends
+    a list there still gets a Crash, and an object passes through unchanged."""
+    step = {"index": 0, "start_line": 1, "end_line": 1,
+            "state": {"tensors": {"keys": ["x"], "set": [{"name": "x", "preview": [1.5, "nan"]}]}}}
+    r = to_response(outcome(payload=_payload(steps=[step])))
+    assert r.ok and r.steps[0].state == step["state"]
+    bad = to_response(outcome(payload=_payload(steps=[dict(step, state=[1, 2])])))
+    assert (bad.ok, bad.error.type) == (False, "Crash")
+
+
+def test_gc_is_paused_only_while_converting():
+    """to_response pauses the cyclic GC around parse+validate (speed of traced payloads); it must
+    restore it, including after a payload that fails validation, and leave it off if it was off."""
+    import gc
+    try:
+        assert gc.isenabled()
+        to_response(outcome(payload=_payload()))
+        to_response(outcome(payload=_payload(ok="not a bool")))
+        assert gc.isenabled()
+        gc.disable()
+        to_response(outcome(payload=_payload()))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
