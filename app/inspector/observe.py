@@ -99,10 +99,10 @@ class StepObserver:
         entries, tensors = {}, []
         for found, p in zip(walked.tensors, tprints):
             cached = self._entries.get(p) if p[-1] not in dirty else None
-            entry = dict(cached) if cached is not None else _entry(
-                found, describe_tensor, (found, walked, limits, warnings), warnings)
-            entries[p] = dict(entry)  # kept without the storage fields filled in below
-            tensors.append(entry)
+            if cached is None:
+                cached = _entry(found, describe_tensor, (found, walked, limits, warnings), warnings)
+            entries[p] = cached  # kept without the storage fields, filled in on the copy
+            tensors.append(dict(cached))
         self._entries = entries
         arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
         self._extents = {p: self._extents[p] for p in tprints if p in self._extents}
@@ -181,6 +181,17 @@ def _safe(fn, default=None):
 
 def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkResult) -> tuple:
     """Everything describe_tensor reads except values; the allocation address last."""
+    try:  # the common case in one go: this runs for every tensor at every step
+        return (name, tuple(aliases), id(t), t._version, tuple(t.shape), t.stride(),
+                t.storage_offset(), t.dtype, bool(t.requires_grad), id(t.grad_fn),
+                walked.name_of(leaf_grad(t)), walked.name_of(t._base),
+                t.untyped_storage().data_ptr())
+    except Exception:  # noqa: BLE001 - odd tensors (lazy, meta, sparse): field by field
+        return _tensor_print_safe(name, aliases, t, walked)
+
+
+def _tensor_print_safe(name: str, aliases: list[str], t: torch.Tensor,
+                       walked: WalkResult) -> tuple:
     return (name, tuple(aliases), id(t), _safe(lambda: t._version), _safe(lambda: tuple(t.shape)),
             _safe(lambda: t.stride()), _safe(lambda: t.storage_offset()), t.dtype,
             bool(t.requires_grad), id(t.grad_fn), walked.name_of(_safe(lambda: leaf_grad(t))),

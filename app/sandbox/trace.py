@@ -64,17 +64,16 @@ def instrument(tree: ast.Module) -> list[Site]:
     """Insert hook calls into `tree` in place; returns the sites, indexed by the hooks' argument."""
     sites: list[Site] = []
     tree.body = _block(tree.body, sites)
-    ast.fix_missing_locations(tree)
     return sites
 
 
 def _hook(name: str, sid: int, at: ast.stmt) -> ast.stmt:
-    call = ast.Expr(ast.Call(ast.Name(name, ast.Load()), [ast.Constant(sid)], []))
     # At the statement's last line: a TimeLimit raised in the hook points at that statement.
+    # Every node gets its location here, so no fix_missing_locations pass over the whole tree.
     line = at.end_lineno or at.lineno
-    for node in ast.walk(call):
-        node.lineno, node.end_lineno, node.col_offset, node.end_col_offset = line, line, 0, 0
-    return call
+    loc = {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
+    return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [],
+                             **loc), **loc)
 
 
 def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
@@ -105,6 +104,11 @@ def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
     return out
 
 
+class Encoded(list):
+    """A payload list whose items are JSON texts already: each step is encoded once, when it is
+    measured against bytes_max, and runner.encode_payload splices the texts in as they are."""
+
+
 # ---- recording ----------------------------------------------------------------------------------
 class Tracer:
     """One per traced run: runner.run_snippet calls instrument(), exec()s, then finish()."""
@@ -115,7 +119,7 @@ class Tracer:
         self.loop_iterations_max = int(opts["loop_iterations_max"])
         self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
         self.stdout = stdout
-        self.steps: list[dict] = []
+        self.steps: list[str] = []  # each step's JSON text
         self.truncated = False
         self.sites: list[Site] = []
         self.namespace: dict | None = None
@@ -188,13 +192,13 @@ class Tracer:
                 "stdout": self._new_stdout(), "changes": changes, "note": note,
                 "storage_keys": obs.storage_keys,
                 "state": state_delta(prev_snap, obs.snapshot) if obs.changed else None}
-        size = len(json.dumps(step, allow_nan=False, separators=(",", ":")))
-        if self._bytes + size > self.bytes_max:
+        text = json.dumps(step, allow_nan=False, separators=(",", ":"))
+        if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
             return
-        self._bytes += size
+        self._bytes += len(text)
         self._prev = (obs.snapshot, obs.storage_keys)
-        self.steps.append(step)
+        self.steps.append(text)
 
     def _new_stdout(self) -> str:
         if self.stdout.total_bytes == self._stdout_seen:
@@ -219,7 +223,7 @@ class Tracer:
                 iteration = site.iterations + 1 if site.loop else None
                 self._record(site, "error", iteration=iteration)
         self.namespace = None
-        return {"steps": self.steps, "steps_truncated": self.truncated}
+        return {"steps": Encoded(self.steps), "steps_truncated": self.truncated}
 
     def snapshot(self, namespace: dict) -> dict:
         """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work."""

@@ -177,3 +177,43 @@ def test_trace_through_the_real_pool(sandbox):
     assert [s["start_line"] for s in res["steps"]] == [1, 2, 3]
     assert res["steps"][2]["changes"]["tensors"]["changed"][0]["fields"]["version"] == [0, 1]
     assert "steps" not in sandbox.result("x = 1")
+
+
+def test_pre_encoded_steps_are_spliced_into_valid_json():
+    """Steps are JSON-encoded once (when measured against bytes_max) and spliced into the payload
+    as text (trace.Encoded): the result must be the same JSON as encoding them as dicts."""
+    from app.sandbox.runner import encode_payload
+    from app.sandbox.trace import Encoded
+    steps = [{"index": 0, "note": "ü \"quoted\""}, {"index": 1, "state": None}]
+    payload = {"ok": True, "warnings": [], "steps_truncated": False}
+    spliced = encode_payload({**payload, "steps": Encoded(json.dumps(s) for s in steps)}, 10_000)
+    assert json.loads(spliced) == {**payload, "steps": steps}
+    assert json.loads(encode_payload({"steps": Encoded([])}, 100)) == {"steps": []}
+
+
+def test_oversized_pre_encoded_steps_are_dropped_not_the_run():
+    from app.sandbox.runner import encode_payload
+    from app.sandbox.trace import Encoded
+    payload = {"ok": True, "warnings": [], "snapshot": {"tensors": []}, "steps_truncated": False,
+               "steps": Encoded([json.dumps({"blob": "z" * 5000})])}
+    data = json.loads(encode_payload(payload, 1000))
+    assert data["steps"] == [] and data["steps_truncated"] is True
+    assert data["snapshot"] == {"tensors": []}
+    assert data["warnings"][0].startswith("steps dropped: result was ")
+
+
+def test_tensor_print_falls_back_field_by_field():
+    """observe._tensor_print reads every field in one try; a tensor whose storage cannot be read
+    (a meta tensor... any raising field) still gets a print, with None for that field."""
+    import torch
+    from app.inspector.observe import _tensor_print
+    from app.inspector.walk import WalkResult
+    fine = _tensor_print("x", [], torch.ones(2), WalkResult())
+    assert fine[4] == (2,) and isinstance(fine[-1], int)
+
+    class Odd(torch.Tensor):
+        def untyped_storage(self):
+            raise RuntimeError("no storage")
+    odd = torch.ones(3).as_subclass(Odd)
+    p = _tensor_print("o", [], odd, WalkResult())
+    assert p[4] == (3,) and p[-1] is None
