@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import os
 import random
 import signal
@@ -137,6 +138,13 @@ async def drive(base: str, jobs: list[tuple[str, str | None]], concurrency: int,
     return stats
 
 
+def _run_async(coro) -> dict:
+    """asyncio.run in a thread of its own: the caller's thread may already run a loop (pytest
+    after Playwright's sync API, for one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def soak(runs: int, concurrency: int, hostile_fraction: float, seed: int = 4,
          env_extra: dict[str, str] | None = None) -> dict:
     rng = random.Random(seed)
@@ -145,11 +153,11 @@ def soak(runs: int, concurrency: int, hostile_fraction: float, seed: int = 4,
     server = start_server(port, env_extra or {})
     base = f"http://127.0.0.1:{port}"
     try:
-        warm = asyncio.run(drive(base, [benign(i) for i in range(50)], concurrency, server.pid))
+        warm = _run_async(drive(base, [benign(i) for i in range(50)], concurrency, server.pid))
         assert not warm["wrong"] and not warm["lost"], warm
         rss_before = rss_kib(server.pid)
         t0 = time.perf_counter()
-        stats = asyncio.run(drive(base, jobs, concurrency, server.pid))
+        stats = _run_async(drive(base, jobs, concurrency, server.pid))
         stats["seconds"] = time.perf_counter() - t0
         stats["rss_before_kib"], stats["rss_after_kib"] = rss_before, rss_kib(server.pid)
         stats["health"] = httpx.get(f"{base}/api/health").json()
