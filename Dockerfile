@@ -60,7 +60,7 @@ COPY templates ./templates
 RUN python -m compileall -q app \
  && chmod -R a+rX /app
 
-# Limits and worker counts (README "Settings" lists them all); override with -e TP_...=...
+# Limits and worker counts (the README's settings table lists them all); override with -e.
 ENV TP_HOST=0.0.0.0 \
     TP_PORT=8000 \
     TP_MAX_CONCURRENT_RUNS=4 \
@@ -72,7 +72,7 @@ ENV TP_HOST=0.0.0.0 \
 # Numeric, so Kubernetes runAsNonRoot can verify it without reading /etc/passwd.
 USER 1000:1000
 EXPOSE 8000
-# Healthy = the worker pool is ready ("ok" in the body; the route itself answers 200 meanwhile).
+# Healthy = the worker pool is ready: "ok" in the body (the route answers 200 during restarts too).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import json, os, urllib.request as u; r = u.urlopen('http://127.0.0.1:%s/api/health' % os.environ['TP_PORT'], timeout=4); raise SystemExit(0 if json.load(r)['ok'] else 1)"]
 # exec: uvicorn becomes PID 1 and gets the stop signal (graceful pool shutdown).
