@@ -1,6 +1,7 @@
 """ASGI entry point (``app.main:app``). The lifespan owns the worker pool."""
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -28,6 +29,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
         await pool.start()
         app.state.service = RunService(pool, settings)
+        # The server imports torch (for the page's views) and so carries a large, long-lived heap;
+        # freezing it keeps every later cyclic-GC pass from re-scanning it on the request path.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
