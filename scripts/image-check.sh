@@ -55,6 +55,7 @@ cleanup() {
   if [ $rc -ne 0 ]; then
     printf '\n!! IMAGE CHECK FAILED in step "%s" (exit %s); logs in %s\n' "$current_step" "$rc" "$LOG_DIR" >&2
     local c; for c in "${containers[@]}"; do
+      podman container exists "$c" || continue
       echo "--- last log lines of container $c:" >&2
       podman logs --tail 40 "$c" >&2 2>&1 || true
     done
@@ -154,11 +155,14 @@ start_container() {  # start_container NAME PODMAN-RUN-ARGS...: start it, wait f
   $PY "$HELPER" health "$PORT"
 }
 
-stop_container() {
-  quiet_podman stop -t 10 "$1-$RUN_ID" >/dev/null
-  podman logs "$1-$RUN_ID" 2>&1 | grep -q "Application shutdown complete" \
-    || { echo "server did not shut down cleanly on SIGTERM" >&2; return 1; }
-  quiet_podman rm "$1-$RUN_ID" >/dev/null
+stop_container() {  # SIGTERM must end the server through its lifespan shutdown (pool closed)
+  local name="$1-$RUN_ID"
+  quiet_podman stop -t 10 "$name" >/dev/null
+  # To a file, not `| grep -q`: with pipefail, grep quitting early fails the pipe (SIGPIPE).
+  podman logs "$name" >"$LOG_DIR/$name.log" 2>&1
+  grep "Application shutdown complete" "$LOG_DIR/$name.log" >/dev/null \
+    || { echo "server did not shut down cleanly on SIGTERM (log: $LOG_DIR/$name.log)" >&2; return 1; }
+  quiet_podman rm "$name" >/dev/null
 }
 
 check_default() {  # `docker run` with Docker's default user, capabilities and seccomp profile
