@@ -140,3 +140,26 @@ def test_file_size_limit_is_an_os_error_not_a_death(seccomp_only):
     res = seccomp_only.result(code)
     assert res["error"]["type"] == "OSError"
     assert "File too large" in res["error"]["message"]
+
+
+def test_a_child_that_cannot_apply_a_probed_layer_exits_before_taking_a_job():
+    """Fail closed per child: the probe found seccomp working, this child cannot load it."""
+    from app.sandbox.child import child_main
+
+    plan = {"limits": SandboxLimits(), "memory_rlimit": "as", "nproc": None, "drop_uid": False,
+            "expect_layers": ("no_new_privs", "seccomp"),
+            "confinement": {"landlock_abi": 0, "ruleset_fd": None, "ruleset_why": "off", "seccomp": None,
+                            "seccomp_why": "pretend libseccomp vanished", "disabled": ()}}
+    job_r, job_w = os.pipe()
+    res_r, res_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        child_main(plan, job_r, res_w, os.getppid())  # never returns
+    for fd in (job_r, res_w, job_w):  # no job will come: a child that waited for one gets EOF (71)
+        os.close(fd)
+    try:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 72
+        assert os.read(res_r, 100) == b""  # no result: it never ran anything
+    finally:
+        os.close(res_r)
