@@ -78,10 +78,6 @@ def small_pool() -> Any:
     harness.close()
 
 
-def active_layers(harness: PoolHarness) -> set[str]:
-    return set(harness.pool.health()["confinement"]["active"])
-
-
 @pytest.fixture(scope="module")
 def landlock_only():
     """Landlock without seccomp or the network namespace: proves Landlock holds on its own."""
@@ -98,3 +94,19 @@ def seccomp_only():
     harness = PoolHarness(limits, spares=1)
     yield harness
     harness.close()
+
+
+@pytest.fixture()
+def next_run_is_right(sandbox):
+    """For the hostile suites: after the attack, the zygote is the same process (not killed,
+    not restarted) and the very next benign run gives the right answer."""
+    from tests.sandbox.hostile_kit import BENIGN
+
+    before = sandbox.pool.health()
+    yield
+    after = sandbox.pool.health()
+    assert (after["zygote_pid"], after["restarts"]) == (before["zygote_pid"], before["restarts"])
+    res = sandbox.result(BENIGN)
+    assert res["ok"] is True, res
+    assert res["stdout"]["text"] == "[0, 2, 4, 6]\n"
+    assert [(t["name"], t["shape"]) for t in res["snapshot"]["tensors"]] == [("x", [4])]

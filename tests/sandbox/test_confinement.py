@@ -11,7 +11,7 @@ import pytest
 from app.sandbox import landlock, seccomp_filter
 from app.sandbox.limits import ALL_REQUIRED, LAYERS, SandboxLimits, parse_disabled, parse_required
 from app.sandbox.outcome import SandboxStartError
-from tests.sandbox.conftest import PoolHarness, active_layers
+from tests.sandbox.conftest import PoolHarness
 
 pytestmark = pytest.mark.integration
 
