@@ -23,8 +23,9 @@ async def run(body: RunRequest, request: Request) -> Response:
     return Response(result.model_dump_json(), media_type="application/json")
 
 
-@router.get("/health", response_model=Health, summary="Pool state and the active sandbox limits")
-async def health(request: Request) -> Health:
+@router.get("/health", response_model=Health, summary="Pool state and the active sandbox limits",
+            responses={503: {"model": Health, "description": "The pool is starting or restarting."}})
+async def health(request: Request) -> Response:
     service = request.app.state.service
     pool = service.pool.health()
     settings = service.settings
@@ -33,5 +34,10 @@ async def health(request: Request) -> Health:
         "max_concurrent_runs": settings.max_concurrent_runs,
         "queue_max": settings.queue_max,
     }
-    return Health(ok=pool.get("state") == "ready", pool=pool, limits=limits,
+    body = Health(ok=pool.get("state") == "ready", pool=pool, limits=limits,
                   metrics=service.metrics.as_dict())
+    # 503 while no zygote is ready, so a load balancer's readiness probe takes the replica out of
+    # rotation during a restart; the body is the same either way.
+    return Response(body.model_dump_json(), status_code=200 if body.ok else 503,
+                    media_type="application/json",
+                    headers=None if body.ok else {"Retry-After": "1"})

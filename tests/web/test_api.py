@@ -124,6 +124,13 @@ def test_server_keeps_serving_after_zygote_dies():
     with make_client() as c:
         pid = c.get("/api/health").json()["pool"]["zygote_pid"]
         os.kill(pid, signal.SIGKILL)
+        for _ in range(300):  # health says so (503) until the new zygote is ready
+            down = c.get("/api/health")
+            if down.status_code == 503:
+                break
+            time.sleep(0.01)
+        assert down.status_code == 503 and down.json()["ok"] is False
+        assert down.headers["Retry-After"] == "1"
         for _ in range(300):  # the new zygote needs a moment to import torch
             r = run(c, "x = 41 + 1\nprint(x)")
             if r.status_code == 200:
@@ -131,5 +138,6 @@ def test_server_keeps_serving_after_zygote_dies():
             assert r.status_code == 503 and "Retry-After" in r.headers
             time.sleep(0.1)
         assert r.json()["stdout"]["text"] == "42\n"
-        health = c.get("/api/health").json()["pool"]
-        assert health["restarts"] >= 1 and health["zygote_pid"] != pid
+        health = c.get("/api/health")
+        assert health.status_code == 200
+        assert health.json()["pool"]["restarts"] >= 1 and health.json()["pool"]["zygote_pid"] != pid
