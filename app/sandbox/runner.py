@@ -20,7 +20,7 @@ from app.sandbox.output import CappedWriter, OutputLimit
 from app.sandbox.trace import Encoded, Tracer
 
 FILENAME = "<snippet>"
-_MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
+_MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
 
 
 class TimeLimit(BaseException):

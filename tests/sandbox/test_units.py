@@ -121,3 +121,16 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
     monkeypatch.setattr(zygote, "WARMUP_SNIPPET", "import torch\n1 / 0\n")
     reason = zygote._warm_up(SandboxLimits())
     assert reason is not None and "ZeroDivisionError" in reason
+
+
+@pytest.mark.parametrize("message", ["std::bad_alloc", "DefaultCPUAllocator: can't allocate memory"])
+def test_allocator_failures_surface_as_memory_limit(message):
+    # Regression: torch reports some allocation failures as RuntimeError("std::bad_alloc"),
+    # which showed the user a RuntimeError instead of the MemoryLimit they hit.
+    from app.sandbox.runner import describe_error
+    assert describe_error(RuntimeError(message), [])["type"] == "MemoryLimit"
+
+
+def test_ordinary_runtime_errors_stay_themselves():
+    from app.sandbox.runner import describe_error
+    assert describe_error(RuntimeError("view size is not compatible"), [])["type"] == "RuntimeError"
