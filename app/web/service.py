@@ -41,9 +41,10 @@ class RunService:
         started = time.perf_counter()
         try:
             outcome = await self.pool.run(code, trace=self.settings.trace_options() if trace else None)
-        except Overloaded as exc:
+        except Overloaded:
             self.metrics.rejected["overloaded"] += 1
-            raise _unavailable("the playground is busy; try again shortly", exc.retry_after_s) from None
+            raise _unavailable("the playground is busy; try again shortly",
+                               self.settings.overload_retry_after_s) from None
         except Unavailable as exc:
             self.metrics.rejected["unavailable"] += 1
             raise _unavailable(f"no worker is available: {exc.reason}", exc.retry_after_s) from None
