@@ -60,7 +60,7 @@ from .arrays import describe_array
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
-from .storages import Extent, array_extent, group_storages, tensor_extent
+from .storages import Extent, array_extent, assign_storages, tensor_extent
 from .tensors import describe_tensor, minimal_tensor
 from .walk import WalkResult, walk
 
@@ -153,8 +153,5 @@ def _attach_storages(walked: WalkResult, tensors: list[dict], arrays: list[dict]
                 ext = None
             if ext is not None:
                 extents.append(ext)
-    storages, where = group_storages(extents)
-    for (kind, i), (sid, rng) in where.items():
-        entry = (tensors if kind == "tensor" else arrays)[i]
-        entry["storage"], entry["byte_range"] = sid, list(rng)
+    storages = assign_storages(extents, tensors, arrays)
     return storages

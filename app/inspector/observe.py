@@ -32,7 +32,7 @@ from .encoder import _entry, _module, _section, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
-from .storages import Extent, array_extent, group_storages, tensor_extent
+from .storages import Extent, array_extent, assign_storages, tensor_extent
 from .tensors import describe_tensor
 from .walk import WalkResult, leaf_grad, walk
 
@@ -165,10 +165,7 @@ def _storages(walked: WalkResult, tprints: list[tuple], cache: dict, tensors: li
         ext = _extent(array_extent, i, found, warnings)
         if ext is not None:
             extents.append(ext)
-    storages, where = group_storages(extents)
-    for (kind, i), (sid, rng) in where.items():
-        entry = (tensors if kind == "tensor" else arrays)[i]
-        entry["storage"], entry["byte_range"] = sid, list(rng)
+    storages = assign_storages(extents, tensors, arrays)
     return storages, extents
 
 

@@ -129,3 +129,12 @@ def group_storages(extents: list[Extent]) -> tuple[list[dict], dict[tuple[str, i
             where[(e.kind, e.index)] = (sid, rng)
         storages.append({"id": sid, "device": g[0].device, "nbytes": hi - lo, "members": members})
     return storages, where
+
+
+def assign_storages(extents: list[Extent], tensors: list[dict], arrays: list[dict]) -> list[dict]:
+    """Group the extents and write each member's storage id and byte range into its entry."""
+    storages, where = group_storages(extents)
+    for (kind, i), (sid, rng) in where.items():
+        entry = (tensors if kind == "tensor" else arrays)[i]
+        entry["storage"], entry["byte_range"] = sid, list(rng)
+    return storages

@@ -50,22 +50,30 @@ def _probe_child(write_fd: int, uid: int, gid: int, paths: list[str]) -> None:
         os._exit(0)
 
 
-def probe_readable_as(uid: int, gid: int, paths: list[str]) -> list[str]:
-    """Fork a child that drops to uid and tries each path. Returns the unreadable ones;
-    a probe that hangs or dies counts as failed rather than blocking the start-up."""
+def _ask_forked(child_fn, *args) -> bytes:
+    """Fork, let child_fn(write_fd, *args) answer (it must not return), and read its answer.
+
+    Never waits past PROBE_TIMEOUT_S: a probe that hangs or dies answers b"" and is always
+    killed and reaped."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
-        _probe_child(write_fd, uid, gid, paths)
+        child_fn(write_fd, *args)
     os.close(write_fd)
     try:
         ready, _, _ = select.select([read_fd], [], [], PROBE_TIMEOUT_S)
-        data = os.read(read_fd, 1 << 20) if ready else b""
+        return os.read(read_fd, 1 << 20) if ready else b""
     finally:
         os.close(read_fd)
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def probe_readable_as(uid: int, gid: int, paths: list[str]) -> list[str]:
+    """Fork a child that drops to uid and tries each path. Returns the unreadable ones;
+    a probe that hangs or dies counts as failed rather than blocking the start-up."""
+    data = _ask_forked(_probe_child, uid, gid, paths)
     if not data:
         return ["probe child produced no answer"]
     return json.loads(data)
@@ -120,20 +128,7 @@ def _confinement_probe_child(write_fd: int, plan: dict, zygote_pid: int) -> None
 def confinement_probe(plan: dict) -> dict[str, dict]:
     """Confine a throw-away child exactly like a spare and return its per-layer report: what
     the kernel actually accepted here, not what it claims to support."""
-    read_fd, write_fd = os.pipe()
-    zygote_pid = os.getpid()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        _confinement_probe_child(write_fd, plan, zygote_pid)
-    os.close(write_fd)
-    try:
-        ready, _, _ = select.select([read_fd], [], [], PROBE_TIMEOUT_S)
-        data = os.read(read_fd, 1 << 20) if ready else b""
-    finally:
-        os.close(read_fd)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+    data = _ask_forked(_confinement_probe_child, plan, os.getpid())
     if not data:
         return {"no_new_privs": {"active": False, "detail": "confinement probe produced no answer"}}
     return json.loads(data)
