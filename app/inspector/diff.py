@@ -69,7 +69,7 @@ def _entries(old: list[dict], new: list[dict], fields: tuple[str, ...],
     changed = []
     for name, entry in new_by.items():
         prev = old_by.get(name)
-        if prev is None:
+        if prev is None or prev is entry:  # the observer reuses unchanged entries as they are
             continue
         moved = keys is not None and (keys[0].get(prev.get("storage"))
                                       != keys[1].get(entry.get("storage")))
@@ -145,11 +145,15 @@ def state_delta(before: dict | None, after: dict) -> dict[str, Any]:
         new = after.get(section, [])
         keys = [e.get(key) for e in new]
         delta[section] = {"keys": None if keys == list(old) else keys,
-                          "set": [e for e in new if old.get(e.get(key)) != e]}
+                          "set": [e for e in new if not _same(old.get(e.get(key)), e)]}
     for section in WHOLE_SECTIONS:
         if section in after and before.get(section) != after[section]:
             delta[section] = after[section]
     return delta
+
+
+def _same(old: Any, new: Any) -> bool:
+    return old is new or old == new  # identity first: most entries are unchanged, shared objects
 
 
 def apply_state(before: dict | None, delta: dict) -> dict[str, Any]:

@@ -5,10 +5,14 @@ statement. StepObserver fingerprints each walked object cheaply (ids, version co
 strides, .grad and grad_fn ids, allocation addresses, module modes, optimizer settings) and
 * returns the previous snapshot when nothing changed (imports, prints, defs);
 * otherwise reassembles the snapshot, reusing the previous step's entry of every tensor whose
-  fingerprint is unchanged and whose memory nobody wrote (a write through `.data` or a numpy
-  view bumps another object's version/content: every tensor on that allocation is redone),
-  and the module section when no tensor or module was added, removed, reshaped or renamed.
-The result equals snapshot() of the same namespace (tests/inspector/test_observe.py checks it).
+  fingerprint is unchanged and whose memory nobody wrote, and the module section when no tensor
+  or module was added, removed, reshaped or renamed.
+"Nobody wrote" is decided per allocation by app.inspector.content, because version counters miss
+writes through `.data`, numpy views and storages: the bytes (or, over 64 KiB, a sample) are part
+of the fingerprint; where they cannot be read (CUDA, sparse...), a new or changed tensor on an
+allocation redoes every tensor on it. With `final=True` whatever was not compared byte for byte
+is redone, so the last observation equals snapshot() of the same namespace
+(tests/inspector/test_observe.py checks it after every statement of every lesson).
 
 It also keys storages stably from one step to the next ("m1", "m2"...), which the per-snapshot
 ids ("s0") are not: an allocation keeps its key while it stays alive from step to step; an
@@ -27,12 +31,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import content
 from .arrays import describe_array
 from .encoder import _entry, _module, _section, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
-from .storages import Extent, array_extent, assign_storages, tensor_extent
+from .storages import Extent, array_extent, group_storages, place_members, tensor_extent
 from .tensors import describe_tensor
 from .walk import WalkResult, leaf_grad, walk
 
@@ -51,81 +56,111 @@ class StepObserver:
         self.limits = limits or InspectLimits()
         self._last: Observation | None = None
         self._fingerprint: tuple | None = None
-        self._entries: dict[tuple, dict] = {}     # tensor print -> its entry, previous step only
+        self._entries: dict[tuple, tuple[dict, dict]] = {}  # print -> (entry, placed entry)
         self._modules: tuple[Any, list] | None = None
         self._extents: dict[tuple, Extent | None] = {}
+        self._groups: tuple | None = None  # (extents key, storages, where, storage keys)
+        self._tokens: dict[Any, bytes | None] = {}  # allocation -> content.token, last look
         self._labels: dict[tuple[str, int], str] = {}
         self._counter = itertools.count(1)
 
-    def observe(self, namespace: dict) -> Observation:
+    def observe(self, namespace: dict, final: bool = False) -> Observation:
+        """The snapshot now; `final`: the run is over, redo what was not compared exactly."""
         gc_was_enabled = gc.isenabled()
         gc.disable()  # as in snapshot(): no cyclic-GC passes over the walk's garbage
         try:
             with _warnings.catch_warnings(), torch.no_grad():
                 _warnings.simplefilter("ignore")
-                return self._observe(namespace)
+                return self._observe(namespace, final)
         except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
             snap = snapshot(namespace, limits=self.limits)
             snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
             self._entries, self._extents, self._modules, self._fingerprint = {}, {}, None, None
+            self._groups, self._tokens = None, {}
             self._last = Observation(True, snap, {})
             return self._last
         finally:
             if gc_was_enabled:
                 gc.enable()
 
-    def _observe(self, namespace: dict) -> Observation:
+    def _observe(self, namespace: dict, final: bool) -> Observation:
         walked = walk(namespace, self.limits)  # holds references until we return
         tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
+        tokens = content.tokens([p[-1] for p in tprints])
         aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
         others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
                         for f in walked.modules),
                   tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
                   walked.truncated, tuple(walked.warnings))
-        fingerprint = (tuple(tprints), tuple(aprints), others)
-        if self._last is not None and fingerprint == self._fingerprint:
+        fingerprint = (tuple(tprints), tuple(aprints), others, tokens)
+        inexact = {a for a in tokens if not content.is_exact(a)} if final else set()
+        if self._last is not None and fingerprint == self._fingerprint and not inexact:
             return Observation(False, self._last.snapshot, self._last.storage_keys)
-        self._last = Observation(True, *self._assemble(walked, tprints, aprints, others))
-        self._fingerprint = fingerprint
+        dirty = self._dirty(tprints, tokens) | inexact
+        self._last = Observation(True, *self._assemble(walked, tprints, dirty, others))
+        self._fingerprint, self._tokens = fingerprint, tokens
         return self._last
 
-    def _assemble(self, walked: WalkResult, tprints: list[tuple], aprints: list[tuple],
+    def _dirty(self, tprints: list[tuple], tokens: dict[Any, bytes | None]) -> set:
+        """Allocations whose tensors must be described afresh, whatever their prints say."""
+        touched = {p[-1] for p in tprints if p not in self._entries}  # a new or changed print
+        dirty = {a for a in touched if tokens.get(a) is None}  # unreadable: assume written
+        dirty.update(a for a, tok in tokens.items()
+                     if tok is not None and self._tokens.get(a) != tok)
+        return dirty
+
+    def _assemble(self, walked: WalkResult, tprints: list[tuple], dirty: set,
                   others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
         limits, warnings = self.limits, list(walked.warnings)
-        old_arrays = {p for p in self._fingerprint[1]} if self._fingerprint else set()
-        if any(p not in old_arrays for p in aprints):
-            self._entries = {}  # a numpy write may have changed any tensor's values
-        dirty = {p[-1] for p in tprints if p not in self._entries}
-        entries, tensors = {}, []
-        for found, p in zip(walked.tensors, tprints):
-            cached = self._entries.get(p) if p[-1] not in dirty else None
-            if cached is None:
-                cached = _entry(found, describe_tensor, (found, walked, limits, warnings), warnings)
-            entries[p] = cached  # kept without the storage fields, filled in on the copy
-            tensors.append(dict(cached))
-        self._entries = entries
-        arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
         self._extents = {p: self._extents[p] for p in tprints if p in self._extents}
-        storages, extents = _storages(walked, tprints, self._extents, tensors, arrays, warnings)
+        key = _extents(walked, tprints, self._extents, warnings)
+        if self._groups is None or self._groups[0] != key:  # same memory layout: same groups
+            extents = _indexed(*key)
+            storages, where = group_storages(extents)
+            self._groups = (key, storages, where, self._storage_keys(extents, storages))
+        # The storage entries are shared with the previous snapshot when unchanged: read-only.
+        _, storages, where, storage_keys = self._groups
+        tensors = self._tensor_entries(walked, tprints, dirty, where, warnings)
+        arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
+        place_members({k: v for k, v in where.items() if k[0] == "array"}, [], arrays)
         graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
                          {"nodes": [], "edges": [], "truncated": False})
         snap = {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
                 "modules": self._module_entries(walked, tprints, others, warnings),
                 "truncated": bool(walked.truncated or graph["truncated"]), "warnings": warnings}
-        return snap, self._storage_keys(extents, storages)
+        return snap, storage_keys
+
+    def _tensor_entries(self, walked: WalkResult, tprints: list[tuple], dirty: set,
+                        where: dict, warnings: list[str]) -> list[dict]:
+        """Each tensor's entry, placed in its storage. An entry unchanged since the previous
+        step is that step's very object: diff and state_delta pass over it by identity."""
+        entries, tensors = {}, []
+        for i, (found, p) in enumerate(zip(walked.tensors, tprints)):
+            old = self._entries.get(p) if p[-1] not in dirty else None  # (unplaced, placed)
+            bare = old[0] if old else _entry(found, describe_tensor,
+                                             (found, walked, self.limits, warnings), warnings)
+            sid, rng = where.get(("tensor", i), (None, None))
+            if old and old[1]["storage"] == sid and old[1]["byte_range"] == rng:
+                placed = old[1]
+            else:
+                placed = dict(bare, storage=sid, byte_range=None if rng is None else list(rng))
+            entries[p] = (bare, placed)
+            tensors.append(placed)
+        self._entries = entries
+        return tensors
 
     def _module_entries(self, walked: WalkResult, tprints: list[tuple], others: tuple,
                         warnings: list[str]) -> list[dict]:
         # Module entries read tensor names, shapes and requires_grad only, never values.
         key = (others[:2], tuple((p[0], p[2], p[4], p[8]) for p in tprints))
         if self._modules is not None and self._modules[0] == key:
-            return [dict(m) for m in self._modules[1]]
+            return self._modules[1]  # shared with the previous snapshot: read-only
         mods = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
                 if m is not None]
         mods += [m for m in (_module(f, describe_optimizer, walked, warnings)
                              for f in walked.optimizers) if m is not None]
         self._modules = (key, mods)
-        return [dict(m) for m in mods]
+        return mods
 
     def _storage_keys(self, extents: list[Extent], storages: list[dict]) -> dict[str, str]:
         starts = {(e.kind, e.name): (e.device, e.alloc[0]) for e in extents}
@@ -149,24 +184,25 @@ def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
         return None
 
 
-def _storages(walked: WalkResult, tprints: list[tuple], cache: dict, tensors: list[dict],
-              arrays: list[dict], warnings: list[str]) -> tuple[list[dict], list[Extent]]:
-    """encoder._attach_storages, also returning the extents (their addresses give the keys).
-    A tensor's extent depends only on what its print holds: `cache` (print -> extent) is
-    updated in place and reused."""
-    extents: list[Extent] = []
+def _extents(walked: WalkResult, tprints: list[tuple], cache: dict,
+             warnings: list[str]) -> tuple[list[Extent | None], list[Extent | None]]:
+    """Each tensor's and array's extent, in walk order. A tensor's extent depends only on what
+    its print holds: `cache` (print -> extent) is updated in place and reused, so an unchanged
+    layout gives the very same objects (cheap to compare)."""
+    tensor_extents = []
     for i, (found, p) in enumerate(zip(walked.tensors, tprints)):
         if p not in cache:
             cache[p] = _extent(tensor_extent, i, found, warnings)
-        ext = cache[p]
-        if ext is not None:
-            extents.append(Extent("tensor", i, ext.name, ext.device, ext.alloc, ext.touch))
-    for i, found in enumerate(walked.arrays):
-        ext = _extent(array_extent, i, found, warnings)
-        if ext is not None:
-            extents.append(ext)
-    storages = assign_storages(extents, tensors, arrays)
-    return storages, extents
+        tensor_extents.append(cache[p])
+    return tensor_extents, [_extent(array_extent, i, f, warnings)
+                            for i, f in enumerate(walked.arrays)]
+
+
+def _indexed(tensor_extents: list[Extent | None], array_extents: list[Extent | None]) -> list[Extent]:
+    """The extents encoder._attach_storages groups, in its order, indexed by position."""
+    extents = [Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
+               for i, e in enumerate(tensor_extents) if e is not None]
+    return extents + [e for e in array_extents if e is not None]
 
 
 def _safe(fn, default=None):
@@ -177,12 +213,11 @@ def _safe(fn, default=None):
 
 
 def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkResult) -> tuple:
-    """Everything describe_tensor reads except values; the allocation address last."""
+    """Everything describe_tensor reads except values; the allocation (content.allocation) last."""
     try:  # the common case in one go: this runs for every tensor at every step
         return (name, tuple(aliases), id(t), t._version, tuple(t.shape), t.stride(),
                 t.storage_offset(), t.dtype, bool(t.requires_grad), id(t.grad_fn),
-                walked.name_of(leaf_grad(t)), walked.name_of(t._base),
-                t.untyped_storage().data_ptr())
+                walked.name_of(leaf_grad(t)), walked.name_of(t._base), content.allocation(t))
     except Exception:  # noqa: BLE001 - odd tensors (lazy, meta, sparse): field by field
         return _tensor_print_safe(name, aliases, t, walked)
 
@@ -192,8 +227,7 @@ def _tensor_print_safe(name: str, aliases: list[str], t: torch.Tensor,
     return (name, tuple(aliases), id(t), _safe(lambda: t._version), _safe(lambda: tuple(t.shape)),
             _safe(lambda: t.stride()), _safe(lambda: t.storage_offset()), t.dtype,
             bool(t.requires_grad), id(t.grad_fn), walked.name_of(_safe(lambda: leaf_grad(t))),
-            walked.name_of(_safe(lambda: t._base)),
-            _safe(lambda: t.untyped_storage().data_ptr()))
+            walked.name_of(_safe(lambda: t._base)), _safe(lambda: content.allocation(t)))
 
 
 def _array_print(name: str, aliases: list[str], a: np.ndarray) -> tuple:

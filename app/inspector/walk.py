@@ -62,10 +62,17 @@ def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
     return t._grad if (t.is_leaf or t.retains_grad) else None
 
 
+# Instances of these are data, never a module, class or routine: decided without inspect's
+# five predicate calls (the step-through tracer walks the namespace after every statement).
+_DATA_TYPES = (torch.Tensor, np.ndarray, dict, list, tuple, int, float, str, torch.nn.Module)
+
+
 def skip_top_level(name: str, value: Any) -> bool:
     """Names a learner did not mean as data: dunders, imports, defs, classes."""
     if not isinstance(name, str) or name.startswith("__"):
         return True
+    if isinstance(value, _DATA_TYPES):
+        return False
     return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value))
 
 
@@ -88,7 +95,10 @@ class Walker:
             if self.visits > self.limits.visits_max:
                 self.result.truncated = True
                 break
-            self._guarded(name, self._visit, name, obj, depth)
+            try:  # inline rather than _guarded(): this loop runs for every object walked
+                self._visit(name, obj, depth)
+            except Exception as exc:  # user objects may raise anything
+                self.result.warnings.append(f"{name}: could not walk: {type(exc).__name__}: {exc}")
         for found in list(self.result.optimizers):
             self._guarded(found.name, self._name_optimizer_tensors, found)
         return self.result

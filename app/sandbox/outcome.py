@@ -9,10 +9,11 @@ The payload comes from untrusted code: result() checks its shape, the web layer 
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from app.sandbox import wirejson
 
 PAYLOAD_KEYS = ("ok", "stdout", "stderr", "error", "duration_ms", "snapshot", "warnings")
 # A \uD800-\uDFFF escape: JSON may carry lone surrogates (a name like globals()['\udcff'], an
@@ -86,7 +87,7 @@ def _failed(error: dict[str, Any], wall_ms: float) -> dict[str, Any]:
 
 def _parse_payload(payload: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(payload)
+        data = wirejson.loads(payload)
     except ValueError:
         return None
     if not isinstance(data, dict) or any(k not in data for k in PAYLOAD_KEYS):

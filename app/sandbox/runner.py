@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from app.sandbox import wirejson
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
 from app.sandbox.trace import Encoded, Tracer
@@ -82,9 +83,10 @@ def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str]
              tracer: Tracer | None = None):
     """Compile and exec; returns (error or None, exec duration in ms)."""
     try:
-        compiled = compile(code, FILENAME, "exec", dont_inherit=True)
         if tracer is not None:  # the same code with step hooks (see app.sandbox.trace)
-            compiled = tracer.instrument(code, compiled, namespace)
+            compiled = tracer.instrument(code, namespace)
+        else:
+            compiled = compile(code, FILENAME, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: source with null bytes
         return describe_error(exc, lines), 0.0
     start = time.perf_counter()
@@ -151,12 +153,12 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
 def _dumps(payload: dict) -> bytes:
     encoded = {k: v for k, v in payload.items() if isinstance(v, Encoded)}
     rest = {k: v for k, v in payload.items() if k not in encoded}
-    text = json.dumps(rest, allow_nan=False, separators=(",", ":"))
+    data = wirejson.dumps(rest)
     if not encoded:
-        return text.encode()
+        return data
     # Splice the pre-encoded lists in (trace.Encoded) instead of encoding the steps twice.
-    spliced = "".join(f"{json.dumps(k)}:[{','.join(v)}]," for k, v in encoded.items())
-    return (text[:1] + spliced + text[1:] if rest else "{" + spliced[:-1] + "}").encode()
+    spliced = b"".join(wirejson.dumps(k) + b":[" + b",".join(v) + b"]," for k, v in encoded.items())
+    return data[:1] + spliced + data[1:] if rest else b"{" + spliced[:-1] + b"}"
 
 
 def encode_payload(payload: dict, max_bytes: int) -> bytes:

@@ -25,7 +25,6 @@ apply_state() folded over steps 0..k.
 from __future__ import annotations
 
 import ast
-import json
 import signal
 import sys
 import time
@@ -37,6 +36,7 @@ import torch
 
 from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.observe import StepObserver
+from app.sandbox import wirejson
 
 FILENAME = "<snippet>"
 STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
@@ -105,7 +105,7 @@ def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
 
 
 class Encoded(list):
-    """A payload list whose items are JSON texts already: each step is encoded once, when it is
+    """A payload list whose items are encoded JSON (bytes) already: each step is encoded once, when it is
     measured against bytes_max, and runner.encode_payload splices the texts in as they are."""
 
 
@@ -119,7 +119,7 @@ class Tracer:
         self.loop_iterations_max = int(opts["loop_iterations_max"])
         self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
         self.stdout = stdout
-        self.steps: list[str] = []  # each step's JSON text
+        self.steps: list[bytes] = []  # each step's JSON
         self.truncated = False
         self.sites: list[Site] = []
         self.namespace: dict | None = None
@@ -130,17 +130,19 @@ class Tracer:
         self._stdout_chars = 0
         self.warnings: list[str] = []
 
-    def instrument(self, code: str, compiled: Any, namespace: dict) -> Any:
-        """The instrumented code object, with the hooks installed in `namespace`; the plain
-        `compiled` (with a warning) if the rewrite fails."""
+    def instrument(self, code: str, namespace: dict) -> Any:
+        """The code compiled with step hooks, the hooks installed in `namespace`. Raises what
+        compile(code) raises for a broken snippet; if only the rewrite fails (e.g. RecursionError
+        on deep nesting), the plain compiled code, with a warning."""
         try:
             tree = ast.parse(code, FILENAME)
-            self.sites = instrument(tree)
+            sites = instrument(tree)
             traced = compile(tree, FILENAME, "exec", dont_inherit=True)
-        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError on deep nesting
+        except Exception as exc:  # noqa: BLE001 - compile(code) below says what the snippet did
+            plain = compile(code, FILENAME, "exec", dont_inherit=True)
             self.warnings.append(f"stepping unavailable: {type(exc).__name__}: {exc}")
-            return compiled
-        self.namespace = namespace
+            return plain
+        self.sites, self.namespace = sites, namespace
         namespace.update({STEP_HOOK: self._after_statement, ITER_HOOK: self._after_iteration,
                           LOOP_END_HOOK: self._after_loop})
         return traced
@@ -192,7 +194,7 @@ class Tracer:
                 "stdout": self._new_stdout(), "changes": changes, "note": note,
                 "storage_keys": obs.storage_keys,
                 "state": state_delta(prev_snap, obs.snapshot) if obs.changed else None}
-        text = json.dumps(step, allow_nan=False, separators=(",", ":"))
+        text = wirejson.dumps(step)
         if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
             return
@@ -227,7 +229,7 @@ class Tracer:
 
     def snapshot(self, namespace: dict) -> dict:
         """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work."""
-        return self._observer.observe(namespace).snapshot
+        return self._observer.observe(namespace, final=True).snapshot
 
     def _failing_site(self, error: dict) -> Site | None:
         frames = [f for f in error.get("traceback", []) if f.get("function") == "<module>"]

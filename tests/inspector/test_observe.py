@@ -81,3 +81,61 @@ def test_storage_keys_stay_while_memory_lives_and_change_for_new_memory():
     third = observer.observe(ns)
     x = next(t for t in third.snapshot["tensors"] if t["name"] == "x")
     assert third.storage_keys[x["storage"]] not in second.values()
+
+
+def test_a_write_through_a_temporary_data_shows_at_its_own_step():
+    """Regression: `lin.weight.data.fill_(7)` moves no version counter and leaves no new name,
+    so the prints were unchanged and the step (and a traced run's final snapshot) kept the old
+    values. The allocation's bytes are part of the fingerprint now."""
+    ns: dict = {}
+    exec("import torch\nlin = torch.nn.Linear(2, 2)", ns)
+    observer = StepObserver()
+    observer.observe(ns)
+    exec("lin.weight.data.fill_(7)", ns)
+    got = observer.observe(ns)
+    assert got.changed
+    weight = next(t for t in got.snapshot["tensors"] if t["name"] == "lin.weight")
+    assert weight["preview"]["values"] == [[7.0, 7.0], [7.0, 7.0]]
+    assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
+
+
+def test_a_storage_write_shows_at_its_own_step():
+    ns: dict = {}
+    exec("import torch\nx = torch.zeros(3)", ns)
+    observer = StepObserver()
+    observer.observe(ns)
+    exec("x.untyped_storage().fill_(0x3f)", ns)  # bytes 0x3f3f3f3f: 0.747 as float32
+    got = observer.observe(ns)
+    assert got.changed and got.snapshot["tensors"][0]["version"] == 0
+    assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
+
+
+def test_a_new_view_reuses_its_bases_entry(monkeypatch):
+    """`b = a.t()` writes nothing: a is not described again, only b (one describe, not two)."""
+    from app.inspector import observe as observe_mod
+    calls = []
+    real = observe_mod.describe_tensor
+    monkeypatch.setattr(observe_mod, "describe_tensor",
+                        lambda found, *a: calls.append(found.name) or real(found, *a))
+    ns: dict = {}
+    exec("import torch\na = torch.ones(2, 3)", ns)
+    observer = StepObserver()
+    observer.observe(ns)
+    exec("b = a.t()", ns)
+    observer.observe(ns)
+    exec("a.add_(1)", ns)  # a's version moves, and b's with it (one counter per view family)
+    observer.observe(ns)
+    assert calls == ["a", "b", "a", "b"]
+
+
+def test_final_observation_redoes_what_was_only_sampled():
+    """Over 64 KiB only a sample of the bytes is compared at each step: a write to one element
+    in the middle can go unseen there, but never in the final observation."""
+    ns: dict = {}
+    exec("import torch\nbig = torch.zeros(100_000)", ns)
+    observer = StepObserver()
+    observer.observe(ns)
+    exec("big.data[50_001] = 5.0", ns)
+    final = observer.observe(ns, final=True)
+    assert final.snapshot["tensors"][0]["stats"]["max"] == 5.0
+    assert _without_warnings(final.snapshot) == _without_warnings(snapshot(ns))

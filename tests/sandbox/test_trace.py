@@ -46,6 +46,17 @@ def test_final_snapshot_is_the_same_as_a_plain_run():
     assert traced(code)["snapshot"] == plain["snapshot"]
 
 
+@pytest.mark.parametrize("code", [
+    "import torch\ntorch.manual_seed(0)\nlin = torch.nn.Linear(2, 2)\nlin.weight.data.fill_(7)\n",
+    "import torch\nbig = torch.zeros(100_000)\nbig.data[50_001] = 5.0\nprint(big.max())\n",
+])
+def test_final_snapshot_sees_writes_no_version_counter_saw(code):
+    """Regression: after `lin.weight.data.fill_(7)` a traced run's final snapshot still showed
+    the old weights (the write moved no version counter), where a plain run showed 7s."""
+    plain = json.loads(run_snippet(code, LIMITS))
+    assert traced(code)["snapshot"] == plain["snapshot"]
+
+
 def test_loop_iterations_are_steps_up_to_the_cap():
     p = traced("""\
         import torch
@@ -149,6 +160,17 @@ def test_syntax_error_has_no_steps():
     assert p["error"]["type"] == "SyntaxError" and p["steps"] == []
 
 
+@pytest.mark.parametrize("code", ["x = (1,\n", "import torch\nreturn 5\n", "a = 1\nnonlocal a\n",
+                                  "x = 1\ny = 'a\\x00'\0\n"])
+def test_a_broken_snippet_fails_traced_exactly_as_plain(code):
+    """The parser's errors and the compiler's ('return' outside function, which ast.parse
+    accepts): a traced run compiles only the rewritten tree, yet reports the same error."""
+    plain = json.loads(run_snippet(code, LIMITS))
+    got = json.loads(run_snippet(code, LIMITS, trace=True))
+    assert plain["ok"] is False and got["error"] == plain["error"]
+    assert got["steps"] == [] and not got["warnings"]
+
+
 def test_future_import_stays_first():
     p = traced("from __future__ import annotations\nfrom __future__ import division\nx = 1")
     assert p["ok"] is True
@@ -181,12 +203,13 @@ def test_trace_through_the_real_pool(sandbox):
 
 def test_pre_encoded_steps_are_spliced_into_valid_json():
     """Steps are JSON-encoded once (when measured against bytes_max) and spliced into the payload
-    as text (trace.Encoded): the result must be the same JSON as encoding them as dicts."""
+    as bytes (trace.Encoded): the result must be the same JSON as encoding them as dicts."""
     from app.sandbox.runner import encode_payload
     from app.sandbox.trace import Encoded
     steps = [{"index": 0, "note": "ü \"quoted\""}, {"index": 1, "state": None}]
     payload = {"ok": True, "warnings": [], "steps_truncated": False}
-    spliced = encode_payload({**payload, "steps": Encoded(json.dumps(s) for s in steps)}, 10_000)
+    spliced = encode_payload({**payload, "steps": Encoded(json.dumps(s).encode() for s in steps)},
+                             10_000)
     assert json.loads(spliced) == {**payload, "steps": steps}
     assert json.loads(encode_payload({"steps": Encoded([])}, 100)) == {"steps": []}
 
@@ -195,7 +218,7 @@ def test_oversized_pre_encoded_steps_are_dropped_not_the_run():
     from app.sandbox.runner import encode_payload
     from app.sandbox.trace import Encoded
     payload = {"ok": True, "warnings": [], "snapshot": {"tensors": []}, "steps_truncated": False,
-               "steps": Encoded([json.dumps({"blob": "z" * 5000})])}
+               "steps": Encoded([json.dumps({"blob": "z" * 5000}).encode()])}
     data = json.loads(encode_payload(payload, 1000))
     assert data["steps"] == [] and data["steps_truncated"] is True
     assert data["snapshot"] == {"tensors": []}
@@ -209,7 +232,7 @@ def test_tensor_print_falls_back_field_by_field():
     from app.inspector.observe import _tensor_print
     from app.inspector.walk import WalkResult
     fine = _tensor_print("x", [], torch.ones(2), WalkResult())
-    assert fine[4] == (2,) and isinstance(fine[-1], int)
+    assert fine[4] == (2,) and fine[-1][1:] == (8, True)  # (address, nbytes, on CPU)
 
     class Odd(torch.Tensor):
         def untyped_storage(self):

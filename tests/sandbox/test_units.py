@@ -87,9 +87,17 @@ def test_payload_too_big_drops_the_snapshot_with_a_warning():
 
 
 def test_unencodable_snapshot_is_dropped_with_a_warning():
-    data = json.loads(encode_payload(_payload({"v": float("nan")}), 10_000))
+    data = json.loads(encode_payload(_payload({"v": object()}), 10_000))
     assert data["snapshot"] is None
     assert "not JSON-encodable" in data["warnings"][0]
+
+
+def test_a_stray_non_finite_float_becomes_null_not_invalid_json():
+    """jsonval turns non-finite floats into strings; one that slips past it must still give
+    strict JSON (orjson writes null; json.dumps(allow_nan=False) would have raised)."""
+    raw = encode_payload(_payload({"v": float("nan"), "w": [float("-inf")]}), 10_000)
+    assert b"NaN" not in raw and b"Infinity" not in raw
+    assert json.loads(raw)["snapshot"] == {"v": None, "w": [None]}
 
 
 def test_payload_too_big_even_without_snapshot_becomes_output_limit():
