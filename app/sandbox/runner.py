@@ -18,7 +18,7 @@ from typing import Any
 from app.sandbox import wirejson
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
-from app.sandbox.trace import Encoded, Tracer
+from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
 
 FILENAME = "<snippet>"
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
@@ -150,14 +150,15 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
     return encode_payload(payload, limits.result_max_bytes)
 
 
-def _dumps(payload: dict) -> bytes:
+def _dumps(payload: dict, max_bytes: int) -> bytes:
     encoded = {k: v for k, v in payload.items() if isinstance(v, Encoded)}
     rest = {k: v for k, v in payload.items() if k not in encoded}
-    data = wirejson.dumps(rest)
+    data = wirejson.dumps(rest, headroom_bytes=HEADROOM_PER_RESULT_BYTE * max_bytes)
     if not encoded:
         return data
     # Splice the pre-encoded lists in (trace.Encoded) instead of encoding the steps twice.
-    spliced = b"".join(wirejson.dumps(k) + b":[" + b",".join(v) + b"]," for k, v in encoded.items())
+    spliced = b"".join(json.dumps(k).encode() + b":[" + b",".join(v) + b"],"
+                       for k, v in encoded.items())
     return data[:1] + spliced + data[1:] if rest else b"{" + spliced[:-1] + b"}"
 
 
@@ -165,7 +166,7 @@ def encode_payload(payload: dict, max_bytes: int) -> bytes:
     """JSON-encode; drop the snapshot if it cannot be encoded or makes the result too big, and
     as a last resort drop the captured output too, so something useful always fits."""
     try:
-        data = _dumps(payload)
+        data = _dumps(payload, max_bytes)
         if len(data) <= max_bytes:
             return data
         reason = f"result was {len(data)} bytes, over result_max_bytes={max_bytes}"
@@ -176,9 +177,10 @@ def encode_payload(payload: dict, max_bytes: int) -> bytes:
         return encode_payload(dict(payload, steps=[], steps_truncated=True,
                                    warnings=[*payload["warnings"], note]), max_bytes)
     payload = dict(payload, snapshot=None, warnings=[*payload["warnings"], "snapshot dropped: " + reason])
-    data = _dumps(payload)
+    data = _dumps(payload, max_bytes)
     if len(data) <= max_bytes:
         return data
     empty = {"text": "", "truncated": True}
     error = {"type": "OutputLimit", "message": reason, "line": None, "traceback": []}
-    return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]))
+    return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]),
+                  max_bytes)

@@ -41,6 +41,8 @@ from app.sandbox import wirejson
 FILENAME = "<snippet>"
 STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
 DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "bytes_max": 4 * 1024 * 1024}
+# Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
+HEADROOM_PER_RESULT_BYTE = 4
 
 
 @dataclass
@@ -119,6 +121,7 @@ class Tracer:
         self.loop_iterations_max = int(opts["loop_iterations_max"])
         self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
         self.stdout = stdout
+        self.headroom_bytes = HEADROOM_PER_RESULT_BYTE * result_max_bytes
         self.steps: list[bytes] = []  # each step's JSON
         self.truncated = False
         self.sites: list[Site] = []
@@ -194,7 +197,7 @@ class Tracer:
                 "stdout": self._new_stdout(), "changes": changes, "note": note,
                 "storage_keys": obs.storage_keys,
                 "state": state_delta(prev_snap, obs.snapshot) if obs.changed else None}
-        text = wirejson.dumps(step)
+        text = wirejson.dumps(step, headroom_bytes=self.headroom_bytes)
         if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
             return

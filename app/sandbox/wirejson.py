@@ -10,10 +10,16 @@ even parses one as a float, silently), lone surrogates (a name like globals()['\
 nesting over 254 levels. Both functions fall back to json for them, so the result is what json
 gives. Output is compact strict JSON as bytes: a non-finite float raises ValueError in the
 fallback and orjson writes null for one; the inspector writes none (jsonval makes them strings).
+
+orjson also dies (SIGSEGV, measured) when an allocation fails, where json raises MemoryError; a
+worker at its memory budget must end in MemoryLimit, not Crash. So a worker passes
+`headroom_bytes`: orjson runs only when that much address space can still be mapped (a private
+mapping, never touched: it counts against RLIMIT_AS and RLIMIT_DATA, costs a few microseconds).
 """
 from __future__ import annotations
 
 import json
+import mmap
 import re
 from typing import Any
 
@@ -24,12 +30,28 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS  # int keys become strings, as json.dumps doe
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-def dumps(value: Any) -> bytes:
-    """Compact JSON bytes. Raises TypeError / ValueError when not encodable, like json.dumps."""
+def dumps(value: Any, headroom_bytes: int = 0) -> bytes:
+    """Compact JSON bytes. Raises TypeError / ValueError when not encodable, like json.dumps,
+    and MemoryError when memory runs out (with `headroom_bytes` set: see above)."""
+    if headroom_bytes and not _can_map(headroom_bytes):
+        return _std_dumps(value)
     try:
         return orjson.dumps(value, option=_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+        return _std_dumps(value)
+
+
+def _std_dumps(value: Any) -> bytes:
+    return json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _can_map(nbytes: int) -> bool:
+    try:
+        probe = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    except (OSError, MemoryError):
+        return False
+    probe.close()
+    return True
 
 
 def loads(data: bytes) -> Any:
