@@ -1,14 +1,18 @@
-"""Step-through overhead: a 50-statement snippet run plain and traced, end to end over HTTP (real
+"""Step-through overhead: 50-statement snippets run plain and traced, end to end over HTTP (real
 server, real sandbox) and in-process (run_snippet alone). Prints figures, asserts nothing.
 
     .venv/bin/python bench/trace_overhead.py [--runs 40] [--skip-http]
 
+Two snippets: "synthetic" (new tensors, views, in-place ops, copies, prints: 30 tensors by the
+end) and "lessons" (the first 50 statements of the lesson examples that run cleanly).
 Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/traced so that
-load on a shared box hits both alike; the medians are compared.
+load on a shared box hits both alike; the medians are compared. Over HTTP the server's own
+split is printed too: wall (the sandbox round trip) and exec (the snippet with its hooks).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -31,6 +35,24 @@ def snippet(statements: int = 50) -> str:
                   f"c{i} = b{i}.contiguous()", f"print(c{i}.shape)"]
         i += 1
     return "\n".join(lines[:statements]) + "\n"
+
+
+def lessons_snippet(statements: int = 50) -> str:
+    """The lesson examples that run without an error, concatenated, cut after `statements`."""
+    import ast
+    import textwrap
+    from app.examples import EXAMPLES
+    from app.sandbox.limits import SandboxLimits
+    from app.sandbox.runner import run_snippet
+    limits, lines = SandboxLimits(exec_timeout_s=10.0), []
+    for example in EXAMPLES:
+        code = textwrap.dedent(example.code)
+        if json.loads(run_snippet(code, limits))["ok"]:
+            lines += code.splitlines()
+        body = ast.parse("\n".join(lines)).body
+        if len(body) >= statements:
+            return "\n".join(lines[:body[statements - 1].end_lineno]) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def timed(fn, runs: int) -> tuple[list[float], list[float]]:
@@ -59,20 +81,21 @@ def bench_in_process(code: str, runs: int) -> None:
     print(f"  payload: plain {sizes[False]} B, traced {sizes[True]} B")
 
 
-def bench_http(code: str, runs: int) -> None:
-    port = free_port()
-    proc = start_server(port)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            def call(trace: bool) -> None:
-                r = client.post("/api/run", json={"code": code, "trace": trace})
-                r.raise_for_status()
-            steps = len(client.post("/api/run", json={"code": code, "trace": True}).json()["steps"])
-            report("HTTP POST /api/run", *timed(call, runs))
-            print(f"  steps: {steps}")
-    finally:
-        proc.terminate()
-        proc.wait(20)
+def bench_http(client: httpx.Client, code: str, runs: int) -> None:
+    split: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+
+    def call(trace: bool) -> None:
+        r = client.post("/api/run", json={"code": code, "trace": trace})
+        r.raise_for_status()
+        body = r.json()
+        split[trace].append((body["wall_ms"], body["duration_ms"]))
+    steps = len(client.post("/api/run", json={"code": code, "trace": True}).json()["steps"])
+    report("HTTP POST /api/run", *timed(call, runs))
+    for trace, rows in split.items():
+        wall, exec_ms = (statistics.median(col) for col in zip(*rows))
+        print(f"  {'traced' if trace else 'plain '}: server wall p50 {wall:.2f} ms, "
+              f"exec p50 {exec_ms:.2f} ms")
+    print(f"  steps: {steps}")
 
 
 def main() -> None:
@@ -80,11 +103,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
-    code = snippet()
-    print(f"snippet: {len(code.splitlines())} statements")
-    bench_in_process(code, args.runs)
-    if not args.skip_http:
-        bench_http(code, args.runs)
+    snippets = {"synthetic": snippet(), "lessons": lessons_snippet()}
+    for label, code in snippets.items():
+        print(f"[{label}] {len(code.splitlines())} lines")
+        bench_in_process(code, args.runs)
+    if args.skip_http:
+        return
+    port = free_port()
+    proc = start_server(port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for label, code in snippets.items():
+                print(f"[{label}]")
+                bench_http(client, code, args.runs)
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 if __name__ == "__main__":

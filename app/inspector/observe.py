@@ -37,7 +37,7 @@ from .encoder import _entry, _module, _section, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
-from .storages import Extent, array_extent, group_storages, place_members, tensor_extent
+from .storages import Extent, array_extent, group_storages, tensor_extent
 from .tensors import describe_tensor
 from .walk import WalkResult, leaf_grad, walk
 
@@ -71,6 +71,7 @@ class StepObserver:
         self._last: Observation | None = None
         self._fingerprint: tuple | None = None
         self._known: dict[tuple, _Known] = {}  # tensor print -> what it gave, previous step
+        self._arrays: dict[tuple, _Known] = {}  # the same for arrays
         self._modules: tuple[Any, list] | None = None
         self._groups: tuple | None = None  # (extents key, storages, where, storage keys)
         self._tokens: dict[Any, bytes | None] = {}  # allocation -> content.token, last look
@@ -88,7 +89,7 @@ class StepObserver:
         except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
             snap = snapshot(namespace, limits=self.limits)
             snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
-            self._known, self._modules, self._fingerprint = {}, None, None
+            self._known, self._arrays, self._modules, self._fingerprint = {}, {}, None, None
             self._groups, self._tokens = None, {}
             self._last = Observation(True, snap, {})
             return self._last
@@ -111,7 +112,8 @@ class StepObserver:
             return Observation(False, self._last.snapshot, self._last.storage_keys)
         known = [self._known.get(p) for p in tprints]  # the one lookup per tensor and step
         dirty = self._dirty(tprints, known, tokens) | inexact
-        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, others))
+        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, aprints,
+                                                         others))
         self._fingerprint, self._tokens = fingerprint, tokens
         return self._last
 
@@ -125,7 +127,8 @@ class StepObserver:
         return dirty
 
     def _assemble(self, walked: WalkResult, tprints: list[tuple], known: list[_Known | None],
-                  dirty: set, others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
+                  dirty: set, aprints: list[tuple],
+                  others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
         limits, warnings = self.limits, list(walked.warnings)
         records = [k if k is not None else _Known() for k in known]
         key = _extents(walked, records, warnings)
@@ -136,8 +139,7 @@ class StepObserver:
         # The storage entries are shared with the previous snapshot when unchanged: read-only.
         _, storages, where, storage_keys = self._groups
         tensors = self._tensor_entries(walked, tprints, records, dirty, where, warnings)
-        arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
-        place_members({k: v for k, v in where.items() if k[0] == "array"}, [], arrays)
+        arrays = self._array_entries(walked, aprints, where, warnings)
         graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
                          {"nodes": [], "edges": [], "truncated": False})
         modules = self._module_entries(walked, tprints, known, others, warnings)
@@ -163,6 +165,26 @@ class StepObserver:
             tensors.append(rec.placed)
         self._known = dict(zip(tprints, records))
         return tensors
+
+    def _array_entries(self, walked: WalkResult, aprints: list[tuple], where: dict,
+                       warnings: list[str]) -> list[dict]:
+        """As _tensor_entries, for arrays. Only an array whose print holds its content (small:
+        numpy writes move no counter) can keep its entry; a big one is described every time."""
+        known, arrays = {}, []
+        for i, (found, p) in enumerate(zip(walked.arrays, aprints)):
+            rec = self._arrays.get(p) if p[-1] is not None else None
+            rec = rec or _Known()
+            if rec.entry is None:
+                rec.entry = _entry(found, describe_array, (found, self.limits, warnings), warnings)
+            sid, rng = where.get(("array", i), (None, None))
+            placed = rec.placed
+            if placed is None or placed["storage"] != sid or placed["byte_range"] != rng:
+                rec.placed = dict(rec.entry, storage=sid,
+                                  byte_range=None if rng is None else list(rng))
+            known[p] = rec
+            arrays.append(rec.placed)
+        self._arrays = known
+        return arrays
 
     def _module_entries(self, walked: WalkResult, tprints: list[tuple], known: list,
                         others: tuple, warnings: list[str]) -> list[dict]:

@@ -139,3 +139,21 @@ def test_final_observation_redoes_what_was_only_sampled():
     final = observer.observe(ns, final=True)
     assert final.snapshot["tensors"][0]["stats"]["max"] == 5.0
     assert _without_warnings(final.snapshot) == _without_warnings(snapshot(ns))
+
+
+def test_an_unchanged_small_array_keeps_its_entry_and_a_written_one_is_redone(monkeypatch):
+    from app.inspector import observe as observe_mod
+    calls = []
+    real = observe_mod.describe_array
+    monkeypatch.setattr(observe_mod, "describe_array",
+                        lambda found, *a: calls.append(found.name) or real(found, *a))
+    ns: dict = {}
+    exec("import numpy as np\na = np.zeros(4)", ns)
+    observer = StepObserver()
+    observer.observe(ns)
+    exec("import torch\nt = torch.ones(2)", ns)
+    observer.observe(ns)
+    exec("a[1] = 3.0", ns)
+    got = observer.observe(ns)
+    assert calls == ["a", "a"]
+    assert got.snapshot["arrays"][0]["preview"]["values"] == [0.0, 3.0, 0.0, 0.0]
