@@ -5,8 +5,9 @@ statement. StepObserver fingerprints each walked object cheaply (ids, version co
 strides, .grad and grad_fn ids, allocation addresses, module modes, optimizer settings) and
 * returns the previous snapshot when nothing changed (imports, prints, defs);
 * otherwise reassembles the snapshot, reusing the previous step's entry of every tensor whose
-  fingerprint is unchanged and whose memory nobody wrote, and the module section when no tensor
-  or module was added, removed, reshaped or renamed.
+  fingerprint is unchanged and whose memory nobody wrote (of an array, when it is small enough for
+  its print to hold a CRC of its content), and the module section when no tensor or module was
+  added, removed, reshaped or renamed.
 "Nobody wrote" is decided per allocation by app.inspector.content, because version counters miss
 writes through `.data`, numpy views and storages: the bytes (or, over 64 KiB, a sample) are part
 of the fingerprint; where they cannot be read (CUDA, sparse...), a new or changed tensor on an
