@@ -58,6 +58,14 @@ class _Known:
         self.placed: dict | None = None
         self.extent: Any = _UNSET
 
+    def place(self, storage: str | None, byte_range: list[int] | None) -> dict:
+        """The entry with these storage fields: the previous placed object when they match."""
+        placed = self.placed
+        if placed is None or placed["storage"] != storage or placed["byte_range"] != byte_range:
+            self.placed = dict(self.entry, storage=storage,
+                               byte_range=None if byte_range is None else list(byte_range))
+        return self.placed
+
 
 @dataclass
 class Observation:
@@ -158,12 +166,7 @@ class StepObserver:
             if rec.entry is None or p[-1] in dirty:
                 rec.entry = _entry(found, describe_tensor, (found, *args), warnings)
                 rec.placed = None
-            sid, rng = where.get(("tensor", i), (None, None))
-            placed = rec.placed
-            if placed is None or placed["storage"] != sid or placed["byte_range"] != rng:
-                rec.placed = dict(rec.entry, storage=sid,
-                                  byte_range=None if rng is None else list(rng))
-            tensors.append(rec.placed)
+            tensors.append(rec.place(*where.get(("tensor", i), (None, None))))
         self._known = dict(zip(tprints, records))
         return tensors
 
@@ -177,13 +180,8 @@ class StepObserver:
             rec = rec or _Known()
             if rec.entry is None:
                 rec.entry = _entry(found, describe_array, (found, self.limits, warnings), warnings)
-            sid, rng = where.get(("array", i), (None, None))
-            placed = rec.placed
-            if placed is None or placed["storage"] != sid or placed["byte_range"] != rng:
-                rec.placed = dict(rec.entry, storage=sid,
-                                  byte_range=None if rng is None else list(rng))
             known[p] = rec
-            arrays.append(rec.placed)
+            arrays.append(rec.place(*where.get(("array", i), (None, None))))
         self._arrays = known
         return arrays
 

@@ -20,6 +20,15 @@ def _statements(code: str):
     return [compile(ast.Module([s], []), "<snippet>", "exec") for s in ast.parse(code).body]
 
 
+def _observed(ns: dict, *statements: str) -> list:
+    """Run each statement in `ns` and observe after it; the observations, in order."""
+    observer, out = StepObserver(), []
+    for code in statements:
+        exec(code, ns)
+        out.append(observer.observe(ns))
+    return out
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
 def test_equals_a_full_snapshot_after_every_statement(example):
     ns: dict = {"__name__": "__main__"}
@@ -88,11 +97,7 @@ def test_a_write_through_a_temporary_data_shows_at_its_own_step():
     so the prints were unchanged and the step (and a traced run's final snapshot) kept the old
     values. The allocation's bytes are part of the fingerprint now."""
     ns: dict = {}
-    exec("import torch\nlin = torch.nn.Linear(2, 2)", ns)
-    observer = StepObserver()
-    observer.observe(ns)
-    exec("lin.weight.data.fill_(7)", ns)
-    got = observer.observe(ns)
+    _, got = _observed(ns, "import torch\nlin = torch.nn.Linear(2, 2)", "lin.weight.data.fill_(7)")
     assert got.changed
     weight = next(t for t in got.snapshot["tensors"] if t["name"] == "lin.weight")
     assert weight["preview"]["values"] == [[7.0, 7.0], [7.0, 7.0]]
@@ -101,30 +106,27 @@ def test_a_write_through_a_temporary_data_shows_at_its_own_step():
 
 def test_a_storage_write_shows_at_its_own_step():
     ns: dict = {}
-    exec("import torch\nx = torch.zeros(3)", ns)
-    observer = StepObserver()
-    observer.observe(ns)
-    exec("x.untyped_storage().fill_(0x3f)", ns)  # bytes 0x3f3f3f3f: 0.747 as float32
-    got = observer.observe(ns)
+    _, got = _observed(ns, "import torch\nx = torch.zeros(3)",
+                       "x.untyped_storage().fill_(0x3f)")  # bytes 0x3f3f3f3f: 0.747 as float32
     assert got.changed and got.snapshot["tensors"][0]["version"] == 0
     assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
 
 
+def _described(monkeypatch, describer: str) -> list[str]:
+    """The names observe passes to `describer` from now on, in order."""
+    from app.inspector import observe as observe_mod
+    calls: list[str] = []
+    real = getattr(observe_mod, describer)
+    monkeypatch.setattr(observe_mod, describer,
+                        lambda found, *a: calls.append(found.name) or real(found, *a))
+    return calls
+
+
 def test_a_new_view_reuses_its_bases_entry(monkeypatch):
     """`b = a.t()` writes nothing: a is not described again, only b (one describe, not two)."""
-    from app.inspector import observe as observe_mod
-    calls = []
-    real = observe_mod.describe_tensor
-    monkeypatch.setattr(observe_mod, "describe_tensor",
-                        lambda found, *a: calls.append(found.name) or real(found, *a))
-    ns: dict = {}
-    exec("import torch\na = torch.ones(2, 3)", ns)
-    observer = StepObserver()
-    observer.observe(ns)
-    exec("b = a.t()", ns)
-    observer.observe(ns)
-    exec("a.add_(1)", ns)  # a's version moves, and b's with it (one counter per view family)
-    observer.observe(ns)
+    calls = _described(monkeypatch, "describe_tensor")
+    # a.add_ moves a's version, and b's with it (one counter per view family)
+    _observed({}, "import torch\na = torch.ones(2, 3)", "b = a.t()", "a.add_(1)")
     assert calls == ["a", "b", "a", "b"]
 
 
@@ -142,18 +144,8 @@ def test_final_observation_redoes_what_was_only_sampled():
 
 
 def test_an_unchanged_small_array_keeps_its_entry_and_a_written_one_is_redone(monkeypatch):
-    from app.inspector import observe as observe_mod
-    calls = []
-    real = observe_mod.describe_array
-    monkeypatch.setattr(observe_mod, "describe_array",
-                        lambda found, *a: calls.append(found.name) or real(found, *a))
-    ns: dict = {}
-    exec("import numpy as np\na = np.zeros(4)", ns)
-    observer = StepObserver()
-    observer.observe(ns)
-    exec("import torch\nt = torch.ones(2)", ns)
-    observer.observe(ns)
-    exec("a[1] = 3.0", ns)
-    got = observer.observe(ns)
+    calls = _described(monkeypatch, "describe_array")
+    *_, got = _observed({}, "import numpy as np\na = np.zeros(4)",
+                        "import torch\nt = torch.ones(2)", "a[1] = 3.0")
     assert calls == ["a", "a"]
     assert got.snapshot["arrays"][0]["preview"]["values"] == [0.0, 3.0, 0.0, 0.0]
