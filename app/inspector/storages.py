@@ -134,13 +134,7 @@ def group_storages(extents: list[Extent]) -> tuple[list[dict], dict[tuple[str, i
 def assign_storages(extents: list[Extent], tensors: list[dict], arrays: list[dict]) -> list[dict]:
     """Group the extents and write each member's storage id and byte range into its entry."""
     storages, where = group_storages(extents)
-    place_members(where, tensors, arrays)
-    return storages
-
-
-def place_members(where: dict[tuple[str, int], tuple[str, list[int]]], tensors: list[dict],
-                  arrays: list[dict]) -> None:
-    """Write group_storages' `where` (storage id, byte range) into the entries."""
     for (kind, i), (sid, rng) in where.items():
         entry = (tensors if kind == "tensor" else arrays)[i]
         entry["storage"], entry["byte_range"] = sid, list(rng)
+    return storages

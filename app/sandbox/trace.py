@@ -107,8 +107,8 @@ def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
 
 
 class Encoded(list):
-    """A payload list whose items are encoded JSON (bytes) already: each step is encoded once, when it is
-    measured against bytes_max, and runner.encode_payload splices the texts in as they are."""
+    """A payload list whose items are encoded JSON (bytes) already: each step is encoded once,
+    when it is measured against bytes_max, and runner.encode_payload splices them in as they are."""
 
 
 # ---- recording ----------------------------------------------------------------------------------
