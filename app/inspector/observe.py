@@ -49,8 +49,8 @@ _UNSET: Any = object()
 
 
 class _Known:
-    """What one tensor print gave: its entry (no storage fields), that entry placed in its
-    storage as the last snapshot has it, and its extent (storages.tensor_extent)."""
+    """What one tensor (or array) print gave: its entry (no storage fields), that entry placed
+    in its storage as the last snapshot has it, and, for a tensor, its extent."""
     __slots__ = ("entry", "placed", "extent")
 
     def __init__(self) -> None:
