@@ -34,11 +34,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
-    env = dict(os.environ, TP_QUEUE_MAX="256")
+def start_server(port: int, env_extra: dict[str, str] | None = None,
+                 ready_timeout_s: float = 60.0) -> subprocess.Popen:
+    """uvicorn serving the app on `port` (settings from the environment plus `env_extra`),
+    returned once /api/health says ok."""
+    env = {**os.environ, "TP_QUEUE_MAX": "256", **(env_extra or {})}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT, env=env)
-    for _ in range(600):
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health").json()["ok"]:
                 return proc

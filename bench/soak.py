@@ -25,6 +25,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+import bench.run as run_bench  # noqa: E402
 from bench.run import free_port, pct  # noqa: E402
 
 HOSTILE = [
@@ -94,19 +95,8 @@ def alive(procs: set[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 def start_server(port: int, env_extra: dict[str, str]) -> subprocess.Popen:
-    env = dict(os.environ, TP_QUEUE_MAX="4096", TP_EXEC_TIMEOUT_S="1", TP_KILL_GRACE_S="0.5", **env_extra)
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/health").json()["ok"]:
-                return proc
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("server did not become ready")
+    env = {"TP_QUEUE_MAX": "4096", "TP_EXEC_TIMEOUT_S": "1", "TP_KILL_GRACE_S": "0.5", **env_extra}
+    return run_bench.start_server(port, env, ready_timeout_s=120)
 
 
 async def drive(base: str, jobs: list[tuple[str, str | None]], concurrency: int, server_pid: int) -> dict:

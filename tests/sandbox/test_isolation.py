@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-import time
 
 import pytest
 
 from app.sandbox.pool import REPO_ROOT
 from tests.sandbox.conftest import SECRET_NAME
+from tests.sandbox.hostile_kit import gone
 
 pytestmark = pytest.mark.integration
 
@@ -75,20 +75,6 @@ def test_eight_concurrent_runs_all_succeed_in_distinct_processes(sandbox):
     assert pids == {o.pid for o in outcomes}
 
 
-def _wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
-    """True once pid no longer exists or is a zombie (killed, not yet reaped)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.mark.parametrize("escape", ["", "os.setsid()"])
 def test_grandchild_holding_the_result_pipe_neither_hangs_nor_survives(landlock_only, escape):
     """The run completes on its result frame, not on EOF (the grandchild keeps the pipe open),
@@ -107,7 +93,7 @@ def test_grandchild_holding_the_result_pipe_neither_hangs_nor_survives(landlock_
     res = outcome.result()
     assert outcome.status == "ok", outcome
     assert res["ok"] is True
-    assert _wait_gone(int(res["stdout"]["text"]))
+    assert gone(int(res["stdout"]["text"]))
 
 
 def test_zygote_never_initialises_cuda(sandbox):
