@@ -134,7 +134,7 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
         me = os.getpid()
         try:
             payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]),
-                                  trace=job.get("trace"))
+                                  trace=job.get("trace"), precompiled=job.get("precompiled"))
         except MemoryError:
             payload = MEMORY_FALLBACK
         # A process the snippet forked also returns here; only the child itself may answer,

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.sandbox import instrument
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.outcome import Overloaded, RunOutcome, SandboxStartError, Unavailable
 from app.sandbox.protocol import HEADER, FrameTooLarge, encode_frame
@@ -233,6 +234,9 @@ class Pool:
             request = {"id": req_id, "code": code, "timeout_s": timeout_s}
             if trace:
                 request["trace"] = trace
+                precompiled = instrument.precompile(code)  # the worker's slowest step, done warm
+                if precompiled is not None:
+                    request["precompiled"] = precompiled
             proc.stdin.write(encode_frame(json.dumps(request).encode()))
             await proc.stdin.drain()
             budget = (timeout_s or self.limits.exec_timeout_s) + self.limits.kill_grace_s + ZYGOTE_SLACK_S

@@ -5,7 +5,8 @@ exactly N bytes. Nothing else ever travels on these pipes.
 
 server -> zygote (zygote's stdin):
   1. config frame (JSON): {"limits": SandboxLimits.to_dict(), "spares": int}
-  2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null}
+  2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null, "trace"?: true |
+     caps, "precompiled"?: app.sandbox.instrument.precompile(code)}
      or a diagnostic request {"id": int, "op": "diag"}
 zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to stderr):
   1. ready frame (JSON): {"type": "ready", "pid", "vm_size", "uid_drop": {"active", "reason"},
@@ -15,7 +16,8 @@ zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to std
      "spares_idle"} then one raw payload frame (the child's bytes, possibly empty; never parsed
      by the zygote because it is untrusted). status: "ok" | "timeout" | "crash" |
      "result_too_large" | "error" (the zygote could not run it; reason in the payload).
-zygote -> child (job pipe): one JSON frame {"code": str, "limits": SandboxLimits.to_dict()}
+zygote -> child (job pipe): one JSON frame {"code": str, "limits": SandboxLimits.to_dict(),
+  "trace": as requested or null, "precompiled": as requested or null}
 child -> zygote (result pipe): one frame, the payload JSON (see app.sandbox.runner).
 """
 from __future__ import annotations

@@ -80,11 +80,11 @@ def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
 
 
 def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str],
-             tracer: Tracer | None = None):
+             tracer: Tracer | None = None, precompiled: Any = None):
     """Compile and exec; returns (error or None, exec duration in ms)."""
     try:
         if tracer is not None:  # the same code with step hooks (see app.sandbox.trace)
-            compiled = tracer.instrument(code, namespace)
+            compiled = tracer.instrument(code, namespace, precompiled)
         else:
             compiled = compile(code, FILENAME, "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: source with null bytes
@@ -118,9 +118,11 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
         return None
 
 
-def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = None) -> bytes:
+def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = None,
+                precompiled: Any = None) -> bytes:
     """Run `code` and return the encoded payload (never raises for snippet failures).
-    A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated"."""
+    A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated";
+    `precompiled`: its hooked code from app.sandbox.instrument.precompile (ignored if unusable)."""
     out = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
     tracer = Tracer(trace, out, limits.result_max_bytes) if trace else None
     err = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
@@ -128,7 +130,8 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
     sys.stdout, sys.stderr = out, err
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     try:
-        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer)
+        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer,
+                                      precompiled)
     finally:
         sys.stdout, sys.stderr = saved
         out.close_to_snippet()

@@ -146,7 +146,7 @@ class Supervisor:
         if req.get("timeout_s") is not None:
             limits = limits.replace(exec_timeout_s=float(req["timeout_s"]))
         job = json.dumps({"code": req["code"], "limits": limits.to_dict(),
-                          "trace": req.get("trace")}).encode()
+                          "trace": req.get("trace"), "precompiled": req.get("precompiled")}).encode()
         spare = self._hand_job(job)
         if spare is None:
             self._respond(req["id"], "error", b"could not start a worker")

@@ -1,15 +1,10 @@
 """Step-through: run a snippet with a snapshot after every top-level statement.
 
-The snippet is compiled once, from an AST with hidden hook calls inserted (no sys.settrace: the
-snippet runs at full speed between hooks, and line numbers are the original ones because the
-snippet's own nodes keep their locations):
-
-* after every top-level statement: one step;
-* inside a top-level `with` or `if`: after every statement of the body that runs, so the lessons'
-  `with torch.no_grad():` blocks are stepped line by line and show grad mode no_grad;
-* a top-level `for`/`while`: its body is wrapped in try/finally and the finally calls the hook,
-  one step per iteration (`continue` and `break` included) up to loop_iterations_max; after the
-  loop one more step only when iterations ran unstepped, there were none, or an `else:` ran.
+The snippet runs with hidden hook calls inserted (app.sandbox.instrument; no sys.settrace: the
+snippet runs at full speed between hooks): one step after every top-level statement and every
+statement of a top-level `with`/`if` body that runs, and one per iteration of a top-level loop up
+to loop_iterations_max; after the loop one more step only when iterations ran unstepped, there
+were none, or an `else:` ran.
 
 A statement that raises gets no step of its own; finish() adds an "error" step for it. Hooks never
 raise into the snippet (except TimeLimit, see _paused_timer). Caps (steps_max, bytes_max) stop the
@@ -24,7 +19,6 @@ apply_state() folded over steps 0..k.
 """
 from __future__ import annotations
 
-import ast
 import signal
 import sys
 import time
@@ -36,74 +30,18 @@ import torch
 
 from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.observe import StepObserver
-from app.sandbox import wirejson
+from app.sandbox import instrument, wirejson
+from app.sandbox.instrument import FILENAME, ITER_HOOK, LOOP_END_HOOK, STEP_HOOK, Site
 
-FILENAME = "<snippet>"
-STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
 DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "bytes_max": 4 * 1024 * 1024}
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
 HEADROOM_PER_RESULT_BYTE = 4
-
-
-@dataclass
-class Site:
-    start_line: int
-    end_line: int
-    loop: bool = False
-    has_else: bool = False
-    iterations: int = 0       # runs of the body so far
-    stepped: int = 0          # iteration number of its latest step
 
 
 def grad_mode() -> str:
     if torch.is_inference_mode_enabled():
         return "inference_mode"
     return "enable_grad" if torch.is_grad_enabled() else "no_grad"
-
-
-# ---- the AST rewrite ----------------------------------------------------------------------------
-def instrument(tree: ast.Module) -> list[Site]:
-    """Insert hook calls into `tree` in place; returns the sites, indexed by the hooks' argument."""
-    sites: list[Site] = []
-    tree.body = _block(tree.body, sites)
-    return sites
-
-
-def _hook(name: str, sid: int, at: ast.stmt) -> ast.stmt:
-    # At the statement's last line: a TimeLimit raised in the hook points at that statement.
-    # Every node gets its location here, so no fix_missing_locations pass over the whole tree.
-    line = at.end_lineno or at.lineno
-    loc = {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
-    return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [],
-                             **loc), **loc)
-
-
-def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
-    out: list[ast.stmt] = []
-    for stmt in body:
-        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
-            out.append(stmt)  # must stay first: no hook call before the next one
-        elif isinstance(stmt, ast.With):
-            stmt.body = _block(stmt.body, sites)
-            out.append(stmt)
-        elif isinstance(stmt, ast.If):
-            stmt.body = _block(stmt.body, sites)
-            stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
-            out.append(stmt)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            sid = len(sites)
-            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
-                              has_else=bool(stmt.orelse)))
-            wrapper = ast.Try(body=stmt.body, handlers=[], orelse=[],
-                              finalbody=[_hook(ITER_HOOK, sid, stmt.body[-1])])
-            ast.copy_location(wrapper, stmt.body[0])
-            stmt.body = [wrapper]
-            out += [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
-        else:
-            sid = len(sites)
-            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno))
-            out += [stmt, _hook(STEP_HOOK, sid, stmt)]
-    return out
 
 
 class Encoded(list):
@@ -133,14 +71,13 @@ class Tracer:
         self._stdout_chars = 0
         self.warnings: list[str] = []
 
-    def instrument(self, code: str, namespace: dict) -> Any:
-        """The code compiled with step hooks, the hooks installed in `namespace`. Raises what
-        compile(code) raises for a broken snippet; if only the rewrite fails (e.g. RecursionError
-        on deep nesting), the plain compiled code, with a warning."""
+    def instrument(self, code: str, namespace: dict, precompiled: Any = None) -> Any:
+        """The code compiled with step hooks (`precompiled` by the server when it could), the
+        hooks installed in `namespace`. Raises what compile(code) raises for a broken snippet; if
+        only the rewrite fails (e.g. RecursionError on deep nesting), the plain compiled code,
+        with a warning."""
         try:
-            tree = ast.parse(code, FILENAME)
-            sites = instrument(tree)
-            traced = compile(tree, FILENAME, "exec", dont_inherit=True)
+            traced, sites = instrument.load(precompiled) or instrument.compile_traced(code)
         except Exception as exc:  # noqa: BLE001 - compile(code) below says what the snippet did
             plain = compile(code, FILENAME, "exec", dont_inherit=True)
             self.warnings.append(f"stepping unavailable: {type(exc).__name__}: {exc}")

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 import mmap
-import re
 from typing import Any
 
 import orjson
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # int keys become strings, as json.dumps does
 # 19 digits in a row: maybe an integer orjson would read as a float (or just digits in a string).
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Found by mapping every digit to "0" and everything else to " " (C speed: a regex over a traced
+# run's ~100 KB took ~1 ms, backtracking at every digit, as long as orjson's whole parse).
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def dumps(value: Any, headroom_bytes: int = 0) -> bytes:
@@ -56,7 +58,7 @@ def _can_map(nbytes: int) -> bool:
 
 def loads(data: bytes) -> Any:
     """Parse JSON bytes; ValueError when they are not JSON."""
-    if _LONG_DIGITS.search(data):
+    if _LONG_RUN in data.translate(_DIGITS_TO_ZERO):
         return json.loads(data)
     try:
         return orjson.loads(data)

@@ -10,7 +10,7 @@ import pytest
 
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.runner import run_snippet
-from app.sandbox.trace import instrument
+from app.sandbox.instrument import instrument
 
 LIMITS = SandboxLimits(exec_timeout_s=5.0)
 

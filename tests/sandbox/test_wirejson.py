@@ -89,3 +89,13 @@ def test_out_of_memory_is_a_memory_error_not_a_crash():
 
 def test_headroom_costs_nothing_when_memory_is_plentiful():
     assert wirejson.dumps({"a": [1, 2]}, headroom_bytes=64 * 2**20) == b'{"a":[1,2]}'
+
+
+@pytest.mark.parametrize("digits", [18, 19, 40])
+def test_long_digit_runs_anywhere_take_the_exact_path(digits):
+    """An integer of 19+ digits is read exactly whether it stands alone, follows a minus sign or
+    sits in a longer document; 18 digits still fit orjson's 64-bit integers."""
+    n = int("9" * digits)
+    doc = b'{"a": "x", "v": [1.5, -%d, %d]}' % (n, n)
+    assert wirejson.loads(doc) == {"a": "x", "v": [1.5, -n, n]}
+    assert all(type(v) is int for v in wirejson.loads(doc)["v"][1:])
