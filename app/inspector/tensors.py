@@ -100,7 +100,10 @@ def is_uninitialized(t: torch.Tensor) -> bool:
 
 
 def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
-                    warnings: list[str]) -> dict[str, Any]:
+                    warnings: list[str], values_of: dict | None = None) -> dict[str, Any]:
+    """`values_of`: an earlier entry of this very tensor, known (by the caller) to have the same
+    shape, strides, offset, dtype and bytes: its preview and stats are taken when the flags
+    (conj, neg...) agree too, instead of being read again."""
     t = found.obj
     if is_uninitialized(t):
         entry = minimal_tensor(found)
@@ -112,9 +115,13 @@ def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
     entry.update(_layout_fields(t))
     entry.update(_autograd_fields(t, walk))
     entry.update({"storage": None, "byte_range": None})
-    entry["preview"] = _guard(found.name, "preview", tensor_preview, t, limits, warnings)
-    entry["stats"] = _guard(found.name, "stats", tensor_stats, t, limits, warnings)
-    entry["flags"] = tensor_flags(t)
+    flags = tensor_flags(t)
+    if values_of is not None and values_of.get("flags") == flags:
+        entry["preview"], entry["stats"] = values_of.get("preview"), values_of.get("stats")
+    else:
+        entry["preview"] = _guard(found.name, "preview", tensor_preview, t, limits, warnings)
+        entry["stats"] = _guard(found.name, "stats", tensor_stats, t, limits, warnings)
+    entry["flags"] = flags
     return entry
 
 

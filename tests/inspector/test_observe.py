@@ -149,3 +149,31 @@ def test_an_unchanged_small_array_keeps_its_entry_and_a_written_one_is_redone(mo
                         "import torch\nt = torch.ones(2)", "a[1] = 3.0")
     assert calls == ["a", "a"]
     assert got.snapshot["arrays"][0]["preview"]["values"] == [0.0, 3.0, 0.0, 0.0]
+
+
+def _previewed(monkeypatch) -> list[tuple]:
+    """The shapes whose values are read (tensors.tensor_preview) from now on, in order."""
+    from app.inspector import tensors as tensors_mod
+    calls: list[tuple] = []
+    real = tensors_mod.tensor_preview
+    monkeypatch.setattr(tensors_mod, "tensor_preview",
+                        lambda t, *a: calls.append(tuple(t.shape)) or real(t, *a))
+    return calls
+
+
+def test_a_name_only_change_keeps_the_values_read_before(monkeypatch):
+    """`same = x` (an alias) and rebinding a view's base change names, not values: the entry is
+    redone but its preview and stats are the previous step's; a real write still reads them."""
+    calls = _previewed(monkeypatch)
+    ns: dict = {}
+    steps = _observed(ns, "import torch\nx = torch.arange(4.)\nv = x.view(2, 2)",
+                      "same = x", "x = torch.zeros(1)", "v.mul_(3)")
+    # x and v; nothing for the alias; the new x; the write, through v into same's memory too
+    assert calls == [(4,), (2, 2), (1,), (2, 2), (4,)]
+    after_alias = next(t for t in steps[1].snapshot["tensors"] if t["name"] == "x")
+    assert after_alias["aliases"] == ["same"]
+    assert after_alias["preview"]["values"] == [0.0, 1.0, 2.0, 3.0]
+    assert next(t for t in steps[2].snapshot["tensors"] if t["name"] == "v")["base"] == "same"
+    assert next(t for t in steps[3].snapshot["tensors"]
+                if t["name"] == "v")["preview"]["values"] == [[0.0, 3.0], [6.0, 9.0]]
+    assert _without_warnings(steps[3].snapshot) == _without_warnings(snapshot(ns))
