@@ -109,3 +109,21 @@ def test_unchanged_sections_are_not_resent():
     assert delta == {"tensors": {"keys": None, "set": []}, "arrays": {"keys": None, "set": []},
                      "storages": {"keys": None, "set": []}, "modules": {"keys": None, "set": []}}
     assert torch.is_grad_enabled()   # the inspector's no_grad did not leak
+
+
+def test_identity_fast_paths_answer_as_the_full_comparison():
+    """The observer hands unchanged entries over as the same objects; diff and state_delta then
+    skip the comparisons, and must answer exactly what comparing copies answers."""
+    import copy
+    before = _snap("x = torch.ones(2)\nw = torch.ones(2, requires_grad=True)\ny = w * 2")
+    after = dict(before, tensors=list(before["tensors"]), storages=before["storages"])
+    copied = copy.deepcopy(after)
+    keys = {"s0": "m1", "s1": "m2", "s2": "m3"}
+    kwargs = {"storage_keys_before": keys, "storage_keys_after": dict(keys)}
+    assert diff(before, after, **kwargs) == diff(before, copied, **kwargs)
+    # the same storage list under new keys (new memory) is still a storage change
+    moved = {"storage_keys_before": keys, "storage_keys_after": dict(keys, s1="m9")}
+    assert diff(before, after, **moved)["storages"] == diff(before, copied, **moved)["storages"]
+    assert diff(before, after, **moved)["storages"]["added"] == ["s1"]
+    assert state_delta(before, after) == state_delta(before, copied)
+    assert diff(before, after)["empty"] is True
