@@ -1,6 +1,8 @@
 """The worker->public converter: untrusted payloads in, well-formed responses out."""
 import json
 
+import pytest
+
 from app.convert import to_response
 from app.sandbox.outcome import RunOutcome
 
@@ -108,5 +110,26 @@ def test_gc_is_paused_only_while_converting():
         gc.disable()
         to_response(outcome(payload=_payload()))
         assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_paused_gc_nests_and_restores_the_previous_state_even_on_error():
+    import gc
+
+    from app.convert import paused_gc
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with paused_gc():
+            with paused_gc():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the inner exit does not re-enable under the outer
+            raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()

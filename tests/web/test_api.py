@@ -141,3 +141,19 @@ def test_server_keeps_serving_after_zygote_dies():
         health = c.get("/api/health")
         assert health.status_code == 200
         assert health.json()["pool"]["restarts"] >= 1 and health.json()["pool"]["zygote_pid"] != pid
+
+
+def test_traced_run_is_encoded_counted_and_leaves_the_gc_on(client):
+    """The JSON route builds, encodes and frees the response with the GC paused (service.run_json):
+    the body is whole, the run counted, and the server's GC is on again afterwards."""
+    import gc
+
+    before = client.get("/api/health").json()["metrics"]["runs_by_outcome"].get("ok", 0)
+    r = client.post("/api/run", json={"code": "import torch\nx = torch.ones(2)\nx.add_(1)\n",
+                                      "trace": True})
+    assert r.status_code == 200
+    body = r.json()
+    assert [s["start_line"] for s in body["steps"]] == [1, 2, 3]
+    assert body["steps"][2]["changes"]["tensors"]["changed"][0]["fields"]["version"] == [0, 1]
+    assert client.get("/api/health").json()["metrics"]["runs_by_outcome"]["ok"] == before + 1
+    assert gc.isenabled()  # the test server runs in this process
