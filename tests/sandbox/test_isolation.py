@@ -92,8 +92,8 @@ def test_grandchild_holding_the_result_pipe_neither_hangs_nor_survives(landlock_
     outcome = landlock_only.run(code)
     res = outcome.result()
     assert outcome.status == "ok", outcome
-    assert res["ok"] is True
-    assert gone(int(res["stdout"]["text"]))
+    assert res["ok"] is True, res["error"]
+    assert gone(int(res["stdout"]["text"])), res["stdout"]
 
 
 def test_zygote_never_initialises_cuda(sandbox):
