@@ -80,7 +80,6 @@ class StepObserver:
         self._last: Observation | None = None
         self._fingerprint: tuple | None = None
         self._known: dict[tuple, _Known] = {}  # tensor print -> what it gave, previous step
-        self._values: dict[tuple, dict] = {}  # _values_key(print) -> that entry, previous step
         self._arrays: dict[tuple, _Known] = {}  # the same for arrays
         self._modules: tuple[Any, list] | None = None
         self._groups: tuple | None = None  # (extents key, storages, where, storage keys)
@@ -100,7 +99,6 @@ class StepObserver:
             snap = snapshot(namespace, limits=self.limits)
             snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
             self._known, self._arrays, self._modules, self._fingerprint = {}, {}, None, None
-            self._values = {}
             self._groups, self._tokens = None, {}
             self._last = Observation(True, snap, {})
             return self._last
@@ -164,16 +162,20 @@ class StepObserver:
         """Each tensor's entry, placed in its storage. An entry unchanged since the previous
         step is that step's very object: diff and state_delta pass over it by identity."""
         tensors, args = [], (walked, self.limits, warnings)
+        values: dict[tuple, dict] | None = None  # previous entries by _values_key, when needed
         for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records)):
             if rec.entry is None or p[-1] in dirty:
-                # Only names changed (an alias, its base's or .grad's name)? Then its values are
-                # the previous step's: same object, version, geometry, and unwritten memory.
-                same = None if p[-1] in dirty else self._values.get(_values_key(p))
+                same = None
+                if p[-1] not in dirty:
+                    # Only names changed (an alias, its base's or .grad's name)? Then its values
+                    # are the previous step's: same object, version, geometry, unwritten memory.
+                    if values is None:
+                        values = {_values_key(q): r.entry for q, r in self._known.items()}
+                    same = values.get(_values_key(p))
                 rec.entry = _entry(found, describe_tensor, (found, *args, same), warnings)
                 rec.placed = None
             tensors.append(rec.place(*where.get(("tensor", i), (None, None))))
         self._known = dict(zip(tprints, records))
-        self._values = {_values_key(p): rec.entry for p, rec in self._known.items()}
         return tensors
 
     def _array_entries(self, walked: WalkResult, aprints: list[tuple], where: dict,
