@@ -14,8 +14,9 @@ snippet (most of it first-touch page faults: the parser's memory is new to that 
 warm server ~0.7 ms. So the pool compiles a traced snippet (precompile) and sends the code object
 marshalled with the job; the worker only unmarshals it (~0.15 ms, load). Compiling is not
 running: no snippet code executes in the server. Whatever precompile cannot do exactly as the
-worker would (a syntax error, a compile-time warning the snippet's stderr must show, a snippet
-over PRECOMPILE_MAX_BYTES, another Python) is left to the worker, which then compiles as before.
+worker would (a syntax error, a compile-time warning the snippet's stderr must show, another
+Python's marshal format), or should not do on the server's event loop (a snippet over the size
+bounds below), is left to the worker, which then compiles as before.
 
 Precompiled job field: {"magic": importlib.util.MAGIC_NUMBER as hex, "code": base64 of
 marshal.dumps(code object), "sites": [[start_line, end_line, loop, has_else], ...]}.
@@ -34,9 +35,11 @@ from typing import Any
 
 FILENAME = "<snippet>"
 STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
-# Bigger snippets are compiled by their worker: compiling in the server blocks its event loop
-# (~0.4 ms per KiB), and a snippet that big is rarely typed live.
-PRECOMPILE_MAX_BYTES = 16 * 1024
+# Compiling blocks the server's event loop (the parser and compiler hold the GIL): ~20 us per
+# statement, ~1.2 ms per KiB of one long expression, measured. Past these bounds (a few ms at
+# most; a lesson is ~60 lines) the worker compiles, as it always could.
+PRECOMPILE_MAX_BYTES = 4 * 1024
+PRECOMPILE_MAX_STATEMENTS = 300  # lines and semicolons: a cheap upper bound
 _MAGIC = importlib.util.MAGIC_NUMBER.hex()
 
 
@@ -105,7 +108,8 @@ def compile_traced(code: str, optimize: int = -1) -> tuple[CodeType, list[Site]]
 
 def precompile(code: str) -> dict[str, Any] | None:
     """Server side: the job's "precompiled" field for `code`, or None to leave it to the worker."""
-    if len(code) > PRECOMPILE_MAX_BYTES:
+    if (len(code) > PRECOMPILE_MAX_BYTES
+            or code.count("\n") + code.count(";") > PRECOMPILE_MAX_STATEMENTS):
         return None
     try:
         with warnings.catch_warnings(record=True) as caught:
