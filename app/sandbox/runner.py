@@ -16,11 +16,11 @@ import time
 from typing import Any
 
 from app.sandbox import wirejson
+from app.sandbox.instrument import FILENAME  # the name tracebacks are filtered on, traced or not
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
 from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
 
-FILENAME = "<snippet>"
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
 
 

@@ -23,7 +23,6 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import torch
