@@ -24,14 +24,21 @@ def become_subreaper() -> bool:
 
 def child_pids() -> set[int] | None:
     """Children of this process (all its threads), or None without CONFIG_PROC_CHILDREN."""
-    pids: set[int] = set()
     try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/children") as f:
-                pids.update(int(p) for p in f.read().split())
+        tids = os.listdir("/proc/self/task")
     except FileNotFoundError:
         return None
-    return pids
+    pids: set[int] = set()
+    read_any = False
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.update(int(p) for p in f.read().split())
+            read_any = True
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # that thread exited after listdir (open: ENOENT; read: ESRCH)
+    # The calling thread is always there, so nothing read means the kernel lacks the file.
+    return pids if read_any else None
 
 
 class StraySweeper:

@@ -30,7 +30,7 @@ def gone(pid: int, timeout_s: float = 10.0) -> bool:
             with open(f"/proc/{pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
                     return True
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # exited before open, or between open and read
             return True
         time.sleep(0.02)
     return False
