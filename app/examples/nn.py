@@ -97,6 +97,20 @@ EXAMPLES = [
         batch = next(iter(loader))
         print(type(batch).__name__, {k: tuple(v.shape) for k, v in batch.items()})
         """),
+    _ex("collate-copies", "DataLoader collate: a batch is new memory", "Dataset / Dataloader",
+        "ds.tensors[0] is images itself (one storage), but xb, rows 0-1 stacked by default_collate, "
+        "is new memory: zeroing it leaves the dataset as it was.", """
+        import torch
+        from torch.utils.data import DataLoader, TensorDataset
+
+        images = torch.arange(8.).reshape(4, 2)
+        labels = torch.tensor([0, 1, 0, 1])
+        ds = TensorDataset(images, labels)    # keeps the very tensors: ds.tensors[0] is images
+        loader = DataLoader(ds, batch_size=2)
+        xb, yb = next(iter(loader))           # default_collate stacks rows 0-1: a copy
+        xb.zero_()
+        print(images[0].tolist())             # [0.0, 1.0]: the dataset is untouched
+        """),
     _ex("to-tensor", "ToTensor: HWC uint8 -> CHW float in [0, 1]", "ToTensor",
         "t = from_numpy(img).permute(2, 0, 1) is a CHW view of img's memory (non-contiguous); "
         "x is what torchvision's ToTensor returns: float32, CHW, values / 255.", """

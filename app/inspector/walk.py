@@ -2,7 +2,9 @@
 behind and give each the name a learner would type to reach it.
 
 Breadth-first from the namespace's top-level names, so the shortest path wins
-(`t` beats `pair[0]` for the same tensor); later paths become aliases.
+(`t` beats `pair[0]` for the same tensor); later paths become aliases. It goes into
+dicts, lists and tuples, modules, and the public attributes of plain objects (a
+Dataset's `self.x`, a TensorDataset's `tensors`, a DataLoader's `dataset`).
 Optimizers are expanded last because their state is keyed by parameter names,
 which only exist once modules have been walked.
 
@@ -65,6 +67,8 @@ def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
 # Instances of these are data, never a module, class or routine: decided without inspect's
 # five predicate calls (the step-through tracer walks the namespace after every statement).
 _DATA_TYPES = (torch.Tensor, np.ndarray, dict, list, tuple, int, float, str, torch.nn.Module)
+# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each.
+_ATOMS = frozenset({int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device})
 
 
 def skip_top_level(name: str, value: Any) -> bool:
@@ -122,8 +126,13 @@ class Walker:
                 self._expand(name, self._module_children(name, obj), depth)
         elif isinstance(obj, torch.optim.Optimizer):
             self._record(name, obj, self.result.optimizers, self.limits.optimizers_max)
-        elif isinstance(obj, (dict, list, tuple)) and self._first_visit(obj):
-            self._expand(name, self._container_children(name, obj), depth)
+        elif isinstance(obj, (dict, list, tuple)):
+            if self._first_visit(obj):
+                self._expand(name, self._container_children(name, obj), depth)
+        elif type(obj) not in _ATOMS:
+            attrs = instance_attributes(obj)
+            if attrs and self._first_visit(obj):
+                self._expand(name, _attribute_children(name, attrs), depth)
 
     # -- bookkeeping -------------------------------------------------------
     def _record(self, name: str, obj: Any, bucket: list[Found], cap: int) -> bool:
@@ -198,6 +207,26 @@ class Walker:
                 if isinstance(value, torch.Tensor):
                     self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value,
                                  self.result.tensors, cap)
+
+
+def instance_attributes(obj: Any) -> dict | None:
+    """The instance dict of a plain object (a user's Dataset, a TensorDataset, a DataLoader, a
+    distribution, a SimpleNamespace...), read without running its class's __getattribute__;
+    None for modules, classes, functions and objects without one (__slots__, C types)."""
+    if isinstance(obj, type) or inspect.ismodule(obj) or inspect.isroutine(obj):
+        return None
+    try:
+        attrs = object.__getattribute__(obj, "__dict__")
+    except Exception:  # no instance dict (or a class that refuses to show it)
+        return None
+    return attrs if type(attrs) is dict else None
+
+
+def _attribute_children(name: str, attrs: dict) -> Iterable[tuple[str, Any]]:
+    # Public attributes only, as for modules: private ones are implementation details
+    # (a DataLoader iterator's _dataset, caches) and would crowd out what the snippet named.
+    return ((f"{name}.{attr}", value) for attr, value in list(dict.items(attrs))
+            if isinstance(attr, str) and not attr.startswith("_"))
 
 
 def _tuple_field_names(obj: Any) -> tuple[str, ...] | None:

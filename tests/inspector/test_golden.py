@@ -98,6 +98,13 @@ class Pairs(Dataset):
 loader = DataLoader(Pairs(), batch_size=2)
 batch = next(iter(loader))
 """,
+    "10_dataloader_collate_copies": """\
+from torch.utils.data import DataLoader, TensorDataset
+
+images = torch.arange(8.).reshape(4, 2)
+ds = TensorDataset(images, torch.tensor([0, 1, 0, 1]))
+xb, yb = next(iter(DataLoader(ds, batch_size=2)))
+""",
 }
 
 
@@ -181,3 +188,10 @@ def test_lesson9_dataloader_batch_keeps_dict_keys():
     assert [t["name"] for t in s["tensors"]] == ["batch['image']", "batch['label']"]
     assert by_name(s["tensors"], "batch['image']")["shape"] == [2, 2, 2]
     assert by_name(s["tensors"], "batch['label']")["dtype"] == "torch.int64"
+
+
+def test_lesson10_collate_stacks_into_new_memory_and_the_dataset_keeps_its_tensors():
+    s, _ = lesson_snapshot("10_dataloader_collate_copies")
+    assert by_name(s["tensors"], "images")["aliases"] == ["ds.tensors[0]"]
+    assert storage_of(s, "xb") != storage_of(s, "images")
+    assert [t["name"] for t in s["tensors"]] == ["images", "xb", "yb", "ds.tensors[1]"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import textwrap
 
 import pytest
 
@@ -177,3 +178,26 @@ def test_a_name_only_change_keeps_the_values_read_before(monkeypatch):
     assert next(t for t in steps[3].snapshot["tensors"]
                 if t["name"] == "v")["preview"]["values"] == [[0.0, 3.0], [6.0, 9.0]]
     assert _without_warnings(steps[3].snapshot) == _without_warnings(snapshot(ns))
+
+
+def test_tensors_held_by_plain_objects_are_observed_step_by_step():
+    code = textwrap.dedent("""\
+        import torch
+        class Data:
+            def __init__(self):
+                self.x = torch.zeros(3)
+        d = Data()
+        d.x.add_(1)
+        d.x = d.x * 2
+        d.y = d.x[:2]
+        del d.x
+    """)
+    ns: dict = {"__name__": "__main__"}
+    observer, seen = StepObserver(), []
+    for stmt in _statements(code):
+        exec(stmt, ns)
+        got = observer.observe(ns)
+        assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
+        seen.append([(t["name"], t["version"]) for t in got.snapshot["tensors"]])
+    assert seen[2:] == [[("d.x", 0)], [("d.x", 1)], [("d.x", 0)], [("d.x", 0), ("d.y", 0)],
+                        [("d.y", 0)]]

@@ -173,3 +173,88 @@ def test_safe_repr_caps_length_and_survives_broken_repr():
     assert "\n" not in safe_repr(torch.zeros(2, 2))  # tensor dict keys: one-line names
     ordered = collections.OrderedDict(a=1)
     assert safe_repr(ordered).startswith("OrderedDict")
+
+
+def test_public_attributes_of_plain_objects_are_walked():
+    """A user's Dataset keeps its tensors in self.x: they were invisible before (the walk only
+    went into containers and modules)."""
+    s = snap("""
+        import types
+        class Points(torch.utils.data.Dataset):
+            def __init__(self):
+                self.x = torch.zeros(4, 2)
+                self._cache = torch.ones(1)      # private: an implementation detail
+                self.me = self                   # a cycle through an attribute
+        pts = Points()
+        ns = types.SimpleNamespace(w=torch.ones(2), parts=[np.zeros(2)])
+        normal = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    """)
+    assert [t["name"] for t in s["tensors"]] == ["pts.x", "ns.w", "normal.loc", "normal.scale"]
+    assert [a["name"] for a in s["arrays"]] == ["ns.parts[0]"]
+    assert s["truncated"] is False and s["warnings"] == []
+
+
+def test_a_dataloader_batch_is_new_memory_not_a_view_of_the_dataset():
+    """The collate lesson: default_collate stacks samples into a fresh tensor."""
+    s = snap("""
+        from torch.utils.data import DataLoader, TensorDataset
+        ds = TensorDataset(torch.arange(10.).reshape(5, 2), torch.arange(5))
+        loader = DataLoader(ds, batch_size=2)
+        xb, yb = next(iter(loader))
+    """)
+    data, xb = by_name(s["tensors"], "ds.tensors[0]"), by_name(s["tensors"], "xb")
+    assert data["storage"] != xb["storage"]
+    assert xb["shape"] == [2, 2] and by_name(s["tensors"], "ds.tensors[1]")["shape"] == [5]
+
+
+def test_attribute_walk_bypasses_getattribute_and_skips_functions_and_slots():
+    """The instance dict is read past the class's __getattribute__ (only isinstance's
+    __class__ lookups reach it), and a function's or class's own __dict__ is not data."""
+    ns, _ = run_snippet("""
+        calls = []
+        class Sneaky:
+            def __init__(self):
+                self.t = torch.ones(1)
+            def __getattribute__(self, name):
+                calls.append(name)
+                return object.__getattribute__(self, name)
+            def __getattr__(self, name):
+                calls.append(name)
+                raise AttributeError(name)
+        class Slotted:
+            __slots__ = ("t",)
+            def __init__(self):
+                self.t = torch.ones(2)
+        def helper():
+            pass
+        helper.hidden = torch.ones(3)
+        class Holder:
+            pass
+        holder = Holder()
+        holder.fn = helper
+        holder.cls = Sneaky
+        holder.mod = np
+        sneaky, slotted = Sneaky(), Slotted()
+        calls.clear()
+    """)
+    result = walk(ns, InspectLimits())
+    assert names(result.tensors) == ["sneaky.t"]
+    assert set(ns["calls"]) <= {"__class__"} and result.warnings == []
+
+
+def test_attribute_depth_and_item_caps_apply():
+    code = """
+        class Box:
+            def __init__(self, inner):
+                self.inner = inner
+        deep = Box(Box(Box(torch.ones(1))))
+        wide = Box(None)
+        for i in range(5):
+            setattr(wide, f"t{i}", torch.zeros(1))
+    """
+    s = snap(code, InspectLimits(depth_max=2))
+    assert s["truncated"] is True and "deep.inner.inner.inner" not in {t["name"] for t in s["tensors"]}
+    assert by_name(snap(code)["tensors"], "deep.inner.inner.inner")
+    s = snap(code, InspectLimits(container_items_max=3))
+    assert s["truncated"] is True
+    assert len([t for t in s["tensors"] if t["name"].startswith("wide.")]) == 2  # inner + t0, t1

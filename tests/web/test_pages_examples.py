@@ -74,6 +74,10 @@ CHECKS = {
                             and r.stdout.text.strip() == "True",
     "dataloader": lambda r: _t(r, "batch['image']").shape == [4, 3, 4, 4]
                             and _t(r, "batch['landmarks']").shape == [4, 2] and r.stdout.text.startswith("dict"),
+    "collate-copies": lambda r: "ds.tensors[0]" in _t(r, "images").aliases
+                                and not _same_storage(r, "images", "xb")
+                                and _flat(_t(r, "xb").preview.values) == [0.0] * 4
+                                and r.stdout.text.strip() == "[0.0, 1.0]",
     "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
                            and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
                            and float(_t(r, "x").stats.max) <= 1.0,
