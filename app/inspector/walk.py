@@ -3,8 +3,9 @@ behind and give each the name a learner would type to reach it.
 
 Breadth-first from the namespace's top-level names, so the shortest path wins
 (`t` beats `pair[0]` for the same tensor); later paths become aliases. It goes into
-dicts, lists and tuples, modules, and the public attributes of plain objects (a
-Dataset's `self.x`, a TensorDataset's `tensors`, a DataLoader's `dataset`).
+dicts, lists, tuples and deques, modules, and the public attributes of objects of
+the snippet's own classes and of torch's data holders (a Dataset's `self.x`, a
+TensorDataset's `tensors`, a DataLoader's `dataset`, a distribution's `loc`).
 Optimizers are expanded last because their state is keyed by parameter names,
 which only exist once modules have been walked.
 
@@ -68,6 +69,10 @@ def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
 # five predicate calls (the step-through tracer walks the namespace after every statement).
 _DATA_TYPES = (torch.Tensor, np.ndarray, dict, list, tuple, int, float, str, torch.nn.Module)
 # Leaves of the walk: neither holders of tensors nor worth an attribute lookup each.
+# Library classes whose instances hold a snippet's tensors as public attributes: Dataset,
+# TensorDataset, DataLoader, samplers, distributions, SimpleNamespace.
+_DATA_HOLDER_PACKAGES = ("torch.utils.data.", "torch.distributions.")
+_DATA_HOLDER_MODULES = frozenset({"types"})
 _ATOMS = frozenset({int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device})
 
 
@@ -87,9 +92,11 @@ class Walker:
         self.queue: deque[tuple[str, Any, int]] = deque()
         self.visits = 0
         self.containers: dict[int, Any] = {}  # walked once each; value keeps it alive
+        self.snippet_module: Any = None  # the namespace's __name__: its classes are walked
 
     # -- driving -----------------------------------------------------------
     def run(self, namespace: dict) -> WalkResult:
+        self.snippet_module = namespace.get("__name__")
         for name, value in list(namespace.items()):
             if not skip_top_level(name, value):
                 self.queue.append((name, value, 0))
@@ -126,13 +133,22 @@ class Walker:
                 self._expand(name, self._module_children(name, obj), depth)
         elif isinstance(obj, torch.optim.Optimizer):
             self._record(name, obj, self.result.optimizers, self.limits.optimizers_max)
-        elif isinstance(obj, (dict, list, tuple)):
+        elif isinstance(obj, (dict, list, tuple, deque)):
             if self._first_visit(obj):
                 self._expand(name, self._container_children(name, obj), depth)
-        elif type(obj) not in _ATOMS:
+        elif type(obj) not in _ATOMS and self._holds_data(type(obj)):
             attrs = instance_attributes(obj)
             if attrs and self._first_visit(obj):
                 self._expand(name, _attribute_children(name, attrs), depth)
+
+    def _holds_data(self, cls: type) -> bool:
+        """Whose attributes are walked: classes the snippet defined and the library's data
+        holders. Not every object: a logger's attributes reach the registry of every logger
+        (1,260 objects walked at every step, and a truncated snapshot, measured)."""
+        module = getattr(cls, "__module__", None)
+        return isinstance(module, str) and (module == self.snippet_module
+                                            or module in _DATA_HOLDER_MODULES
+                                            or module.startswith(_DATA_HOLDER_PACKAGES))
 
     # -- bookkeeping -------------------------------------------------------
     def _record(self, name: str, obj: Any, bucket: list[Found], cap: int) -> bool:

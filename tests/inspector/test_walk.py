@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from app.inspector import InspectLimits
-from app.inspector.walk import safe_repr, skip_top_level, walk
+from app.inspector.walk import Walker, safe_repr, skip_top_level, walk
 
 from .helpers import by_name, run_snippet, snap
 
@@ -258,3 +258,24 @@ def test_attribute_depth_and_item_caps_apply():
     s = snap(code, InspectLimits(container_items_max=3))
     assert s["truncated"] is True
     assert len([t for t in s["tensors"] if t["name"].startswith("wide.")]) == 2  # inner + t0, t1
+
+
+def test_library_objects_outside_the_data_holders_are_not_walked():
+    """Regression: walking every object's attributes went from a logger into the registry of
+    all loggers (1,260 objects at every step) and marked the snapshot truncated."""
+    ns, _ = run_snippet("""
+        import logging, argparse
+        log = logging.getLogger("playground")
+        log.cache = torch.ones(1)        # not a data holder: not walked
+        args = argparse.Namespace(w=torch.ones(2))
+        t = torch.zeros(1)
+    """)
+    walker = Walker(InspectLimits())
+    result = walker.run(ns)
+    assert names(result.tensors) == ["t"] and not result.truncated
+    assert walker.visits <= 4
+
+
+def test_deques_are_walked_like_lists():
+    s = snap("import collections\nreplay = collections.deque([torch.ones(1), torch.zeros(2)], maxlen=5)\n")
+    assert [t["name"] for t in s["tensors"]] == ["replay[0]", "replay[1]"]
