@@ -111,6 +111,35 @@ EXAMPLES = [
         xb.zero_()
         print(images[0].tolist())             # [0.0, 1.0]: the dataset is untouched
         """),
+    _ex("collate-fn", "collate_fn: default_collate copies, a custom one decides", "collate_fn",
+        "default_collate turned the numpy samples into one new float32 tensor (batch: its own "
+        "storage); collate_fn=list hands over the samples themselves: raw[0] is rows[0], so a "
+        "write through raw changes the dataset.", """
+        import numpy as np
+        import torch
+        from torch.utils.data import DataLoader
+
+        rows = [np.full(2, i, dtype=np.float32) for i in range(4)]   # a list is a Dataset too
+        batch = next(iter(DataLoader(rows, batch_size=2)))            # numpy -> a new tensor
+        raw = next(iter(DataLoader(rows, batch_size=2, collate_fn=list)))
+        raw[0][0] = 100.0              # the very array rows[0]
+        print(batch.shape, rows[0])
+        """),
+    _ex("shuffle", "shuffle=True: a new order per epoch, not per batch", "sampler",
+        "The note says shuffle re-orders at every batch; it draws one permutation each time the "
+        "loader is iterated (an epoch): every sample exactly once per epoch, a new order the "
+        "next time.", """
+        import torch
+        from torch.utils.data import DataLoader
+
+        torch.manual_seed(0)
+        loader = DataLoader(list(range(6)), batch_size=2, shuffle=True)
+        epoch1 = [b.tolist() for b in loader]   # iter(loader) draws one permutation ...
+        epoch2 = [b.tolist() for b in loader]   # ... and the next epoch a new one
+        print(epoch1)
+        print(epoch2)
+        print(sorted(sum(epoch1, [])))          # each sample exactly once: [0, 1, 2, 3, 4, 5]
+        """),
     _ex("to-tensor", "ToTensor: HWC uint8 -> CHW float in [0, 1]", "ToTensor",
         "t = from_numpy(img).permute(2, 0, 1) is a CHW view of img's memory (non-contiguous); "
         "x is what torchvision's ToTensor returns: float32, CHW, values / 255.", """

@@ -1,6 +1,8 @@
 """Every example runs in the real sandbox through the real app and shows its lesson's claim."""
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from app.examples import EXAMPLES
@@ -37,6 +39,19 @@ def _module(r, name):
 
 def _flat(values):
     return [v for x in values for v in _flat(x)] if isinstance(values, list) else [values]
+
+
+def _array(r: RunResponse, name: str):
+    found = [a for a in r.arrays if a.name == name or name in a.aliases]
+    assert found, f"no array {name!r} in {[a.name for a in r.arrays]}"
+    return found[0]
+
+
+def _shuffled_epochs(stdout: str) -> bool:
+    first, second, everything = (ast.literal_eval(line) for line in stdout.splitlines())
+    flat = [i for batch in first for i in batch]
+    return (everything == list(range(6)) and sorted(flat) == everything and flat != everything
+            and first != second and all(len(b) == 2 for b in first + second))
 
 
 CHECKS = {
@@ -78,6 +93,11 @@ CHECKS = {
                                 and not _same_storage(r, "images", "xb")
                                 and _flat(_t(r, "xb").preview.values) == [0.0] * 4
                                 and r.stdout.text.strip() == "[0.0, 1.0]",
+    "collate-fn": lambda r: _t(r, "batch").shape == [2, 2] and _t(r, "batch").dtype == "torch.float32"
+                            and "raw[0]" in _array(r, "rows[0]").aliases
+                            and _array(r, "rows[0]").storage != _t(r, "batch").storage
+                            and r.stdout.text.strip().endswith("[100.   0.]"),
+    "shuffle": lambda r: _shuffled_epochs(r.stdout.text),
     "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
                            and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
                            and float(_t(r, "x").stats.max) <= 1.0,
