@@ -133,12 +133,12 @@ EXAMPLES = [
         from torch.utils.data import DataLoader
 
         torch.manual_seed(0)
-        loader = DataLoader(list(range(6)), batch_size=2, shuffle=True)
-        epoch1 = [b.tolist() for b in loader]   # iter(loader) draws one permutation ...
-        epoch2 = [b.tolist() for b in loader]   # ... and the next epoch a new one
-        print(epoch1)
-        print(epoch2)
-        print(sorted(sum(epoch1, [])))          # each sample exactly once: [0, 1, 2, 3, 4, 5]
+        loader = DataLoader(torch.arange(6), batch_size=2, shuffle=True)  # a tensor is a Dataset
+        epoch1 = list(loader)   # iter(loader) draws one permutation: 3 batches of 2 ...
+        epoch2 = list(loader)   # ... and the next epoch a new one
+        print(torch.cat(epoch1).tolist())
+        print(torch.cat(epoch2).tolist())
+        print(torch.cat(epoch1).sort().values.tolist())   # each sample once: [0, 1, ..., 5]
         """),
     _ex("to-tensor", "ToTensor: HWC uint8 -> CHW float in [0, 1]", "ToTensor",
         "t = from_numpy(img).permute(2, 0, 1) is a CHW view of img's memory (non-contiguous); "

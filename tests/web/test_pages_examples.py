@@ -49,9 +49,8 @@ def _array(r: RunResponse, name: str):
 
 def _shuffled_epochs(stdout: str) -> bool:
     first, second, everything = (ast.literal_eval(line) for line in stdout.splitlines())
-    flat = [i for batch in first for i in batch]
-    return (everything == list(range(6)) and sorted(flat) == everything and flat != everything
-            and first != second and all(len(b) == 2 for b in first + second))
+    return (everything == list(range(6)) == sorted(first) == sorted(second)
+            and first != everything and first != second)
 
 
 CHECKS = {
@@ -97,7 +96,9 @@ CHECKS = {
                             and "raw[0]" in _array(r, "rows[0]").aliases
                             and _array(r, "rows[0]").storage != _t(r, "batch").storage
                             and r.stdout.text.strip().endswith("[100.   0.]"),
-    "shuffle": lambda r: _shuffled_epochs(r.stdout.text),
+    "shuffle": lambda r: _shuffled_epochs(r.stdout.text)
+                         and [_t(r, f"epoch1[{i}]").shape for i in range(3)] == [[2]] * 3
+                         and not _same_storage(r, "epoch1[0]", "loader.dataset"),
     "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
                            and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
                            and float(_t(r, "x").stats.max) <= 1.0,
