@@ -151,6 +151,22 @@ EXAMPLES = [
         x = t.contiguous().float().div(255)          # = transforms.ToTensor()(img)
         print(x.shape, x.max().item())
         """),
+    _ex("eval-vs-no-grad", "model.eval() and no_grad() are different switches", "train and test",
+        "Under no_grad a train-mode BatchNorm still writes its running stats (step 8: running_mean "
+        "and running_var change with no version bump, the kernel writes them in place) and y1 gets "
+        "no graph; after bn.eval() the stats stay put and y2 does get a graph.", """
+        import torch
+        import torch.nn as nn
+
+        torch.manual_seed(0)
+        bn = nn.BatchNorm1d(2)
+        x = torch.randn(4, 2) * 3 + 5
+        with torch.no_grad():
+            y1 = bn(x)      # no graph, yet train mode still writes bn's running stats
+        bn.eval()
+        y2 = bn(x)          # eval mode reads the running stats and writes nothing; a graph is built
+        print(bn.running_mean, bn.num_batches_tracked.item())
+        """),
     _ex("train-step", "One training step with an optimizer", "pytorch 训练代码参考",
         "After zero_grad / backward / step: parameters have .grad, opt holds a momentum_buffer "
         "per parameter, and loss's graph ends in NllLossBackward0.", """

@@ -102,6 +102,11 @@ CHECKS = {
     "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
                            and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
                            and float(_t(r, "x").stats.max) <= 1.0,
+    "eval-vs-no-grad": lambda r: _t(r, "y1").grad_fn is None
+                                 and _t(r, "y2").grad_fn == "NativeBatchNormBackward0"
+                                 and _flat(_t(r, "bn.num_batches_tracked").preview.values) == [1]
+                                 and all(v != 0.0 for v in _flat(_t(r, "bn.running_mean").preview.values))
+                                 and _module(r, "bn").training is False,
     "train-step": lambda r: r.ok and _t(r, "loss").grad_fn == "NllLossBackward0"
                             and _t(r, "model.0.weight").grad
                             and any("momentum_buffer" in s.entries for s in _module(r, "opt").state),

@@ -70,6 +70,18 @@ def test_change_lines_name_the_lessons(client):
     assert any(c.text.startswith("new storage") for c in contiguous.changes)
 
 
+def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
+    """eval-vs-no-grad: batch_norm writes running_mean in place without bumping its version;
+    the step under no_grad still shows the values changing, and eval() stops it."""
+    resp = RunResponse.model_validate(traced(client, by_id("eval-vs-no-grad").code))
+    by_line = {s.start_line: s for s in resp.steps}
+    changed = {c.name: c for c in by_line[8].changes.tensors.changed}
+    assert by_line[8].grad_mode == "no_grad"
+    assert changed["bn.running_mean"].values_changed and "version" not in changed["bn.running_mean"].fields
+    assert changed["bn.num_batches_tracked"].fields["version"] == [1, 2]
+    assert by_line[10].changes.tensors.changed == [] and by_line[10].changes.tensors.added == ["y2"]
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
 def test_every_lesson_steps_through(client, example):
     r = client.get(f"/?example={example.id}")
