@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from app.sandbox import strays
 from tests.sandbox.hostile_kit import gone
 
@@ -18,33 +20,28 @@ class _ExitsMidRead(io.StringIO):
         raise ProcessLookupError(3, "No such process")
 
 
-def _sleeper() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+@pytest.fixture
+def child_pid():
+    """A live child of this process, for child_pids() to find."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
 
 
-def test_child_pids_lists_a_real_child():
-    proc = _sleeper()
-    try:
-        assert proc.pid in strays.child_pids()
-    finally:
-        proc.kill()
-        proc.wait()
+def test_child_pids_lists_a_real_child(child_pid):
+    assert child_pid in strays.child_pids()
 
 
-def test_child_pids_survives_a_thread_gone_after_listdir(monkeypatch):
+def test_child_pids_survives_a_thread_gone_after_listdir(monkeypatch, child_pid):
     """Regression: a vanished thread's ENOENT used to make the whole answer None, so a sweep
     skipped every stray that round."""
     real_listdir = os.listdir
     monkeypatch.setattr(strays.os, "listdir", lambda path: real_listdir(path) + ["2147483646"])
-    proc = _sleeper()
-    try:
-        assert proc.pid in strays.child_pids()
-    finally:
-        proc.kill()
-        proc.wait()
+    assert child_pid in strays.child_pids()
 
 
-def test_child_pids_survives_esrch_on_read(monkeypatch):
+def test_child_pids_survives_esrch_on_read(monkeypatch, child_pid):
     """Regression: ESRCH on read (the thread exited between open and read) escaped child_pids."""
     real_open = builtins.open
     own_tid = str(os.getpid())
@@ -57,12 +54,7 @@ def test_child_pids_survives_esrch_on_read(monkeypatch):
     real_listdir = os.listdir
     monkeypatch.setattr(strays.os, "listdir", lambda path: real_listdir(path) + ["2147483646"])
     monkeypatch.setattr(strays, "open", fake_open, raising=False)
-    proc = _sleeper()
-    try:
-        assert proc.pid in strays.child_pids()
-    finally:
-        proc.kill()
-        proc.wait()
+    assert child_pid in strays.child_pids()
 
 
 def test_child_pids_is_none_without_the_children_file(monkeypatch):
