@@ -68,11 +68,11 @@ def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
 # Instances of these are data, never a module, class or routine: decided without inspect's
 # five predicate calls (the step-through tracer walks the namespace after every statement).
 _DATA_TYPES = (torch.Tensor, np.ndarray, dict, list, tuple, int, float, str, torch.nn.Module)
-# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each.
 # Library classes whose instances hold a snippet's tensors as public attributes: Dataset,
 # TensorDataset, DataLoader, samplers, distributions, SimpleNamespace.
 _DATA_HOLDER_PACKAGES = ("torch.utils.data.", "torch.distributions.")
 _DATA_HOLDER_MODULES = frozenset({"types"})
+# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each.
 _ATOMS = frozenset({int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device})
 
 
