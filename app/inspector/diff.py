@@ -24,9 +24,10 @@ import operator
 from collections import Counter
 from typing import Any
 
+# "aliases": `b = a` makes no tensor, only a second name for one; a learner must see that step.
 TENSOR_FIELDS = ("shape", "stride", "storage_offset", "dtype", "device", "requires_grad",
-                 "grad_fn", "version", "grad", "is_contiguous")
-ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "writeable")
+                 "grad_fn", "version", "grad", "is_contiguous", "aliases")
+ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "writeable", "aliases")
 MODULE_FIELDS = ("training", "param_count")
 
 

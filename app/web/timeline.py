@@ -121,18 +121,20 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
 def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
     out: list[Change] = []
     ch = step.changes
-    shapes = {t.get("name"): t.get("shape") for t in state.get("tensors", [])}
+    entries = {e.get("name"): e for kind in ("tensors", "arrays") for e in state.get(kind, [])}
+    members = {s.get("id"): [m.get("name") for m in s.get("members", [])]
+               for s in state.get("storages", [])}
     for section in (ch.tensors, ch.arrays):
         for name in section.added:
-            shape = shapes.get(name)
-            out.append(Change(f"new {name}" + (f" {fmt_shape(shape)}" if shape is not None else ""),
+            entry = entries.get(name, {})
+            shape = entry.get("shape")
+            text = f"new {name}" + (f" {fmt_shape(shape)}" if shape is not None else "")
+            out.append(Change(text + _shares(name, entry.get("storage"), ch.storages.added, members),
                               name, "added"))
         for fc in section.changed:
             out.append(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
         for name in section.removed:
             out.append(Change(f"{name} is gone", name, "removed"))
-    members = {s.get("id"): [m.get("name") for m in s.get("members", [])]
-               for s in state.get("storages", [])}
     for sid in ch.storages.added:
         out.append(Change(f"new storage {sid} ({', '.join(members.get(sid, []))})",
                           kind="storage", storage=sid))
@@ -152,10 +154,32 @@ def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
     return out
 
 
+def _shares(name: str, sid: str | None, new_storages: list[str],
+            members: dict[str, list[str]]) -> str:
+    """", shares s0 with a": a new name that landed in memory that was already there (a view,
+    `from_numpy`...), where a copy comes with a "new storage" line instead."""
+    others = [m for m in members.get(sid, []) if m != name] if sid else []
+    if sid in new_storages or not others:
+        return ""
+    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+    return f", shares {sid} with {', '.join(others[:3])}{more}"
+
+
+def _alias_text(old, new) -> str:
+    old, new = old or [], new or []
+    parts = [f"also named {', '.join(n for n in new if n not in old)}"] if set(new) - set(old) else []
+    gone = [n for n in old if n not in new]
+    if gone:
+        parts.append(f"no longer named {', '.join(gone)}")
+    return "; ".join(parts)
+
+
 def _field_text(fc: FieldChange) -> str:
     parts = []
     for name, (old, new) in ((k, (v + [None, None])[:2]) for k, v in fc.fields.items()):
-        if name == "grad":
+        if name == "aliases":
+            parts.append(_alias_text(old, new))
+        elif name == "grad":
             parts.append(".grad appeared" if old is None else
                          ".grad became None" if new is None else f".grad {old} → {new}")
         elif name == "storage":

@@ -127,3 +127,16 @@ def test_identity_fast_paths_answer_as_the_full_comparison():
     assert diff(before, after, **moved)["storages"]["added"] == ["s1"]
     assert state_delta(before, after) == state_delta(before, copied)
     assert diff(before, after)["empty"] is True
+
+
+def test_a_second_name_is_a_change_of_aliases():
+    """`b = a` makes no tensor; before, that step showed nothing changed at all."""
+    before = _snap("a = torch.ones(2)\nn = a.numpy()")
+    after = _snap("a = torch.ones(2)\nn = a.numpy()\nb = a\nm = n")
+    changes = diff(before, after)
+    assert changes["tensors"]["changed"] == [
+        {"name": "a", "fields": {"aliases": [[], ["b"]]}, "values_changed": False}]
+    assert changes["arrays"]["changed"] == [
+        {"name": "n", "fields": {"aliases": [[], ["m"]]}, "values_changed": False}]
+    assert changes["tensors"]["added"] == [] and not changes["empty"]
+    assert diff(after, before)["tensors"]["changed"][0]["fields"] == {"aliases": [["b"], []]}

@@ -82,6 +82,18 @@ def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
     assert by_line[10].changes.tensors.changed == [] and by_line[10].changes.tensors.added == ["y2"]
 
 
+def test_change_lines_tell_names_views_and_copies_apart(client):
+    code = ("import torch\na = torch.ones(3)\nb = a\nc = a.view(3)\ne = a.clone()\ndel b\n"
+            "n = a.numpy()\n")
+    resp = RunResponse.model_validate(traced(client, code))
+    texts = {s.start_line: [c.text for c in s.changes] for s in timeline.build(resp, "t").steps}
+    assert texts[3] == ["a: also named b"]
+    assert texts[4] == ["new c (3,), shares s0 with a"]
+    assert texts[5] == ["new e (3,)", "new storage s1 (e)"]
+    assert texts[6] == ["a: no longer named b"]
+    assert texts[7] == ["new n (3,), shares s0 with a, c"]
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
 def test_every_lesson_steps_through(client, example):
     r = client.get(f"/?example={example.id}")
