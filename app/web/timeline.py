@@ -156,8 +156,8 @@ def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
 
 def _shares(name: str, sid: str | None, new_storages: list[str],
             members: dict[str, list[str]]) -> str:
-    """", shares s0 with a": a new name that landed in memory that was already there (a view,
-    `from_numpy`...), where a copy comes with a "new storage" line instead."""
+    """The suffix ", shares s0 with a" for a new name in memory that was already there (a view,
+    `from_numpy`...); a copy gets a "new storage" line instead."""
     others = [m for m in members.get(sid, []) if m != name] if sid else []
     if sid in new_storages or not others:
         return ""
@@ -167,11 +167,9 @@ def _shares(name: str, sid: str | None, new_storages: list[str],
 
 def _alias_text(old, new) -> str:
     old, new = old or [], new or []
-    parts = [f"also named {', '.join(n for n in new if n not in old)}"] if set(new) - set(old) else []
-    gone = [n for n in old if n not in new]
-    if gone:
-        parts.append(f"no longer named {', '.join(gone)}")
-    return "; ".join(parts)
+    added, gone = [n for n in new if n not in old], [n for n in old if n not in new]
+    return "; ".join([f"also named {', '.join(added)}"] * bool(added)
+                     + [f"no longer named {', '.join(gone)}"] * bool(gone))
 
 
 def _field_text(fc: FieldChange) -> str:

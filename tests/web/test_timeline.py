@@ -84,7 +84,7 @@ def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
 
 def test_change_lines_tell_names_views_and_copies_apart(client):
     code = ("import torch\na = torch.ones(3)\nb = a\nc = a.view(3)\ne = a.clone()\ndel b\n"
-            "n = a.numpy()\n")
+            "n = a.numpy()\ng = e\ng, h = None, e\n")
     resp = RunResponse.model_validate(traced(client, code))
     texts = {s.start_line: [c.text for c in s.changes] for s in timeline.build(resp, "t").steps}
     assert texts[3] == ["a: also named b"]
@@ -92,6 +92,7 @@ def test_change_lines_tell_names_views_and_copies_apart(client):
     assert texts[5] == ["new e (3,)", "new storage s1 (e)"]
     assert texts[6] == ["a: no longer named b"]
     assert texts[7] == ["new n (3,), shares s0 with a, c"]
+    assert texts[9] == ["e: also named h; no longer named g"]
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
