@@ -168,8 +168,12 @@ def _shares(name: str, sid: str | None, new_storages: list[str],
 def _alias_text(old, new) -> str:
     old, new = old or [], new or []
     added, gone = [n for n in new if n not in old], [n for n in old if n not in new]
-    return "; ".join([f"also named {', '.join(added)}"] * bool(added)
-                     + [f"no longer named {', '.join(gone)}"] * bool(gone))
+    parts = []
+    if added:
+        parts.append(f"also named {', '.join(added)}")
+    if gone:
+        parts.append(f"no longer named {', '.join(gone)}")
+    return "; ".join(parts)
 
 
 def _field_text(fc: FieldChange) -> str:
