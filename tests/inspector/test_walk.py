@@ -279,3 +279,21 @@ def test_library_objects_outside_the_data_holders_are_not_walked():
 def test_deques_are_walked_like_lists():
     s = snap("import collections\nreplay = collections.deque([torch.ones(1), torch.zeros(2)], maxlen=5)\n")
     assert [t["name"] for t in s["tensors"]] == ["replay[0]", "replay[1]"]
+
+
+def test_containers_of_numbers_and_strings_are_skipped_not_truncated():
+    """Regression: a custom Dataset's list of 5,000 file paths marked the snapshot truncated
+    (over container_items_max) though it hides nothing, and a list of 1,000 losses cost 1,000
+    visits at every step."""
+    ns, _ = run_snippet("""
+        paths = [f"img_{i}.png" for i in range(5000)]
+        losses = [float(i) for i in range(1000)]
+        cfg = {"lr": 0.1, "name": "run", "steps": None}
+        mixed = [1, "a", None, torch.ones(1), 2.5]
+        huge = list(range(200_000))     # over ATOMS_SCAN_MAX: walked as before, up to the cap
+    """)
+    walker = Walker(InspectLimits())
+    result = walker.run({k: v for k, v in ns.items() if k != "huge"})
+    assert names(result.tensors) == ["mixed[3]"] and not result.truncated
+    assert walker.visits <= 10
+    assert walk({"huge": ns["huge"]}, InspectLimits()).truncated is True
