@@ -124,13 +124,18 @@ def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
     entries = {e.get("name"): e for kind in ("tensors", "arrays") for e in state.get(kind, [])}
     members = {s.get("id"): [m.get("name") for m in s.get("members", [])]
                for s in state.get("storages", [])}
+    alias_of = {a: e.get("name") for kind in ("tensors", "arrays") for e in before.get(kind, [])
+                for a in e.get("aliases") or []}
     for section in (ch.tensors, ch.arrays):
         for name in section.added:
             entry = entries.get(name, {})
-            shape = entry.get("shape")
-            text = f"new {name}" + (f" {fmt_shape(shape)}" if shape is not None else "")
-            out.append(Change(text + _shares(name, entry.get("storage"), ch.storages.added, members),
-                              name, "added"))
+            shape = f" {fmt_shape(entry['shape'])}" if entry.get("shape") is not None else ""
+            if name in alias_of:  # `y = x; x = x + 1`: y is no new tensor, x moved away from it
+                text = f"{name}{shape} listed alone: it was another name for {alias_of[name]}"
+            else:
+                text = f"new {name}{shape}" + _shares(name, entry.get("storage"),
+                                                      ch.storages.added, members)
+            out.append(Change(text, name, "added"))
         for fc in section.changed:
             out.append(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
         for name in section.removed:

@@ -84,7 +84,7 @@ def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
 
 def test_change_lines_tell_names_views_and_copies_apart(client):
     code = ("import torch\na = torch.ones(3)\nb = a\nc = a.view(3)\ne = a.clone()\ndel b\n"
-            "n = a.numpy()\ng = e\ng, h = None, e\n")
+            "n = a.numpy()\ng = e\ng, h = None, e\ne = e + 1\n")
     resp = RunResponse.model_validate(traced(client, code))
     texts = {s.start_line: [c.text for c in s.changes] for s in timeline.build(resp, "t").steps}
     assert texts[3] == ["a: also named b"]
@@ -93,6 +93,7 @@ def test_change_lines_tell_names_views_and_copies_apart(client):
     assert texts[6] == ["a: no longer named b"]
     assert texts[7] == ["new n (3,), shares s0 with a, c"]
     assert texts[9] == ["e: also named h; no longer named g"]
+    assert texts[10][0] == "h (3,) listed alone: it was another name for e"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
