@@ -230,7 +230,9 @@ class StepChanges(_Model):
 
 class Step(_Model):
     index: int
-    kind: Literal["statement", "iteration", "error"] = "statement"
+    kind: Literal["statement", "iteration", "caught", "error"] = Field(
+        "statement", description="caught: the statement raised and an except of the snippet "
+        "handled it (note says what and where); error: it raised and the run ended.")
     start_line: int
     end_line: int
     iteration: int | None = Field(None, description="1-based iteration of the top-level loop.")

@@ -7,6 +7,9 @@ Where each hook goes:
   `with torch.no_grad():` blocks are stepped line by line and show grad mode no_grad;
 * a top-level `for`/`while`: its body is wrapped in try/finally and the finally calls the hook,
   one step per iteration (`continue` and `break` included); after the loop, one more hook.
+* inside a top-level `try` (its body, `else:` and `finally:`) and `match` case bodies: as for
+  `with`; and first thing in every `except` handler a hook that records the statement that
+  raised (a "caught" step), so stepping shows where the jump to the handler came from.
 The snippet's own nodes keep their locations, so line numbers are the original ones.
 
 Ahead of time: parsing, rewriting and compiling cost a freshly forked worker ~2.3 ms of a 50-line
@@ -35,6 +38,9 @@ from typing import Any
 
 FILENAME = "<snippet>"
 STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
+CAUGHT_HOOK = "__tp_caught__"
+HOOKS = (STEP_HOOK, ITER_HOOK, LOOP_END_HOOK, CAUGHT_HOOK)
+_TRY = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
 # Compiling blocks the server's event loop (the parser and compiler hold the GIL): ~20 us per
 # statement, ~1.2 ms per KiB of one long expression, measured. Past these bounds (a few ms at
 # most; a lesson is ~60 lines) the worker compiles, as it always could.
@@ -61,10 +67,10 @@ def instrument(tree: ast.Module) -> list[Site]:
     return sites
 
 
-def _hook(name: str, sid: int, at: ast.stmt) -> ast.stmt:
+def _hook(name: str, sid: int, at: ast.AST, line: int | None = None) -> ast.stmt:
     # At the statement's last line: a TimeLimit raised in the hook points at that statement.
     # Every node gets its location here, so no fix_missing_locations pass over the whole tree.
-    line = at.end_lineno or at.lineno
+    line = line or at.end_lineno or at.lineno
     loc = {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
     return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [],
                              **loc), **loc)
@@ -82,6 +88,13 @@ def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
             stmt.body = _block(stmt.body, sites)
             stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
             out.append(stmt)
+        elif isinstance(stmt, _TRY):
+            _try(stmt, sites)
+            out.append(stmt)
+        elif isinstance(stmt, ast.Match):
+            for case in stmt.cases:
+                case.body = _block(case.body, sites)
+            out.append(stmt)
         elif isinstance(stmt, (ast.For, ast.While)):
             sid = len(sites)
             sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
@@ -96,6 +109,17 @@ def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
             sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno))
             out += [stmt, _hook(STEP_HOOK, sid, stmt)]
     return out
+
+
+def _try(stmt: ast.Try, sites: list[Site]) -> None:
+    stmt.body = _block(stmt.body, sites)
+    for handler in stmt.handlers:
+        sid = len(sites)  # the handler's own site: its `except` line
+        sites.append(Site(handler.lineno, handler.lineno))
+        handler.body = [_hook(CAUGHT_HOOK, sid, handler, line=handler.lineno),
+                        *_block(handler.body, sites)]
+    stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
+    stmt.finalbody = _block(stmt.finalbody, sites) if stmt.finalbody else []
 
 
 def compile_traced(code: str, optimize: int = -1) -> tuple[CodeType, list[Site]]:

@@ -6,11 +6,13 @@ statement of a top-level `with`/`if` body that runs, and one per iteration of a 
 to loop_iterations_max; after the loop one more step only when iterations ran unstepped, there
 were none, or an `else:` ran.
 
-A statement that raises gets no step of its own; finish() adds an "error" step for it. Hooks never
-raise into the snippet (except TimeLimit, see _paused_timer). Caps (steps_max, bytes_max) stop the
+A statement that raises gets no step of its own; finish() adds an "error" step for it, or, when an
+`except` of a stepped `try` handles it, a "caught" step (its note names the exception and the
+handler) comes before the handler's steps. Hooks never raise into the snippet (except TimeLimit,
+see _paused_timer). Caps (steps_max, bytes_max) stop the
 stepping, never the run: the rest runs plainly and `steps_truncated` is set.
 
-Step (one dict each): {"index", "kind": "statement"|"iteration"|"error", "start_line",
+Step (one dict each): {"index", "kind": "statement"|"iteration"|"caught"|"error", "start_line",
 "end_line", "iteration": int|null, "grad_mode": "enable_grad"|"no_grad"|"inference_mode",
 "stdout": text printed during the step, "changes": app.inspector.diff output,
 "storage_keys": {snapshot storage id: stable key}, "state": app.inspector.diff.state_delta from
@@ -30,7 +32,8 @@ import torch
 from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
-from app.sandbox.instrument import FILENAME, ITER_HOOK, LOOP_END_HOOK, STEP_HOOK, Site
+from app.sandbox.instrument import (CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK, LOOP_END_HOOK,
+                                    STEP_HOOK, Site)
 
 DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "bytes_max": 4 * 1024 * 1024}
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
@@ -83,7 +86,7 @@ class Tracer:
             return plain
         self.sites, self.namespace = sites, namespace
         namespace.update({STEP_HOOK: self._after_statement, ITER_HOOK: self._after_iteration,
-                          LOOP_END_HOOK: self._after_loop})
+                          LOOP_END_HOOK: self._after_loop, CAUGHT_HOOK: self._after_caught})
         return traced
 
     # Hooks: called from the snippet's module code.
@@ -108,6 +111,20 @@ class Tracer:
             note = (f"iterations {site.stepped + 1}-{site.iterations} ran without steps "
                     f"(loop_iterations_max={self.loop_iterations_max})")
         self._record(site, "statement", iteration=site.iterations or None, note=note)
+
+    def _after_caught(self, sid: int) -> None:
+        """First thing in an `except` handler: a step for the statement that raised, as it left
+        things (a failed statement may have changed some before raising)."""
+        exc = sys.exc_info()[1]
+        if exc is None or self.truncated:
+            return
+        tb = exc.__traceback__  # its head is this module frame: the line that was running
+        line = tb.tb_lineno if tb is not None else self.sites[sid].start_line
+        site = self._innermost(line)
+        note = (f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
+                f"line {self.sites[sid].start_line}")
+        self._record(site, "caught", iteration=site.iterations + 1 if site.loop else None,
+                     note=note)
 
     def _record(self, site: Site, kind: str, iteration: int | None = None,
                 note: str | None = None) -> None:
@@ -156,7 +173,7 @@ class Tracer:
 
     # ---- after the run ----
     def finish(self, namespace: dict, error: dict | None) -> dict[str, Any]:
-        for name in (STEP_HOOK, ITER_HOOK, LOOP_END_HOOK):
+        for name in HOOKS:
             namespace.pop(name, None)
         if error is not None and self.namespace is not None:
             site = self._failing_site(error)
@@ -173,12 +190,28 @@ class Tracer:
     def _failing_site(self, error: dict) -> Site | None:
         frames = [f for f in error.get("traceback", []) if f.get("function") == "<module>"]
         line = frames[0]["line"] if frames else error.get("line")
-        if not isinstance(line, int):
-            return None
+        return self._innermost(line) if isinstance(line, int) else None
+
+    def _innermost(self, line: int) -> Site:
+        """The site of the statement running at `line`: the with/try-body statement, not a loop
+        around it."""
         containing = [s for s in self.sites if s.start_line <= line <= s.end_line]
-        if containing:  # innermost: the with-body statement, not a loop around it
+        if containing:
             return min(containing, key=lambda s: s.end_line - s.start_line)
         return Site(line, line)
+
+
+EXCEPTION_TEXT_MAX_CHARS = 200
+
+
+def _exception_text(exc: BaseException) -> str:
+    """str(exc), shortened: the snippet's own __str__ runs here, so whatever it does is caught."""
+    try:
+        text = str(exc)
+    except Exception as err:  # noqa: BLE001 - a broken __str__ is the snippet's, not ours
+        return f"<str() failed: {type(err).__name__}>"
+    text = text if isinstance(text, str) else ""
+    return text if len(text) <= EXCEPTION_TEXT_MAX_CHARS else text[:EXCEPTION_TEXT_MAX_CHARS] + "…"
 
 
 @contextmanager

@@ -36,6 +36,7 @@ class TimelineStep:
     label: str
     kind: str
     changes: list[Change] = field(default_factory=list)
+    note: str | None = None
 
 
 @dataclass
@@ -80,7 +81,7 @@ def build(resp: RunResponse, token: str, current: int | None = None) -> Timeline
         return None
     states = _states(resp.steps)
     steps = [TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind,
-                          describe_changes(s, states[i], states[i - 1] if i else {}))
+                          describe_changes(s, states[i], states[i - 1] if i else {}), s.note)
              for i, s in enumerate(resp.steps)]
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
@@ -93,6 +94,8 @@ def _label(step: Step) -> str:
     where = f"{lines}, iteration {step.iteration}" if step.iteration else lines
     if step.kind == "error":
         where += ", raised"
+    elif step.kind == "caught":
+        where += ", raised and caught"
     return f"{where} · {_GRAD_MODES.get(step.grad_mode, step.grad_mode)}"
 
 

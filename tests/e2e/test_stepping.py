@@ -56,6 +56,20 @@ def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):
     expect(_row(page, "w.grad")).to_be_visible()
 
 
+def test_a_handled_exception_is_a_step_at_the_line_that_raised(page, server):
+    open_playground(page, server)
+    code = ("import torch\nb = torch.arange(6).view(2, 3).t()\ntry:\n    c = b.view(-1)\n"
+            "except RuntimeError:\n    c = b.reshape(-1)\n")
+    page.evaluate("c => window.tp.setCode(c)", code)
+    expect(page.locator("#tl-label")).to_contain_text("line 6")
+    page.click("#tl-prev")
+    expect(page.locator("#tl-label")).to_contain_text("line 4, raised and caught")
+    expect(page.locator(".cm-step-line")).to_contain_text("c = b.view(-1)")
+    expect(page.locator("#tl-changes .step-note")).to_contain_text(
+        "raised RuntimeError: view size is not compatible")
+    expect(_row(page, "c")).to_have_count(0)          # the failed view made nothing
+
+
 def _has(cls: str):
     import re
     return re.compile(rf"(^|\s){cls}(\s|$)")

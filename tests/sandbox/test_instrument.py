@@ -27,6 +27,12 @@ else:
     y = x * 2
 with torch.no_grad():
     z = x + 1
+try:
+    w = x.view(2, 2)
+except RuntimeError as err:
+    w = None
+finally:
+    v = 1
 """
 
 

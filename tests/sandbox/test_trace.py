@@ -128,6 +128,123 @@ def test_error_inside_a_loop_names_the_iteration():
     assert [s["kind"] for s in p["steps"]] == ["iteration", "iteration", "error"]
 
 
+TRY_VIEW = """\
+    import torch
+    a = torch.arange(12).view(3, 4)
+    b = a.t()
+    try:
+        c = b.view(-1)
+    except RuntimeError as err:
+        print("view failed")
+        c = b.reshape(-1)
+    else:
+        print("no error")
+    finally:
+        done = True
+    """
+
+
+def test_try_bodies_are_stepped_and_a_handled_exception_is_a_caught_step():
+    p = traced(TRY_VIEW)
+    assert p["ok"] is True
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
+                        ("statement", 3, 3, None), ("caught", 5, 5, None),
+                        ("statement", 7, 7, None), ("statement", 8, 8, None),
+                        ("statement", 12, 12, None)]
+    caught = p["steps"][3]
+    assert caught["note"].startswith("raised RuntimeError: view size is not compatible")
+    assert caught["note"].endswith("handled by the except at line 6")
+    assert caught["changes"]["empty"] is True      # the failed view made nothing
+    assert p["steps"][4]["stdout"] == "view failed\n"
+    assert p["steps"][5]["changes"]["tensors"]["added"] == ["c"]
+
+
+def test_try_else_runs_stepped_when_nothing_raised():
+    p = traced(TRY_VIEW.replace("b.view(-1)", "a.view(-1)"))
+    assert [(k, a) for k, a, _, _ in lines(p)][3:] == [("statement", 5), ("statement", 10),
+                                                       ("statement", 12)]
+    assert p["steps"][4]["stdout"] == "no error\n"
+
+
+def test_caught_step_shows_what_the_statement_did_before_it_raised():
+    p = traced("""\
+        import torch
+        x = torch.ones(4)
+        try:
+            y = x.add_(1).view(3)
+        except RuntimeError:
+            pass
+        """)
+    caught = next(s for s in p["steps"] if s["kind"] == "caught")
+    assert (caught["start_line"], caught["end_line"]) == (4, 4)
+    assert caught["changes"]["tensors"]["changed"][0]["fields"]["version"] == [0, 1]
+
+
+def test_an_exception_that_escapes_the_try_steps_its_finally_then_ends_in_an_error_step():
+    p = traced("""\
+        x = 1
+        try:
+            y = 1 / 0
+        except KeyError:
+            pass
+        finally:
+            z = 2
+        """)
+    assert p["error"]["type"] == "ZeroDivisionError"
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 7, 7, None),
+                        ("error", 3, 3, None)]
+
+
+def test_a_raise_in_a_loop_inside_try_names_its_iteration_when_caught():
+    p = traced("""\
+        try:
+            for i in range(5):
+                if i == 2:
+                    raise ValueError("two")
+        except ValueError as e:
+            msg = str(e)
+        """)
+    assert lines(p) == [("iteration", 2, 4, 1), ("iteration", 2, 4, 2), ("caught", 2, 4, 3),
+                        ("statement", 6, 6, None)]
+    assert "raised ValueError: two" in p["steps"][2]["note"]
+
+
+def test_the_snippets_broken_exception_str_does_not_break_stepping():
+    """Regression: the caught step's note calls str() on the snippet's exception."""
+    p = traced("""\
+        class Odd(Exception):
+            def __str__(self):
+                raise TypeError("no text")
+        try:
+            raise Odd()
+        except Odd:
+            ok = 1
+        """)
+    assert p["ok"] is True
+    assert p["steps"][1]["note"].startswith("raised Odd: <str() failed: TypeError>")
+    assert p["steps"][-1]["start_line"] == 7
+
+
+def test_a_long_exception_message_is_shortened_in_the_note():
+    p = traced("try:\n    raise ValueError('x' * 5000)\nexcept ValueError:\n    pass\n")
+    note = p["steps"][0]["note"]
+    assert len(note) < 300 and "x" * 200 + "…" in note
+
+
+def test_match_case_bodies_are_stepped():
+    p = traced("""\
+        n = 3
+        match n:
+            case 1:
+                a = 1
+            case 3:
+                a = 3
+                b = 4
+        c = 5
+        """)
+    assert [s for _, s, _, _ in lines(p)] == [1, 6, 7, 8]
+
+
 def test_step_cap_stops_stepping_not_the_run():
     p = traced("\n".join(f"v{i} = {i}" for i in range(10)) + "\nprint('end')",
                trace={"steps_max": 4})
@@ -151,7 +268,7 @@ def test_stdout_is_split_by_step():
 
 def test_hooks_do_not_leak_into_the_namespace():
     p = traced("names = sorted(k for k in globals() if k.startswith('__tp'))\nprint(len(names))")
-    assert p["stdout"]["text"] == "3\n"       # visible while it runs (documented) ...
+    assert p["stdout"]["text"] == "4\n"       # visible while it runs (documented) ...
     assert p["ok"] and p["snapshot"]["tensors"] == []
 
 
@@ -182,6 +299,14 @@ def test_time_limit_while_stepping_is_a_time_limit():
                limits=SandboxLimits(exec_timeout_s=0.3))
     assert p["error"]["type"] == "TimeLimit"
     assert p["steps"][-1]["kind"] == "error"
+
+
+def test_instrument_keeps_line_numbers_inside_try_and_handlers():
+    tree = ast.parse("try:\n    x = 1\nexcept ValueError:\n    y = 2\nfinally:\n    z = 3\n")
+    sites = instrument(tree)
+    assert [(s.start_line, s.end_line) for s in sites] == [(2, 2), (3, 3), (4, 4), (6, 6)]
+    handler = tree.body[0].handlers[0]
+    assert [n.lineno for n in handler.body] == [3, 4, 4]   # caught hook, y = 2, its step hook
 
 
 def test_instrument_keeps_snippet_line_numbers():

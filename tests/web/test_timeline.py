@@ -116,6 +116,40 @@ def test_step_fragment_reruns_when_the_run_is_not_cached(client):
     assert "x: version 0 → 1" in r.text
 
 
+TRY_CODE = """\
+import torch
+a = torch.arange(6).view(2, 3).t()
+try:
+    b = a.view(-1)
+except RuntimeError:
+    b = a.reshape(-1)
+for i in range(30):
+    pass
+"""
+
+
+def test_a_caught_exception_and_step_notes_show_on_the_page(client):
+    """Step notes (a handled exception, iterations run unstepped) were in the API only."""
+    resp = RunResponse.model_validate(traced(client, TRY_CODE))
+    tl = timeline.build(resp, "t")
+    caught = next(i for i, s in enumerate(tl.steps) if s.kind == "caught")
+    assert tl.steps[caught].label.startswith("line 4, raised and caught")
+    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone",
+                                              "step": str(caught)})
+    assert r.status_code == 200
+    assert re.search(r'class="note step-note">raised RuntimeError: view size is not compatible'
+                     r'.*handled by the except at line 5</p>', r.text)
+    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone",
+                                              "step": str(len(tl.steps) - 1)})
+    assert "iterations 21-30 ran without steps" in r.text
+
+
+def test_a_step_note_is_escaped(client):
+    code = "try:\n    raise ValueError('<b>x</b>')\nexcept ValueError:\n    pass\n"
+    r = client.post("/fragments/step", data={"code": code, "run": "gone", "step": "0"})
+    assert "raised ValueError: &lt;b&gt;x&lt;/b&gt;" in r.text and "<b>x</b>" not in r.text
+
+
 def test_run_fragment_swaps_the_timeline_out_of_band(client):
     r = client.post("/fragments/run", data={"code": INPLACE})
     assert r.status_code == 200
