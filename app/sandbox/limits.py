@@ -11,6 +11,11 @@ from typing import Any
 
 MiB = 1024 * 1024
 
+
+class TimeLimit(BaseException):
+    """Raised inside the snippet by the soft wall-clock timer (app.sandbox.runner). A
+    BaseException: `except Exception` in the snippet does not swallow it."""
+
 # How the memory budget is enforced. "as" caps the address space (RLIMIT_AS): the spec'd limit,
 # but CUDA reserves host virtual address space of about twice the GPU memory when it creates a
 # context, so a CUDA snippet would fail under it. "data" caps private writable memory

@@ -17,16 +17,11 @@ from typing import Any
 
 from app.sandbox import wirejson
 from app.sandbox.instrument import FILENAME  # the name tracebacks are filtered on, traced or not
-from app.sandbox.limits import SandboxLimits
+from app.sandbox.limits import SandboxLimits, TimeLimit
 from app.sandbox.output import CappedWriter, OutputLimit
 from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
 
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
-
-
-class TimeLimit(BaseException):
-    """Raised inside the snippet by the soft wall-clock timer (BaseException: `except Exception`
-    in the snippet does not swallow it)."""
 
 
 class _Timer:

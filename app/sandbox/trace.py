@@ -32,6 +32,7 @@ import torch
 from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
+from app.sandbox.limits import TimeLimit
 from app.sandbox.instrument import (CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK, LOOP_END_HOOK,
                                     STEP_HOOK, Site)
 
@@ -205,10 +206,13 @@ EXCEPTION_TEXT_MAX_CHARS = 200
 
 
 def _exception_text(exc: BaseException) -> str:
-    """str(exc), shortened: the snippet's own __str__ runs here, so whatever it does is caught."""
+    """str(exc), shortened. The snippet's own __str__ runs here, where the plain run would not
+    call it: whatever it raises is swallowed (SystemExit too), except the run's TimeLimit."""
     try:
         text = str(exc)
-    except Exception as err:  # noqa: BLE001 - a broken __str__ is the snippet's, not ours
+    except TimeLimit:
+        raise
+    except BaseException as err:  # noqa: BLE001 - a broken __str__ is the snippet's, not ours
         return f"<str() failed: {type(err).__name__}>"
     text = text if isinstance(text, str) else ""
     return text if len(text) <= EXCEPTION_TEXT_MAX_CHARS else text[:EXCEPTION_TEXT_MAX_CHARS] + "…"

@@ -209,20 +209,33 @@ def test_a_raise_in_a_loop_inside_try_names_its_iteration_when_caught():
     assert "raised ValueError: two" in p["steps"][2]["note"]
 
 
-def test_the_snippets_broken_exception_str_does_not_break_stepping():
-    """Regression: the caught step's note calls str() on the snippet's exception."""
-    p = traced("""\
-        class Odd(Exception):
-            def __str__(self):
-                raise TypeError("no text")
-        try:
-            raise Odd()
-        except Odd:
-            ok = 1
-        """)
-    assert p["ok"] is True
-    assert p["steps"][1]["note"].startswith("raised Odd: <str() failed: TypeError>")
+ODD_STR = """\
+    class Odd(Exception):
+        def __str__(self):
+            {body}
+    try:
+        raise Odd()
+    except Odd:
+        ok = 1
+    """
+
+
+@pytest.mark.parametrize("body, kind", [("raise TypeError('no text')", "TypeError"),
+                                        ("raise SystemExit(3)", "SystemExit")])
+def test_the_snippets_broken_exception_str_does_not_break_stepping(body, kind):
+    """Regression: the caught step's note calls str() on the snippet's exception, which the plain
+    run never does; a __str__ raising SystemExit ended the traced run alone."""
+    p = traced(ODD_STR.format(body=body))
+    assert p["ok"] is True and json.loads(run_snippet(
+        textwrap.dedent(ODD_STR.format(body=body)), LIMITS))["ok"]
+    assert p["steps"][1]["note"].startswith(f"raised Odd: <str() failed: {kind}>")
     assert p["steps"][-1]["start_line"] == 7
+
+
+def test_a_time_limit_inside_the_exceptions_str_still_ends_the_run():
+    p = traced(ODD_STR.format(body="while True: pass"), limits=SandboxLimits(exec_timeout_s=0.3))
+    assert p["error"]["type"] == "TimeLimit"
+    assert p["steps"][-1]["kind"] == "error"
 
 
 def test_a_long_exception_message_is_shortened_in_the_note():
