@@ -109,6 +109,24 @@
     return slider ? parseInt(slider.value, 10) : 0;
   }
 
+  // A click on a line number steps to the next step at that line (after the current one,
+  // wrapping), so a loop's iterations come one click after another.
+  function stepAtLine(line) {
+    const items = stepItems(), cur = currentStep();
+    for (let k = 1; k <= items.length; k++) {
+      const i = (cur + k) % items.length;
+      if (+items[i].dataset.start <= line && line <= +items[i].dataset.end) return i;
+    }
+    return -1;
+  }
+
+  document.addEventListener("click", e => {
+    const gutter = e.target.closest && e.target.closest(".cm-lineNumbers .cm-gutterElement");
+    if (!gutter || !stepItems().length) return;
+    const i = stepAtLine(parseInt(gutter.textContent, 10));
+    if (i >= 0) showStep(i);
+  });
+
   document.addEventListener("input", e => { if (e.target.id === "tl-slider") showStep(parseInt(e.target.value, 10)); });
   document.addEventListener("click", e => {
     if (e.target.closest("#tl-prev")) showStep(currentStep() - 1);
@@ -157,7 +175,10 @@
     timings.push({sinceFire: now - firedAt, sinceEdit: now - lastEditAt});
     document.dispatchEvent(new CustomEvent("tp:panels", {detail: {line}}));
   });
-  document.body.addEventListener("htmx:afterSettle", highlightChanges);
+  document.body.addEventListener("htmx:afterSettle", () => {
+    highlightChanges();
+    document.body.classList.toggle("has-steps", stepItems().length > 0);
+  });
 
   // ---- examples and share links ----
   function loadExample(id) {
@@ -223,6 +244,7 @@
     if (editor && Number.isFinite(line)) editor.markLine(line);
     if (!loadFromHash()) restoreFocus();
     highlightChanges();
+    document.body.classList.toggle("has-steps", stepItems().length > 0);
     document.body.dataset.ready = "1";
   }
 

@@ -2,6 +2,8 @@
 highlight and the changed-row highlight move together (issue #6)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -70,6 +72,17 @@ def test_a_handled_exception_is_a_step_at_the_line_that_raised(page, server):
     expect(_row(page, "c")).to_have_count(0)          # the failed view made nothing
 
 
+def test_a_click_on_a_line_number_steps_to_that_line(page, server):
+    open_playground(page, server, "/?example=grad-accumulation")
+    expect(page.locator("body")).to_have_class(_has("has-steps"))
+    gutter = page.locator(".cm-lineNumbers .cm-gutterElement")
+    gutter.filter(has_text=re.compile(r"^3$")).click()            # w = torch.tensor(...)
+    expect(page.locator("#tl-label")).to_contain_text("line 3 ·")
+    expect(page.locator(".cm-step-line")).to_contain_text("w = torch.tensor")
+    for iteration in (1, 2, 3, 1):                                # inside the loop: each click
+        gutter.filter(has_text=re.compile(r"^6$")).click()        # the next iteration, wrapping
+        expect(page.locator("#tl-label")).to_contain_text(f"iteration {iteration} ·")
+
+
 def _has(cls: str):
-    import re
     return re.compile(rf"(^|\s){cls}(\s|$)")
