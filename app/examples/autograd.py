@@ -88,4 +88,25 @@ EXAMPLES = [
         y.add_(1)           # in place: y's version 0 -> 1, the saved y is now stale
         y.sum().backward()  # RuntimeError: ... modified by an inplace operation
         """),
+    _ex("detach-vs-data", "detach() shares memory and the version counter; .data does not count",
+        "解除记录梯度的方法: x.detach()",
+        "The note lists detach() as a way to stop recording gradients. It is, but d = y.detach() "
+        "is y's memory with y's version counter: d.mul_(2) moves y to v1 and backward refuses "
+        "(the caught step). y2.data.mul_(2) writes the same way without moving y2's counter, "
+        "so backward runs on the doubled values: x.grad is 2e, not e.", """
+        import torch
+
+        x = torch.ones(3, requires_grad=True)
+        y = x.exp()               # ExpBackward0 saves its output y
+        d = y.detach()            # no graph, but y's memory AND y's version counter
+        d.mul_(2)                 # y is doubled too, and y's version moves 0 -> 1
+        try:
+            y.sum().backward()    # autograd sees the saved y changed
+        except RuntimeError as err:
+            print("detach:", str(err)[:58])
+        y2 = x.exp()
+        y2.data.mul_(2)           # .data: same memory, its own counter: y2 stays v0
+        y2.sum().backward()       # runs, on the doubled y2: a silently wrong gradient
+        print(x.grad)             # tensor([5.4366, 5.4366, 5.4366]) = 2e, the truth is e
+        """),
 ]

@@ -77,6 +77,11 @@ CHECKS = {
                                  and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [0.8] * 3,
     "stale-saved": lambda r: not r.ok and r.error.line == 6 and "inplace operation" in r.error.message
                              and any(s.stale for n in r.graph.nodes for s in n.saved),
+    "detach-vs-data": lambda r: _same_storage(r, "d", "y") and _t(r, "y").version == 1
+                                and not _t(r, "d").requires_grad and _t(r, "y2").version == 0
+                                and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)]
+                                == [5.4366] * 3
+                                and r.stdout.text.startswith("detach: one of the variables"),
     "parameters": lambda r: [p.name for p in _module(r, "model").parameters]
                             == ["scale", "fc2.weight", "fc2.bias", "fc1.weight", "fc1.bias"]
                             and [u.name for u in _module(r, "model").unregistered] == ["mask"],

@@ -144,6 +144,17 @@ def test_a_caught_exception_and_step_notes_show_on_the_page(client):
     assert "iterations 21-30 ran without steps" in r.text
 
 
+def test_detach_moves_the_shared_counter_and_data_writes_show_without_one(client):
+    resp = RunResponse.model_validate(traced(client, by_id("detach-vs-data").code))
+    tl = timeline.build(resp, "t")
+    at = {s.start_line: [c.text for c in s.changes] for s in tl.steps}
+    assert at[5] == ["new d (3,), shares s1 with y"]
+    assert at[6] == ["y: version 0 → 1, values changed", "d: version 0 → 1, values changed"]
+    assert at[12] == ["y2: values changed"]               # .data: the bytes moved, no counter
+    caught = next(s for s in tl.steps if s.kind == "caught")
+    assert caught.start_line == 8 and "modified by an inplace operation" in caught.note
+
+
 def test_a_step_note_is_escaped(client):
     code = "try:\n    raise ValueError('<b>x</b>')\nexcept ValueError:\n    pass\n"
     r = client.post("/fragments/step", data={"code": code, "run": "gone", "step": "0"})
