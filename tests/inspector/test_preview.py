@@ -65,6 +65,28 @@ def test_nonfinite_values_are_strings():
     assert p64["values"] == ["nan"]
 
 
+@pytest.mark.parametrize("n", [15, 16, 17, 36])
+def test_float_previews_read_the_same_on_both_sides_of_the_cast_crossover(n):
+    """Past _CAST_FROM_VALUES values the strings are read back by one numpy cast, not a float()
+    each: the values, shortest repr and non-finite spelling included, must not change."""
+    for dtype in (torch.float32, torch.float16):
+        t = (torch.arange(n, dtype=torch.float32) / 10).to(dtype)
+        t[2], t[3] = float("nan"), -float("inf")
+        expected = [str(np.array(v, dtype=t.numpy().dtype)) for v in t.tolist()]
+        got = tensor_preview(t, InspectLimits(preview_edge_items=50))["values"]
+        assert [str(v) for v in got] == [e if e in ("nan", "-inf") else str(float(e))
+                                         for e in expected]
+        assert got[1] == 0.1  # the shortest repr in its own dtype, float16 too
+
+
+def test_large_all_finite_stats_match_a_direct_computation():
+    x = torch.randn(50, 40, dtype=torch.float64)
+    st = tensor_stats(x, L)
+    assert (st["min"], st["max"]) == (x.min().item(), x.max().item())
+    assert st["mean"] == x.mean().item() and st["std"] == x.std(correction=0).item()
+    assert (st["nan_count"], st["inf_count"], st["count"]) == (0, 0, 2000)
+
+
 def test_bool_and_int_stay_native():
     assert tensor_preview(torch.tensor([True, False]), L)["values"] == [True, False]
     assert tensor_preview(torch.tensor([1, -2], dtype=torch.int8), L)["values"] == [1, -2]
