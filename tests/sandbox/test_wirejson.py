@@ -99,3 +99,20 @@ def test_long_digit_runs_anywhere_take_the_exact_path(digits):
     doc = b'{"a": "x", "v": [1.5, -%d, %d]}' % (n, n)
     assert wirejson.loads(doc) == {"a": "x", "v": [1.5, -n, n]}
     assert all(type(v) is int for v in wirejson.loads(doc)["v"][1:])
+
+
+def test_long_fractions_take_the_fast_path(monkeypatch):
+    """Regression: 19 digits after a "." (float64 stats such as -0.0014250894309952855) counted
+    as a long integer and sent most traced results to the standard library's parser."""
+    monkeypatch.setattr(wirejson.json, "loads", lambda data: pytest.fail("slow path taken"))
+    doc = b'{"mean": -0.0014250894309952855, "std": [0.00000000000000000000012, 1e-22]}'
+    assert wirejson.loads(doc) == {"mean": -0.0014250894309952855, "std": [1.2e-22, 1e-22]}
+
+
+@pytest.mark.parametrize("doc", [b"12345678901234567890", b"-12345678901234567890",
+                                 b'{"x":12345678901234567890.5}', b'["a1234567890123456789"]'])
+def test_a_long_run_not_after_a_point_still_takes_the_exact_path(doc, monkeypatch):
+    calls = []
+    real = wirejson.json.loads
+    monkeypatch.setattr(wirejson.json, "loads", lambda data: calls.append(1) or real(data))
+    assert wirejson.loads(doc) == real(doc) and calls == [1]
