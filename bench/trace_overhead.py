@@ -4,7 +4,9 @@ server, real sandbox) and in-process (run_snippet alone). Prints figures, assert
     .venv/bin/python bench/trace_overhead.py [--runs 150] [--skip-http]
 
 Two snippets: "synthetic" (new tensors, views, in-place ops, copies, prints: 30 tensors by the
-end) and "lessons" (the first 50 statements of the lesson examples that run cleanly).
+end) and "lessons" (the first 50 statements of the lesson examples that run cleanly); and a
+third for scale, not for the goal: a 20-iteration MLP training loop with Adam, where every
+step changes every tensor.
 Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/traced so that
 load on a shared box hits both alike; the medians are compared. Over HTTP the server's own
 split is printed too: wall (the sandbox round trip) and exec (the snippet with its hooks).
@@ -53,6 +55,26 @@ def lessons_snippet(statements: int = 50) -> str:
         if len(body) >= statements:
             return "\n".join(lines[:body[statements - 1].end_lineno]) + "\n"
     return "\n".join(lines) + "\n"
+
+
+TRAINING_LOOP = """\
+import torch
+import torch.nn as nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+x = torch.randn(64, 16)
+y = torch.randint(0, 4, (64,))
+losses = []
+for epoch in range(20):
+    opt.zero_grad()
+    out = model(x)
+    loss = nn.functional.cross_entropy(out, y)
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+print(losses[-1])
+"""
 
 
 def timed(fn, runs: int) -> tuple[list[float], list[float]]:
@@ -113,9 +135,13 @@ def main() -> None:
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
     snippets = {"synthetic": snippet(), "lessons": lessons_snippet()}
+    # Not the 50-statement goal's case: every step of a training loop changes every tensor
+    # (parameters, grads, Adam's moments), so each of its 29 steps describes ~34 tensors.
+    runs = {"synthetic": args.runs, "lessons": args.runs, "training loop": max(args.runs // 5, 5)}
+    snippets["training loop"] = TRAINING_LOOP
     for label, code in snippets.items():
         print(f"[{label}] {len(code.splitlines())} lines")
-        bench_in_process(code, args.runs)
+        bench_in_process(code, runs[label])
     if args.skip_http:
         return
     port = free_port()
@@ -124,7 +150,7 @@ def main() -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             for label, code in snippets.items():
                 print(f"[{label}]")
-                bench_http(client, code, args.runs)
+                bench_http(client, code, runs[label])
     finally:
         proc.terminate()
         proc.wait(20)
