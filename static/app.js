@@ -18,6 +18,7 @@
   function run() {
     clearTimeout(timer);
     textarea.value = getCode();
+    form.elements.focus.value = focusName || "";   // the server draws that tensor's diagram
     firedAt = performance.now();
     htmx.trigger(form, "tp-run");   // hx-sync="this:replace" aborts an older run in flight
   }
@@ -47,10 +48,19 @@
       r.setAttribute("aria-selected", on ? "true" : "false");
     });
     panels.querySelectorAll("figure.sd").forEach(f => { f.hidden = f.dataset.t !== String(idx); });
+    const figure = panels.querySelector(`figure.sd[data-t="${idx}"][data-lazy]`);
+    if (figure) drawDiagram(figure, panels);
     panels.querySelectorAll(".storage-svg .bar, .verdicts li").forEach(b =>
       b.classList.toggle("focus", b.dataset.t === String(idx)));
     panels.querySelectorAll(".graph-svg .gnode").forEach(n =>
       n.classList.toggle("focus", n.classList.contains("t" + idx)));
+  }
+
+  // Only the focused tensor's stride diagram comes with the panels; the others on demand.
+  function drawDiagram(figure, panels) {
+    figure.removeAttribute("data-lazy");   // one request per placeholder
+    htmx.ajax("POST", "/fragments/diagram", {target: figure, swap: "outerHTML", values: {
+      code: getCode(), run: panels.dataset.run, step: panels.dataset.step, t: figure.dataset.t}});
   }
 
   function restoreFocus() {
@@ -101,6 +111,7 @@
     f.elements.code.value = getCode();
     f.elements.run.value = $("#timeline").dataset.run;
     f.elements.step.value = String(i);
+    f.elements.focus.value = focusName || "";
     htmx.trigger(f, "tp-step");
   }
 
@@ -163,6 +174,7 @@
   // ---- after each swap: error line, focus, timings ----
   document.body.addEventListener("htmx:afterSwap", e => {
     if (e.detail.target && e.detail.target.id === "notice") return;   // a busy notice, panels kept
+    if (e.detail.target && e.detail.target.matches && e.detail.target.matches("figure.sd")) return;
     const panels = $("#panels");
     if (!panels) return;
     $("#notice").textContent = "";

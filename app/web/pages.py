@@ -26,17 +26,18 @@ templates = Jinja2Templates(env=_env)
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 
-async def _panels_context(request: Request, code: str) -> dict:
+async def _panels_context(request: Request, code: str, focus: str | None = None) -> dict:
     """Run the code (stepped: the page has a timeline); a busy/unavailable pool becomes a notice
-    instead of panels."""
+    instead of panels. `focus`: the tensor name the page has focused (its diagram is drawn)."""
     try:
         resp: RunResponse = await request.app.state.service.run(code, trace=True)
     except HTTPException as exc:
         return {"view": None, "notice": str(exc.detail), "status": exc.status_code, "timeline": None}
     token = timeline.RUNS.put(code, resp)
     # dot is a subprocess; keep the event loop free while it lays the graph out.
-    view = await asyncio.to_thread(view_model.build, resp, code)
-    return {"view": view, "notice": None, "status": 200, "timeline": timeline.build(resp, token)}
+    view = await asyncio.to_thread(view_model.build, resp, code, focus)
+    return {"view": view, "notice": None, "status": 200, "timeline": timeline.build(resp, token),
+            "run": token}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -62,8 +63,8 @@ def _page(request: Request, context: dict, code: str, current: str | None):
 
 @router.post("/fragments/run", response_class=HTMLResponse)
 async def run_fragment(request: Request):
-    code = await _form_code(request)
-    context = await _panels_context(request, code)
+    form = await _form(request)
+    context = await _panels_context(request, form.get("code", ""), form.get("focus"))
     if context["view"] is None:
         # Keep the last good panels on screen; show why this run did not happen.
         return templates.TemplateResponse(request, "_notice.html", context, headers={
@@ -79,7 +80,7 @@ async def step_fragment(request: Request):
     step = int(form["step"]) if form.get("step", "").isdigit() else 0
     resp = timeline.RUNS.get(token, code)
     if resp is None:  # evicted or from before a restart: run it again
-        context = await _panels_context(request, code)
+        context = await _panels_context(request, code, form.get("focus"))
         if context["view"] is None:
             return templates.TemplateResponse(request, "_notice.html", context, headers={
                 "HX-Retarget": "#notice", "HX-Reswap": "innerHTML"})
@@ -87,9 +88,28 @@ async def step_fragment(request: Request):
     tl = timeline.build(resp, token, step)
     if tl is None:
         raise HTTPException(404, "that run has no steps")
-    view = await asyncio.to_thread(view_model.build, timeline.state_at(resp, tl.current), code)
+    view = await asyncio.to_thread(view_model.build, timeline.state_at(resp, tl.current), code,
+                                   form.get("focus"))
     return templates.TemplateResponse(request, "_step_fragment.html", {
-        "view": view, "notice": None, "status": 200, "timeline": tl})
+        "view": view, "notice": None, "status": 200, "timeline": tl, "step": tl.current,
+        "run": token})
+
+
+@router.post("/fragments/diagram", response_class=HTMLResponse)
+async def diagram_fragment(request: Request):
+    """The stride diagram of one tensor (row `t`) of a run the page shows, after step `step`
+    (empty: the run's final state), drawn when the page focuses it."""
+    form = await _form(request)
+    resp = timeline.RUNS.get(form.get("run", ""), form.get("code", ""))
+    if resp is None:
+        raise HTTPException(404, "that run is no longer cached; run it again")
+    if form.get("step", "").isdigit() and resp.steps:
+        resp = timeline.state_at(resp, int(form["step"]))
+    t = int(form["t"]) if form.get("t", "").isdigit() else -1
+    d = await asyncio.to_thread(view_model.diagram_at, resp, t)
+    if d is None:
+        raise HTTPException(404, f"no tensor row {form.get('t', '')!r} in that run")
+    return templates.TemplateResponse(request, "_diagram.html", {"d": d, "hidden": False})
 
 
 async def _form_code(request: Request) -> str:

@@ -9,7 +9,7 @@ from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
 from app.web.explain import Explanation, explain
 
-DIAGRAMS_MAX = 40          # stride diagrams rendered per run (each is a small SVG)
+DIAGRAMS_MAX = 40          # stride diagrams per run: the focused one drawn, the rest on demand
 PREVIEW_CHARS = 70
 
 
@@ -38,6 +38,7 @@ class Diagram:
     caption: str
     geometry: strides.StrideDiagram | None
     reason: str = ""         # why there is no drawing
+    lazy: bool = False       # not drawn here: the page fetches it when the tensor is focused
 
 
 @dataclass
@@ -58,9 +59,11 @@ class PageView:
     index: dict[str, int] = field(default_factory=dict)
 
 
-def build(resp: RunResponse, code: str) -> PageView:
-    rows = [_tensor_row(i, t) for i, t in enumerate(resp.tensors)]
-    rows += [_array_row(len(rows) + i, a) for i, a in enumerate(resp.arrays)]
+def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
+    """`focus`: the name of the tensor the page has focused, whose stride diagram is drawn in
+    the panels; the others are drawn on demand (diagram_at). A model's worth of diagrams was
+    ~450 KB of hidden SVG in every run's HTML."""
+    rows = _rows(resp)
     index: dict[str, int] = {}
     for r in rows:
         for n in [r.name, *r.aliases]:
@@ -68,15 +71,31 @@ def build(resp: RunResponse, code: str) -> PageView:
     groups = {s.id: s for s in resp.storages}
     strips_, hidden = storage_view.strips(resp.storages, index)
     tensors_by_name = {t.name: t for t in resp.tensors}
+    focused = index.get(focus) if focus else None
+    focused = _default_focus(rows) if focused is None else focused
     return PageView(
-        resp=resp, rows=rows, focus=_default_focus(rows), index=index,
-        diagrams=[_diagram(r, groups) for r in rows[:DIAGRAMS_MAX]],
+        resp=resp, rows=rows, focus=focused, index=index,
+        diagrams=[_diagram(r, groups) if r.idx == focused else Diagram(r.idx, r.name, "", None, lazy=True)
+                  for r in rows[:DIAGRAMS_MAX]],
         strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
         graph=graph_view.render(resp.graph, tensors_by_name, index),
         modules=[m for m in resp.modules if m.kind == "module"],
         optimizers=[m for m in resp.modules if m.kind == "optimizer"],
         explanation=explain(resp.error, code, resp.tensors),
         stdout=terminal_text(resp.stdout.text), stderr=terminal_text(resp.stderr.text))
+
+
+def diagram_at(resp: RunResponse, idx: int) -> Diagram | None:
+    """The stride diagram of row `idx` (tensors, then arrays), as build() would draw it."""
+    rows = _rows(resp)
+    if not 0 <= idx < min(len(rows), DIAGRAMS_MAX):
+        return None
+    return _diagram(rows[idx], {s.id: s for s in resp.storages})
+
+
+def _rows(resp: RunResponse) -> list[Row]:
+    rows = [_tensor_row(i, t) for i, t in enumerate(resp.tensors)]
+    return rows + [_array_row(len(rows) + i, a) for i, a in enumerate(resp.arrays)]
 
 
 def terminal_text(text: str) -> str:

@@ -72,6 +72,26 @@ def test_a_handled_exception_is_a_step_at_the_line_that_raised(page, server):
     expect(_row(page, "c")).to_have_count(0)          # the failed view made nothing
 
 
+def test_stride_diagrams_follow_the_step_and_the_focus(page, server):
+    """The focused tensor's diagram comes with each step's panels; another is drawn on demand
+    for the step on screen."""
+    open_playground(page, server, "/?example=inplace")
+    page.locator("#tl-slider").focus()
+    page.keyboard.press("Home")
+    for _ in range(3):                                # to x.add_(1)
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(".cm-step-line")).to_contain_text("x.add_(1)")
+    _row(page, "y").click()
+    expect(page.locator("figure.sd:visible figcaption")).to_contain_text("y: shape (2, 3)")
+    _row(page, "x").click()
+    expect(page.locator("figure.sd:visible figcaption")).to_contain_text(
+        "x: shape (2, 3), stride (3, 1)")
+    page.click("#tl-next")                            # x.t_(): x stays focused, redrawn
+    expect(page.locator("figure.sd:visible figcaption")).to_contain_text(
+        "x: shape (3, 2), stride (1, 3)")
+    expect(page.locator("figure.sd:visible")).to_have_count(1)
+
+
 def test_a_click_on_a_line_number_steps_to_that_line(page, server):
     open_playground(page, server, "/?example=grad-accumulation")
     expect(page.locator("body")).to_have_class(_has("has-steps"))

@@ -62,7 +62,9 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     # The page embeds exactly the partial the fragment route returns (the fragment also carries
     # the step-through timeline, swapped out of band into the editor pane).
     panels, _, timeline = fragment.text.partition('<section id="timeline"')
-    assert panels.strip() in page.text and 'hx-swap-oob="true"' in timeline
+    run_token = re.compile(r'data-run="[^"]*"')  # each run has its own
+    assert run_token.sub("", panels.strip()) in run_token.sub("", page.text)
+    assert 'hx-swap-oob="true"' in timeline
 
 
 def test_fragment_posts_the_code_it_was_given(client, service):
@@ -124,10 +126,15 @@ def test_dict_key_with_script_tag_stays_text_everywhere(client, service):
     w = torch.ones(2, requires_grad=True)
     d = {XSS: w * 2, "ok": torch.arange(4)}
     service.next = response_for({"w": w, "d": d}, stdout={"text": XSS})
-    html = client.post("/fragments/run", data={"code": "..."}).text
+    focus = next(t.name for t in service.next.tensors if XSS in t.name)  # its diagram inline
+    html = client.post("/fragments/run", data={"code": "...", "focus": focus}).text
     assert XSS not in html
     assert "<script" not in html.lower()
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    for t in range(3):  # the other diagrams, drawn on demand, escape it too
+        drawn = client.post("/fragments/diagram", data={"code": "...", "run": run, "t": str(t)})
+        assert drawn.status_code == 200 and XSS not in drawn.text
     table = html[html.index('id="tensors-card"'):html.index('id="strides-card"')]
     strides_svg = html[html.index('class="stride-svg"'):html.index('id="storage-card"')]
     storage = html[html.index('id="storage-card"'):html.index('id="graph-card"')]
@@ -149,3 +156,30 @@ def test_static_assets_are_served(client):
     for path in ("/static/app.js", "/static/app.css", "/static/vendor/htmx.min.js",
                  "/static/vendor/codemirror.js"):
         assert client.get(path).status_code == 200, path
+
+
+def test_only_the_focused_stride_diagram_is_drawn_with_the_panels(client, service):
+    """Regression: every run's HTML carried a diagram per tensor, hidden but ~28 KB each: a
+    small MLP's 34 tensors made a 540 KB fragment; the rest are drawn when focused."""
+    x = torch.arange(12).view(3, 4)
+    service.next = response_for({"x": x, "y": x.t(), "z": x[1:]})
+    html = client.post("/fragments/run", data={"code": "..."}).text
+    assert html.count("<figcaption>") == 1 and html.count('data-lazy="1"') == 2
+    assert "<figcaption>z: shape (2, 4)" in html            # the default: the last variable
+    html = client.post("/fragments/run", data={"code": "...", "focus": "x"}).text
+    assert "<figcaption>x: shape (3, 4)" in html and html.count("<figcaption>") == 1
+    assert re.search(r'data-focus="(\d)"', html).group(1) == re.search(
+        r'<figure class="sd" data-t="(\d)" id="sd-\d">', html).group(1)
+
+
+def test_a_lazy_diagram_is_drawn_on_demand(client, service):
+    x = torch.arange(12).view(3, 4)
+    service.next = response_for({"x": x, "y": x.t()})
+    html = client.post("/fragments/run", data={"code": "c"}).text
+    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    y = client.post("/fragments/diagram", data={"code": "c", "run": run, "t": "1"})
+    assert y.status_code == 200 and y.text.lstrip().startswith('<figure class="sd" data-t="1"')
+    assert "y: shape (4, 3), stride (1, 4)" in y.text and "hidden" not in y.text
+    assert client.post("/fragments/diagram", data={"code": "c", "run": run, "t": "7"}).status_code == 404
+    assert client.post("/fragments/diagram", data={"code": "other", "run": run, "t": "1"}).status_code == 404
+    assert client.post("/fragments/diagram", data={"code": "c", "run": "gone", "t": "1"}).status_code == 404

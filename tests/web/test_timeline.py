@@ -161,6 +161,21 @@ def test_a_step_note_is_escaped(client):
     assert "raised ValueError: &lt;b&gt;x&lt;/b&gt;" in r.text and "<b>x</b>" not in r.text
 
 
+def test_a_diagram_drawn_on_demand_shows_the_state_of_the_step_on_screen(client):
+    html = client.post("/fragments/run", data={"code": INPLACE}).text
+    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    x = re.search(r'<tr class="trow[^"]*" data-t="(\d+)" data-name="x"', html).group(1)
+
+    def caption(step: str) -> str:
+        r = client.post("/fragments/diagram", data={"code": INPLACE, "run": run, "step": step,
+                                                     "t": x})
+        assert r.status_code == 200
+        return re.search(r"<figcaption>([^<]*)", r.text).group(1)
+    assert caption("3").startswith("x: shape (2, 3), stride (3, 1)")      # after x.add_(1)
+    assert caption("4").startswith("x: shape (3, 2), stride (1, 3)")      # after x.t_()
+    assert caption("") == caption("5")                                    # the final state
+
+
 def test_run_fragment_swaps_the_timeline_out_of_band(client):
     r = client.post("/fragments/run", data={"code": INPLACE})
     assert r.status_code == 200
