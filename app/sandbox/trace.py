@@ -9,8 +9,8 @@ were none, or an `else:` ran.
 A statement that raises gets no step of its own; finish() adds an "error" step for it, or, when an
 `except` of a stepped `try` handles it, a "caught" step (its note names the exception and the
 handler) comes before the handler's steps. Hooks never raise into the snippet (except TimeLimit,
-see _paused_timer). Caps (steps_max, bytes_max) stop the
-stepping, never the run: the rest runs plainly and `steps_truncated` is set.
+see _paused_timer). Caps (steps_max, bytes_max) stop the stepping, never the run: the rest runs
+plainly and `steps_truncated` is set.
 
 Step (one dict each): {"index", "kind": "statement"|"iteration"|"caught"|"error", "start_line",
 "end_line", "iteration": int|null, "grad_mode": "enable_grad"|"no_grad"|"inference_mode",
@@ -214,7 +214,6 @@ def _exception_text(exc: BaseException) -> str:
         raise
     except BaseException as err:  # noqa: BLE001 - a broken __str__ is the snippet's, not ours
         return f"<str() failed: {type(err).__name__}>"
-    text = text if isinstance(text, str) else ""
     return text if len(text) <= EXCEPTION_TEXT_MAX_CHARS else text[:EXCEPTION_TEXT_MAX_CHARS] + "…"
 
 

@@ -75,8 +75,8 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
     focused = _default_focus(rows) if focused is None else focused
     return PageView(
         resp=resp, rows=rows, focus=focused, index=index,
-        diagrams=[_diagram(r, groups) if r.idx == focused else Diagram(r.idx, r.name, "", None, lazy=True)
-                  for r in rows[:DIAGRAMS_MAX]],
+        diagrams=[_diagram(r, groups) if r.idx == focused
+                  else Diagram(r.idx, r.name, "", None, lazy=True) for r in rows[:DIAGRAMS_MAX]],
         strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
         graph=graph_view.render(resp.graph, tensors_by_name, index),
         modules=[m for m in resp.modules if m.kind == "module"],

@@ -45,12 +45,16 @@ def test_step_through_the_inplace_example(page, server):
     expect(_row(page, "x")).to_contain_text("(2, 3)")
 
 
-def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):
+def _run_to_the_end(page, server, code: str, last_line: int) -> None:
     open_playground(page, server)
-    code = ("import torch\nw = torch.ones(2, requires_grad=True)\nopt = torch.optim.SGD([w], lr=0.1)\n"
-            "loss = (w * 3).sum()\nloss.backward()\nopt.zero_grad()\n")
     page.evaluate("c => window.tp.setCode(c)", code)
-    expect(page.locator("#tl-label")).to_contain_text("line 6")
+    expect(page.locator("#tl-label")).to_contain_text(f"line {last_line}")
+
+
+def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):
+    _run_to_the_end(page, server, "import torch\nw = torch.ones(2, requires_grad=True)\n"
+                    "opt = torch.optim.SGD([w], lr=0.1)\nloss = (w * 3).sum()\nloss.backward()\n"
+                    "opt.zero_grad()\n", last_line=6)
     expect(page.locator("#tl-changes")).to_contain_text(".grad became None")
     page.click("#tl-prev")
     expect(page.locator(".cm-step-line")).to_contain_text("loss.backward()")
@@ -59,11 +63,8 @@ def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):
 
 
 def test_a_handled_exception_is_a_step_at_the_line_that_raised(page, server):
-    open_playground(page, server)
-    code = ("import torch\nb = torch.arange(6).view(2, 3).t()\ntry:\n    c = b.view(-1)\n"
-            "except RuntimeError:\n    c = b.reshape(-1)\n")
-    page.evaluate("c => window.tp.setCode(c)", code)
-    expect(page.locator("#tl-label")).to_contain_text("line 6")
+    _run_to_the_end(page, server, "import torch\nb = torch.arange(6).view(2, 3).t()\ntry:\n"
+                    "    c = b.view(-1)\nexcept RuntimeError:\n    c = b.reshape(-1)\n", last_line=6)
     page.click("#tl-prev")
     expect(page.locator("#tl-label")).to_contain_text("line 4, raised and caught")
     expect(page.locator(".cm-step-line")).to_contain_text("c = b.view(-1)")
