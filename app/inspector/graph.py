@@ -34,7 +34,11 @@ def saved_attr_names(node: Any) -> tuple[str, ...]:
         if isinstance(node, _CUSTOM_BASE):
             names = ("saved_tensors",)
         else:
-            names = tuple(a for a in dir(cls) if a.startswith("_saved_"))
+            # Only saved tensors (and tensor lists): each has a `_raw_saved_*` twin. The other
+            # `_saved_*` are sizes, dims and scalars the panel never shows, and each read of one
+            # cost ~2.7 us (three in four of a training loop's graph reads).
+            attrs = set(dir(cls))
+            names = tuple(a for a in dir(cls) if a.startswith("_saved_") and "_raw" + a in attrs)
         _SAVED_ATTRS[cls] = names
     return names
 
