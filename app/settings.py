@@ -66,11 +66,14 @@ class Settings(BaseSettings):
     # Step-through (requests with trace): the caps on steps and on their share of the result.
     trace_steps_max: int = Field(200, ge=1)
     trace_loop_iterations_max: int = Field(20, ge=1)
+    # The first iterations of a top-level loop are also stepped statement by statement.
+    trace_loop_body_iterations_max: int = Field(2, ge=0)
     trace_bytes_max: int = Field(4 * 1024 * 1024, ge=1024)
 
     def trace_options(self) -> dict:
         return {"steps_max": self.trace_steps_max,
                 "loop_iterations_max": self.trace_loop_iterations_max,
+                "loop_body_iterations_max": self.trace_loop_body_iterations_max,
                 "bytes_max": self.trace_bytes_max}
 
     def sandbox_limits(self) -> SandboxLimits:

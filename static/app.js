@@ -120,13 +120,15 @@
     return slider ? parseInt(slider.value, 10) : 0;
   }
 
-  // A click on a line number steps to the next step at that line (after the current one,
-  // wrapping), so a loop's iterations come one click after another.
+  // A click on a line number steps to the next step of the statement starting there (after the
+  // current one, wrapping), so a loop's iterations come one click after another; a line inside
+  // a longer statement goes to the next step spanning it.
   function stepAtLine(line) {
     const items = stepItems(), cur = currentStep();
+    const starts = items.some(it => +it.dataset.start === line);
     for (let k = 1; k <= items.length; k++) {
-      const i = (cur + k) % items.length;
-      if (+items[i].dataset.start <= line && line <= +items[i].dataset.end) return i;
+      const i = (cur + k) % items.length, it = items[i];
+      if (starts ? +it.dataset.start === line : +it.dataset.start <= line && line <= +it.dataset.end) return i;
     }
     return -1;
   }

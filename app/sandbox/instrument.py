@@ -6,7 +6,9 @@ Where each hook goes:
 * inside a top-level `with` or `if`: after every statement of the body that runs, so the lessons'
   `with torch.no_grad():` blocks are stepped line by line and show grad mode no_grad;
 * a top-level `for`/`while`: its body is wrapped in try/finally and the finally calls the hook,
-  one step per iteration (`continue` and `break` included); after the loop, one more hook.
+  one step per iteration (`continue` and `break` included); after the loop, one more hook. The
+  body's statements get hooks too (their sites name the loop as `parent`): the tracer steps them
+  in the first iterations only (app.sandbox.trace). A loop inside a loop body is one statement.
 * inside a top-level `try` (its body, `else:` and `finally:`) and `match` case bodies: as for
   `with`; and first thing in every `except` handler a hook that records the statement that
   raised (a "caught" step), so stepping shows where the jump to the handler came from.
@@ -22,7 +24,7 @@ Python's marshal format), or should not do on the server's event loop (a snippet
 bounds below), is left to the worker, which then compiles as before.
 
 Precompiled job field: {"magic": importlib.util.MAGIC_NUMBER as hex, "code": base64 of
-marshal.dumps(code object), "sites": [[start_line, end_line, loop, has_else], ...]}.
+marshal.dumps(code object), "sites": [[start_line, end_line, loop, has_else, parent], ...]}.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class Site:
     end_line: int
     loop: bool = False
     has_else: bool = False
+    parent: int | None = None  # the loop whose body this statement is in (its site index)
     iterations: int = 0       # runs of the body so far
     stepped: int = 0          # iteration number of its latest step
 
@@ -76,50 +79,56 @@ def _hook(name: str, sid: int, at: ast.AST, line: int | None = None) -> ast.stmt
                              **loc), **loc)
 
 
-def _block(body: list[ast.stmt], sites: list[Site]) -> list[ast.stmt]:
+def _block(body: list[ast.stmt], sites: list[Site], loop: int | None = None) -> list[ast.stmt]:
+    """`loop`: the site of the loop whose body this is (or is nested in), else None."""
     out: list[ast.stmt] = []
     for stmt in body:
         if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
             out.append(stmt)  # must stay first: no hook call before the next one
         elif isinstance(stmt, ast.With):
-            stmt.body = _block(stmt.body, sites)
+            stmt.body = _block(stmt.body, sites, loop)
             out.append(stmt)
         elif isinstance(stmt, ast.If):
-            stmt.body = _block(stmt.body, sites)
-            stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
+            stmt.body = _block(stmt.body, sites, loop)
+            stmt.orelse = _block(stmt.orelse, sites, loop) if stmt.orelse else []
             out.append(stmt)
         elif isinstance(stmt, _TRY):
-            _try(stmt, sites)
+            _try(stmt, sites, loop)
             out.append(stmt)
         elif isinstance(stmt, ast.Match):
             for case in stmt.cases:
-                case.body = _block(case.body, sites)
+                case.body = _block(case.body, sites, loop)
             out.append(stmt)
-        elif isinstance(stmt, (ast.For, ast.While)):
-            sid = len(sites)
-            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
-                              has_else=bool(stmt.orelse)))
-            wrapper = ast.Try(body=stmt.body, handlers=[], orelse=[],
-                              finalbody=[_hook(ITER_HOOK, sid, stmt.body[-1])])
-            ast.copy_location(wrapper, stmt.body[0])
-            stmt.body = [wrapper]
-            out += [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
+        elif isinstance(stmt, (ast.For, ast.While)) and loop is None:
+            out += _loop(stmt, sites)
         else:
             sid = len(sites)
-            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno))
+            sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, parent=loop))
             out += [stmt, _hook(STEP_HOOK, sid, stmt)]
     return out
 
 
-def _try(stmt: ast.Try, sites: list[Site]) -> None:
-    stmt.body = _block(stmt.body, sites)
+def _loop(stmt: ast.For | ast.While, sites: list[Site]) -> list[ast.stmt]:
+    sid = len(sites)
+    sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
+                      has_else=bool(stmt.orelse)))
+    last = stmt.body[-1]
+    wrapper = ast.Try(body=_block(stmt.body, sites, sid), handlers=[], orelse=[],
+                      finalbody=[_hook(ITER_HOOK, sid, last)])
+    ast.copy_location(wrapper, stmt.body[0])
+    stmt.body = [wrapper]
+    return [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
+
+
+def _try(stmt: ast.Try, sites: list[Site], loop: int | None) -> None:
+    stmt.body = _block(stmt.body, sites, loop)
     for handler in stmt.handlers:
         sid = len(sites)  # the handler's own site: its `except` line
-        sites.append(Site(handler.lineno, handler.lineno))
+        sites.append(Site(handler.lineno, handler.lineno, parent=loop))
         handler.body = [_hook(CAUGHT_HOOK, sid, handler, line=handler.lineno),
-                        *_block(handler.body, sites)]
-    stmt.orelse = _block(stmt.orelse, sites) if stmt.orelse else []
-    stmt.finalbody = _block(stmt.finalbody, sites) if stmt.finalbody else []
+                        *_block(handler.body, sites, loop)]
+    stmt.orelse = _block(stmt.orelse, sites, loop) if stmt.orelse else []
+    stmt.finalbody = _block(stmt.finalbody, sites, loop) if stmt.finalbody else []
 
 
 def compile_traced(code: str, optimize: int = -1) -> tuple[CodeType, list[Site]]:
@@ -145,7 +154,7 @@ def precompile(code: str) -> dict[str, Any] | None:
     if caught:  # SyntaxWarning & co. belong on the snippet's stderr: the worker compiles again
         return None
     return {"magic": _MAGIC, "code": base64.b64encode(marshal.dumps(compiled)).decode("ascii"),
-            "sites": [[s.start_line, s.end_line, s.loop, s.has_else] for s in sites]}
+            "sites": [[s.start_line, s.end_line, s.loop, s.has_else, s.parent] for s in sites]}
 
 
 def load(precompiled: Any) -> tuple[CodeType, list[Site]] | None:
@@ -154,8 +163,9 @@ def load(precompiled: Any) -> tuple[CodeType, list[Site]] | None:
         return None
     try:
         compiled = marshal.loads(base64.b64decode(precompiled["code"], validate=True))
-        sites = [Site(int(a), int(b), bool(loop), bool(has_else))
-                 for a, b, loop, has_else in precompiled["sites"]]
+        sites = [Site(int(a), int(b), bool(loop), bool(has_else),
+                      None if parent is None else int(parent))
+                 for a, b, loop, has_else, parent in precompiled["sites"]]
     except (KeyError, TypeError, ValueError, EOFError, binascii.Error):
         return None
     return (compiled, sites) if isinstance(compiled, CodeType) else None

@@ -4,7 +4,8 @@ The snippet runs with hidden hook calls inserted (app.sandbox.instrument; no sys
 snippet runs at full speed between hooks): one step after every top-level statement and every
 statement of a top-level `with`/`if` body that runs, and one per iteration of a top-level loop up
 to loop_iterations_max; after the loop one more step only when iterations ran unstepped, there
-were none, or an `else:` ran.
+were none, or an `else:` ran. In a loop's first loop_body_iterations_max iterations every
+statement of its body that runs is a step too (its `iteration` set), before the iteration's own.
 
 A statement that raises gets no step of its own; finish() adds an "error" step for it, or, when an
 `except` of a stepped `try` handles it, a "caught" step (its note names the exception and the
@@ -36,7 +37,8 @@ from app.sandbox.limits import TimeLimit
 from app.sandbox.instrument import (CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK, LOOP_END_HOOK,
                                     STEP_HOOK, Site)
 
-DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "bytes_max": 4 * 1024 * 1024}
+DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "loop_body_iterations_max": 2,
+            "bytes_max": 4 * 1024 * 1024}
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
 HEADROOM_PER_RESULT_BYTE = 4
 
@@ -60,6 +62,7 @@ class Tracer:
         opts = dict(DEFAULTS, **(options if isinstance(options, dict) else {}))
         self.steps_max = int(opts["steps_max"])
         self.loop_iterations_max = int(opts["loop_iterations_max"])
+        self.loop_body_iterations_max = int(opts["loop_body_iterations_max"])
         self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
         self.stdout = stdout
         self.headroom_bytes = HEADROOM_PER_RESULT_BYTE * result_max_bytes
@@ -92,7 +95,10 @@ class Tracer:
 
     # Hooks: called from the snippet's module code.
     def _after_statement(self, sid: int) -> None:
-        self._record(self.sites[sid], "statement")
+        site = self.sites[sid]
+        iteration = self._iteration(site)
+        if site.parent is None or iteration <= self.loop_body_iterations_max:
+            self._record(site, "statement", iteration=iteration)
 
     def _after_iteration(self, sid: int) -> None:
         if sys.exc_info()[0] is not None:
@@ -121,11 +127,17 @@ class Tracer:
             return
         tb = exc.__traceback__  # its head is this module frame: the line that was running
         line = tb.tb_lineno if tb is not None else self.sites[sid].start_line
-        site = self._innermost(line)
+        site, handler = self._innermost(line), self.sites[sid]
+        if handler.parent is not None and self._iteration(handler) > self.loop_body_iterations_max:
+            return  # a handler in a loop body steps only where the body does
         note = (f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
-                f"line {self.sites[sid].start_line}")
-        self._record(site, "caught", iteration=site.iterations + 1 if site.loop else None,
-                     note=note)
+                f"line {handler.start_line}")
+        self._record(site, "caught", iteration=self._iteration(site), note=note)
+
+    def _iteration(self, site: Site) -> int | None:
+        """The iteration of the top-level loop that `site` is (in) which is running now."""
+        loop = site if site.loop else (self.sites[site.parent] if site.parent is not None else None)
+        return None if loop is None else loop.iterations + 1
 
     def _record(self, site: Site, kind: str, iteration: int | None = None,
                 note: str | None = None) -> None:
@@ -179,8 +191,7 @@ class Tracer:
         if error is not None and self.namespace is not None:
             site = self._failing_site(error)
             if site is not None:
-                iteration = site.iterations + 1 if site.loop else None
-                self._record(site, "error", iteration=iteration)
+                self._record(site, "error", iteration=self._iteration(site))
         self.namespace = None
         return {"steps": Encoded(self.steps), "steps_truncated": self.truncated}
 

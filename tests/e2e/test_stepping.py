@@ -100,9 +100,12 @@ def test_a_click_on_a_line_number_steps_to_that_line(page, server):
     gutter.filter(has_text=re.compile(r"^3$")).click()            # w = torch.tensor(...)
     expect(page.locator("#tl-label")).to_contain_text("line 3 ·")
     expect(page.locator(".cm-step-line")).to_contain_text("w = torch.tensor")
-    for iteration in (1, 2, 3, 1):                                # inside the loop: each click
-        gutter.filter(has_text=re.compile(r"^6$")).click()        # the next iteration, wrapping
-        expect(page.locator("#tl-label")).to_contain_text(f"iteration {iteration} ·")
+    for iteration in (1, 2, 1):                                   # loss.backward(), stepped in
+        gutter.filter(has_text=re.compile(r"^6$")).click()        # the first two iterations
+        expect(page.locator("#tl-label")).to_contain_text(f"line 6, iteration {iteration} ·")
+    for iteration in (1, 2, 3, 1):                                # the `for` line: each click
+        gutter.filter(has_text=re.compile(r"^4$")).click()        # the next iteration, wrapping
+        expect(page.locator("#tl-label")).to_contain_text(f"lines 4-7, iteration {iteration} ·")
 
 
 def _has(cls: str):

@@ -64,7 +64,7 @@ def test_loop_iterations_are_steps_up_to_the_cap():
         for i in range(5):
             w.add_(1)
         done = True
-        """, trace={"loop_iterations_max": 3})
+        """, trace={"loop_iterations_max": 3, "loop_body_iterations_max": 0})
     assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
                         ("iteration", 3, 4, 1), ("iteration", 3, 4, 2), ("iteration", 3, 4, 3),
                         ("statement", 3, 4, 5), ("statement", 5, 5, None)]
@@ -72,6 +72,36 @@ def test_loop_iterations_are_steps_up_to_the_cap():
     versions = [s["changes"]["tensors"]["changed"][0]["fields"]["version"]
                 for s in p["steps"][2:6]]
     assert versions == [[0, 1], [1, 2], [2, 3], [3, 5]]
+
+
+def test_the_first_iterations_step_through_the_loop_body():
+    """In the first loop_body_iterations_max iterations each body statement is a step, so a
+    training loop shows .grad appearing at backward() and cleared at the next line."""
+    p = traced("""\
+        import torch
+        w = torch.ones(2, requires_grad=True)
+        for i in range(3):
+            loss = (w * 2).sum()
+            loss.backward()
+            if i < 5:
+                w.grad = None
+        done = 1
+        """)
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
+                        ("statement", 4, 4, 1), ("statement", 5, 5, 1), ("statement", 7, 7, 1),
+                        ("iteration", 3, 7, 1),
+                        ("statement", 4, 4, 2), ("statement", 5, 5, 2), ("statement", 7, 7, 2),
+                        ("iteration", 3, 7, 2), ("iteration", 3, 7, 3), ("statement", 8, 8, None)]
+    backward, cleared = p["steps"][3]["changes"], p["steps"][4]["changes"]
+    assert backward["tensors"]["added"] == ["w.grad"] and cleared["tensors"]["removed"] == ["w.grad"]
+    body = traced("for i in range(4):\n    x = i\n", trace={"loop_body_iterations_max": 3})
+    assert [s["iteration"] for s in body["steps"] if s["kind"] == "statement"] == [1, 2, 3]
+
+
+def test_a_loop_in_a_loop_body_is_one_statement():
+    p = traced("for i in range(2):\n    for j in range(3):\n        x = j\n    y = i\n")
+    assert lines(p) == [("statement", 2, 3, 1), ("statement", 4, 4, 1), ("iteration", 1, 4, 1),
+                        ("statement", 2, 3, 2), ("statement", 4, 4, 2), ("iteration", 1, 4, 2)]
 
 
 def test_continue_and_break_still_end_an_iteration():
@@ -124,7 +154,7 @@ def test_error_inside_a_loop_names_the_iteration():
             if i == 2:
                 raise ValueError(i)
         """)
-    assert lines(p)[-1] == ("error", 1, 3, 3)
+    assert lines(p)[-1] == ("error", 3, 3, 3)   # the statement that raised, in iteration 3
     assert [s["kind"] for s in p["steps"]] == ["iteration", "iteration", "error"]
 
 
@@ -204,7 +234,7 @@ def test_a_raise_in_a_loop_inside_try_names_its_iteration_when_caught():
         except ValueError as e:
             msg = str(e)
         """)
-    assert lines(p) == [("iteration", 2, 4, 1), ("iteration", 2, 4, 2), ("caught", 2, 4, 3),
+    assert lines(p) == [("iteration", 2, 4, 1), ("iteration", 2, 4, 2), ("caught", 4, 4, 3),
                         ("statement", 6, 6, None)]
     assert "raised ValueError: two" in p["steps"][2]["note"]
 
@@ -325,7 +355,8 @@ def test_instrument_keeps_line_numbers_inside_try_and_handlers():
 def test_instrument_keeps_snippet_line_numbers():
     tree = ast.parse("x = 1\n\nfor i in range(2):\n    y = i\n")
     sites = instrument(tree)
-    assert [(s.start_line, s.end_line, s.loop) for s in sites] == [(1, 1, False), (3, 4, True)]
+    assert [(s.start_line, s.end_line, s.loop, s.parent) for s in sites] == [
+        (1, 1, False, None), (3, 4, True, None), (4, 4, False, 1)]
     loop = next(n for n in tree.body if isinstance(n, ast.For))
     assert loop.body[0].body[0].lineno == 4     # the body, wrapped in try/finally, kept its line
 

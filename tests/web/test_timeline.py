@@ -61,9 +61,10 @@ def test_error_step_carries_the_error(client):
 def test_change_lines_name_the_lessons(client):
     resp = RunResponse.model_validate(traced(client, by_id("grad-accumulation").code))
     tl = timeline.build(resp, "t")
-    texts = [[c.text for c in s.changes] for s in tl.steps]
-    assert any("w: .grad appeared" in t for t in texts[2])
-    assert any("w.grad: version 0 → 1" in t for t in texts[3])
+    texts = {s.label.split(" · ")[0]: [c.text for c in s.changes] for s in tl.steps}
+    assert "w: .grad appeared" in texts["line 6, iteration 1"]         # loss.backward()
+    assert "w.grad: version 0 → 1, values changed" in texts["line 6, iteration 2"]
+    assert any("w.grad: version 1 → 2" in t for t in texts["lines 4-7, iteration 3"])
     resp = RunResponse.model_validate(traced(client, by_id("to-tensor").code))
     tl = timeline.build(resp, "t")
     contiguous = next(s for s in tl.steps if s.start_line == 6)
