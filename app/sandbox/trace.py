@@ -34,8 +34,8 @@ from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
 from app.sandbox.limits import TimeLimit
-from app.sandbox.instrument import (CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK, LOOP_END_HOOK,
-                                    STEP_HOOK, Site)
+from app.sandbox.instrument import (BODY_FLAGS, CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK,
+                                    LOOP_END_HOOK, RAISED_HOOK, STEP_HOOK, Site)
 
 DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "loop_body_iterations_max": 2,
             "bytes_max": 4 * 1024 * 1024}
@@ -71,6 +71,7 @@ class Tracer:
         self.sites: list[Site] = []
         self.namespace: dict | None = None
         self._observer = StepObserver()
+        self._body_flags: list[bool] = []
         self._prev: Any = None     # (snapshot, storage keys) of the latest step
         self._bytes = 0
         self._stdout_seen = 0      # bytes written so far, and characters already given out
@@ -89,8 +90,11 @@ class Tracer:
             self.warnings.append(f"stepping unavailable: {type(exc).__name__}: {exc}")
             return plain
         self.sites, self.namespace = sites, namespace
+        # Which loops run their stepped body copy: each until its first iterations are done.
+        self._body_flags = [s.loop and self.loop_body_iterations_max > 0 for s in sites]
         namespace.update({STEP_HOOK: self._after_statement, ITER_HOOK: self._after_iteration,
-                          LOOP_END_HOOK: self._after_loop, CAUGHT_HOOK: self._after_caught})
+                          LOOP_END_HOOK: self._after_loop, CAUGHT_HOOK: self._after_caught,
+                          RAISED_HOOK: self._body_raised, BODY_FLAGS: self._body_flags})
         return traced
 
     # Hooks: called from the snippet's module code.
@@ -100,11 +104,17 @@ class Tracer:
         if site.parent is None or iteration <= self.loop_body_iterations_max:
             self._record(site, "statement", iteration=iteration)
 
+    def _body_raised(self, sid: int) -> None:
+        self.sites[sid].raised = True
+
     def _after_iteration(self, sid: int) -> None:
-        if sys.exc_info()[0] is not None:
-            return  # the body raised: finish() records the error step
         site = self.sites[sid]
+        if site.raised:  # (not sys.exc_info(): a loop may run inside an except handler)
+            site.raised = False
+            return  # the exception leaves the loop: finish() or a handler records its step
         site.iterations += 1
+        if site.iterations >= self.loop_body_iterations_max:
+            self._body_flags[sid] = False
         if site.iterations <= self.loop_iterations_max:
             site.stepped = site.iterations
             self._record(site, "iteration", iteration=site.iterations)
@@ -181,6 +191,7 @@ class Tracer:
 
     def _stop(self, why: str) -> None:
         self.truncated = True
+        self._body_flags[:] = [False] * len(self._body_flags)  # the rest runs as written
         self.warnings.append(f"stepping stopped at {len(self.steps)} steps ({why}); the rest ran "
                              f"without steps")
 
