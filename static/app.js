@@ -60,7 +60,7 @@
   function drawDiagram(figure, panels) {
     figure.removeAttribute("data-lazy");   // one request per placeholder
     htmx.ajax("POST", "/fragments/diagram", {target: figure, swap: "outerHTML", values: {
-      code: getCode(), run: panels.dataset.run, step: panels.dataset.step, t: figure.dataset.t}});
+      run: panels.dataset.run, step: panels.dataset.step, t: figure.dataset.t}});
   }
 
   function restoreFocus() {

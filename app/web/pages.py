@@ -100,7 +100,8 @@ async def diagram_fragment(request: Request):
     """The stride diagram of one tensor (row `t`) of a run the page shows, after step `step`
     (empty: the run's final state), drawn when the page focuses it."""
     form = await _form(request)
-    resp = timeline.RUNS.get(form.get("run", ""), form.get("code", ""))
+    # By token alone: the diagram belongs to the panels on screen, whatever the editor holds now.
+    resp = timeline.RUNS.get(form.get("run", ""), None)
     if resp is None:
         raise HTTPException(404, "that run is no longer cached; run it again")
     if form.get("step", "").isdigit() and resp.steps:

@@ -65,9 +65,11 @@ class RunCache:
             self._runs.popitem(last=False)
         return token
 
-    def get(self, token: str, code: str) -> RunResponse | None:
+    def get(self, token: str, code: str | None) -> RunResponse | None:
+        """The run `token` names; with `code`, only if that run was of this code (a page whose
+        code changed since gets None and runs again). Tokens are 72 random bits."""
         hit = self._runs.get(token)
-        if hit is None or hit[0] != code:
+        if hit is None or (code is not None and hit[0] != code):
             return None
         self._runs.move_to_end(token)
         return hit[1]

@@ -192,3 +192,4 @@ def test_run_cache_is_bounded_and_checks_the_code():
     assert cache.get(first, "a") is None
     token = cache.put("d", resp)
     assert cache.get(token, "other code") is None and cache.get(token, "d") is resp
+    assert cache.get(token, None) is resp and cache.get("no such token", None) is None
