@@ -189,10 +189,13 @@
     timings.push({sinceFire: now - firedAt, sinceEdit: now - lastEditAt});
     document.dispatchEvent(new CustomEvent("tp:panels", {detail: {line}}));
   });
-  document.body.addEventListener("htmx:afterSettle", () => {
+  // After panels settle (and at start): what the step changed, and line numbers step only when
+  // there are steps.
+  function settled() {
     highlightChanges();
     document.body.classList.toggle("has-steps", stepItems().length > 0);
-  });
+  }
+  document.body.addEventListener("htmx:afterSettle", settled);
 
   // ---- examples and share links ----
   function loadExample(id) {
@@ -257,8 +260,7 @@
     const line = parseInt($("#panels").dataset.errorLine, 10);
     if (editor && Number.isFinite(line)) editor.markLine(line);
     if (!loadFromHash()) restoreFocus();
-    highlightChanges();
-    document.body.classList.toggle("has-steps", stepItems().length > 0);
+    settled();
     document.body.dataset.ready = "1";
   }
 

@@ -99,10 +99,10 @@ class Tracer:
 
     # Hooks: called from the snippet's module code.
     def _after_statement(self, sid: int) -> None:
+        # A loop-body statement's hook runs only in the body copy its loop's flag selects, i.e.
+        # in the first loop_body_iterations_max iterations: no count to check here.
         site = self.sites[sid]
-        iteration = self._iteration(site)
-        if site.parent is None or iteration <= self.loop_body_iterations_max:
-            self._record(site, "statement", iteration=iteration)
+        self._record(site, "statement", iteration=self._iteration(site))
 
     def _body_raised(self, sid: int) -> None:
         self.sites[sid].raised = True
@@ -137,11 +137,9 @@ class Tracer:
             return
         tb = exc.__traceback__  # its head is this module frame: the line that was running
         line = tb.tb_lineno if tb is not None else self.sites[sid].start_line
-        site, handler = self._innermost(line), self.sites[sid]
-        if handler.parent is not None and self._iteration(handler) > self.loop_body_iterations_max:
-            return  # a handler in a loop body steps only where the body does
+        site = self._innermost(line)  # (a handler in a loop body is hooked in its copy only)
         note = (f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
-                f"line {handler.start_line}")
+                f"line {self.sites[sid].start_line}")
         self._record(site, "caught", iteration=self._iteration(site), note=note)
 
     def _iteration(self, site: Site) -> int | None:
