@@ -102,7 +102,9 @@ class Walker:
     def run(self, namespace: dict) -> WalkResult:
         self.snippet_module = namespace.get("__name__")
         for name, value in list(namespace.items()):
-            if not skip_top_level(name, value):
+            # Numbers and strings are leaves with nothing to find: not queued (a step-through
+            # walks after every statement, and `lr = 0.1` or `i` would cost a visit each time).
+            if type(value) not in _ATOMS and not skip_top_level(name, value):
                 self.queue.append((name, value, 0))
         while self.queue:
             name, obj, depth = self.queue.popleft()
@@ -188,7 +190,8 @@ class Walker:
             self.result.truncated = True
             return
         for child_name, child in items:
-            self.queue.append((child_name, child, depth + 1))
+            if type(child) not in _ATOMS:
+                self.queue.append((child_name, child, depth + 1))
 
     # -- children ----------------------------------------------------------
     def _container_children(self, name: str, obj: Any) -> Iterable[tuple[str, Any]]:

