@@ -10,11 +10,9 @@ import ctypes
 import json
 import os
 import resource
-import select
 import signal
 
 from app.sandbox import confinement
-from app.sandbox.instrument import precompile
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
@@ -27,13 +25,6 @@ JOB_MAX_BYTES = 64 * 1024 * 1024
 # formatting code copies ~900 pages (6 ms in a fresh child, measured), a cost only the snippets
 # that print tensors should pay; in every spare it would halve the runs per second.
 PREWARM_SNIPPET = "import torch\nx = torch.ones(2)\nprint(x.shape)"
-# What a spare runs instead when no job is waiting for it yet: the same, traced, plus a view and
-# an in-place write (the observer's change paths). The first traced run in a fresh child pays
-# ~2-3 ms of copy-on-write faults in the tracer's and observer's code and data (measured against
-# a second run in the same child), and the page traces every run. Under load, where a job is
-# already there, the plain one: the ~3 ms more it costs would come out of the runs themselves.
-TRACED_PREWARM_SNIPPET = "import torch\nx = torch.ones(2)\ny = x.view(2, 1)\nx.add_(1)\nprint(y.shape)"
-TRACED_PREWARM_PRECOMPILED = precompile(TRACED_PREWARM_SNIPPET)
 # Sent when the snippet leaves too little memory to encode its result (json.dumps raised
 # MemoryError): encoded up front, because by then there is no memory left to encode it.
 _EMPTY = {"text": "", "truncated": True}
@@ -128,10 +119,6 @@ def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> dict[str, dic
     return layers
 
 
-def _job_waiting(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
-
-
 def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
     """Body of a spare: confine, wait for the job, run it, send one frame, _exit. Never returns."""
     code = 70
@@ -141,11 +128,7 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
             os._exit(72)  # fail closed: never run a job less confined than the probe was
         # Pre-fault (copy-on-write) the pages a run touches while we are still a spare: ~1.5 ms
         # per run moved off the request's critical path. Our own constant code: nothing leaks.
-        if _job_waiting(job_r):
-            run_snippet(PREWARM_SNIPPET, plan["limits"])
-        else:
-            run_snippet(TRACED_PREWARM_SNIPPET, plan["limits"], trace=True,
-                        precompiled=TRACED_PREWARM_PRECOMPILED)
+        run_snippet(PREWARM_SNIPPET, plan["limits"])
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()

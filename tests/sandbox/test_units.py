@@ -10,7 +10,7 @@ import pytest
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
 from app.sandbox.protocol import FrameDecoder, FrameError, FrameTooLarge, encode_frame, read_frame, write_frame
-from app.sandbox.runner import encode_payload, run_snippet
+from app.sandbox.runner import encode_payload
 
 
 def test_frame_is_big_endian_length_then_bytes():
@@ -129,35 +129,6 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
     monkeypatch.setattr(zygote, "WARMUP_SNIPPET", "import torch\n1 / 0\n")
     reason = zygote._warm_up(SandboxLimits())
     assert reason is not None and "ZeroDivisionError" in reason
-
-
-def test_spare_prewarms_run_cleanly_and_the_traced_one_steps_what_it_warms():
-    # A spare runs these before its job, outside any error path: one that failed would warm
-    # nothing (or, raising, kill every spare).
-    from app.sandbox import child
-    limits = SandboxLimits()
-    plain = json.loads(run_snippet(child.PREWARM_SNIPPET, limits))
-    assert plain["ok"] and not plain["warnings"]
-    assert child.TRACED_PREWARM_PRECOMPILED is not None  # else the spare compiles it, cold
-    traced = json.loads(run_snippet(child.TRACED_PREWARM_SNIPPET, limits, trace=True,
-                                    precompiled=child.TRACED_PREWARM_PRECOMPILED))
-    assert traced["ok"] and not traced["warnings"] and not traced["steps_truncated"]
-    changes = [step["changes"]["tensors"] for step in traced["steps"]]
-    assert len(changes) == len(child.TRACED_PREWARM_SNIPPET.splitlines())
-    assert changes[2]["added"] == ["y"]  # the view
-    assert {c["name"] for c in changes[3]["changed"]} >= {"x", "y"}  # the in-place write
-
-
-def test_a_spare_skips_the_traced_prewarm_when_its_job_is_already_there():
-    from app.sandbox import child
-    r, w = os.pipe()
-    try:
-        assert not child._job_waiting(r)
-        write_frame(w, b"{}")
-        assert child._job_waiting(r)
-    finally:
-        os.close(r)
-        os.close(w)
 
 
 @pytest.mark.parametrize("message", ["std::bad_alloc", "DefaultCPUAllocator: can't allocate memory"])
