@@ -23,17 +23,48 @@ def ext(name, lo, hi, device="cpu", touch=None):
     return Extent("tensor", 0, name, device, (lo, hi), touch or (lo, hi))
 
 
+def _merged(extents) -> list[list[str]]:
+    return [[extents[i].name for i in g] for g in _merge(extents)]
+
+
 def test_merge_is_interval_union_with_strict_overlap():
-    groups = _merge([ext("a", 0, 10), ext("b", 10, 20), ext("c", 5, 12), ext("d", 30, 40)])
-    assert [[e.name for e in g] for g in groups] == [["a", "c", "b"], ["d"]]
-    adjacent = _merge([ext("a", 0, 10), ext("b", 10, 20)])
-    assert len(adjacent) == 2  # touching allocations share no byte
+    # members and groups in input order, whatever their addresses
+    assert _merged([ext("a", 0, 10), ext("b", 10, 20), ext("c", 5, 12), ext("d", 30, 40)]) == [
+        ["a", "b", "c"], ["d"]]
+    assert _merged([ext("d", 30, 40), ext("c", 5, 12), ext("a", 0, 10)]) == [["d"], ["c", "a"]]
+    assert len(_merge([ext("a", 0, 10), ext("b", 10, 20)])) == 2  # touching: no shared byte
 
 
 def test_empty_extent_never_splits_a_group():
     # regression: an empty interval sorted between overlapping ones used to reset the union
-    groups = _merge([ext("a", 0, 100), ext("e", 50, 50), ext("b", 60, 120)])
-    assert sorted(sorted(e.name for e in g) for g in groups) == [["a", "b"], ["e"]]
+    assert _merged([ext("a", 0, 100), ext("e", 50, 50), ext("b", 60, 120)]) == [["a", "b"], ["e"]]
+
+
+def _reference_groups(extents) -> list[list[int]]:
+    """Pairwise: positions joined when their spans share a byte on one device."""
+    group = list(range(len(extents)))
+    for i, a in enumerate(extents):
+        for j, b in enumerate(extents[:i]):
+            if (a.device == b.device and a.alloc[0] < a.alloc[1] and b.alloc[0] < b.alloc[1]
+                    and a.alloc[0] < b.alloc[1] and b.alloc[0] < a.alloc[1]):
+                old, new = group[i], group[j]
+                group = [new if g == old else g for g in group]
+    members: dict[int, list[int]] = {}
+    for i, g in enumerate(group):
+        members.setdefault(g, []).append(i)
+    return sorted(members.values())
+
+
+def test_merge_agrees_with_pairwise_overlap_on_random_layouts():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n = int(rng.integers(1, 12))
+        exts = []
+        for i in range(n):
+            lo = int(rng.integers(0, 60))
+            exts.append(ext(f"t{i}", lo, lo + int(rng.integers(0, 20)),
+                            device=str(rng.choice(["cpu", "cuda:0"]))))
+        assert _merge(exts) == _reference_groups(exts), exts
 
 
 def test_group_ids_follow_first_member_and_ranges_are_relative():
