@@ -136,7 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     snippets = {"synthetic": snippet(), "lessons": lessons_snippet()}
     # Not the 50-statement goal's case: every step of a training loop changes every tensor
-    # (parameters, grads, Adam's moments), so each of its 29 steps describes ~34 tensors.
+    # (parameters, grads, Adam's moments), so most of its 41 steps describe ~30 tensors.
     runs = {"synthetic": args.runs, "lessons": args.runs, "training loop": max(args.runs // 5, 5)}
     snippets["training loop"] = TRAINING_LOOP
     for label, code in snippets.items():

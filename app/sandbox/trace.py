@@ -2,10 +2,11 @@
 
 The snippet runs with hidden hook calls inserted (app.sandbox.instrument; no sys.settrace: the
 snippet runs at full speed between hooks): one step after every top-level statement and every
-statement of a top-level `with`/`if` body that runs, and one per iteration of a top-level loop up
-to loop_iterations_max; after the loop one more step only when iterations ran unstepped, there
-were none, or an `else:` ran. In a loop's first loop_body_iterations_max iterations every
-statement of its body that runs is a step too (its `iteration` set), before the iteration's own.
+statement of a top-level `with`/`if`/`try`/`match` body that runs, and one per iteration of a
+top-level loop up to loop_iterations_max; after the loop one more step only when iterations ran
+unstepped, there were none, or an `else:` ran. In a loop's first loop_body_iterations_max
+iterations every statement of its body that runs is a step too (its `iteration` set), before the
+iteration's own.
 
 A statement that raises gets no step of its own; finish() adds an "error" step for it, or, when an
 `except` of a stepped `try` handles it, a "caught" step (its note names the exception and the
