@@ -23,6 +23,8 @@ SANDBOX_UID=64123                      # the Dockerfile's sandbox user
 HEALTH_WAIT_S=120
 PY=python3
 HELPER=scripts/image_check.py
+# shellcheck source=scripts/retry-transient.sh
+source scripts/retry-transient.sh
 LOG_DIR="$(mktemp -d /tmp/image-check.XXXXXX)"
 
 timings=()
@@ -121,11 +123,12 @@ import_base() {
 
 build_image() {
   # PIP_EXTRA_INDEX_URL= : the PyTorch index is unreachable here; the local wheel replaces it.
-  if ! buildah bud --isolation chroot --format docker --pull=never \
+  if ! retry_transient 3 "$LOG_DIR/build.log" \
+       buildah bud --isolation chroot --format docker --pull=never \
        --build-arg BASE="$BASE_IMAGE" --build-arg PIP_EXTRA_INDEX_URL= \
        --build-arg PIP_FIND_LINKS=/wheels --build-arg PIP_CERT=/host-ca/ca-certificates.crt \
        -v "$WHEELS:/wheels:ro" -v "$(dirname "$HOST_CA"):/host-ca:ro" \
-       -t "$IMAGE" . >"$LOG_DIR/build.log" 2>&1; then
+       -t "$IMAGE" .; then
     tail -n 40 "$LOG_DIR/build.log" >&2; return 1
   fi
   grep -E '^(\[[0-9]/[0-9]\] )?STEP|^Successfully installed' "$LOG_DIR/build.log" | cut -c1-150
