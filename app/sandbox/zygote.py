@@ -127,7 +127,20 @@ def _warm_up(limits: SandboxLimits) -> str | None:
         if not payload.get("ok"):
             error = payload.get("error") or {}
             return f"warm-up failed: {error.get('type')}: {error.get('message')}"
+    _warm_up_lessons(warm)
     return None
+
+
+def _warm_up_lessons(warm: SandboxLimits) -> None:
+    """The lesson examples, plain and traced (what learners run first): their lazy paths done here."""
+    import torch
+    if torch.version.cuda is not None or torch.version.hip is not None:
+        return  # their backward() would start the autograd engine's device threads: bad fork
+    import textwrap
+    from app.examples import EXAMPLES
+    for example in EXAMPLES:
+        for trace in (False, True):
+            run_snippet(textwrap.dedent(example.code), warm, trace=trace)  # errors are lessons too
 
 
 def main() -> int:

@@ -131,6 +131,58 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
     assert reason is not None and "ZeroDivisionError" in reason
 
 
+def _warm_up_runs(monkeypatch) -> list[tuple[str, bool]]:
+    from app.sandbox import zygote
+    runs: list[tuple[str, bool]] = []
+
+    def run(code, limits, trace=False):
+        runs.append((code, bool(trace)))
+        return b'{"ok": true}'
+    monkeypatch.setattr(zygote, "run_snippet", run)
+    assert zygote._warm_up(SandboxLimits(exec_timeout_s=0.5)) is None
+    return runs
+
+
+def test_warm_up_runs_every_lesson_example_plain_and_traced(monkeypatch):
+    import textwrap
+    from app.examples import EXAMPLES
+    runs = _warm_up_runs(monkeypatch)
+    for example in EXAMPLES:
+        code = textwrap.dedent(example.code)
+        assert (code, False) in runs and (code, True) in runs, example.id
+
+
+def test_warm_up_skips_the_lessons_on_a_cuda_build(monkeypatch):
+    # Their backward() would start the autograd engine's device threads in the zygote, and every
+    # forked child would then be a "bad autograd fork".
+    import torch
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    from app.sandbox import zygote
+    assert {code for code, _ in _warm_up_runs(monkeypatch)} == {zygote.WARMUP_SNIPPET}
+
+
+def test_lesson_examples_in_the_zygote_leave_children_working():
+    # The examples call backward() and optimizer steps in the zygote: a forked child must still
+    # run autograd (a CPU build starts no device threads, so no bad fork).
+    from app.sandbox import zygote
+    from app.sandbox.runner import run_snippet
+    zygote._warm_up_lessons(SandboxLimits(exec_timeout_s=30.0))
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            code = "import torch\nw = torch.ones(3, requires_grad=True)\n(w * 2).sum().backward()\n"
+            payload = json.loads(run_snippet(code, SandboxLimits(exec_timeout_s=30.0)))
+            grad = payload["snapshot"]["tensors"][0]["grad"] if payload["ok"] else payload["error"]
+            os.write(write_fd, json.dumps([payload["ok"], grad]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    answer = json.loads(os.read(read_fd, 65536))
+    os.waitpid(pid, 0)
+    assert answer == [True, "w.grad"]
+
+
 @pytest.mark.parametrize("message", ["std::bad_alloc", "DefaultCPUAllocator: can't allocate memory"])
 def test_allocator_failures_surface_as_memory_limit(message):
     # Regression: torch reports some allocation failures as RuntimeError("std::bad_alloc"),
