@@ -18,8 +18,8 @@ FROM ${BASE}
 # Graphviz's `dot` draws the autograd graph. Versions are not pinned on purpose: BASE can be a
 # Debian or an Ubuntu (CUDA) image, and no single package version exists in both.
 # hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends graphviz \
+RUN apt-get -o Acquire::Retries=3 update \
+ && apt-get -o Acquire::Retries=3 install -y --no-install-recommends graphviz \
  && rm -rf /var/lib/apt/lists/*
 
 # Two users. "app" (uid 1000) runs the server by default. "sandbox" (uid/gid 64123, the default
