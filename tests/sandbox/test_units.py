@@ -161,6 +161,28 @@ def test_warm_up_skips_the_lessons_on_a_cuda_build(monkeypatch):
     assert {code for code, _ in _warm_up_runs(monkeypatch)} == {zygote.WARMUP_SNIPPET}
 
 
+def test_warm_up_leaves_torch_as_a_fresh_import_would(monkeypatch):
+    # The zygote's global state is every child's: a lesson that turns grad off, seeds or changes
+    # the default dtype, then fails before undoing it, must not leak into every run.
+    import torch
+    import app.examples
+    from app.examples import Example
+    from app.sandbox import zygote
+    leaky = Example("leaky", "t", "l", "c", "import torch\ntorch.manual_seed(123)\n"
+                    "torch.set_grad_enabled(False)\ntorch.set_default_dtype(torch.float64)\n"
+                    "torch.set_printoptions(precision=1)\n1 / 0\n")
+    monkeypatch.setattr(app.examples, "EXAMPLES", [leaky])
+    seed = torch.initial_seed()
+    expected = torch.randn(3, generator=torch.Generator().manual_seed(seed))
+    try:
+        assert zygote._warm_up(SandboxLimits(exec_timeout_s=30.0)) is None
+        assert torch.is_grad_enabled() and torch.get_default_dtype() == torch.float32
+        assert torch.initial_seed() == seed and torch.equal(torch.randn(3), expected)
+        assert torch._tensor_str.PRINT_OPTS.precision == 4
+    finally:
+        zygote._reset_torch_state(seed)
+
+
 def test_lesson_examples_in_the_zygote_leave_children_working():
     # The examples call backward() and optimizer steps in the zygote: a forked child must still
     # run autograd (a CPU build starts no device threads, so no bad fork).
