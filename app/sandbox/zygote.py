@@ -111,7 +111,7 @@ def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
 
 
 def _warm_up(limits: SandboxLimits) -> str | None:
-    """Run the warm-up snippet; return why it failed, or None.
+    """Run the warm-up snippet (and the lesson examples); return why it failed, or None.
 
     It runs under its own generous time limit, not the snippets' one: on a loaded machine the
     ~800 imports behind opt.step() can outlast a short exec_timeout_s, and a warm-up interrupted
