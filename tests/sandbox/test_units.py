@@ -131,7 +131,7 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
     assert reason is not None and "ZeroDivisionError" in reason
 
 
-def _warm_up_runs(monkeypatch) -> list[tuple[str, bool]]:
+def _recorded_warm_up(monkeypatch) -> list[tuple[str, bool]]:
     from app.sandbox import zygote
     runs: list[tuple[str, bool]] = []
 
@@ -146,7 +146,7 @@ def _warm_up_runs(monkeypatch) -> list[tuple[str, bool]]:
 def test_warm_up_runs_every_lesson_example_plain_and_traced(monkeypatch):
     import textwrap
     from app.examples import EXAMPLES
-    runs = _warm_up_runs(monkeypatch)
+    runs = _recorded_warm_up(monkeypatch)
     for example in EXAMPLES:
         code = textwrap.dedent(example.code)
         assert (code, False) in runs and (code, True) in runs, example.id
@@ -158,7 +158,7 @@ def test_warm_up_skips_the_lessons_on_a_cuda_build(monkeypatch):
     import torch
     monkeypatch.setattr(torch.version, "cuda", "12.4")
     from app.sandbox import zygote
-    assert {code for code, _ in _warm_up_runs(monkeypatch)} == {zygote.WARMUP_SNIPPET}
+    assert {code for code, _ in _recorded_warm_up(monkeypatch)} == {zygote.WARMUP_SNIPPET}
 
 
 def test_warm_up_leaves_torch_as_a_fresh_import_would(monkeypatch):
