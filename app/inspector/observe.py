@@ -210,8 +210,10 @@ class StepObserver:
 
     def _storage_keys(self, extents: list[Extent], storages: list[dict]) -> dict[str, str]:
         starts = {(e.kind, e.name): (e.device, e.alloc[0]) for e in extents}
+        # New places numbered in walk order, not address order: the same snippet gets the same
+        # keys on every run (the allocator's addresses differ from run to run).
         labels = {place: self._labels.get(place) or f"m{next(self._counter)}"
-                  for place in sorted(set(starts.values()))}
+                  for place in dict.fromkeys(starts.values())}
         self._labels = labels  # only allocations alive now keep their key
         keys = {}
         for group in storages:
