@@ -19,7 +19,9 @@ Step (one dict each): {"index", "kind": "statement"|"iteration"|"caught"|"error"
 "stdout": text printed during the step, "changes": app.inspector.diff output,
 "storage_keys": {snapshot storage id: stable key}, "state": app.inspector.diff.state_delta from
 the previous step's state (null: unchanged), "note": str|null}. The state after step k is
-apply_state() folded over steps 0..k.
+apply_state() folded over steps 0..k. With the option states=False only what changed is kept
+(app.inspector.changes: the same `changes`, storage ids being the stable keys; "storage_keys" {}
+and "state" null), several times cheaper; the run still ends with the full final snapshot.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ from typing import Any, Iterator
 import torch
 
 from app.inspector.diff import diff, empty_changes, state_delta
+from app.inspector.changes import ChangeObserver
+from app.inspector.encoder import snapshot
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
 from app.sandbox.limits import TimeLimit
@@ -39,7 +43,7 @@ from app.sandbox.instrument import (BODY_FLAGS, CAUGHT_HOOK, FILENAME, HOOKS, IT
                                     LOOP_END_HOOK, RAISED_HOOK, STEP_HOOK, Site)
 
 DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "loop_body_iterations_max": 2,
-            "bytes_max": 4 * 1024 * 1024}
+            "bytes_max": 4 * 1024 * 1024, "states": True}
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
 HEADROOM_PER_RESULT_BYTE = 4
 
@@ -71,7 +75,8 @@ class Tracer:
         self.truncated = False
         self.sites: list[Site] = []
         self.namespace: dict | None = None
-        self._observer = StepObserver()
+        # states=False: `changes` only (ChangeObserver), no per-step state; several times cheaper.
+        self._observer = StepObserver() if bool(opts["states"]) else ChangeObserver()
         self._body_flags: list[bool] = []
         self._prev: Any = None     # (snapshot, storage keys) of the latest step
         self._bytes = 0
@@ -160,25 +165,33 @@ class Tracer:
 
     def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
         try:
-            obs = self._observer.observe(self.namespace)
+            changes, storage_keys, state = self._observe()
         except Exception as exc:  # noqa: BLE001 - snapshot() never raises; belt and braces
             self.warnings.append(f"step skipped: {type(exc).__name__}: {exc}")
             return
-        prev_snap, prev_keys = self._prev or (None, {})
-        changes = (diff(prev_snap, obs.snapshot, storage_keys_before=prev_keys,
-                        storage_keys_after=obs.storage_keys) if obs.changed else empty_changes())
         step = {"index": len(self.steps), "kind": kind, "start_line": site.start_line,
                 "end_line": site.end_line, "iteration": iteration, "grad_mode": grad_mode(),
                 "stdout": self._new_stdout(), "changes": changes, "note": note,
-                "storage_keys": obs.storage_keys,
-                "state": state_delta(prev_snap, obs.snapshot) if obs.changed else None}
+                "storage_keys": storage_keys, "state": state}
         text = wirejson.dumps(step, headroom_bytes=self.headroom_bytes)
         if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
             return
         self._bytes += len(text)
-        self._prev = (obs.snapshot, obs.storage_keys)
         self.steps.append(text)
+
+    def _observe(self) -> tuple[dict, dict, dict | None]:
+        """(changes, storage keys, state delta) after this step."""
+        if isinstance(self._observer, ChangeObserver):
+            return self._observer.observe_changes(self.namespace), {}, None
+        obs = self._observer.observe(self.namespace)
+        if not obs.changed:
+            return empty_changes(), obs.storage_keys, None
+        prev_snap, prev_keys = self._prev or (None, {})
+        changes = diff(prev_snap, obs.snapshot, storage_keys_before=prev_keys,
+                       storage_keys_after=obs.storage_keys)
+        self._prev = (obs.snapshot, obs.storage_keys)
+        return changes, obs.storage_keys, state_delta(prev_snap, obs.snapshot)
 
     def _new_stdout(self) -> str:
         if self.stdout.total_bytes == self._stdout_seen:
@@ -207,6 +220,8 @@ class Tracer:
 
     def snapshot(self, namespace: dict) -> dict:
         """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work."""
+        if isinstance(self._observer, ChangeObserver):
+            return snapshot(namespace, limits=self._observer.limits)
         return self._observer.observe(namespace, final=True).snapshot
 
     def _failing_site(self, error: dict) -> Site | None:
