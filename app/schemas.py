@@ -22,8 +22,11 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(..., description="Python source of the snippet to run.",
                       examples=["import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()"])
-    trace: bool = Field(False, description="Step through: add `steps`, the state after every "
+    trace: bool = Field(False, description="Step through: add `steps`, what changed at every "
                                            "top-level statement and loop iteration.")
+    step_states: bool = Field(False, description="With trace: every step also carries `state`, "
+                              "the whole state after it (what the page's timeline shows); its "
+                              "stepping costs 2-4x more.")
 
 
 class Output(_Model):
@@ -241,13 +244,14 @@ class Step(_Model):
     note: str | None = None
     changes: StepChanges = Field(default_factory=StepChanges)
     storage_keys: dict[str, str] = Field(
-        default_factory=dict, description="Storage id in this step's state -> a key that stays "
-        "the same while that memory stays allocated.")
+        default_factory=dict, description="With step_states: storage id in this step's state -> "
+        "a key that stays the same while that memory stays allocated. Without, the storage ids in "
+        "`changes` are those keys already.")
     # dict[str, Any], not Json: the worker's payload is json.loads output, JSON by construction,
     # and validating ~100 KB of deltas as JsonValue cost a traced run more than its stepping.
     state: dict[str, Any] | None = Field(
-        None, description="The state after this step as a delta from the previous step's "
-        "(app.inspector.diff.state_delta); null when unchanged.")
+        None, description="With step_states: the state after this step as a delta from the "
+        "previous step's (app.inspector.diff.state_delta); null when unchanged or not asked for.")
 
 
 class RunResponse(_Model):

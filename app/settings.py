@@ -70,11 +70,12 @@ class Settings(BaseSettings):
     trace_loop_body_iterations_max: int = Field(2, ge=0)
     trace_bytes_max: int = Field(4 * 1024 * 1024, ge=1024)
 
-    def trace_options(self) -> dict:
+    def trace_options(self, states: bool = False) -> dict:
+        """The worker's trace options; `states`: each step with the whole state after it."""
         return {"steps_max": self.trace_steps_max,
                 "loop_iterations_max": self.trace_loop_iterations_max,
                 "loop_body_iterations_max": self.trace_loop_body_iterations_max,
-                "bytes_max": self.trace_bytes_max}
+                "bytes_max": self.trace_bytes_max, "states": states}
 
     def sandbox_limits(self) -> SandboxLimits:
         names = SandboxLimits.__dataclass_fields__.keys()

@@ -1,5 +1,7 @@
-"""Step-through overhead: 50-statement snippets run plain and traced, end to end over HTTP (real
-server, real sandbox) and in-process (run_snippet alone). Prints figures, asserts nothing.
+"""Step-through overhead: 50-statement snippets run plain, traced (`"trace": true`: steps with what
+changed) and traced with every step's state (`"step_states": true`, what the page's timeline asks
+for), end to end over HTTP (real server, real sandbox) and in-process (run_snippet alone). Prints
+figures, asserts nothing.
 
     .venv/bin/python bench/trace_overhead.py [--runs 150] [--skip-http]
 
@@ -7,8 +9,8 @@ Two snippets: "synthetic" (new tensors, views, in-place ops, copies, prints: 30 
 end) and "lessons" (the first 50 statements of the lesson examples that run cleanly); and a
 third for scale, not for the goal: a 20-iteration MLP training loop with Adam, where every
 step changes every tensor.
-Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/traced so that
-load on a shared box hits both alike; the medians are compared. Over HTTP the server's own
+Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/traced/with states
+so that load on a shared box hits all alike; the medians are compared. Over HTTP the server's own
 split is printed too: wall (the sandbox round trip) and exec (the snippet with its hooks).
 """
 from __future__ import annotations
@@ -77,25 +79,34 @@ print(losses[-1])
 """
 
 
-def timed(fn, runs: int) -> tuple[list[float], list[float]]:
-    plain, traced = [], []
+MODES = ("plain", "traced", "with states")
+
+
+def timed(fn, runs: int) -> dict[str, list[float]]:
+    """fn(mode) for each mode in turn, `runs` rounds after a warm-up; milliseconds per mode."""
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(5):
-        fn(False), fn(True)
+        for mode in MODES:
+            fn(mode)
     for _ in range(runs):
-        for trace, out in ((False, plain), (True, traced)):
+        for mode in MODES:
             t0 = time.perf_counter()
-            fn(trace)
-            out.append((time.perf_counter() - t0) * 1000)
-    return plain, traced
+            fn(mode)
+            times[mode].append((time.perf_counter() - t0) * 1000)
+    return times
 
 
-def report(label: str, plain: list[float], traced: list[float]) -> None:
-    p, t = statistics.median(plain), statistics.median(traced)
-    # Each traced run against the plain run just before it: on a shared box the load drifts,
-    # and the spread of these pair ratios says how far to trust the ratio of the medians.
-    q1, _, q3 = statistics.quantiles([b / a for a, b in zip(plain, traced)], n=4)
-    print(f"{label}: plain p50 {p:.2f} ms, traced p50 {t:.2f} ms, ratio {t / p:.2f}x "
-          f"(pair ratios p25-p75 {q1:.2f}-{q3:.2f}x)")
+def report(label: str, times: dict[str, list[float]]) -> None:
+    plain = times["plain"]
+    p = statistics.median(plain)
+    print(f"{label}: plain p50 {p:.2f} ms")
+    for mode in MODES[1:]:
+        t = statistics.median(times[mode])
+        # Each run against the plain run just before it: on a shared box the load drifts, and
+        # the spread of these pair ratios says how far to trust the ratio of the medians.
+        q1, _, q3 = statistics.quantiles([b / a for a, b in zip(plain, times[mode])], n=4)
+        print(f"  {mode}: p50 {t:.2f} ms, ratio {t / p:.2f}x (pair ratios p25-p75 "
+              f"{q1:.2f}-{q3:.2f}x)")
 
 
 def bench_in_process(code: str, runs: int) -> None:
@@ -104,28 +115,31 @@ def bench_in_process(code: str, runs: int) -> None:
     from app.sandbox.limits import SandboxLimits
     from app.sandbox.runner import run_snippet
     limits, pre = SandboxLimits(exec_timeout_s=10.0), precompile(code)
+    traces = {"plain": None, "traced": {"states": False}, "with states": {"states": True}}
 
-    def run(trace: bool) -> bytes:
+    def run(mode: str) -> bytes:
+        trace = traces[mode]
         return run_snippet(code, limits, trace=trace, precompiled=pre if trace else None)
-    sizes = {t: len(run(t)) for t in (False, True)}
-    report("in-process run_snippet", *timed(run, runs))
-    print(f"  payload: plain {sizes[False]} B, traced {sizes[True]} B")
+    sizes = {mode: len(run(mode)) for mode in MODES}
+    report("in-process run_snippet", timed(run, runs))
+    print("  payload: " + ", ".join(f"{mode} {size} B" for mode, size in sizes.items()))
 
 
 def bench_http(client: httpx.Client, code: str, runs: int) -> None:
-    responses: dict[bool, list[httpx.Response]] = {False: [], True: []}
+    bodies = {"plain": {"code": code}, "traced": {"code": code, "trace": True},
+              "with states": {"code": code, "trace": True, "step_states": True}}
+    responses: dict[str, list[httpx.Response]] = {mode: [] for mode in MODES}
 
-    def call(trace: bool) -> None:
-        r = client.post("/api/run", json={"code": code, "trace": trace})
+    def call(mode: str) -> None:
+        r = client.post("/api/run", json=bodies[mode])
         r.raise_for_status()
-        responses[trace].append(r)  # parsed after the timing: a client's parse is not the server's
-    steps = len(client.post("/api/run", json={"code": code, "trace": True}).json()["steps"])
-    report("HTTP POST /api/run", *timed(call, runs))
-    for trace, rows in responses.items():
-        bodies = [r.json() for r in rows]
-        wall, exec_ms = (statistics.median(b[k] for b in bodies) for k in ("wall_ms", "duration_ms"))
-        print(f"  {'traced' if trace else 'plain '}: server wall p50 {wall:.2f} ms, "
-              f"exec p50 {exec_ms:.2f} ms")
+        responses[mode].append(r)  # parsed after the timing: a client's parse is not the server's
+    steps = len(client.post("/api/run", json=bodies["traced"]).json()["steps"])
+    report("HTTP POST /api/run", timed(call, runs))
+    for mode, rows in responses.items():
+        parsed = [r.json() for r in rows]
+        wall, exec_ms = (statistics.median(b[k] for b in parsed) for k in ("wall_ms", "duration_ms"))
+        print(f"  {mode}: server wall p50 {wall:.2f} ms, exec p50 {exec_ms:.2f} ms")
     print(f"  steps: {steps}")
 
 

@@ -9,7 +9,7 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 _ERRORS = {
     413: {"model": ErrorBody, "description": "The code (or the request body) is too large."},
-    422: {"model": ErrorBody, "description": "The body is not JSON of the form {\"code\": str, \"trace\"?: bool}."},
+    422: {"model": ErrorBody, "description": "The body is not JSON of the form {\"code\": str, \"trace\"?: bool, \"step_states\"?: bool}."},
     503: {"model": ErrorBody, "description": "Overloaded or no worker available; see Retry-After."},
 }
 
@@ -19,7 +19,8 @@ _ERRORS = {
 async def run(body: RunRequest, request: Request) -> Response:
     # Already validated by app.convert: serialised once by the service instead of letting
     # FastAPI re-validate the whole snapshot against response_model (about 1 ms for a small one).
-    encoded = await request.app.state.service.run_json(body.code, trace=body.trace)
+    encoded = await request.app.state.service.run_json(body.code, trace=body.trace,
+                                                       states=body.step_states)
     return Response(encoded, media_type="application/json")
 
 

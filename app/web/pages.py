@@ -30,7 +30,8 @@ async def _panels_context(request: Request, code: str, focus: str | None = None)
     """Run the code (stepped: the page has a timeline); a busy/unavailable pool becomes a notice
     instead of panels. `focus`: the tensor name the page has focused (its diagram is drawn)."""
     try:
-        resp: RunResponse = await request.app.state.service.run(code, trace=True)
+        # The timeline shows any step's panels at once: it needs every step's state.
+        resp: RunResponse = await request.app.state.service.run(code, trace=True, states=True)
     except HTTPException as exc:
         return {"view": None, "notice": str(exc.detail), "status": exc.status_code, "timeline": None}
     token = timeline.RUNS.put(code, resp)

@@ -37,18 +37,18 @@ class RunService:
         if size > self.settings.code_max_bytes:
             raise HTTPException(413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes")
 
-    async def run(self, code: str, *, trace: bool = False) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False, states: bool = False) -> RunResponse:
         started = time.perf_counter()
-        response = to_response(await self._outcome(code, trace))
+        response = to_response(await self._outcome(code, trace, states))
         self._count(response, started)
         return response
 
-    async def run_json(self, code: str, *, trace: bool = False) -> bytes:
+    async def run_json(self, code: str, *, trace: bool = False, states: bool = False) -> bytes:
         """run(), encoded: the response is built, encoded and freed with the cyclic GC paused.
         A traced result is ~10k objects; freed before the GC runs again, they never trigger a
         collection (which would walk them all and cost more than building them)."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, trace)
+        outcome = await self._outcome(code, trace, states)
         with paused_gc():
             response = to_response(outcome)
             self._count(response, started)
@@ -56,10 +56,11 @@ class RunService:
             del response
         return body
 
-    async def _outcome(self, code: str, trace: bool) -> RunOutcome:
+    async def _outcome(self, code: str, trace: bool, states: bool) -> RunOutcome:
         self.check_code(code)
         try:
-            return await self.pool.run(code, trace=self.settings.trace_options() if trace else None)
+            return await self.pool.run(code, trace=self.settings.trace_options(states) if trace
+                                       else None)
         except Overloaded:
             self.metrics.rejected["overloaded"] += 1
             raise _unavailable("the playground is busy; try again shortly",

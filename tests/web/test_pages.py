@@ -22,10 +22,12 @@ class FakeService:
 
     def __init__(self):
         self.codes: list[str] = []
+        self.asked: list[tuple[bool, bool]] = []  # (trace, states) of each call
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
-    async def run(self, code: str, *, trace: bool = False) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False, states: bool = False) -> RunResponse:
         self.codes.append(code)
+        self.asked.append((trace, states))
         if isinstance(self.next, HTTPException):
             raise self.next
         return self.next
@@ -58,6 +60,8 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     assert page.status_code == 200
     assert service.codes == [by_id(DEFAULT_EXAMPLE).code]
     fragment = client.post("/fragments/run", data={"code": by_id(DEFAULT_EXAMPLE).code})
+    # The timeline shows any step's panels: the page asks for every step's state.
+    assert service.asked[-2:] == [(True, True), (True, True)]
     assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
     # The page embeds exactly the partial the fragment route returns (the fragment also carries
     # the step-through timeline, swapped out of band into the editor pane).

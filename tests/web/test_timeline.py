@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 INPLACE = by_id("inplace").code
 
 
-def traced(client, code: str) -> dict:
-    r = client.post("/api/run", json={"code": code, "trace": True})
+def traced(client, code: str, states: bool = True) -> dict:
+    """As the page asks (every step's state) unless `states` is False (the API's default)."""
+    r = client.post("/api/run", json={"code": code, "trace": True, "step_states": states})
     assert r.status_code == 200
     return r.json()
 
@@ -33,6 +34,22 @@ def test_api_adds_steps_only_when_asked(client):
 def test_trace_must_be_a_boolean(client):
     r = client.post("/api/run", json={"code": "x = 1", "trace": "sometimes"})
     assert r.status_code == 422
+    r = client.post("/api/run", json={"code": "x = 1", "trace": True, "step_states": "all"})
+    assert r.status_code == 422
+
+
+def test_api_steps_carry_changes_and_states_only_when_asked(client):
+    light = client.post("/api/run", json={"code": INPLACE, "trace": True}).json()
+    full = traced(client, INPLACE)
+    assert [s["changes"]["tensors"] for s in light["steps"]] == \
+        [s["changes"]["tensors"] for s in full["steps"]]
+    assert all(s["state"] is None and s["storage_keys"] == {} for s in light["steps"])
+    assert any(s["state"] for s in full["steps"])
+    # Without states the storage ids in the changes are the stable keys themselves.
+    added = [k for s in light["steps"] for k in s["changes"]["storages"]["added"]]
+    keyed = [s["storage_keys"][i] for s in full["steps"] for i in s["changes"]["storages"]["added"]]
+    assert added == keyed and all(k.startswith("m") for k in added)
+    assert light["tensors"] == full["tensors"] and light["storages"] == full["storages"]
 
 
 def test_state_after_the_last_step_is_the_final_state(client):
