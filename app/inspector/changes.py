@@ -238,6 +238,9 @@ class ChangeObserver(StepObserver):
                         warnings: list[str]) -> dict:
         """diff compares modules by training and param_count only: those, when modules or
         tensors (parameters among them) moved."""
+        if not (others[0] or others[1] or self._mods):
+            self._mods_key = None  # no modules, now or before: nothing to compare
+            return {"added": [], "removed": [], "changed": []}
         key = (others[:2], tuple((p[2], p[4]) for p in tprints))
         if key == self._mods_key:
             return {"added": [], "removed": [], "changed": []}
