@@ -131,25 +131,30 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
     assert reason is not None and "ZeroDivisionError" in reason
 
 
-def _recorded_warm_up(monkeypatch) -> list[tuple[str, bool]]:
+def _recorded_warm_up(monkeypatch) -> list[tuple[str, str]]:
     from app.sandbox import zygote
-    runs: list[tuple[str, bool]] = []
+    runs: list[tuple[str, str]] = []
 
     def run(code, limits, trace=False):
-        runs.append((code, bool(trace)))
+        runs.append((code, json.dumps(trace)))
         return b'{"ok": true}'
     monkeypatch.setattr(zygote, "run_snippet", run)
     assert zygote._warm_up(SandboxLimits(exec_timeout_s=0.5)) is None
     return runs
 
 
-def test_warm_up_runs_every_lesson_example_plain_and_traced(monkeypatch):
+def test_warm_up_runs_every_lesson_example_plain_and_stepped_both_ways(monkeypatch):
     import textwrap
     from app.examples import EXAMPLES
     runs = _recorded_warm_up(monkeypatch)
-    for example in EXAMPLES:
-        code = textwrap.dedent(example.code)
-        assert (code, False) in runs and (code, True) in runs, example.id
+    for code in [textwrap.dedent(e.code) for e in EXAMPLES] + [zygote_snippet()]:
+        modes = {trace for c, trace in runs if c == code}
+        assert modes == {"false", "true", '{"states": false}'}, code[:40]
+
+
+def zygote_snippet() -> str:
+    from app.sandbox import zygote
+    return zygote.WARMUP_SNIPPET
 
 
 def test_warm_up_skips_the_lessons_on_a_cuda_build(monkeypatch):
