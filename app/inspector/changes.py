@@ -37,12 +37,11 @@ from .encoder import _entry, _section
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import _numel
-from .observe import (StepObserver, _array_print, _extent, _indexed, _optimizer_print,
-                      _tensor_print)
+from .observe import StepObserver, _extent, _indexed, take_prints
 from .preview import _NUMPY_DTYPES, tensor_preview
 from .storages import array_extent, group_storages, tensor_extent
 from .tensors import _autograd_fields, _layout_fields, is_uninitialized, minimal_tensor
-from .walk import WalkResult, walk
+from .walk import WalkResult
 
 _EMPTY_GRAPH = {"nodes": [], "edges": [], "truncated": False}
 _NO_GRAD_FN = id(None)
@@ -76,14 +75,7 @@ class ChangeObserver(StepObserver):
                 gc.enable()
 
     def _changes(self, namespace: dict) -> dict[str, Any]:
-        walked = walk(namespace, self.limits)
-        tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
-        tokens = content.tokens([p[-1] for p in tprints])
-        aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
-        others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
-                        for f in walked.modules),
-                  tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
-                  walked.truncated, tuple(walked.warnings))
+        walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
         fingerprint = (tuple(tprints), tuple(aprints), others, tokens)
         if fingerprint == self._fingerprint:
             return empty_changes()

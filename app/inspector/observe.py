@@ -107,14 +107,7 @@ class StepObserver:
                 gc.enable()
 
     def _observe(self, namespace: dict, final: bool) -> Observation:
-        walked = walk(namespace, self.limits)  # holds references until we return
-        tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
-        tokens = content.tokens([p[-1] for p in tprints])
-        aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
-        others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
-                        for f in walked.modules),
-                  tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
-                  walked.truncated, tuple(walked.warnings))
+        walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
         fingerprint = (tuple(tprints), tuple(aprints), others, tokens)
         inexact = {a for a in tokens if not content.is_exact(a)} if final else set()
         if self._last is not None and fingerprint == self._fingerprint and not inexact:
@@ -222,6 +215,21 @@ class StepObserver:
             if places:
                 keys[group["id"]] = labels[min(places)]
         return keys
+
+
+def take_prints(namespace: dict, limits: InspectLimits) -> tuple:
+    """(walk result, tensor prints, content tokens by allocation, array prints, the modules' and
+    optimizers' prints with the walk's truncation and warnings): what a step is compared by. The
+    walk result holds references until the caller drops it."""
+    walked = walk(namespace, limits)
+    tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
+    tokens = content.tokens([p[-1] for p in tprints])
+    aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
+    others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
+                    for f in walked.modules),
+              tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
+              walked.truncated, tuple(walked.warnings))
+    return walked, tprints, tokens, aprints, others
 
 
 def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
