@@ -23,9 +23,7 @@ same run, after every step of every lesson and of edge cases.
 """
 from __future__ import annotations
 
-import gc
 import operator
-import warnings as _warnings
 from typing import Any
 
 import torch
@@ -33,7 +31,7 @@ import torch
 from . import content
 from .arrays import describe_array
 from .diff import MODULE_FIELDS, TENSOR_FIELDS, ARRAY_FIELDS, _entries, _graph, empty_changes, is_empty
-from .encoder import _entry, _section
+from .encoder import _entry, _section, reading
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import _numel
@@ -64,15 +62,8 @@ class ChangeObserver(StepObserver):
         self._mods_key: tuple | None = None
 
     def observe_changes(self, namespace: dict) -> dict[str, Any]:
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # as observe(): no cyclic-GC passes over the walk's garbage
-        try:
-            with _warnings.catch_warnings(), torch.no_grad():
-                _warnings.simplefilter("ignore")
-                return self._changes(namespace)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+        with reading():
+            return self._changes(namespace)
 
     def _changes(self, namespace: dict) -> dict[str, Any]:
         walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
@@ -98,8 +89,9 @@ class ChangeObserver(StepObserver):
     def _storages(self, walked: WalkResult, tprints: list[tuple], known: list,
                   warnings: list[str]) -> dict[tuple[str, int], str]:
         """(kind, index) -> storage key. self._groups: (layout key, [(storage key, member
-        names)] in StepObserver's group order, that map, the append state), redone only when
-        the layout moved."""
+        names)] in StepObserver's group order, that map, {key: its allocation's index in the
+        groups} (None after group_storages: no appending), the tensors' extents (None with
+        arrays)), redone only when the layout moved."""
         self._textents = [k[1] if k is not None else self._new_extent(i, f, p, warnings)
                           for i, (f, p, k) in enumerate(zip(walked.tensors, tprints, known))]
         aextents = [_extent(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)]
@@ -135,7 +127,7 @@ class ChangeObserver(StepObserver):
     def _new_extent(self, i: int, found, p: tuple, warnings: list[str]) -> Any:
         """A new print's extent: its name's last one when only the version moved (in place)."""
         prev = self._by_name.get(p[0])
-        if prev is not None and prev[0][:3] == p[:3] and prev[0][4:] == p[4:]:
+        if prev is not None and _in_place(prev[0], p):
             return prev[2]
         return _extent(tensor_extent, i, found, warnings)
 
@@ -179,8 +171,8 @@ class ChangeObserver(StepObserver):
                 entry = k[0]  # the same object: diffed by identity, as StepObserver's
             else:
                 prev = self._by_name.get(p[0])
-                if prev is not None and prev[0][:3] == p[:3] and prev[0][4:] == p[4:]:
-                    entry = dict(prev[1], version=p[3])  # an in-place op: only the version moved
+                if prev is not None and _in_place(prev[0], p):
+                    entry = dict(prev[1], version=p[3])
                 else:
                     entry = _entry(found, _light_tensor, (found, walked, self.limits, warnings),
                                    warnings)
@@ -241,6 +233,11 @@ class ChangeObserver(StepObserver):
         mods += [{"name": f.name} for f in walked.optimizers]
         changes, self._mods = _entries(self._mods, mods, MODULE_FIELDS, None), mods
         return changes
+
+
+def _in_place(before: tuple, after: tuple) -> bool:
+    """Two prints of one name differing in the version alone (index 3): an in-place op."""
+    return before[:3] == after[:3] and before[4:] == after[4:]
 
 
 def _item(name: str, e: Any) -> tuple | None:

@@ -52,7 +52,8 @@ from __future__ import annotations
 
 import gc
 import warnings as _warnings
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 
@@ -74,20 +75,28 @@ def empty_snapshot(warnings: list[str]) -> dict[str, Any]:
 def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[str, Any]:
     limits = limits or InspectLimits()
     warnings: list[str] = []
-    # Walking a 10k-node graph allocates ~100k short-lived objects while holding
-    # every node wrapper; cyclic-GC passes over that heap tripled the time.
-    # Nothing here creates cycles that must be collected mid-snapshot.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
     try:
-        # Reading must not record autograd history nor let torch's own
-        # UserWarnings escape into a snippet whose warnings are errors.
-        with _warnings.catch_warnings(), torch.no_grad():
-            _warnings.simplefilter("ignore")
+        with reading():
             return _assemble(namespace, limits, warnings)
     except BaseException as exc:  # noqa: BLE001 - user __repr__ may even sys.exit(); never raise
         warnings.append(f"snapshot failed: {type(exc).__name__}: {exc}")
         return empty_snapshot(warnings)
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """While the inspector reads a namespace (a snapshot, a step's observation).
+
+    No cyclic-GC passes: walking a 10k-node graph allocates ~100k short-lived objects while
+    holding every node wrapper, and GC passes over that heap tripled the time; nothing here
+    creates cycles that must be collected meanwhile. No autograd history recorded, and torch's
+    own UserWarnings kept from a snippet whose warnings are errors."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _warnings.catch_warnings(), torch.no_grad():
+            _warnings.simplefilter("ignore")
+            yield
     finally:
         if gc_was_enabled:
             gc.enable()

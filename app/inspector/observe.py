@@ -22,9 +22,7 @@ never leave this module, only the keys.
 """
 from __future__ import annotations
 
-import gc
 import itertools
-import warnings as _warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +32,7 @@ import torch
 
 from . import content
 from .arrays import describe_array
-from .encoder import _entry, _module, _section, snapshot
+from .encoder import _entry, _module, _section, reading, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
@@ -89,11 +87,8 @@ class StepObserver:
 
     def observe(self, namespace: dict, final: bool = False) -> Observation:
         """The snapshot now; `final`: the run is over, redo what was not compared exactly."""
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # as in snapshot(): no cyclic-GC passes over the walk's garbage
         try:
-            with _warnings.catch_warnings(), torch.no_grad():
-                _warnings.simplefilter("ignore")
+            with reading():
                 return self._observe(namespace, final)
         except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
             snap = snapshot(namespace, limits=self.limits)
@@ -102,9 +97,6 @@ class StepObserver:
             self._groups, self._tokens = None, {}
             self._last = Observation(True, snap, {})
             return self._last
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     def _observe(self, namespace: dict, final: bool) -> Observation:
         walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
