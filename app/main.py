@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,14 +20,15 @@ from app.web.service import RunService
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None,
+               pool_factory: Callable[[Settings], Any] | None = None) -> FastAPI:
+    """`pool_factory`: what runs snippets (default: the sandbox's Pool). Tests pass one whose
+    "worker" answers chosen bytes, to prove the server against forged results."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        pool = Pool(settings.sandbox_limits(), max_concurrent_runs=settings.max_concurrent_runs,
-                    queue_max=settings.queue_max, spares=settings.spare_workers,
-                    cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
+        pool = (pool_factory or _sandbox_pool)(settings)
         await pool.start()
         app.state.service = RunService(pool, settings)
         # The server imports torch (for the page's views) and so carries a large, long-lived heap;
@@ -48,6 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     return app
+
+
+def _sandbox_pool(settings: Settings) -> Pool:
+    return Pool(settings.sandbox_limits(), max_concurrent_runs=settings.max_concurrent_runs,
+                queue_max=settings.queue_max, spares=settings.spare_workers,
+                cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
 
 
 def _install_body_limit(app: FastAPI, settings: Settings) -> None:
