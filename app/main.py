@@ -10,10 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from app.sandbox.pool import Pool
 from app.settings import Settings
 from app.web.api import router as api_router
+from app.web.bodies import BodyLimit
+from app.web.disconnect import RequestReceive, client_closed
+from app.web.headers import SecurityHeaders
 from app.web.pages import router as pages_router
 from app.web.service import RunService
 
@@ -44,7 +48,7 @@ def create_app(settings: Settings | None = None,
                   description="Run a PyTorch snippet in a sandbox and see shapes, strides, "
                               "shared storage, autograd graphs and modules.")
     app.state.settings = settings
-    _install_body_limit(app, settings)
+    _install_edge(app, settings)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
     app.include_router(pages_router)
@@ -58,30 +62,20 @@ def _sandbox_pool(settings: Settings) -> Pool:
                 cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
 
 
-def _install_body_limit(app: FastAPI, settings: Settings) -> None:
+def _install_edge(app: FastAPI, settings: Settings) -> None:
+    """The HTTP edge, from the outside in: security headers (on 413s too), the streamed body
+    limit, and each request's `receive` kept for the disconnect watch. add_middleware wraps
+    each new layer around the ones before, hence the reverse order."""
+    app.add_middleware(RequestReceive)
+    app.add_middleware(BodyLimit, body_max_bytes=body_max_bytes(settings))
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors,
+                       docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_exception_handler(ClientDisconnect, client_closed)
+
+
+def body_max_bytes(settings: Settings) -> int:
     # JSON escaping can blow code up to ~6x its size ("\u0000"); anything larger cannot be valid.
-    app.add_middleware(BodyLimit, body_max_bytes=settings.code_max_bytes * 6 + 1024)
-
-
-class BodyLimit:
-    """Refuse a declared oversize body before anything reads it.
-
-    Plain ASGI rather than ``@app.middleware("http")``: that wrapper (BaseHTTPMiddleware) cost
-    about a millisecond per request, a tenth of the run latency budget.
-    """
-
-    def __init__(self, app, body_max_bytes: int):
-        self.app = app
-        self.body_max_bytes = body_max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.body_max_bytes:
-                response = JSONResponse({"detail": f"request body is {int(length)} bytes; the limit "
-                                                   f"is {self.body_max_bytes} bytes"}, status_code=413)
-                return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
+    return settings.code_max_bytes * 6 + 1024
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
+from app.web.headers import check_frame_ancestors
 
 
 class Settings(BaseSettings):
@@ -19,6 +20,13 @@ class Settings(BaseSettings):
 
     # Request limits (web layer).
     code_max_bytes: int = Field(64 * 1024, ge=1)
+    # CSP frame-ancestors: who may frame the page ("'none'": nobody; e.g. "'self' https://a.org").
+    frame_ancestors: str = "'none'"
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _csp_sources(cls, value: str) -> str:
+        return check_frame_ancestors(value)  # ValueError on anything but CSP sources
 
     # Pool sizing.
     max_concurrent_runs: int = Field(4, ge=1)

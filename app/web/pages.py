@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -15,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.schemas import RunResponse
-from app.web import timeline, view_model
+from app.web import forms, timeline, view_model
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
@@ -120,9 +119,9 @@ async def _form_code(request: Request) -> str:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    # A urlencoded body parsed by hand: no python-multipart dependency for a few fields.
-    body = (await request.body()).decode("utf-8", "replace")
-    fields = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-    if "code" in fields:
-        fields["code"] = fields["code"].replace("\r\n", "\n")
-    return fields
+    # Parsed by hand and strictly (app.web.forms): no python-multipart dependency for a few
+    # fields, and a malformed one is a 422 that says why. The body's size is capped as it streams.
+    try:
+        return forms.parse(await request.body())
+    except forms.FormError as exc:
+        raise HTTPException(422, str(exc)) from None
