@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     trace_loop_body_iterations_max: int = Field(2, ge=0)
     trace_bytes_max: int = Field(4 * 1024 * 1024, ge=1024)
 
+    # Drawing a result (web layer): each page render's time budget, past which the page says the
+    # result is too big to draw; and the runs kept for the pages' next steps, as JSON bytes.
+    render_budget_s: float = Field(5.0, gt=0)
+    run_cache_max_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    run_cache_idle_s: float = Field(1800.0, gt=0)
+
     def trace_options(self, states: bool = False) -> dict:
         """The worker's trace options; `states`: each step with the whole state after it."""
         return {"steps_max": self.trace_steps_max,

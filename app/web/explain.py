@@ -8,7 +8,12 @@ import re
 from dataclasses import dataclass, field
 
 from app.schemas import RunError, TensorInfo
-from app.web.strides import mergeable_dims
+from app.web.strides import mergeable_dims, undrawable
+
+# The line is parsed to find `x` in `x.view(...)`: no line a learner writes is longer, and a
+# 10,000-term expression made ast.parse raise RecursionError.
+LINE_PARSE_MAX_CHARS = 400
+MESSAGE_MAX_CHARS = 4096   # of the error message, matched against the known errors
 
 
 @dataclass
@@ -21,7 +26,7 @@ class Explanation:
 def explain(error: RunError | None, code: str, tensors: list[TensorInfo]) -> Explanation | None:
     if error is None:
         return None
-    msg = error.message
+    msg = error.message[:MESSAGE_MAX_CHARS]
     line = _source_line(code, error.line)
     by_name = {t.name: t for t in tensors} | {a: t for t in tensors for a in t.aliases}
     for matcher in (_view, _leaf_inplace, _stale, _broadcast, _matmul, _bad_shape, _scalar_backward,
@@ -39,14 +44,18 @@ def _source_line(code: str, line: int | None) -> str:
 
 def receiver_of(line: str, method: str) -> str | None:
     """The expression ``x`` in ``... x.view(...)`` on that line, as source text."""
-    try:
-        tree = ast.parse(line.strip())
-    except SyntaxError:
+    source = line.strip()
+    if len(source) > LINE_PARSE_MAX_CHARS:
         return None
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr == method):
-            return ast.unparse(node.func.value)
+    try:
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == method):
+                return ast.unparse(node.func.value)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # ValueError: a null byte; RecursionError: deep nesting, in the parser or in unparse.
+        return None
     return None
 
 
@@ -60,7 +69,8 @@ def _view(msg, line, by_name) -> Explanation | None:
     name = receiver_of(line, "view") or "the tensor"
     ex = Explanation(f"`{name}.view(...)` needs memory it can walk with one stride per new dim")
     t = by_name.get(name)
-    if t is not None and t.stride is not None:
+    # Only a geometry torch could have: the products below print digits of claimed ints.
+    if t is not None and t.stride is not None and undrawable(t.shape, t.stride, 0) is None:
         ex.points.append(f"{name} has shape {_fmt(t.shape)} and stride {_fmt(t.stride)}"
                          f" (is_contiguous = {t.is_contiguous}).")
         for d, ok in enumerate(mergeable_dims(t.shape, t.stride)):

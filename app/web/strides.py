@@ -17,6 +17,10 @@ STRIP_MAX = 64                   # storage cells drawn at most
 GRID_ROWS_MAX, GRID_COLS_MAX, BLOCKS_MAX = 6, 8, 3
 STRIP_TITLE_W = 420             # room for the strip's caption
 ENUMERATE_MAX = 20_000           # enumerate every element's offset only below this numel
+DIMS_DRAWN_MAX = 64              # the public schema's most dimensions
+# Python ints are unbounded: a forged 10**4000 stride would make every product and str() cost
+# thousands of digits (and str() of a product past 4300 digits raises). Torch's are int64.
+VALUE_MAX = 2**63
 
 
 @dataclass(frozen=True)
@@ -76,11 +80,32 @@ def axis_indices(size: int, limit: int) -> list[int | None]:
     return list(range(head)) + [None] + list(range(size - tail, size))
 
 
+def undrawable(shape: list[int], stride: list[int], storage_offset: int) -> str | None:
+    """Why this geometry cannot be drawn (no torch tensor has it), or None. Checked before any
+    loop: the renderer trusts nothing a worker claims, the schema's checks included."""
+    if len(shape) > DIMS_DRAWN_MAX:
+        return f"{len(shape)} dimensions (the diagram draws up to {DIMS_DRAWN_MAX})"
+    if len(stride) != len(shape):
+        return f"{len(stride)} strides for {len(shape)} dimensions"
+    if any(n < 0 for n in shape):
+        return "a negative size"
+    if any(abs(v) >= VALUE_MAX for v in (*shape, *stride, storage_offset)):
+        return "a size, stride or offset beyond 64 bits"
+    return None
+
+
+def element_count(shape: list[int]) -> int | None:
+    """prod(shape), or None for a negative size: prod([10**30, -1]) is negative, and a count
+    trusted from it enumerated 10**30 offsets."""
+    return None if any(n < 0 for n in shape) else prod(shape)
+
+
 def covered_offsets(shape: list[int], stride: list[int], storage_offset: int,
                     limit: int = ENUMERATE_MAX) -> Counter | None:
-    """How many logical elements read each storage offset; None when there are too many to list."""
-    numel = prod(shape)
-    if numel > limit:
+    """How many logical elements read each storage offset; None when there are too many to list.
+    The work is at most ndim x limit: each pass grows the Counter to at most the element count."""
+    numel = element_count(shape)
+    if numel is None or numel > limit:
         return None
     counts: Counter = Counter({storage_offset: 1}) if numel else Counter()
     for size, step in zip(shape, stride):
@@ -95,7 +120,7 @@ def covered_offsets(shape: list[int], stride: list[int], storage_offset: int,
 def mergeable_dims(shape: list[int], stride: list[int]) -> list[bool]:
     """For each adjacent pair (d, d+1): can one stride walk both?  This is what ``view`` needs."""
     return [shape[d] == 1 or shape[d + 1] == 1 or stride[d] == stride[d + 1] * shape[d + 1]
-            for d in range(len(shape) - 1)]
+            for d in range(min(len(shape), len(stride)) - 1)]
 
 
 def offset_span(shape: list[int], stride: list[int], storage_offset: int) -> tuple[int, int]:
@@ -115,6 +140,10 @@ def layout(shape: list[int], stride: list[int], storage_offset: int, *,
     (a dtype view of a bigger storage has more cells than it reads).
     """
     diagram = StrideDiagram(width=0, height=0)
+    reason = undrawable(shape, stride, storage_offset)
+    if reason is not None:
+        diagram.notes.append(f"not drawn: {reason}")
+        return diagram
     if 0 in shape:
         diagram.notes.append("empty tensor: it has no elements, so it reads no storage cells")
     y = _grid(diagram, shape, stride, storage_offset) if 0 not in shape else 0

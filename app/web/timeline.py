@@ -1,22 +1,25 @@
 """The step-through timeline: labels and "what changed" lines per step, the state after any step
-rebuilt from the run's step deltas, and a small cache of recent traced runs.
+rebuilt from the run's step deltas.
 
 The page renders the final state with the run (as before) plus the timeline; moving the slider
-posts (run token, step) and gets that step's panels back, built from the cached run, so a step
-shows exactly what that run saw (an unseeded torch.randn is not re-rolled). A cache miss (server
-restarted, run evicted) re-runs the code.
+posts (run token, step) and gets that step's panels back, built from the run as cached
+(app.web.run_cache), so a step shows exactly what that run saw (an unseeded torch.randn is not
+re-rolled). A cache miss (server restarted, run evicted) re-runs the code.
 """
 from __future__ import annotations
 
-import secrets
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from app.inspector.diff import apply_state
 from app.schemas import FieldChange, RunResponse, Step
+from app.web.budget import check
 from app.web.view_model import fmt_shape
 
-CACHE_RUNS_MAX = 64
+STEPS_MAX = 2_000          # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
+CHANGES_MAX = 100          # change lines listed per step; the rest are counted
+SHARES_NAMED = 3           # names in ", shares s0 with a, b, c and 4 more"
+LISTED_MAX = 12            # names in "new storage s1 (a, b, ...)" and the like
+STDOUT_SCAN_CHARS = 4096   # of a step's output, looked at for its first line
 _GRAD_MODES = {"enable_grad": "grad on", "no_grad": "no_grad", "inference_mode": "inference_mode"}
 
 
@@ -51,43 +54,21 @@ class Timeline:
         return self.steps[self.current]
 
 
-class RunCache:
-    """Recent traced runs by token: (code, response). Bounded LRU; one process's memory."""
-
-    def __init__(self, size: int = CACHE_RUNS_MAX) -> None:
-        self.size = size
-        self._runs: OrderedDict[str, tuple[str, RunResponse]] = OrderedDict()
-
-    def put(self, code: str, resp: RunResponse) -> str:
-        token = secrets.token_urlsafe(9)
-        self._runs[token] = (code, resp)
-        while len(self._runs) > self.size:
-            self._runs.popitem(last=False)
-        return token
-
-    def get(self, token: str, code: str | None) -> RunResponse | None:
-        """The run `token` names; with `code`, only if that run was of this code (a page whose
-        code changed since gets None and runs again). Tokens are 72 random bits."""
-        hit = self._runs.get(token)
-        if hit is None or (code is not None and hit[0] != code):
-            return None
-        self._runs.move_to_end(token)
-        return hit[1]
-
-
-RUNS = RunCache()
-
-
-def build(resp: RunResponse, token: str, current: int | None = None) -> Timeline | None:
+def build(resp: RunResponse, token: str | None, current: int | None = None) -> Timeline | None:
+    """`token`: the cached run's (None when it is not cached: the page then re-runs on a step)."""
     if not resp.steps:
         return None
-    states = _states(resp.steps)
-    steps = [TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind,
-                          describe_changes(s, states[i], states[i - 1] if i else {}), s.note)
-             for i, s in enumerate(resp.steps)]
+    shown = resp.steps[:STEPS_MAX]
+    states = _states(shown)
+    steps = []
+    for i, s in enumerate(shown):
+        check()
+        steps.append(TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind,
+                                  describe_changes(s, states[i], states[i - 1] if i else {}),
+                                  s.note))
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
-    return Timeline(token, steps, current, resp.steps_truncated)
+    return Timeline(token or "", steps, current, resp.steps_truncated or len(resp.steps) > STEPS_MAX)
 
 
 def _label(step: Step) -> str:
@@ -124,66 +105,122 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
 
 
 def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
-    out: list[Change] = []
+    """The "what changed" lines of one step: O(n) in the state's size and the step's changes,
+    at most CHANGES_MAX lines (a step adding 25,000 names was 10 s of quadratic scans)."""
+    out = _Lines()
     ch = step.changes
-    entries = {e.get("name"): e for kind in ("tensors", "arrays") for e in state.get(kind, [])}
-    members = {s.get("id"): [m.get("name") for m in s.get("members", [])]
-               for s in state.get("storages", [])}
+    # Indexes of the whole state, built only for a step that adds something (most add nothing).
+    adds = bool(ch.tensors.added or ch.arrays.added or ch.storages.added)
+    entries = {e.get("name"): e for kind in ("tensors", "arrays")
+               for e in state.get(kind, [])} if adds else {}
+    members = _Members(state.get("storages", []) if adds else [])
     alias_of = {a: e.get("name") for kind in ("tensors", "arrays") for e in before.get(kind, [])
-                for a in e.get("aliases") or []}
+                for a in e.get("aliases") or []} if adds else {}
+    new_storages = set(ch.storages.added)
     for section in (ch.tensors, ch.arrays):
-        for name in section.added:
+        for name in out.take(section.added):
             entry = entries.get(name, {})
             shape = f" {fmt_shape(entry['shape'])}" if entry.get("shape") is not None else ""
             if name in alias_of:  # `y = x; x = x + 1`: y is no new tensor, x moved away from it
                 text = f"{name}{shape} listed alone: it was another name for {alias_of[name]}"
             else:
                 text = f"new {name}{shape}" + _shares(name, entry.get("storage"),
-                                                      ch.storages.added, members)
-            out.append(Change(text, name, "added"))
-        for fc in section.changed:
-            out.append(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
-        for name in section.removed:
-            out.append(Change(f"{name} is gone", name, "removed"))
-    for sid in ch.storages.added:
-        out.append(Change(f"new storage {sid} ({', '.join(members.get(sid, []))})",
-                          kind="storage", storage=sid))
-    for freed in ch.storages.freed:
-        out.append(Change(f"storage freed (held {', '.join(freed.members)})", kind="storage"))
+                                                      new_storages, members)
+            out.add(Change(text, name, "added"))
+        for fc in out.take(section.changed):
+            out.add(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
+        for name in out.take(section.removed):
+            out.add(Change(f"{name} is gone", name, "removed"))
+    for sid in out.take(ch.storages.added):
+        out.add(Change(f"new storage {sid} ({members.listed(sid)})", kind="storage", storage=sid))
+    for freed in out.take(ch.storages.freed):
+        out.add(Change(f"storage freed (held {_listed(freed.members)})", kind="storage"))
     if ch.graph.added:
         names = ", ".join(n.name for n in ch.graph.added[:6])
         more = f" and {len(ch.graph.added) - 6} more" if len(ch.graph.added) > 6 else ""
-        out.append(Change(f"graph: + {names}{more}", kind="graph"))
-    for name in ch.modules.added:
-        out.append(Change(f"new {name}", kind="added"))
-    for fc in ch.modules.changed:
-        out.append(Change(f"{fc.name}: {_field_text(fc)}"))
+        out.add(Change(f"graph: + {names}{more}", kind="graph"))
+    for name in out.take(ch.modules.added):
+        out.add(Change(f"new {name}", kind="added"))
+    for fc in out.take(ch.modules.changed):
+        out.add(Change(f"{fc.name}: {_field_text(fc)}"))
     if step.stdout:
-        first = step.stdout.strip().splitlines()[0] if step.stdout.strip() else ""
-        out.append(Change(f"printed: {first[:80]}", kind="stdout"))
-    return out
+        first = step.stdout[:STDOUT_SCAN_CHARS].strip().splitlines()
+        out.add(Change(f"printed: {first[0][:80] if first else ''}", kind="stdout"))
+    return out.done()
 
 
-def _shares(name: str, sid: str | None, new_storages: list[str],
-            members: dict[str, list[str]]) -> str:
+class _Lines:
+    """Change lines, at most CHANGES_MAX; the rest are counted into one closing line."""
+
+    def __init__(self) -> None:
+        self.lines: list[Change] = []
+        self.left_out = 0
+
+    def take(self, items: list) -> list:
+        check()
+        room = max(0, CHANGES_MAX - len(self.lines))
+        self.left_out += max(0, len(items) - room)
+        return items[:room]
+
+    def add(self, change: Change) -> None:
+        self.lines.append(change)
+
+    def done(self) -> list[Change]:
+        if self.left_out:
+            self.lines.append(Change(f"and {self.left_out} more changes not listed", kind="more"))
+        return self.lines
+
+
+class _Members:
+    """Member names per storage id of one state, with a set for "is this name a member"."""
+
+    def __init__(self, storages: list[dict]) -> None:
+        self.names = {s.get("id"): [m.get("name") for m in s.get("members", [])] for s in storages}
+        self.sets = {sid: set(names) for sid, names in self.names.items()}
+
+    def others(self, sid, name: str) -> tuple[list[str], int]:
+        """Up to SHARES_NAMED members of `sid` other than `name`, and how many there are."""
+        names = self.names.get(sid, [])
+        count = len(self.sets.get(sid, ())) - (name in self.sets.get(sid, ()))
+        return [m for m in names[:SHARES_NAMED + 1] if m != name][:SHARES_NAMED], count
+
+    def listed(self, sid) -> str:
+        return _listed(self.names.get(sid, []))
+
+
+def _listed(names: list[str]) -> str:
+    more = f" and {len(names) - LISTED_MAX} more" if len(names) > LISTED_MAX else ""
+    return ", ".join(names[:LISTED_MAX]) + more
+
+
+def _shares(name: str, sid: str | None, new_storages: set[str], members: _Members) -> str:
     """The suffix ", shares s0 with a" for a new name in memory that was already there (a view,
     `from_numpy`...); a copy gets a "new storage" line instead."""
-    others = [m for m in members.get(sid, []) if m != name] if sid else []
-    if sid in new_storages or not others:
+    if not sid or sid in new_storages:
         return ""
-    more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-    return f", shares {sid} with {', '.join(others[:3])}{more}"
+    shown, count = members.others(sid, name)
+    if not count:
+        return ""
+    more = f" and {count - len(shown)} more" if count > len(shown) else ""
+    return f", shares {sid} with {', '.join(shown)}{more}"
 
 
 def _alias_text(old, new) -> str:
-    old, new = old or [], new or []
-    added, gone = [n for n in new if n not in old], [n for n in old if n not in new]
+    old, new = (v if isinstance(v, list) else [] for v in (old, new))
+    old_set, new_set = set(map(_key, old)), set(map(_key, new))
+    added = [n for n in new if _key(n) not in old_set]
+    gone = [n for n in old if _key(n) not in new_set]
     parts = []
     if added:
-        parts.append(f"also named {', '.join(added)}")
+        parts.append(f"also named {_listed(added)}")
     if gone:
-        parts.append(f"no longer named {', '.join(gone)}")
+        parts.append(f"no longer named {_listed(gone)}")
     return "; ".join(parts)
+
+
+def _key(value):
+    """A set key for a JSON value (aliases are names, but a field's before/after is any JSON)."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
 
 def _field_text(fc: FieldChange) -> str:

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 
 from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
+from app.web.budget import check
 from app.web.explain import Explanation, explain
 
 DIAGRAMS_MAX = 40          # stride diagrams per run: the focused one drawn, the rest on demand
 PREVIEW_CHARS = 70
+# Rows drawn per kind: the inspector reports at most 500 tensors and 200 arrays.
+TENSOR_ROWS_MAX, ARRAY_ROWS_MAX = 500, 200
 
 
 @dataclass
@@ -45,6 +48,7 @@ class Diagram:
 class PageView:
     resp: RunResponse
     rows: list[Row]
+    rows_hidden: int         # tensors and arrays past the row caps, not drawn
     focus: int | None
     diagrams: list[Diagram]
     strips: list[storage_view.Strip]
@@ -66,6 +70,7 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
     rows = _rows(resp)
     index: dict[str, int] = {}
     for r in rows:
+        check()
         for n in [r.name, *r.aliases]:
             index.setdefault(n, r.idx)
     groups = {s.id: s for s in resp.storages}
@@ -75,6 +80,7 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
     focused = _default_focus(rows) if focused is None else focused
     return PageView(
         resp=resp, rows=rows, focus=focused, index=index,
+        rows_hidden=len(resp.tensors) + len(resp.arrays) - len(rows),
         diagrams=[_diagram(r, groups) if r.idx == focused
                   else Diagram(r.idx, r.name, "", None, lazy=True) for r in rows[:DIAGRAMS_MAX]],
         strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
@@ -94,8 +100,15 @@ def diagram_at(resp: RunResponse, idx: int) -> Diagram | None:
 
 
 def _rows(resp: RunResponse) -> list[Row]:
-    rows = [_tensor_row(i, t) for i, t in enumerate(resp.tensors)]
-    return rows + [_array_row(len(rows) + i, a) for i, a in enumerate(resp.arrays)]
+    rows = []
+    for i, t in enumerate(resp.tensors[:TENSOR_ROWS_MAX]):
+        check()
+        rows.append(_tensor_row(i, t))
+    first = len(rows)
+    for i, a in enumerate(resp.arrays[:ARRAY_ROWS_MAX]):
+        check()
+        rows.append(_array_row(first + i, a))
+    return rows
 
 
 def terminal_text(text: str) -> str:
@@ -112,7 +125,10 @@ def fmt_shape(shape: list[int]) -> str:
 
 
 def preview_text(values, limit: int = PREVIEW_CHARS) -> str:
-    text = json.dumps(values, separators=(", ", ": ")).replace('"', "")
+    try:
+        text = json.dumps(values, separators=(", ", ": ")).replace('"', "")
+    except (RecursionError, ValueError, TypeError):  # nested past the recursion limit
+        return "…"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -158,6 +174,9 @@ def _diagram(row: Row, groups) -> Diagram:
                f"{info.dtype.replace('torch.', '')} ({info.element_size} B/element)")
     if info.stride is None or info.storage_offset is None:
         return Diagram(row.idx, row.name, caption, None, f"no strides: layout {info.layout}")
+    reason = strides.undrawable(info.shape, info.stride, info.storage_offset)
+    if reason is not None:
+        return Diagram(row.idx, row.name, caption, None, reason)
     cells = _storage_cells(info.byte_range, groups.get(info.storage), info.element_size,
                            info.shape, info.stride, info.storage_offset)
     return Diagram(row.idx, row.name, caption,
@@ -167,6 +186,9 @@ def _diagram(row: Row, groups) -> Diagram:
 def _array_diagram(row: Row, a: ArrayInfo, groups) -> Diagram:
     size = a.itemsize or 1
     caption = f"{row.name}: numpy shape {row.shape}, strides {row.stride}, {a.dtype} ({size} B/item)"
+    reason = strides.undrawable(a.shape, a.strides, a.offset_bytes or 0)
+    if reason is not None:
+        return Diagram(row.idx, row.name, caption, None, reason)
     if any(s % size for s in a.strides) or (a.offset_bytes or 0) % size:
         return Diagram(row.idx, row.name, caption, None, "strides are not whole items")
     stride = [s // size for s in a.strides]

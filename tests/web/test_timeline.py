@@ -198,15 +198,3 @@ def test_run_fragment_swaps_the_timeline_out_of_band(client):
     r = client.post("/fragments/run", data={"code": INPLACE})
     assert r.status_code == 200
     assert re.search(r'<section id="timeline"[^>]*hx-swap-oob="true"', r.text)
-
-
-def test_run_cache_is_bounded_and_checks_the_code():
-    cache = timeline.RunCache(size=2)
-    resp = RunResponse(ok=True)
-    first = cache.put("a", resp)
-    cache.put("b", resp)
-    cache.put("c", resp)
-    assert cache.get(first, "a") is None
-    token = cache.put("d", resp)
-    assert cache.get(token, "other code") is None and cache.get(token, "d") is resp
-    assert cache.get(token, None) is resp and cache.get("no such token", None) is None

@@ -1,0 +1,90 @@
+"""The runs a page may still ask about (its timeline's steps, its tensors' diagrams on demand),
+by token, bounded in bytes.
+
+A run is kept as its JSON, not as objects: the bytes are what the budget counts (a parsed result
+takes several times its JSON in Python objects, so a count of entries or an estimate bounds
+nothing), and a page's next request parses it again in a thread. A run nothing can ask about
+(no steps, at most one tensor) is not kept, a run bigger than the whole budget is not kept, and
+a run nobody asked about for `idle_s` is dropped.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable
+
+from app.schemas import RunResponse
+
+ENTRY_OVERHEAD_BYTES = 256     # token, record and dict slot, counted with each entry
+
+
+@dataclass(frozen=True)
+class _Entry:
+    code: str
+    body: bytes
+    used_at: float
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.body) + len(self.code) + ENTRY_OVERHEAD_BYTES
+
+
+class RunCache:
+    """LRU by last use, evicted by bytes; thread-safe (renders run in threads)."""
+
+    def __init__(self, max_bytes: int, idle_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes = max_bytes
+        self.idle_s = idle_s
+        self.clock = clock
+        self.nbytes = 0
+        self._runs: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def put(self, code: str, resp: RunResponse) -> str | None:
+        """A token for `resp`, or None when it is not kept (too big, or nothing needs it)."""
+        if not needed(resp):
+            return None
+        entry = _Entry(code, resp.model_dump_json().encode(), self.clock())
+        if entry.nbytes > self.max_bytes:
+            return None
+        token = secrets.token_urlsafe(9)
+        with self._lock:
+            self._runs[token] = entry
+            self.nbytes += entry.nbytes
+            self._evict(entry.used_at)
+        return token
+
+    def get(self, token: str, code: str | None) -> RunResponse | None:
+        """The run `token` names; with `code`, only if that run was of this code (a page whose
+        code changed since gets None and runs again). Tokens are 72 random bits."""
+        with self._lock:
+            now = self.clock()
+            self._evict(now)
+            hit = self._runs.get(token)
+            if hit is None or (code is not None and hit.code != code):
+                return None
+            self._runs[token] = _Entry(hit.code, hit.body, now)
+            self._runs.move_to_end(token)
+        return RunResponse.model_validate_json(hit.body)
+
+    def _evict(self, now: float) -> None:
+        """Oldest first: past the byte budget, or idle too long (the order is by last use)."""
+        while self._runs:
+            token, oldest = next(iter(self._runs.items()))
+            if self.nbytes <= self.max_bytes and now - oldest.used_at <= self.idle_s:
+                return
+            del self._runs[token]
+            self.nbytes -= oldest.nbytes
+
+
+def needed(resp: RunResponse) -> bool:
+    """Can a page ask about this run again? Its timeline can (steps), and so can its stride
+    diagrams drawn on demand (every row but the focused one)."""
+    return bool(resp.steps) or len(resp.tensors) + len(resp.arrays) > 1

@@ -1,0 +1,76 @@
+"""The runs kept for the pages' next requests: bounded in bytes (the JSON kept), not entries."""
+from __future__ import annotations
+
+from app.schemas import RunResponse, Step
+from app.web.run_cache import ENTRY_OVERHEAD_BYTES, RunCache, needed
+
+
+def _run(stdout: str = "") -> RunResponse:
+    """A run a page can step through (one step), its size set by its stdout."""
+    return RunResponse.model_validate({"ok": True, "stdout": {"text": stdout},
+                                       "steps": [Step(index=0, start_line=1, end_line=1)]})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _size(resp: RunResponse, code: str) -> int:
+    return len(resp.model_dump_json().encode()) + len(code) + ENTRY_OVERHEAD_BYTES
+
+
+def test_the_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used():
+    """Regression: the cache kept 64 whole responses whatever their size (three forged
+    4-million-entry states held ~880 MB)."""
+    big = _run("x" * 10_000)
+    cache = RunCache(max_bytes=3 * _size(big, "a"), idle_s=60)
+    first, second, third = (cache.put(c, big) for c in "abc")
+    assert cache.nbytes == 3 * _size(big, "a") and len(cache) == 3
+    assert cache.get(first, "a") is not None            # first is now the most recent
+    cache.put("d", big)
+    assert cache.get(second, "b") is None               # the least recently used went
+    assert cache.get(first, "a") is not None and cache.get(third, "c") is not None
+    assert cache.nbytes <= cache.max_bytes
+
+
+def test_a_run_bigger_than_the_whole_budget_is_not_kept():
+    cache = RunCache(max_bytes=5_000, idle_s=60)
+    small = cache.put("a", _run())
+    assert cache.put("b", _run("x" * 10_000)) is None
+    assert cache.get(small, "a") is not None and len(cache) == 1
+
+
+def test_a_run_idle_too_long_is_dropped():
+    clock = Clock()
+    cache = RunCache(max_bytes=1 << 20, idle_s=10, clock=clock)
+    old, fresh = cache.put("a", _run()), None
+    clock.now = 6
+    fresh = cache.put("b", _run())
+    clock.now = 11
+    assert cache.get(old, "a") is None and cache.get(fresh, "b") is not None
+    clock.now = 20                                       # b was used at 11: still wanted
+    assert cache.get(fresh, "b") is not None
+    assert cache.nbytes == _size(_run(), "b")
+
+
+def test_get_checks_the_code_and_gives_back_an_equal_run():
+    cache = RunCache(max_bytes=1 << 20, idle_s=60)
+    resp = _run("hello")
+    token = cache.put("code", resp)
+    assert cache.get(token, "other code") is None
+    assert cache.get(token, "code") == resp and cache.get(token, None) == resp
+    assert cache.get("no such token", None) is None
+
+
+def test_a_run_nothing_can_ask_about_is_not_kept():
+    """No steps and at most one tensor: no timeline and no diagram drawn on demand."""
+    one = RunResponse.model_validate({"ok": True, "tensors": [
+        {"name": "x", "shape": [2], "dtype": "torch.float32", "device": "cpu"}]})
+    two = one.model_copy(update={"tensors": one.tensors * 2})
+    assert not needed(one) and needed(two) and needed(_run())
+    cache = RunCache(max_bytes=1 << 20, idle_s=60)
+    assert cache.put("x", one) is None and cache.put("x", two) is not None
