@@ -30,6 +30,8 @@ HEADER_MAX_BYTES = 1 << 20
 # Extra wait beyond the zygote's own hard deadline before the pool calls the zygote wedged.
 ZYGOTE_SLACK_S = 10.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 10.0
+# How long a cancelled run waits for the zygote to confirm its worker is dead (it takes ~1 ms).
+CANCEL_WAIT_S = 2.0
 
 __all__ = ["Pool", "RunOutcome", "Overloaded", "Unavailable", "SandboxStartError", "SandboxLimits"]
 
@@ -243,6 +245,9 @@ class Pool:
             header, payload = await asyncio.wait_for(fut, budget)
         except ConnectionError as exc:
             raise Unavailable(self._retry_after_s(), "the zygote died") from exc
+        except asyncio.CancelledError:
+            await self._cancel(proc, req_id)  # before `finally` frees the slot
+            raise
         except asyncio.TimeoutError as exc:
             await self._kill(proc)  # wedged: the read loop sees EOF and replaces it
             raise Unavailable(self._retry_after_s(), "the zygote stopped answering") from exc
@@ -252,6 +257,20 @@ class Pool:
         return RunOutcome(status=header["status"], payload=payload, signal=header.get("signal"),
                           exit_code=header.get("exit_code"), wall_ms=header.get("wall_ms", 0.0),
                           queue_ms=queue_ms, pid=header.get("pid"))
+
+    async def _cancel(self, proc: asyncio.subprocess.Process, req_id: int) -> None:
+        """The caller gave up on run `req_id`: the zygote kills its worker's process group and
+        answers, and only then is the slot free, so a new run never shares a core with a
+        child nobody waits for. wait_for cancelled the first future; the answer resolves a new one."""
+        if proc is not self._proc or proc.returncode is not None:
+            return  # a dead zygote took its children with it
+        answered = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = answered
+        try:
+            proc.stdin.write(encode_frame(json.dumps({"id": req_id, "op": "cancel"}).encode()))
+            await asyncio.wait_for(answered, CANCEL_WAIT_S)
+        except (ConnectionError, asyncio.TimeoutError, Unavailable):
+            pass  # the zygote died or is wedged; the read loop or the run deadline handles it
 
     async def diagnostics(self) -> dict[str, Any]:
         """Ask the zygote about itself (e.g. {"cuda_initialized": false}); for checks and tests."""

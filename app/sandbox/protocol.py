@@ -8,6 +8,9 @@ server -> zygote (zygote's stdin):
   2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null, "trace"?: true |
      caps, "precompiled"?: app.sandbox.instrument.precompile(code)}
      or a diagnostic request {"id": int, "op": "diag"}
+     or a cancel request {"id": int, "op": "cancel"}: the server gave up on run `id` (its client
+     left); the zygote kills that run's process group and answers with status "cancelled"
+     (also when the run had finished already: the server waits for that answer)
 zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to stderr):
   1. ready frame (JSON): {"type": "ready", "pid", "vm_size", "uid_drop": {"active", "reason"},
      "memory_rlimit", "cuda_initialized", "python", "torch", "confinement": {"active": [layer],
@@ -15,7 +18,8 @@ zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to std
   2. per request: a header frame (JSON) {"id", "status", "signal", "exit_code", "wall_ms", "pid",
      "spares_idle"} then one raw payload frame (the child's bytes, possibly empty; never parsed
      by the zygote because it is untrusted). status: "ok" | "timeout" | "crash" |
-     "result_too_large" | "error" (the zygote could not run it; reason in the payload).
+     "result_too_large" | "error" (the zygote could not run it; reason in the payload) |
+     "cancelled" (the answer to a cancel request; empty payload).
 zygote -> child (job pipe): one JSON frame {"code": str, "limits": SandboxLimits.to_dict(),
   "trace": as requested or null, "precompiled": as requested or null}
 child -> zygote (result pipe): one frame, the payload JSON (see app.sandbox.runner).

@@ -142,6 +142,9 @@ class Supervisor:
         if req.get("op") == "diag":
             self._respond(req["id"], "ok", json.dumps(self._diagnostics()).encode())
             return
+        if req.get("op") == "cancel":
+            self._cancel(req["id"])
+            return
         limits = self.limits
         if req.get("timeout_s") is not None:
             limits = limits.replace(exec_timeout_s=float(req["timeout_s"]))
@@ -169,12 +172,23 @@ class Supervisor:
             return spare
         return None
 
+    def _cancel(self, req_id: int) -> None:
+        """The server gave up on run `req_id` (its client left): kill the worker's whole session
+        now, and answer either way (an already finished run's answer may have crossed this
+        request), so the server's slot is freed at once."""
+        run = next((r for r in self.runs.values() if r.id == req_id and not r.done), None)
+        if run is not None:
+            self._finish(run, "cancelled")
+        else:
+            self._respond(req_id, "cancelled", b"")
+
     def _diagnostics(self) -> dict:
         import torch
 
         forks = sorted(self.fork_ms)
         return {"pid": os.getpid(), "cuda_initialized": bool(torch.cuda.is_initialized()),
                 "spares_idle": len(self.spares), "running": sum(not r.done for r in self.runs.values()),
+                "running_pids": sorted(r.pid for r in self.runs.values() if not r.done),
                 "fork_ms_p50": round(forks[len(forks) // 2], 3) if forks else None}
 
     # ---- results ---------------------------------------------------------------------------

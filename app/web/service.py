@@ -7,12 +7,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException
+from starlette.requests import ClientDisconnect
 
 from app.convert import paused_gc, to_response
 from app.sandbox.outcome import RunOutcome
 from app.sandbox.pool import Overloaded, Pool, Unavailable
 from app.schemas import RunResponse
 from app.settings import Settings
+from app.web.disconnect import unless_disconnected
 
 
 @dataclass
@@ -58,9 +60,13 @@ class RunService:
 
     async def _outcome(self, code: str, trace: bool, states: bool) -> RunOutcome:
         self.check_code(code)
+        run = self.pool.run(code, trace=self.settings.trace_options(states) if trace else None)
         try:
-            return await self.pool.run(code, trace=self.settings.trace_options(states) if trace
-                                       else None)
+            # A client that hangs up cancels its run: its worker is killed, its slot freed.
+            return await unless_disconnected(run)
+        except ClientDisconnect:
+            self.metrics.rejected["disconnected"] += 1
+            raise
         except Overloaded:
             self.metrics.rejected["overloaded"] += 1
             raise _unavailable("the playground is busy; try again shortly",
