@@ -2,112 +2,147 @@
 
 Two things keep ``dot`` fast on hostile graphs: a cap on drawn boxes, and one leaf box per
 use - a leaf feeding hundreds of ops as a single node makes ``dot`` take minutes, whereas
-per-use copies leave a forest it lays out in milliseconds. Every label is HTML-escaped
-(tensor names come from snippet dict keys), and ``dot`` runs with a timeout.
+per-use copies leave a forest it lays out in milliseconds.
+
+The graph comes from the worker, which the snippet owns: every id, name and shape in it may be
+forged. So nothing from it reaches DOT as syntax. Node ids in DOT are the server's own (``n<i>``,
+``i`` the node's position in the payload; leaf copies ``n<i>_u<k>``), class names are built from
+the page's own row numbers, every label string is shortened and escaped for an HTML-like label,
+and the SVG ``dot`` writes passes an allow-list sanitizer (app.web.svg_sanitize) before the page
+inlines it. ``dot`` runs with a timeout; its drawings are cached in a byte-bounded LRU.
 """
 from __future__ import annotations
 
-import html
-import re
+import hashlib
 import shutil
 import subprocess
-from collections import deque
-from dataclasses import dataclass
-from functools import lru_cache
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from app.schemas import Graph, GraphNode, TensorInfo
+from app.web import svg_sanitize
+from app.web.graph_labels import fn_label, is_custom, leaf_label
 
 DRAW_MAX = 90                  # boxes (leaf copies included) handed to dot
+EDGES_MAX = 4 * DRAW_MAX       # arrows between drawn function boxes
+PARALLEL_MAX = 8               # arrows per (source, target) pair
 DOT_TIMEOUT_S = 2.0
-_BUILTIN = re.compile(r"Backward\d+$|^AccumulateGrad$")
+SVG_CACHE_BYTES = 8 * 1024 * 1024
+CLASSES_MAX = 32               # t<row> hooks per box (the page's JS highlights a focused row's boxes)
+ROOT_ATTRS = {"class": "graph-svg", "role": "img", "aria-label": "autograd graph"}
 
 
 @dataclass
 class GraphPicture:
-    svg: str = ""                # trusted markup produced by dot from escaped input
+    svg: str = ""                # sanitized markup (svg_sanitize) of dot's drawing of escaped DOT
     drawn: int = 0
     left_out: int = 0
     note: str = ""
 
 
-def is_custom(name: str) -> bool:
-    """A user ``autograd.Function`` gets a grad_fn named ``<Class>Backward`` with no number."""
-    return not _BUILTIN.search(name)
+class Edge(NamedTuple):
+    source: int                  # positions in graph.nodes
+    target: int
 
 
-def pick_nodes(graph: Graph, limit: int = DRAW_MAX) -> tuple[list[GraphNode], dict[str, list[str]]]:
-    """Breadth-first from the outputs (nodes nothing points at); returns kept nodes and, per
-    leaf id, the ids of kept function nodes that use it (one drawn copy each)."""
-    by_id = {n.id: n for n in graph.nodes}
-    targets = {e.target for e in graph.edges}
-    children: dict[str, list[str]] = {}
-    for e in graph.edges:
-        if e.source in by_id and e.target in by_id:
-            children.setdefault(e.source, []).append(e.target)
-    roots = [n.id for n in graph.nodes if n.id not in targets] or [n.id for n in graph.nodes[:1]]
-    kept: list[GraphNode] = []
-    uses: dict[str, list[str]] = {}
-    seen: set[str] = set()
-    queue = deque(roots)
-    budget = limit
+@dataclass
+class Pick:
+    kept: list[int] = field(default_factory=list)             # function nodes drawn, BFS order
+    uses: dict[int, list[int]] = field(default_factory=dict)  # leaf -> kept users (a copy each)
+    edges: list[Edge] = field(default_factory=list)           # kept function -> kept function
+
+
+class DotSource(NamedTuple):
+    source: str
+    boxes: int                   # boxes in the DOT, leaf copies included
+    drawn: int                   # distinct graph nodes drawn
+
+
+class Drawing(NamedTuple):
+    svg: str
+    problem: str                 # why there is no svg ("" when there is one)
+
+
+def pick_nodes(graph: Graph, limit: int = DRAW_MAX) -> Pick:
+    """Breadth-first from the outputs (nodes nothing points at). Works on positions, so a
+    forged id is only ever a dict key; a repeated id names its first node. O(nodes + edges)."""
+    nodes = graph.nodes
+    position: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        position.setdefault(node.id, i)
+    links = _links(graph, position)
+    children: dict[int, list[int]] = {}
+    for source, target in links:
+        children.setdefault(source, []).append(target)
+    targets = {target for _, target in links}
+    roots = [i for i in position.values() if i not in targets] or [0]
+    pick, seen, queue, budget = Pick(), set(), deque(roots), limit
     while queue and budget > 0:
-        nid = queue.popleft()
-        if nid in seen:
+        i = queue.popleft()
+        if i in seen:
             continue
-        seen.add(nid)
-        node = by_id[nid]
-        kept.append(node)
+        seen.add(i)
         budget -= 1
-        for child in children.get(nid, []):
-            if by_id[child].kind == "leaf":
-                if budget > 0:
-                    uses.setdefault(child, []).append(nid)
-                    budget -= 1
-            else:
+        if nodes[i].kind == "leaf":       # a lone leaf (an output nothing uses) gets its box
+            pick.uses.setdefault(i, [])
+            continue
+        pick.kept.append(i)
+        for child in children.get(i, ()):
+            if nodes[child].kind != "leaf":
                 queue.append(child)
-    for node in graph.nodes:      # a lone leaf (no user kept) still gets its box if room is left
-        if node.kind == "leaf" and node.id not in uses and node.id in set(roots) and budget > 0:
-            uses[node.id] = []
-            budget -= 1
-    return kept, uses
+            elif budget > 0:
+                pick.uses.setdefault(child, []).append(i)
+                budget -= 1
+    kept = set(pick.kept)
+    pick.edges = [Edge(s, t) for s, t in links if s in kept and t in kept][:EDGES_MAX]
+    return pick
 
 
-def to_dot(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) -> tuple[str, int, int]:
+def _links(graph: Graph, position: dict[str, int]) -> list[tuple[int, int]]:
+    """Edges as (source, target) positions, each pair at most PARALLEL_MAX times: ``y * y``
+    uses y twice and is drawn with two arrows, but a forged graph repeating one edge 20,000
+    times is not. Plain pairs, not Edge records: this loop runs once per payload edge."""
+    seen: dict[tuple[int, int], int] = {}
+    links = []
+    for e in graph.edges:
+        pair = (position.get(e.source), position.get(e.target))
+        if pair[0] is not None and pair[1] is not None:
+            seen[pair] = count = seen.get(pair, 0) + 1
+            if count <= PARALLEL_MAX:
+                links.append(pair)
+    return links
+
+
+def to_dot(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) -> DotSource:
     """DOT source (arrows point forward, inputs above outputs, as torchviz draws), the number
-    of boxes, and the number of distinct graph nodes drawn."""
-    kept, uses = pick_nodes(graph)
-    kept_ids = {n.id for n in kept}
-    by_id = {n.id: n for n in graph.nodes}
+    of boxes, and the number of distinct graph nodes drawn. Every id in it is ``n<int>``."""
+    pick = pick_nodes(graph) if graph.nodes else Pick()
+    nodes = graph.nodes
     lines = ['digraph autograd {',
              ' graph [rankdir=BT, nodesep=0.2, ranksep=0.3, bgcolor="transparent", '
              'fontname="DejaVu Sans"];',
              ' node [shape=box, style="rounded,filled", fontname="DejaVu Sans", fontsize=10, '
              'margin="0.08,0.04", penwidth=1.2];',
              ' edge [color="#94a3b8", arrowsize=0.6, dir=back];']
-    boxes = 0
-    for node in kept:
-        if node.kind == "leaf":
-            continue
-        lines.append(f' {node.id} [{_attrs(node, tensors, index)}];')
-        boxes += 1
-    for leaf_id, users in uses.items():
-        leaf = by_id[leaf_id]
-        copies = users or [None]
-        for k, user in enumerate(copies):
-            copy_id = f"{leaf_id}_u{k}"
-            lines.append(f' {copy_id} [{_attrs(leaf, tensors, index)}];')
+    lines += [f' n{i} [{_attrs(nodes[i], tensors, index)}];' for i in pick.kept]
+    boxes = len(pick.kept)
+    for leaf, users in pick.uses.items():
+        attrs = _attrs(nodes[leaf], tensors, index)
+        for k, user in enumerate(users or [None]):
+            lines.append(f' n{leaf}_u{k} [{attrs}];')
             boxes += 1
             if user is not None:
-                lines.append(f' {user} -> {copy_id};')
-    for e in graph.edges:
-        if e.source in kept_ids and e.target in kept_ids and by_id[e.target].kind != "leaf":
-            lines.append(f' {e.source} -> {e.target};')
+                lines.append(f' n{user} -> n{leaf}_u{k};')
+    lines += [f' n{e.source} -> n{e.target};' for e in pick.edges]
     lines.append('}')
-    return "\n".join(lines), boxes, len(kept_ids | set(uses))
+    return DotSource("\n".join(lines), boxes, len(pick.kept) + len(pick.uses))
 
 
 def _attrs(node: GraphNode, tensors: dict[str, TensorInfo], index: dict[str, int]) -> str:
-    classes = " ".join(["gnode"] + [f"t{index[t]}" for t in node.tensors if t in index])
+    rows = dict.fromkeys(int(index[t]) for t in node.tensors if t in index)
+    classes = " ".join(["gnode"] + [f"t{r}" for r in list(rows)[:CLASSES_MAX]])
     stale = any(s.stale for s in node.saved)
     if node.kind == "leaf":
         fill, edge = "#ecfdf5", "#10b981"
@@ -117,80 +152,97 @@ def _attrs(node: GraphNode, tensors: dict[str, TensorInfo], index: dict[str, int
         fill, edge = "#eef2ff", "#6366f1"
     if stale:
         edge = "#dc2626"
-    label = _leaf_label(node, tensors) if node.kind == "leaf" else _fn_label(node)
-    return f'class="{classes}", fillcolor="{fill}", color="{edge}", label=<{label}>'
+    label = leaf_label(node, tensors) if node.kind == "leaf" else fn_label(node)
+    return f'class={_quoted(classes)}, fillcolor={_quoted(fill)}, color={_quoted(edge)}, label=<{label}>'
 
 
-def _row(text: str, color: str = "#334155", size: int = 9, bold: bool = False) -> str:
-    body = html.escape(text)
-    if bold:
-        body = f"<B>{body}</B>"
-    return f'<TR><TD><FONT POINT-SIZE="{size}" COLOR="{color}">{body}</FONT></TD></TR>'
-
-
-def _fn_label(node: GraphNode) -> str:
-    rows = [_row(node.name, "#1e1b4b", 10, bold=True)]
-    if is_custom(node.name):
-        rows.append(_row("custom autograd.Function", "#92400e"))
-    if node.tensors:
-        rows.append(_row("→ " + ", ".join(node.tensors)[:60], "#4338ca"))
-    for s in node.saved[:4]:
-        shape = "" if s.shape is None else " (" + ", ".join(map(str, s.shape)) + ")"
-        if s.stale:
-            rows.append(_row(f"saved: {s.name}{shape} STALE (modified in place)", "#dc2626", bold=True))
-        elif s.freed:
-            rows.append(_row(f"saved: {s.name} freed after backward", "#94a3b8"))
-        else:
-            rows.append(_row(f"saved: {s.name}{shape}", "#475569"))
-    if len(node.saved) > 4:
-        rows.append(_row(f"… {len(node.saved) - 4} more saved", "#94a3b8"))
-    return _table(rows)
-
-
-def _leaf_label(node: GraphNode, tensors: dict[str, TensorInfo]) -> str:
-    name = node.tensors[0] if node.tensors else "(unnamed leaf)"
-    rows = [_row(name[:40], "#064e3b", 10, bold=True)]
-    info = tensors.get(name)
-    if info is not None:
-        rows.append(_row("(" + ", ".join(map(str, info.shape)) + ") " + info.dtype.replace("torch.", "")))
-        rows.append(_row(f"grad: {info.grad}" if info.grad else "grad: None", "#047857"))
-    rows.append(_row("AccumulateGrad", "#64748b", 8))
-    return _table(rows)
-
-
-def _table(rows: list[str]) -> str:
-    return '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>"
+def _quoted(value: str) -> str:
+    """A DOT double-quoted string: only a backslash and a quote are special inside one."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def render(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) -> GraphPicture:
     if not graph.nodes:
         return GraphPicture(note="No autograd graph: no tensor here has a grad_fn or requires grad.")
-    source, boxes, drawn_nodes = to_dot(graph, tensors, index)
-    left_out = max(0, len(graph.nodes) - drawn_nodes)
+    dot = to_dot(graph, tensors, index)
+    left_out = max(0, len(graph.nodes) - dot.drawn)
     note = f"{left_out} of {len(graph.nodes)} nodes not drawn (cap {DRAW_MAX} boxes)." if left_out else ""
     if graph.truncated:
         note = (note + " The inspector also stopped walking this graph at its node cap.").strip()
-    svg, problem = run_dot(source)
-    return GraphPicture(svg=svg, drawn=boxes, left_out=left_out, note=(note + " " + problem).strip())
+    drawing = run_dot(dot.source)
+    return GraphPicture(svg=drawing.svg, drawn=dot.boxes, left_out=left_out,
+                        note=(note + " " + drawing.problem).strip())
 
 
-@lru_cache(maxsize=128)   # live typing re-renders the same graph over and over
-def run_dot(source: str) -> tuple[str, str]:
+class SvgCache:
+    """LRU of drawings bounded by the characters it holds, not by entries (live typing redraws
+    the same graph over and over; an entry-count cap let 128 drawings of any size pile up).
+    Keys are digests, so the DOT sources are not kept. Thread-safe: pages render off the loop."""
+
+    def __init__(self, chars_max: int) -> None:
+        self.chars_max = chars_max
+        self.chars = 0
+        self._items: OrderedDict[bytes, Drawing] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: bytes) -> Drawing | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: bytes, drawing: Drawing) -> None:
+        size = len(drawing.svg) + len(drawing.problem)
+        with self._lock:
+            if key in self._items or size > self.chars_max:
+                return
+            self._items[key] = drawing
+            self.chars += size
+            while self.chars > self.chars_max:
+                _, old = self._items.popitem(last=False)
+                self.chars -= len(old.svg) + len(old.problem)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.chars = 0
+
+
+CACHE = SvgCache(SVG_CACHE_BYTES)
+
+
+def run_dot(source: str) -> Drawing:
+    key = hashlib.sha256(source.encode("utf-8", "replace")).digest()
+    drawing = CACHE.get(key)
+    if drawing is None:
+        drawing = _layout(source)
+        CACHE.put(key, drawing)
+    return drawing
+
+
+run_dot.cache_clear = CACHE.clear  # type: ignore[attr-defined]  # as with the lru_cache it replaced
+
+
+def _layout(source: str) -> Drawing:
     exe = shutil.which("dot")
     if exe is None:
-        return "", "Graphviz `dot` is not installed, so the graph cannot be drawn."
+        return Drawing("", "Graphviz `dot` is not installed, so the graph cannot be drawn.")
     try:
-        proc = subprocess.run([exe, "-Tsvg"], input=source.encode(), capture_output=True,
-                              timeout=DOT_TIMEOUT_S, check=False)
+        proc = subprocess.run([exe, "-Tsvg"], input=source.encode("utf-8", "replace"),
+                              capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
-        return "", f"Graph layout took longer than {DOT_TIMEOUT_S:g} s and was stopped."
+        return Drawing("", f"Graph layout took longer than {DOT_TIMEOUT_S:g} s and was stopped.")
     if proc.returncode != 0:
-        return "", "Graphviz could not lay out this graph."
-    return _clean_svg(proc.stdout.decode("utf-8", "replace")), ""
+        return Drawing("", "Graphviz could not lay out this graph.")
+    return sanitized(proc.stdout.decode("utf-8", "replace"))
 
 
-def _clean_svg(svg: str) -> str:
-    """Drop the XML prolog and comments; keep only the <svg> element for inline use."""
+def sanitized(svg: str) -> Drawing:
+    """dot's whole output (prolog and DOCTYPE, which the sanitizer refuses, cut off) through
+    svg_sanitize, with the page's class and accessible name on its root."""
     start = svg.find("<svg")
-    svg = re.sub(r"<!--.*?-->", "", svg[start:], flags=re.S)
-    return svg.replace("<svg ", '<svg class="graph-svg" role="img" aria-label="autograd graph" ', 1)
+    try:
+        return Drawing(svg_sanitize.sanitize(svg[max(start, 0):], ROOT_ATTRS), "")
+    except svg_sanitize.SvgRefused as exc:
+        return Drawing("", f"The graph's drawing was not shown: {exc}.")
