@@ -21,6 +21,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from markupsafe import Markup
+
 from app.schemas import Graph, GraphNode, TensorInfo
 from app.web import svg_sanitize
 from app.web.graph_labels import fn_label, is_custom, leaf_label
@@ -36,7 +38,8 @@ ROOT_ATTRS = {"class": "graph-svg", "role": "img", "aria-label": "autograd graph
 
 @dataclass
 class GraphPicture:
-    svg: str = ""                # sanitized markup (svg_sanitize) of dot's drawing of escaped DOT
+    svg: str = ""                # Markup from svg_sanitize (of dot's drawing of escaped DOT); a
+                                 # plain str is escaped by the template, never inlined
     drawn: int = 0
     left_out: int = 0
     note: str = ""
@@ -243,6 +246,7 @@ def sanitized(svg: str) -> Drawing:
     svg_sanitize, with the page's class and accessible name on its root."""
     start = svg.find("<svg")
     try:
-        return Drawing(svg_sanitize.sanitize(svg[max(start, 0):], ROOT_ATTRS), "")
+        # Markup: the one string the templates insert unescaped, and only the sanitizer's output.
+        return Drawing(Markup(svg_sanitize.sanitize(svg[max(start, 0):], ROOT_ATTRS)), "")
     except svg_sanitize.SvgRefused as exc:
         return Drawing("", f"The graph's drawing was not shown: {exc}.")

@@ -5,6 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
+from markupsafe import Markup
 
 from app.schemas import Graph, GraphEdge, GraphNode, SavedTensor, TensorInfo
 from app.web import graph_view, svg_sanitize
@@ -186,6 +187,13 @@ def test_forged_graph_draws_without_links_and_with_its_texts():
     assert "<img src=x onerror=alert(1)>" in texts and "semi;colon{brace}[bracket]" in texts
     classes = {el.get("class") for el in root.iter("{http://www.w3.org/2000/svg}g")}
     assert "node gnode t1" in classes, "the page's focus hook t<row> survives the sanitizer"
+    assert isinstance(pic.svg, Markup), "only the sanitizer's output is marked safe for templates"
+
+
+def test_refused_drawing_is_a_note_and_plain_text():
+    drawing = graph_view.sanitized('<svg><g onload="x">' + "<g>" * 100 + "</svg>")
+    assert drawing.svg == "" and not isinstance(drawing.svg, Markup)
+    assert drawing.problem.startswith("The graph's drawing was not shown")
 
 
 @needs_dot
