@@ -117,20 +117,22 @@ def _verdict(name, kind, group: _Group | None, rng, base, is_view) -> tuple[str,
         what = "a view of an unnamed tensor" if is_view else "own memory"
         return f"{what} - no other variable shares it", False
     span = _span(rng) if rng is not None else None
-    same = [n for n in group.same.get(span, ()) if n != name] if span else []
-    overlap_n = apart_n = 0
+    bucket = group.same.get(span, []) if span else []
+    same_n = len(bucket) - (own is not None and own == span)
+    overlap_n = 0
     if span is not None:
         meets = group.meeting(span) - (own is not None and _meets(span, own))
-        overlap_n = meets - (len(same) if span[0] < span[1] else 0)
-    apart_n = others - len(same) - overlap_n
+        overlap_n = meets - (same_n if span[0] < span[1] else 0)
+    apart_n = others - same_n - overlap_n
     named = _named(group, name, span)
     parts = []
     if base:
         parts.append(f"view of {base}")
     elif is_view:
         parts.append("numpy view" if kind == "array" else "a view")
-    if same:
-        parts.append("same bytes as " + _names(same[:NAMED], len(same)))
+    if same_n:
+        same = [n for n in bucket[:NAMED + 1] if n != name][:NAMED]
+        parts.append("same bytes as " + _names(same, same_n))
     if overlap_n:
         parts.append("overlaps " + _names(named.overlap, overlap_n))
     if apart_n:

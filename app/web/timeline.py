@@ -9,6 +9,8 @@ re-rolled). A cache miss (server restarted, run evicted) re-runs the code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 from app.inspector.diff import apply_state
 from app.schemas import FieldChange, RunResponse, Step
@@ -20,6 +22,7 @@ CHANGES_MAX = 100          # change lines listed per step; the rest are counted
 SHARES_NAMED = 3           # names in ", shares s0 with a, b, c and 4 more"
 LISTED_MAX = 12            # names in "new storage s1 (a, b, ...)" and the like
 STDOUT_SCAN_CHARS = 4096   # of a step's output, looked at for its first line
+VALUE_ITEMS_MAX, VALUE_CHARS_MAX = 64, 200   # a field's before/after value as printed
 _GRAD_MODES = {"enable_grad": "grad on", "no_grad": "no_grad", "inference_mode": "inference_mode"}
 
 
@@ -38,8 +41,17 @@ class TimelineStep:
     end_line: int
     label: str
     kind: str
-    changes: list[Change] = field(default_factory=list)
     note: str | None = None
+    # The step's change lines, computed when first asked for: a page shows one step's, and
+    # describing all of them cost steps x state size per render.
+    describe: Callable[[], list[Change]] = field(default=list, repr=False, compare=False)
+    _changes: list[Change] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def changes(self) -> list[Change]:
+        if self._changes is None:
+            self._changes = self.describe()
+        return self._changes
 
 
 @dataclass
@@ -63,9 +75,9 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
     steps = []
     for i, s in enumerate(shown):
         check()
-        steps.append(TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind,
-                                  describe_changes(s, states[i], states[i - 1] if i else {}),
-                                  s.note))
+        steps.append(TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind, s.note,
+                                  partial(describe_changes, s, states[i],
+                                          states[i - 1] if i else {})))
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
     return Timeline(token or "", steps, current, resp.steps_truncated or len(resp.steps) > STEPS_MAX)
@@ -230,7 +242,8 @@ def _field_text(fc: FieldChange) -> str:
             parts.append(_alias_text(old, new))
         elif name == "grad":
             parts.append(".grad appeared" if old is None else
-                         ".grad became None" if new is None else f".grad {old} → {new}")
+                         ".grad became None" if new is None
+                         else f".grad {_value(old)} → {_value(new)}")
         elif name == "storage":
             parts.append("now in new memory")
         else:
@@ -242,5 +255,5 @@ def _field_text(fc: FieldChange) -> str:
 
 def _value(v) -> str:
     if isinstance(v, list):
-        return fmt_shape(v)
-    return str(v)
+        return fmt_shape(v) if len(v) <= VALUE_ITEMS_MAX else f"[{len(v)} items]"
+    return str(v)[:VALUE_CHARS_MAX]

@@ -14,6 +14,10 @@ DIAGRAMS_MAX = 40          # stride diagrams per run: the focused one drawn, the
 PREVIEW_CHARS = 70
 # Rows drawn per kind: the inspector reports at most 500 tensors and 200 arrays.
 TENSOR_ROWS_MAX, ARRAY_ROWS_MAX = 500, 200
+MODULE_ITEMS_SHOWN = 100   # parameters, buffers, keys, children, groups, states per module
+_MODULE_LISTS = ("parameters", "buffers", "unregistered", "state_dict_keys", "children",
+                 "param_groups", "state")
+ALIASES_SHOWN = 8          # per row (a tensor reached by 50,000 paths has as many aliases)
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Row:
     offset: str
     contiguous: bool
     info: TensorInfo | ArrayInfo
+    aliases_hidden: int = 0  # aliases past ALIASES_SHOWN, counted
     values: str = ""
     stats: str = ""
     details: str = ""        # the remaining snapshot fields, shown on hover
@@ -57,6 +62,7 @@ class PageView:
     graph: graph_view.GraphPicture
     modules: list[ModuleInfo]
     optimizers: list[ModuleInfo]
+    module_items_cut: int    # MODULE_ITEMS_SHOWN when some module's lists were cut to it, or 0
     explanation: Explanation | None
     stdout: str
     stderr: str
@@ -71,13 +77,14 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
     index: dict[str, int] = {}
     for r in rows:
         check()
-        for n in [r.name, *r.aliases]:
+        for n in [r.name, *r.info.aliases]:
             index.setdefault(n, r.idx)
     groups = {s.id: s for s in resp.storages}
     strips_, hidden = storage_view.strips(resp.storages, index)
     tensors_by_name = {t.name: t for t in resp.tensors}
     focused = index.get(focus) if focus else None
     focused = _default_focus(rows) if focused is None else focused
+    modules = [_shown_module(m) for m in resp.modules]
     return PageView(
         resp=resp, rows=rows, focus=focused, index=index,
         rows_hidden=len(resp.tensors) + len(resp.arrays) - len(rows),
@@ -85,8 +92,10 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
                   else Diagram(r.idx, r.name, "", None, lazy=True) for r in rows[:DIAGRAMS_MAX]],
         strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
         graph=graph_view.render(resp.graph, tensors_by_name, index),
-        modules=[m for m in resp.modules if m.kind == "module"],
-        optimizers=[m for m in resp.modules if m.kind == "optimizer"],
+        modules=[m for m in modules if m.kind == "module"],
+        optimizers=[m for m in modules if m.kind == "optimizer"],
+        module_items_cut=MODULE_ITEMS_SHOWN * any(len(getattr(m, k)) > MODULE_ITEMS_SHOWN
+                                                  for m in resp.modules for k in _MODULE_LISTS),
         explanation=explain(resp.error, code, resp.tensors),
         stdout=terminal_text(resp.stdout.text), stderr=terminal_text(resp.stderr.text))
 
@@ -139,9 +148,11 @@ def _tensor_row(i: int, t: TensorInfo) -> Row:
         stats = f"min {_num(s.min)} · max {_num(s.max)} · mean {_num(s.mean)}"
         if s.nan_count or s.inf_count:
             stats += f" · {s.nan_count} nan, {s.inf_count} inf"
-    return Row(i, "tensor", t.name, t.aliases, fmt_shape(t.shape), t.dtype.replace("torch.", ""),
-               t.device, "—" if t.stride is None else fmt_shape(t.stride),
+    return Row(i, "tensor", t.name, t.aliases[:ALIASES_SHOWN], fmt_shape(t.shape),
+               t.dtype.replace("torch.", ""), t.device,
+               "—" if t.stride is None else fmt_shape(t.stride),
                "—" if t.storage_offset is None else str(t.storage_offset), t.is_contiguous, t,
+               aliases_hidden=max(0, len(t.aliases) - ALIASES_SHOWN),
                values=preview_text(t.preview.values) if t.preview else "", stats=stats,
                details=_details(numel=t.numel, nbytes=t.nbytes, element_size=t.element_size,
                                 layout=t.layout, is_view=t.is_view, base=t.base, version=t.version,
@@ -150,12 +161,21 @@ def _tensor_row(i: int, t: TensorInfo) -> Row:
 
 
 def _array_row(i: int, a: ArrayInfo) -> Row:
-    return Row(i, "array", a.name, a.aliases, fmt_shape(a.shape), a.dtype, "cpu (numpy)",
-               fmt_shape(a.strides) + " B",
+    return Row(i, "array", a.name, a.aliases[:ALIASES_SHOWN], fmt_shape(a.shape), a.dtype,
+               "cpu (numpy)", fmt_shape(a.strides) + " B",
                "—" if a.offset_bytes is None else f"{a.offset_bytes} B", a.c_contiguous, a,
+               aliases_hidden=max(0, len(a.aliases) - ALIASES_SHOWN),
                values=preview_text(a.preview.values) if a.preview else "",
                details=_details(nbytes=a.nbytes, itemsize=a.itemsize, is_view=a.is_view,
                                 writeable=a.writeable, byte_range=a.byte_range))
+
+
+def _shown_module(m: ModuleInfo) -> ModuleInfo:
+    """The module with each of its lists cut to what the panel shows."""
+    check()
+    cut = {k: getattr(m, k)[:MODULE_ITEMS_SHOWN] for k in _MODULE_LISTS
+           if len(getattr(m, k)) > MODULE_ITEMS_SHOWN}
+    return m.model_copy(update=cut) if cut else m
 
 
 def _details(**fields) -> str:

@@ -1,4 +1,6 @@
 """Explanations are built from errors torch really raises (messages captured live, not typed in)."""
+import sys
+
 import pytest
 import torch
 
@@ -82,3 +84,34 @@ def test_receiver_of_finds_the_viewed_expression():
     assert receiver_of("c = b.view(-1)  # comment", "view") == "b"
     assert receiver_of("c = d['k'].t().view(2, 3)", "view") == "d['k'].t()"
     assert receiver_of("not python (", "view") is None
+
+
+def test_an_error_line_of_10000_terms_is_not_parsed():
+    """Regression: a 10,000-term expression on the error line made ast.parse raise
+    RecursionError inside explain (a 500 on the page)."""
+    line = "c = " + "+".join(["b"] * 10_000) + ".view(-1)"
+    assert receiver_of(line, "view") is None
+    b = torch.arange(12).view(3, 4).t()
+    ex = _explain(_raise(lambda: b.view(-1)), "import torch\n" + line, 2, {"b": b})
+    assert ex.title.startswith("`the tensor.view(...)`")
+
+
+def test_a_receiver_nested_past_the_recursion_limit_gives_none_instead_of_raising():
+    line = "c = (" + "-" * 150 + "b).view(-1)"
+    assert receiver_of(line, "view") == "-" * 150 + "b"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)       # unparse of 150 nested operators now recurses too deep
+    try:
+        assert receiver_of(line, "view") is None
+    finally:
+        sys.setrecursionlimit(limit)
+    assert receiver_of("c = b.view(-1)\x00", "view") is None   # a null byte: ValueError
+
+
+def test_a_view_error_on_a_forged_geometry_skips_the_stride_arithmetic():
+    """Strides of 4,000 digits would print products past str()'s digit limit (ValueError)."""
+    b = torch.arange(12).view(3, 4).t()
+    t = response_for({"b": b}).tensors[0].model_copy(update={"stride": [10**4000, 1]})
+    ex = explain(RunError(type="RuntimeError", line=1, message=_raise(lambda: b.view(-1))),
+                 "c = b.view(-1)", [t])
+    assert not any(p.startswith("Dims") for p in ex.points) and "b.reshape(...)" in ex.fixes[0]

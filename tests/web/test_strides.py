@@ -108,3 +108,44 @@ def test_negative_numpy_strides_cover_the_right_cells():
     d = strides.layout([5], [-1], 4, storage_cells=5)
     assert [c.offset for c in d.cells] == [4, 3, 2, 1, 0]
     assert {s.offset for s in d.strip if s.readers} == {0, 1, 2, 3, 4}
+
+
+def test_a_negative_dimension_does_not_enumerate_10_30_offsets():
+    """Regression: shape [10**30, -1] has a negative prod(), which passed the enumeration cap,
+    and covered_offsets looped over 10**30 offsets (+400 MB/s until uvicorn was killed)."""
+    assert strides.covered_offsets([10**30, -1], [1, 1], 0) is None
+    d = strides.layout([10**30, -1], [1, 1], 0)
+    assert d.cells == [] and d.strip == [] and d.notes == ["not drawn: a negative size"]
+
+
+def test_a_10_30_element_tensor_is_drawn_from_a_few_cells():
+    """prod(shape) is past every cap: only the drawn elements are enumerated."""
+    d = strides.layout([10**15, 10**15], [10**15, 1], 0)
+    assert strides.covered_offsets([10**15, 10**15], [10**15, 1], 0) is None
+    assert len(d.cells) == strides.GRID_ROWS_MAX * strides.GRID_COLS_MAX
+    assert len(d.strip) == strides.STRIP_MAX
+    assert {s.offset for s in d.strip if s.readers} == {c.offset for c in d.cells
+                                                        if c.offset < strides.STRIP_MAX}
+
+
+@pytest.mark.parametrize("shape, stride, offset, reason", [
+    ([2] * 65, [1] * 65, 0, "65 dimensions (the diagram draws up to 64)"),
+    ([2, 3], [3], 0, "1 strides for 2 dimensions"),
+    ([2, 3], [3, 2**63], 0, "a size, stride or offset beyond 64 bits"),
+    ([2, 3], [3, 1], -(10**4000), "a size, stride or offset beyond 64 bits"),
+])
+def test_a_geometry_no_tensor_has_is_not_drawn(shape, stride, offset, reason):
+    """A forged shape, stride or offset: no loop and no 4,000-digit str(), a reason instead."""
+    assert strides.undrawable(shape, stride, offset) == reason
+    assert strides.layout(shape, stride, offset).notes == [f"not drawn: {reason}"]
+
+
+def test_64_dimensions_are_drawn():
+    shape = [1] * 60 + [2, 3, 4, 5]
+    t = torch.arange(120).view(shape)
+    d = strides.layout(shape, list(t.stride()), 0)
+    assert d.cells and all(t[c.index].item() == c.offset for c in d.cells)
+
+
+def test_mergeable_dims_with_fewer_strides_than_dims_does_not_raise():
+    assert strides.mergeable_dims([2, 3, 4], [12]) == []

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
 from app.examples import EXAMPLES, by_id
-from app.schemas import RunResponse
+from app.schemas import (EntryChanges, FieldChange, GraphChanges, RunResponse, Step, StepChanges,
+                         StorageChanges)
 from app.web import timeline
 
 pytestmark = pytest.mark.integration
@@ -198,3 +200,58 @@ def test_run_fragment_swaps_the_timeline_out_of_band(client):
     r = client.post("/fragments/run", data={"code": INPLACE})
     assert r.status_code == 200
     assert re.search(r'<section id="timeline"[^>]*hx-swap-oob="true"', r.text)
+
+
+def _step(index: int = 0, **sections) -> Step:
+    """A step whose changes are `sections` ({"tensors": {"added": [...]}, ...}), built without
+    validation: the timeline must hold past the schema's caps by itself."""
+    kinds = {"tensors": EntryChanges, "arrays": EntryChanges, "modules": EntryChanges,
+             "storages": StorageChanges, "graph": GraphChanges}
+    changes = StepChanges.model_construct(**{
+        k: kinds[k].model_construct(**sections.get(k, {})) for k in kinds})
+    return Step.model_construct(index=index, start_line=index + 1, end_line=index + 1,
+                                changes=changes)
+
+
+def test_a_step_adding_25000_names_is_described_in_linear_time():
+    """Regression: a step adding 25,000 names sharing one storage took 10 s on the event loop
+    (a scan of the storage's members per name, list membership per name)."""
+    names = [f"t{i}" for i in range(25_000)]
+    state = {"tensors": [{"name": n, "shape": [2], "storage": "s0"} for n in names],
+             "storages": [{"id": "s0", "members": [{"name": n} for n in names]}]}
+    before = {"tensors": [{"name": "x", "aliases": [f"a{i}" for i in range(25_000)]}]}
+    started = time.process_time()
+    lines = timeline.describe_changes(_step(tensors={"added": names}), state, before)
+    assert time.process_time() - started < 1.0
+    assert len(lines) == timeline.CHANGES_MAX + 1
+    assert lines[0].text == "new t0 (2,), shares s0 with t1, t2, t3 and 24996 more"
+    assert lines[-1].text == f"and {25_000 - timeline.CHANGES_MAX} more changes not listed"
+
+
+def test_a_new_storage_of_thousands_of_members_lists_a_few():
+    names = [f"t{i}" for i in range(5_000)]
+    state = {"storages": [{"id": "s1", "members": [{"name": n} for n in names]}]}
+    (line,) = timeline.describe_changes(_step(storages={"added": ["s1"]}), state, {})
+    assert line.text == ("new storage s1 (" + ", ".join(names[:timeline.LISTED_MAX])
+                         + f" and {5_000 - timeline.LISTED_MAX} more)")
+
+
+def test_a_forged_field_value_is_printed_short():
+    fc = FieldChange.model_construct(name="x", fields={"shape": [[1] * 10_000, "z" * 10_000],
+                                                       "aliases": [5, ["b"]]},
+                                     values_changed=False)
+    (line,) = timeline.describe_changes(_step(tensors={"changed": [fc]}), {}, {})
+    assert line.text == f"x: shape [10000 items] → {'z' * timeline.VALUE_CHARS_MAX}, also named b"
+
+
+def test_only_the_step_on_screen_is_described(monkeypatch):
+    """The timeline describes a step when it is shown: describing every step cost steps x
+    state size per render."""
+    described = []
+    real = timeline.describe_changes
+    monkeypatch.setattr(timeline, "describe_changes",
+                        lambda step, *a: described.append(step.index) or real(step, *a))
+    resp = RunResponse.model_construct(steps=[_step(i) for i in range(50)], steps_truncated=False)
+    tl = timeline.build(resp, "t", 7)
+    assert described == [] and len(tl.steps) == 50
+    assert tl.step.changes == [] and described == [7]
