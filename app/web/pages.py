@@ -112,7 +112,8 @@ async def _page(request: Request, code: str, current: str | None) -> HTMLRespons
             refused = Refused(TOO_BIG)
     context = {"view": None, "notice": refused.notice, "status": refused.status,
                "timeline": None}
-    return HTMLResponse(await _off_loop(request, _draw, "page.html", {**shell, **context}))
+    # No result in it: the page around a notice is small, so no budget (it must not fail too).
+    return HTMLResponse(await asyncio.to_thread(_draw, "page.html", {**shell, **context}))
 
 
 def _page_html(cache: RunCache, resp: RunResponse, shell: dict) -> str:

@@ -3,6 +3,7 @@ partial, errors still render panels, busy servers keep the old panels, everythin
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from fastapi import HTTPException
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.main import create_app
 from app.schemas import RunError, RunResponse
+from app.settings import Settings
+from app.web import pages
 from tests.web.pagekit import response_for
 from tests.webserver import client_for
 
@@ -188,3 +191,51 @@ def test_a_lazy_diagram_is_drawn_on_demand(client, service):
     # The panels on screen, whatever the editor holds now (live runs off, code edited since):
     assert client.post("/fragments/diagram", data={"code": "other", "run": run, "t": "1"}).text == y.text
     assert client.post("/fragments/diagram", data={"code": "c", "run": "gone", "t": "1"}).status_code == 404
+
+
+def test_a_step_of_a_run_no_longer_cached_whose_rerun_has_no_steps_is_a_notice(client, service):
+    """Regression: after a restart, moving the slider on code that now times out re-ran it,
+    got no timeline back, and raised AttributeError (a 500)."""
+    service.next = RunResponse(ok=False, error=RunError(type="TimeLimit", message="5 s"))
+    r = client.post("/fragments/step", data={"code": "while True: pass", "run": "gone",
+                                              "step": "3"})
+    assert r.status_code == 200 and r.headers["HX-Retarget"] == "#notice"
+    assert r.text == "this code has no steps to show: it ended with TimeLimit"
+    assert service.codes == ["while True: pass"]
+
+
+@pytest.mark.parametrize("value, number", [("12", 12), ("0", 0), ("²", None), ("1" * 5000, None),
+                                           ("٣", None), ("-1", None), ("", None), (None, None)])
+def test_step_and_row_numbers_are_plain_ascii_digits(value, number):
+    """int('²') raises and int() of 5,000 digits raises: the pages read neither."""
+    assert pages._index(value) == number
+
+
+@pytest.fixture(scope="module")
+def hurried():
+    """A server whose render budget no render can meet."""
+    app = create_app(Settings(render_budget_s=1e-9))
+    service = FakeService()
+    app.state.service = service
+    with client_for(app, lifespan="off") as client:
+        yield client, service
+
+
+def test_a_render_past_its_budget_is_a_notice_not_a_500(hurried):
+    client, service = hurried
+    x = torch.arange(6).view(2, 3)
+    service.next = response_for({"x": x, "y": x.t()})
+    r = client.post("/fragments/run", data={"code": "c"})
+    assert r.status_code == 200 and r.headers["HX-Retarget"] == "#notice"
+    assert r.text.startswith(pages.TOO_BIG)
+    page = client.get("/")
+    assert page.status_code == 200 and f"<p>{pages.TOO_BIG}</p>" in page.text
+    assert 'id="tensors-card"' not in page.text
+
+
+def test_the_run_cache_is_per_app_and_sized_by_the_settings():
+    app = create_app(Settings(run_cache_max_bytes=12345, run_cache_idle_s=7))
+    request = SimpleNamespace(app=app)
+    cache = pages.runs(request)
+    assert (cache.max_bytes, cache.idle_s) == (12345, 7) and pages.runs(request) is cache
+    assert pages.runs(SimpleNamespace(app=create_app())) is not cache
