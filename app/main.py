@@ -6,10 +6,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from app.sandbox.pool import Pool
@@ -22,6 +24,7 @@ from app.web.pages import router as pages_router
 from app.web.service import RunService
 
 ROOT = Path(__file__).resolve().parent.parent
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"   # fastapi.routing's 400
 
 
 def create_app(settings: Settings | None = None,
@@ -50,6 +53,7 @@ def create_app(settings: Settings | None = None,
     app.state.settings = settings
     _install_edge(app, settings)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(api_router)
     app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
@@ -76,6 +80,14 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
 def body_max_bytes(settings: Settings) -> int:
     # JSON escaping can blow code up to ~6x its size ("\u0000"); anything larger cannot be valid.
     return settings.code_max_bytes * 6 + 1024
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """FastAPI's own handling, except that a JSON body it could not parse at all (invalid UTF-8,
+    nesting too deep for json.loads) is the documented 422, not an undocumented 400."""
+    if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR and exc.__cause__:
+        exc = HTTPException(422, f"body: not valid JSON ({type(exc.__cause__).__name__})")
+    return await http_exception_handler(request, exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
