@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
+from . import budget
+from . import readers as R
 from .limits import InspectLimits
 from .preview import array_preview
 from .storages import array_root, byte_bounds, has_real_storage
@@ -18,31 +19,34 @@ def _offset_bytes(a: np.ndarray) -> int:
     or of the tensor storage when that root came from `tensor.numpy()`."""
     root = array_root(a)
     start = int(byte_bounds(root)[0])
-    if isinstance(root.base, torch.Tensor) and has_real_storage(root.base):
-        start = min(start, root.base.untyped_storage().data_ptr())
-    return int(a.__array_interface__["data"][0]) - start
+    base = R.a_base(root)
+    if R.is_tensor(base) and has_real_storage(base):
+        start = min(start, R.storage_data_ptr(R.untyped_storage(base)))
+    return int(R.a_interface(a)["data"][0]) - start
 
 
 def describe_array(found: Found, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:
     a: np.ndarray = found.obj
+    flags = R.a_flags(a)
     entry: dict[str, Any] = {
         "name": found.name,
         "aliases": list(found.aliases),
-        "shape": [int(s) for s in a.shape],
-        "dtype": str(a.dtype),
-        "strides": [int(s) for s in a.strides],
-        "itemsize": int(a.itemsize),
-        "nbytes": int(a.nbytes),
+        "shape": [int(s) for s in R.a_shape(a)],
+        "dtype": str(R.a_dtype(a)),
+        "strides": [int(s) for s in R.a_strides(a)],
+        "itemsize": int(R.a_itemsize(a)),
+        "nbytes": int(R.a_nbytes(a)),
         "offset_bytes": _offset_bytes(a),
-        "is_view": a.base is not None,
-        "c_contiguous": bool(a.flags.c_contiguous),
-        "writeable": bool(a.flags.writeable),
+        "is_view": R.a_base(a) is not None,
+        "c_contiguous": bool(flags.c_contiguous),
+        "writeable": bool(flags.writeable),
         "storage": None,
         "byte_range": None,
         "preview": None,
     }
     try:
         entry["preview"] = array_preview(a, limits)
-    except Exception as exc:
-        warnings.append(f"{found.name}: no preview: {type(exc).__name__}: {exc}")
+    except BaseException as exc:  # noqa: BLE001 - an object array's items are the snippet's
+        budget.absorb(exc)
+        warnings.append(f"{found.name}: no preview: {R.exception_text(exc)}")
     return entry

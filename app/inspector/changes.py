@@ -28,17 +28,18 @@ from typing import Any
 
 import torch
 
-from . import content
+from . import budget, content
+from . import readers as R
 from .arrays import describe_array
 from .diff import MODULE_FIELDS, TENSOR_FIELDS, ARRAY_FIELDS, _entries, _graph, empty_changes, is_empty
 from .encoder import _entry, _section, reading
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import _numel
-from .observe import StepObserver, _extent, _indexed, take_prints
+from .observe import StepObserver, _extent, _indexed, _training, take_prints
 from .preview import _NUMPY_DTYPES, tensor_preview
 from .storages import array_extent, group_storages, tensor_extent
-from .tensors import _autograd_fields, _layout_fields, is_uninitialized, minimal_tensor
+from .tensors import _autograd_fields, _layout_fields, in_bounds, is_uninitialized, minimal_tensor
 from .walk import WalkResult
 
 _EMPTY_GRAPH = {"nodes": [], "edges": [], "truncated": False}
@@ -60,10 +61,27 @@ class ChangeObserver(StepObserver):
         self._graph_key: tuple | None = ()
         self._mods: list[dict] = []
         self._mods_key: tuple | None = None
+        self.warnings: list[str] = []  # what failed, for the run's warnings
 
     def observe_changes(self, namespace: dict) -> dict[str, Any]:
-        with reading():
-            return self._changes(namespace)
+        """Never raises; reads for at most limits.time_budget_s (or the budget already running).
+        Cut short by the budget, or failed: the changes against a fresh start, with a warning."""
+        with budget.limit(self.limits.time_budget_s):
+            try:
+                with reading():
+                    changes = self._changes(namespace)
+                if budget.expired():
+                    self.reset()
+                return changes
+            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+                budget.absorb(exc)
+                self.reset()
+                self.warnings.append(f"step changes failed: {R.exception_text(exc)}")
+                return empty_changes()
+
+    def reset(self) -> None:
+        super().reset()
+        self._prints, self._by_name, self._mods_key, self._graph_key = {}, {}, None, ()
 
     def _changes(self, namespace: dict) -> dict[str, Any]:
         walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
@@ -263,10 +281,11 @@ def _light_module(found, warnings: list[str]) -> dict[str, Any] | None:
     """The fields diff compares of describe_module's entry; None where it would fail."""
     m = found.obj
     try:
-        count = sum(_numel(p) for _, p in m.named_parameters())
-        return {"name": found.name, "training": bool(m.training), "param_count": count}
-    except Exception as exc:  # noqa: BLE001 - as encoder._module: a module we cannot read
-        warnings.append(f"{found.name}: could not inspect: {type(exc).__name__}: {exc}")
+        count = sum(_numel(p) for _, p in R.named_parameters(m))
+        return {"name": found.name, "training": _training(m), "param_count": count}
+    except BaseException as exc:  # noqa: BLE001 - as encoder._module: a module we cannot read
+        budget.absorb(exc)
+        warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         return None
 
 
@@ -276,7 +295,7 @@ def _light_tensor(found, walked: WalkResult, limits: InspectLimits,
     t = found.obj
     if is_uninitialized(t):
         entry = minimal_tensor(found)
-        entry.update(requires_grad=bool(t.requires_grad))
+        entry.update(requires_grad=bool(R.requires_grad(t)))
         return entry
     entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
@@ -289,11 +308,16 @@ def _values(t: torch.Tensor, token: bytes | None, limits: InspectLimits) -> Any:
     (a write elsewhere in a shared storage is not a change of this view), else its preview, as
     diff compares them."""
     try:
-        if (token is not None and t.dtype in _NUMPY_DTYPES and t.layout == torch.strided
-                and t.numel() * t.element_size() <= content.FULL_MAX_BYTES
-                and not (t.is_conj() or t.is_neg())):
-            return tuple(t.shape), t.detach().numpy().tobytes()  # a preview nests by shape
+        if R.has_python_dispatch(t) or (R.layout(t) == torch.strided and not R.is_nested(t)
+                                        and not in_bounds(t)):
+            return None  # as describe_tensor: its values are not read
+        if (token is not None and R.dtype(t) in _NUMPY_DTYPES and R.layout(t) == torch.strided
+                and R.numel(t) * R.element_size(t) <= content.FULL_MAX_BYTES
+                and not (R.is_conj(t) or R.is_neg(t))):
+            # a preview nests by shape
+            return tuple(R.shape(t)), R.a_tobytes(R.to_numpy(R.detach(t)))
         preview = tensor_preview(t, limits)
-    except Exception:  # noqa: BLE001 - as describe_tensor: no preview is a value too
+    except BaseException as exc:  # noqa: BLE001 - as describe_tensor: no preview is a value too
+        budget.absorb(exc)
         return None
     return preview.get("values") if isinstance(preview, dict) else None

@@ -13,14 +13,19 @@ has `t.untyped_storage()`. So the step observer compares the bytes themselves, p
 * other devices (CUDA, meta), sparse and nested tensors: no token; the observer then redoes
   every tensor on an allocation where anything changed, and all of them at the end.
 
-Addresses come from `untyped_storage()` of tensors the caller holds, so the memory is alive.
+The bytes are read through torch, never from a raw address: a uint8 view of the tensor's own
+storage (torch checks the range against the storage's real size), made with the functions
+app.inspector.readers captured at import, so a patched `untyped_storage().data_ptr` can neither
+point the read elsewhere nor crash the worker. The address and size of an allocation (its key)
+come from those descriptors too, and are never dereferenced.
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any
 
 import torch
+
+from . import readers as R
 
 FULL_MAX_BYTES = 64 * 1024
 EDGE_BYTES = 4096
@@ -28,12 +33,13 @@ WINDOWS = 32
 WINDOW_BYTES = 64
 
 Allocation = tuple  # (data_ptr, nbytes, on_cpu): what a tensor print ends with
+_UINT8 = torch.uint8
 
 
 def allocation(t: torch.Tensor) -> Allocation:
     """The allocation `t` lives in. Raises for tensors without storage (sparse, nested...)."""
-    storage = t.untyped_storage()
-    return storage.data_ptr(), storage.nbytes(), t.is_cpu
+    storage = R.untyped_storage(t)
+    return R.storage_data_ptr(storage), R.storage_nbytes(storage), bool(R.is_cpu(t))
 
 
 def is_exact(alloc: Any) -> bool:
@@ -41,28 +47,39 @@ def is_exact(alloc: Any) -> bool:
     return isinstance(alloc, tuple) and alloc[2] and alloc[1] <= FULL_MAX_BYTES
 
 
-def token(alloc: Any) -> bytes | None:
-    """The allocation's bytes, or a sample of them; None where they cannot be read cheaply."""
-    if not isinstance(alloc, tuple) or not alloc[2]:
+def _storage_bytes(t: torch.Tensor, nbytes: int) -> Any:
+    """A numpy uint8 view of t's whole storage, through torch (set_ checks the size)."""
+    view = R.set_(R.empty(0, dtype=_UINT8, device="cpu"), R.untyped_storage(t), 0, (nbytes,),
+                  (1,))
+    return R.to_numpy(view)
+
+
+def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
+    """The allocation's bytes, or a sample of them, read through `t` (a tensor on it); None
+    where they cannot be read cheaply."""
+    if not isinstance(alloc, tuple) or not alloc[2] or t is None:
         return None
     ptr, nbytes, _ = alloc
     if nbytes == 0:
         return b""  # nothing to write to
     if not ptr:
         return None
+    try:
+        data = _storage_bytes(t, nbytes)
+    except Exception:  # noqa: BLE001 - the storage changed size, or refuses a view
+        return None
     if nbytes <= FULL_MAX_BYTES:
-        return ctypes.string_at(ptr, nbytes)
+        return R.a_tobytes(data)
     step = (nbytes - WINDOW_BYTES) // WINDOWS
-    parts = [ctypes.string_at(ptr, EDGE_BYTES),
-             ctypes.string_at(ptr + nbytes - EDGE_BYTES, EDGE_BYTES)]
-    parts += [ctypes.string_at(ptr + i * step, WINDOW_BYTES) for i in range(1, WINDOWS)]
-    return b"".join(parts)
+    spans = [(0, EDGE_BYTES), (nbytes - EDGE_BYTES, nbytes)]
+    spans += [(i * step, i * step + WINDOW_BYTES) for i in range(1, WINDOWS)]
+    return b"".join(R.a_tobytes(R.a_getitem(data, slice(lo, hi))) for lo, hi in spans)
 
 
-def tokens(allocations: list[Any]) -> dict[Any, bytes | None]:
-    """token() of each distinct allocation, in first-seen order."""
+def tokens(allocations: list[tuple[Any, torch.Tensor]]) -> dict[Any, bytes | None]:
+    """token() of each distinct allocation, in first-seen order: [(allocation, a tensor on it)]."""
     out: dict[Any, bytes | None] = {}
-    for alloc in allocations:
+    for alloc, t in allocations:
         if alloc not in out:
-            out[alloc] = token(alloc)
+            out[alloc] = token(alloc, t)
     return out

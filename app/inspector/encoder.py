@@ -45,18 +45,25 @@ Optimizer: {name, kind "optimizer", class, param_groups [{params [names],
   scalar | {shape, dtype, tensor}}}]} (0-d state tensors such as Adam's step
   are given as their number).
 Naming (walk.py): breadth-first from top-level names, `d['k']`, `pair[0]`,
-`p.field`, `model.linear1.weight`, `x.grad`; first name found wins.
+`p.field`, `model.linear1.weight`, `x.grad`; first name found wins. Names are at
+most name_chars_max (256) characters (longer: cut, "…", a number if needed to
+stay unique); a tensor of more than dims_max (64) dimensions is left out, with
+a warning. Reading stops at the time budget (app.inspector.budget): what was
+not read by then is left out, `truncated` is set and a warning says so.
 """
 
 from __future__ import annotations
 
 import gc
-import warnings as _warnings
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
+from warnings import catch_warnings, simplefilter
 
 import torch
 
+from . import budget
+from . import readers as R
 from .arrays import describe_array
 from .graph import build_graph
 from .limits import InspectLimits
@@ -73,14 +80,32 @@ def empty_snapshot(warnings: list[str]) -> dict[str, Any]:
 
 
 def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[str, Any]:
+    """Never raises; reads for at most limits.time_budget_s (or the budget already running)."""
     limits = limits or InspectLimits()
     warnings: list[str] = []
     try:
-        with reading():
-            return _assemble(namespace, limits, warnings)
+        with budget.limit(limits.time_budget_s), reading():
+            return note_budget(_assemble(namespace, limits, warnings))
     except BaseException as exc:  # noqa: BLE001 - user __repr__ may even sys.exit(); never raise
-        warnings.append(f"snapshot failed: {type(exc).__name__}: {exc}")
+        budget.absorb(exc)
+        warnings.append(f"snapshot failed: {R.exception_text(exc)}")
         return empty_snapshot(warnings)
+
+
+def note_budget(snap: dict[str, Any]) -> dict[str, Any]:
+    """Mark a snapshot the time budget cut short."""
+    if budget.expired():
+        snap["truncated"] = True
+        snap["warnings"].append(f"inspection stopped at its time budget of {budget.seconds():g} s: "
+                                "what was not read by then is not shown")
+    return snap
+
+
+_is_grad_enabled, _set_grad_enabled = torch._C.is_grad_enabled, torch._C._set_grad_enabled
+_getrecursionlimit, _setrecursionlimit = sys.getrecursionlimit, sys.setrecursionlimit
+# The inspector recurses no deeper than a preview's dimensions (dims_max); a snippet's own limit
+# may be tiny (RecursionError everywhere) or huge (a __repr__ recursing until the C stack ends).
+RECURSION_LIMIT = 1000
 
 
 @contextmanager
@@ -90,14 +115,25 @@ def reading() -> Iterator[None]:
     No cyclic-GC passes: walking a 10k-node graph allocates ~100k short-lived objects while
     holding every node wrapper, and GC passes over that heap tripled the time; nothing here
     creates cycles that must be collected meanwhile. No autograd history recorded, and torch's
-    own UserWarnings kept from a snippet whose warnings are errors."""
+    own UserWarnings kept from a snippet whose warnings are errors. No __torch_function__ or
+    dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), and a recursion limit
+    of our own. Everything here was captured at import: the snippet may have replaced
+    torch.no_grad or warnings.catch_warnings."""
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    grad_was_enabled, recursion_limit = _is_grad_enabled(), _getrecursionlimit()
+    _set_grad_enabled(False)
     try:
-        with _warnings.catch_warnings(), torch.no_grad():
-            _warnings.simplefilter("ignore")
+        _setrecursionlimit(RECURSION_LIMIT)
+    except RecursionError:  # already deeper than that: keep the snippet's
+        pass
+    try:
+        with catch_warnings(), R.torch_unhooked():
+            simplefilter("ignore")
             yield
     finally:
+        _setrecursionlimit(recursion_limit)
+        _set_grad_enabled(grad_was_enabled)
         if gc_was_enabled:
             gc.enable()
 
@@ -105,9 +141,9 @@ def reading() -> Iterator[None]:
 def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:
     walked = walk(namespace, limits)  # holds references until we return
     warnings.extend(walked.warnings)
-    tensors = [_entry(f, describe_tensor, (f, walked, limits, warnings), warnings)
-               for f in walked.tensors]
-    arrays = [_entry(f, describe_array, (f, limits, warnings), warnings) for f in walked.arrays]
+    tensors = described(walked, walked.tensors, describe_tensor, (walked, limits, warnings),
+                        warnings)
+    arrays = described(walked, walked.arrays, describe_array, (limits, warnings), warnings)
     storages = _attach_storages(walked, tensors, arrays, warnings)
     graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
                      {"nodes": [], "edges": [], "truncated": False})
@@ -120,12 +156,28 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
             "warnings": warnings}
 
 
+def described(walked: WalkResult, found_list: list, describe, args: tuple,
+              warnings: list[str]) -> list[dict]:
+    """describe(found, *args) of each, until the time budget runs out: the rest are left out of
+    the walk result too (storages and names refer to described entries only)."""
+    out = []
+    for found in found_list:
+        if budget.over():
+            for rest in found_list[len(out):]:
+                walked.by_id.pop(id(rest.obj), None)
+            del found_list[len(out):]
+            break
+        out.append(_entry(found, describe, (found, *args), warnings))
+    return out
+
+
 def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
     try:
         return describe(*args)
-    except Exception as exc:
-        warnings.append(f"{found.name}: could not inspect: {type(exc).__name__}: {exc}")
-        if isinstance(found.obj, torch.Tensor):
+    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+        budget.absorb(exc)
+        warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
+        if R.is_tensor(found.obj):
             return minimal_tensor(found)
         return {"name": found.name, "aliases": list(found.aliases), "shape": [], "dtype": "?",
                 "strides": [], "itemsize": 0, "nbytes": 0, "offset_bytes": 0, "is_view": False,
@@ -134,18 +186,24 @@ def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
 
 
 def _section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
+    if budget.over():
+        return default
     try:
         return fn(*args)
-    except Exception as exc:
-        warnings.append(f"{label}: {type(exc).__name__}: {exc}")
+    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+        budget.absorb(exc)
+        warnings.append(f"{label}: {R.exception_text(exc)}")
         return default
 
 
 def _module(found, describe, walked: WalkResult, warnings: list[str]) -> dict | None:
+    if budget.over():
+        return None
     try:
         return describe(found, walked)
-    except Exception as exc:
-        warnings.append(f"{found.name}: could not inspect: {type(exc).__name__}: {exc}")
+    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+        budget.absorb(exc)
+        warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         return None
 
 
@@ -157,8 +215,9 @@ def _attach_storages(walked: WalkResult, tensors: list[dict], arrays: list[dict]
         for i, found in enumerate(found_list):
             try:
                 ext = make(i, found.name, found.obj)
-            except Exception as exc:
-                warnings.append(f"{found.name}: no storage: {type(exc).__name__}: {exc}")
+            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+                budget.absorb(exc)
+                warnings.append(f"{found.name}: no storage: {R.exception_text(exc)}")
                 ext = None
             if ext is not None:
                 extents.append(ext)

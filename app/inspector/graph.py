@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from . import budget
+from . import readers as R
 from .limits import InspectLimits
 from .tensors import node_name, tensor_shape
 from .walk import WalkResult
@@ -31,7 +33,7 @@ def saved_attr_names(node: Any) -> tuple[str, ...]:
     cls = type(node)
     names = _SAVED_ATTRS.get(cls)
     if names is None:
-        if isinstance(node, _CUSTOM_BASE):
+        if R.is_a(node, _CUSTOM_BASE):
             names = ("saved_tensors",)
         else:
             # Only saved tensors (and tensor lists): each has a `_raw_saved_*` twin. The other
@@ -46,8 +48,9 @@ def saved_attr_names(node: Any) -> tuple[str, ...]:
 def _fingerprint(t: torch.Tensor) -> tuple | None:
     """Saved outputs unpack as new tensor objects; match them by where they point."""
     try:
-        return (t.device, t.data_ptr(), t.dtype, t.shape, t.stride())
-    except Exception:
+        return (R.device(t), R.storage_data_ptr(R.untyped_storage(t)), R.storage_offset(t),
+                R.dtype(t), R.shape(t), R.stride(t))
+    except Exception:  # noqa: BLE001 - no storage (sparse, nested, meta): no match
         return None
 
 
@@ -61,6 +64,7 @@ class GraphBuilder:
         self.truncated = False
         self.by_node: dict[int, list[str]] = {}
         self._prints: dict[tuple, str] | None = None
+        self.described: set[str] = set()
 
     def build(self) -> dict:
         queue: deque[Any] = deque()
@@ -72,7 +76,12 @@ class GraphBuilder:
             if id(fn) not in self.ids and self._add(fn):
                 queue.append(fn)
         while queue:
+            if budget.over():  # the nodes described so far; their edges to the rest are cut
+                self.truncated = True
+                self.edges = [e for e in self.edges if e["target"] in self.described]
+                break
             node = queue.popleft()
+            self.described.add(self.ids[id(node)])
             self.nodes.append(self._describe(node))
             source = self.ids[id(node)]
             for nxt in self._next(node):
@@ -85,9 +94,10 @@ class GraphBuilder:
 
     def _grad_fn(self, found) -> Any:
         try:
-            return found.obj.grad_fn
-        except Exception as exc:  # a hostile tensor subclass must not sink the graph
-            self.warnings.append(f"graph: {found.name}.grad_fn: {type(exc).__name__}: {exc}")
+            return R.grad_fn(found.obj)
+        except BaseException as exc:  # noqa: BLE001 - a hostile tensor subclass must not sink the graph
+            budget.absorb(exc)
+            self.warnings.append(f"graph: {found.name}.grad_fn: {R.exception_text(exc)}")
             return None
 
     def _add(self, node: Any) -> bool:
@@ -101,8 +111,9 @@ class GraphBuilder:
     def _next(self, node: Any) -> list[Any]:
         try:
             return [fn for fn, _ in node.next_functions if fn is not None]
-        except Exception as exc:
-            self.warnings.append(f"graph: {node_name(node)}: next_functions: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - a custom Function's node is the snippet's
+            budget.absorb(exc)
+            self.warnings.append(f"graph: {node_name(node)}: next_functions: {R.exception_text(exc)}")
             return []
 
     def _describe(self, node: Any) -> dict:
@@ -110,7 +121,7 @@ class GraphBuilder:
         kind = "leaf" if name == "AccumulateGrad" else "function"
         tensors = list(self.by_node.get(id(node), ()))
         if kind == "leaf":
-            leaf = self.walk.name_of(getattr(node, "variable", None))
+            leaf = self.walk.name_of(_variable(node))
             if leaf is not None and leaf not in tensors:
                 tensors.append(leaf)
         return {"id": self.ids[id(node)], "name": name, "kind": kind,
@@ -120,20 +131,20 @@ class GraphBuilder:
         out: list[dict] = []
         for attr in saved_attr_names(node):
             label = attr[len("_saved_"):] if attr.startswith("_saved_") else attr
-            try:
+            try:  # a saved-tensor unpack hook of the snippet's may run here
                 value = getattr(node, attr)
-            except Exception as exc:
+                if R.is_tensor(value):
+                    out.append(self._saved_tensor(label, value))
+                elif type(value) in (list, tuple):
+                    out.extend(self._saved_tensor(f"{label}[{i}]", v)
+                               for i, v in enumerate(value) if R.is_tensor(v))
+            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+                budget.absorb(exc)
                 out.extend(self._unreadable(label, node_label, exc))
-                continue
-            if isinstance(value, torch.Tensor):
-                out.append(self._saved_tensor(label, value))
-            elif isinstance(value, (list, tuple)):
-                out.extend(self._saved_tensor(f"{label}[{i}]", v)
-                           for i, v in enumerate(value) if isinstance(v, torch.Tensor))
         return out
 
-    def _unreadable(self, label: str, node_label: str, exc: Exception) -> list[dict]:
-        msg = str(exc)
+    def _unreadable(self, label: str, node_label: str, exc: BaseException) -> list[dict]:
+        msg = R.exception_text(exc)
         entry = {"name": label, "shape": None, "dtype": None, "stale": None,
                  "freed": False, "tensor": None}
         if "freed" in msg:
@@ -141,11 +152,12 @@ class GraphBuilder:
         elif "modified by an inplace operation" in msg:
             entry["stale"] = True
         else:
-            self.warnings.append(f"graph: {node_label}.{label}: {type(exc).__name__}: {msg}")
+            self.warnings.append(f"graph: {node_label}.{label}: {msg}")
         return [entry]
 
     def _saved_tensor(self, label: str, t: torch.Tensor) -> dict:
-        return {"name": label, "shape": tensor_shape(t), "dtype": str(t.dtype),
+        shape = tensor_shape(t) if R.dim(t) <= self.limits.dims_max else None
+        return {"name": label, "shape": shape, "dtype": str(R.dtype(t)),
                 "stale": False, "freed": False, "tensor": self._tensor_name(t)}
 
     def _tensor_name(self, t: torch.Tensor) -> str | None:
@@ -160,6 +172,15 @@ class GraphBuilder:
                     self._prints.setdefault(key, found.name)
         key = _fingerprint(t)
         return self._prints.get(key) if key is not None else None
+
+
+def _variable(node: Any) -> Any:
+    """An AccumulateGrad's tensor."""
+    try:
+        return node.variable
+    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+        budget.absorb(exc)
+        return None
 
 
 def build_graph(walk: WalkResult, limits: InspectLimits, warnings: list[str]) -> dict:

@@ -24,3 +24,7 @@ class InspectLimits:
     preview_values_max: int = 2_000   # most scalars in one preview (high-rank guard)
     sparse_dense_preview_max: int = 10_000  # densify sparse tensors up to this numel
     stats_sample_max: int = 100_000   # elements used for stats before sampling
+    dims_max: int = 64                # tensors/arrays of more dimensions are left out (schema)
+    name_chars_max: int = 256         # longer names are shortened (schema)
+    aliases_max: int = 32             # further names of one object are not listed
+    time_budget_s: float = 1.0        # one snapshot's reading (app.inspector.budget)

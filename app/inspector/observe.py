@@ -30,15 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import content
+from . import budget, content
+from . import readers as R
 from .arrays import describe_array
-from .encoder import _entry, _module, _section, reading, snapshot
+from .encoder import _entry, _module, _section, note_budget, reading, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer
 from .storages import Extent, array_extent, group_storages, tensor_extent
-from .tensors import describe_tensor
-from .walk import WalkResult, leaf_grad, walk
+from .tensors import describe_tensor, in_bounds
+from .walk import WalkResult, instance_attributes, optimizer_groups, optimizer_state, safe_repr, walk
 
 ARRAY_CRC_MAX_BYTES = 64 * 1024  # small arrays are hashed: numpy writes bump no version
 
@@ -86,17 +87,28 @@ class StepObserver:
         self._counter = itertools.count(1)
 
     def observe(self, namespace: dict, final: bool = False) -> Observation:
-        """The snapshot now; `final`: the run is over, redo what was not compared exactly."""
-        try:
-            with reading():
-                return self._observe(namespace, final)
-        except Exception as exc:  # noqa: BLE001 - fall back to the plain, never-raising path
-            snap = snapshot(namespace, limits=self.limits)
-            snap["warnings"].append(f"incremental snapshot failed: {type(exc).__name__}: {exc}")
-            self._known, self._arrays, self._modules, self._fingerprint = {}, {}, None, None
-            self._groups, self._tokens = None, {}
-            self._last = Observation(True, snap, {})
-            return self._last
+        """The snapshot now; `final`: the run is over, redo what was not compared exactly.
+        Never raises; reads for at most limits.time_budget_s (or the budget already running)."""
+        with budget.limit(self.limits.time_budget_s):
+            try:
+                with reading():
+                    obs = self._observe(namespace, final)
+                if budget.expired():  # cut short: nothing of it may be reused as complete
+                    note_budget(obs.snapshot)
+                    self.reset()
+                return obs
+            except BaseException as exc:  # noqa: BLE001 - fall back to the never-raising path
+                budget.absorb(exc)
+                snap = snapshot(namespace, limits=self.limits)
+                snap["warnings"].append(f"incremental snapshot failed: {R.exception_text(exc)}")
+                self.reset()
+                self._last = Observation(True, snap, {})
+                return self._last
+
+    def reset(self) -> None:
+        """Forget what earlier steps gave: the next observation starts afresh."""
+        self._known, self._arrays, self._modules, self._fingerprint = {}, {}, None, None
+        self._groups, self._tokens = None, {}
 
     def _observe(self, namespace: dict, final: bool) -> Observation:
         walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
@@ -149,6 +161,8 @@ class StepObserver:
         tensors, args = [], (walked, self.limits, warnings)
         values: dict[tuple, dict] | None = None  # previous entries by _values_key, when needed
         for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records)):
+            if budget.over():
+                break  # the rest is left out (observe() then starts afresh next time)
             if rec.entry is None or p[-1] in dirty:
                 same = None
                 if p[-1] not in dirty:
@@ -169,6 +183,8 @@ class StepObserver:
         numpy writes move no counter) can keep its entry; a big one is described every time."""
         known, arrays = {}, []
         for i, (found, p) in enumerate(zip(walked.arrays, aprints)):
+            if budget.over():
+                break
             rec = self._arrays.get(p) if p[-1] is not None else None
             rec = rec or _Known()
             if rec.entry is None:
@@ -215,13 +231,24 @@ def take_prints(namespace: dict, limits: InspectLimits) -> tuple:
     walk result holds references until the caller drops it."""
     walked = walk(namespace, limits)
     tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
-    tokens = content.tokens([p[-1] for p in tprints])
+    tokens = content.tokens([(p[-1], f.obj if _readable(p) else None)
+                             for p, f in zip(tprints, walked.tensors)])
     aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
-    others = (tuple((f.name, id(f.obj), bool(getattr(f.obj, "training", False)))
-                    for f in walked.modules),
+    others = (tuple((f.name, id(f.obj), _training(f.obj)) for f in walked.modules),
               tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
               walked.truncated, tuple(walked.warnings))
     return walked, tprints, tokens, aprints, others
+
+
+def _readable(p: tuple) -> bool:
+    """Prints of tensors whose storage bytes content.token may read (not a wrapper subclass)."""
+    return p[-1] is not None and not p[-2]
+
+
+def _training(module: Any) -> bool:
+    """A module's mode from its instance dict (a `training` property would be the snippet's)."""
+    value = dict.get(instance_attributes(module) or {}, "training", False)
+    return value if type(value) is bool else False
 
 
 def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
@@ -265,32 +292,48 @@ def _values_key(p: tuple) -> tuple:
 
 
 def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkResult) -> tuple:
-    """Everything describe_tensor reads except values; the allocation (content.allocation) last."""
+    """Everything describe_tensor reads except values; whether its bytes may not be read
+    (out of bounds, a wrapper subclass) and the allocation (content.allocation) last. Read
+    through torch's own descriptors, as describe_tensor reads."""
     try:  # the common case in one go: this runs for every tensor at every step
-        return (name, tuple(aliases), id(t), t._version, tuple(t.shape), t.stride(),
-                t.storage_offset(), t.dtype, bool(t.requires_grad), id(t.grad_fn),
-                walked.name_of(leaf_grad(t)), walked.name_of(t._base), content.allocation(t))
+        return (name, tuple(aliases), id(t), R.version(t), tuple(R.shape(t)), R.stride(t),
+                R.storage_offset(t), R.dtype(t), bool(R.requires_grad(t)), id(R.grad_fn(t)),
+                walked.name_of(R.leaf_grad(t)), walked.name_of(R.base(t)), _unreadable(t),
+                content.allocation(t))
     except Exception:  # noqa: BLE001 - odd tensors (lazy, meta, sparse): field by field
         return _tensor_print_safe(name, aliases, t, walked)
 
 
+def _unreadable(t: torch.Tensor) -> bool:
+    if R.has_python_dispatch(t):
+        return True
+    return R.layout(t) == torch.strided and not R.is_nested(t) and not in_bounds(t)
+
+
 def _tensor_print_safe(name: str, aliases: list[str], t: torch.Tensor,
                        walked: WalkResult) -> tuple:
-    return (name, tuple(aliases), id(t), _safe(lambda: t._version), _safe(lambda: tuple(t.shape)),
-            _safe(lambda: t.stride()), _safe(lambda: t.storage_offset()), t.dtype,
-            bool(t.requires_grad), id(t.grad_fn), walked.name_of(_safe(lambda: leaf_grad(t))),
-            walked.name_of(_safe(lambda: t._base)), _safe(lambda: content.allocation(t)))
+    return (name, tuple(aliases), id(t), _safe(lambda: R.version(t)),
+            _safe(lambda: tuple(R.shape(t))), _safe(lambda: R.stride(t)),
+            _safe(lambda: R.storage_offset(t)), _safe(lambda: R.dtype(t)),
+            _safe(lambda: bool(R.requires_grad(t))), id(_safe(lambda: R.grad_fn(t))),
+            walked.name_of(_safe(lambda: R.leaf_grad(t))), walked.name_of(_safe(lambda: R.base(t))),
+            _safe(lambda: _unreadable(t), True), _safe(lambda: content.allocation(t)))
 
 
 def _array_print(name: str, aliases: list[str], a: np.ndarray) -> tuple:
-    content = None
-    if a.nbytes <= ARRAY_CRC_MAX_BYTES:
-        content = _safe(lambda: zlib.crc32(np.ascontiguousarray(a).view(np.uint8).data))
-    return (name, tuple(aliases), id(a), a.shape, a.strides, a.dtype.str,
-            a.__array_interface__["data"][0], a.flags.writeable, content)
+    digest = None
+    if R.a_nbytes(a) <= ARRAY_CRC_MAX_BYTES and not R.a_dtype(a).hasobject:
+        digest = _safe(lambda: zlib.crc32(R.a_tobytes(R.plain_array(a))))
+    return (name, tuple(aliases), id(a), R.a_shape(a), R.a_strides(a), R.a_dtype(a).str,
+            R.a_interface(a)["data"][0], R.a_flags(a).writeable, digest)
 
 
 def _optimizer_print(name: str, opt: Any) -> tuple:
-    groups = tuple(tuple(sorted((k, repr(v)) for k, v in g.items() if k != "params"))
-                   for g in _safe(lambda: opt.param_groups, []))
-    return name, id(opt), groups, len(_safe(lambda: opt.state, {}))
+    try:
+        groups = tuple(tuple((safe_repr(k, 200), safe_repr(v, 1000)) for k, v in dict.items(g)
+                             if k != "params")
+                       for g in optimizer_groups(opt) if R.is_subtype(dict, type(g)))
+        return name, id(opt), groups, len(optimizer_state(opt))
+    except BaseException as exc:  # noqa: BLE001 - a hostile settings object
+        budget.absorb(exc)
+        return name, id(opt), None, None

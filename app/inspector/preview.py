@@ -14,6 +14,10 @@ nan_count/inf_count/count describe that same sample (sampled=true says so).
 On the CPU they are numpy's reductions over the float64 sample (two-pass std: closer to
 the exact value than torch's one-pass std in 239 of 300 random tensors, measured; and fewer
 dispatcher round trips, which a step-through pays for every changed tensor at every step).
+
+Every tensor and array operation goes through the functions app.inspector.readers captured at
+import, and numpy's reductions are its ufuncs' own (numpy's ndarray.mean/std/min/all call
+Python helpers a snippet can replace).
 """
 
 from __future__ import annotations
@@ -25,8 +29,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import readers as R
 from .jsonval import encode_float, encode_nested
 from .limits import InspectLimits
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import count_nonzero as _count_nonzero
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import count_nonzero as _count_nonzero
+_isfinite, _isnan, _sqrt = np.isfinite, np.isnan, np.sqrt
+_add, _minimum, _maximum, _logical_and = np.add, np.minimum, np.maximum, np.logical_and
+_float64, _STR = np.float64, np.dtype(str)
 
 _SHORT_REPR_TORCH = {torch.float16, torch.bfloat16, torch.float32}
 _SHORT_REPR_NP = (np.float16, np.float32)
@@ -65,126 +78,149 @@ def _strings_to_values(strings: Any, complex_: bool) -> Any:
 
 def _numpy_values(arr: np.ndarray) -> Any:
     """Nested JSON values of a small numpy array."""
-    if arr.dtype.type in _SHORT_REPR_NP:
+    kind = R.a_dtype(arr)
+    if kind.type in _SHORT_REPR_NP:
         # Each value's shortest repr in its own dtype, read back as a Python float. Past a few
         # values the second C-speed cast beats a float() per element (a step-through describes
         # every changed tensor at every step: ~20k values in a 20-iteration training loop).
-        if arr.size < _CAST_FROM_VALUES:
-            return _strings_to_values(arr.astype(str).tolist(), False)
-        values = arr.astype(str).astype(np.float64)
-        return values.tolist() if np.isfinite(values).all() else encode_nested(values.tolist())
-    if arr.dtype.kind == "c":
-        return _strings_to_values(arr.astype(str).tolist(), True)
-    return encode_nested(arr.tolist())
+        strings = R.a_astype(arr, _STR)
+        if R.a_size(arr) < _CAST_FROM_VALUES:
+            return _strings_to_values(R.a_tolist(strings), False)
+        values = R.a_astype(strings, _float64)
+        finite = _logical_and.reduce(_isfinite(values), axis=None)
+        return R.a_tolist(values) if finite else encode_nested(R.a_tolist(values))
+    if kind.kind == "c":
+        return _strings_to_values(R.a_tolist(R.a_astype(arr, _STR)), True)
+    return encode_nested(R.a_tolist(arr))
 
 
 def _tensor_values(small: torch.Tensor) -> Any:
     """Nested JSON values of a small CPU tensor (conj/neg bits already resolved)."""
-    if small.dtype == torch.bfloat16:
-        small = small.float()  # numpy has no bfloat16; float32 holds it exactly
-    if small.dtype in _SHORT_REPR_TORCH or small.is_complex():
-        if small.dtype == torch.complex32:
-            small = small.to(torch.complex64)
-        return _numpy_values(small.numpy())
-    if small.dim() == 0:
-        return encode_nested(small.item())
-    return encode_nested(small.tolist())
+    if R.dtype(small) == torch.bfloat16:
+        small = R.float_(small)  # numpy has no bfloat16; float32 holds it exactly
+    if R.dtype(small) in _SHORT_REPR_TORCH or R.is_complex(small):
+        if R.dtype(small) == torch.complex32:
+            small = R.to(small, torch.complex64)
+        return _numpy_values(R.to_numpy(small))
+    if R.dim(small) == 0:
+        return encode_nested(R.item(small))
+    return encode_nested(R.tolist(small))
 
 
 def _gather(t: torch.Tensor, picks: list[list[int]]) -> torch.Tensor:
-    if all(len(p) == s for p, s in zip(picks, t.shape)):
+    if all(len(p) == s for p, s in zip(picks, R.shape(t))):
         return t  # nothing elided: the tensor is already preview-sized
-    n, device = len(picks), str(t.device)
-    return t[tuple(_index(tuple(p), i, n, device) for i, p in enumerate(picks))]
+    n, device = len(picks), str(R.device(t))
+    return R.getitem(t, tuple(_index(tuple(p), i, n, device) for i, p in enumerate(picks)))
 
 
 @functools.lru_cache(maxsize=256)
 def _index(picks: tuple[int, ...], dim: int, ndim: int, device: str) -> torch.Tensor:
     """The broadcastable index of one dimension's picks; the same shapes recur step after step.
     Never written to: a shared cached tensor is safe."""
-    return torch.tensor(picks, device=device).view([-1 if j == dim else 1 for j in range(ndim)])
+    return R.view(R.tensor(picks, device=device), [-1 if j == dim else 1 for j in range(ndim)])
+
+
+def _ix(picks: list[list[int]]) -> tuple[np.ndarray, ...]:
+    """np.ix_(*picks), built from numpy's C functions only."""
+    n = len(picks)
+    return tuple(R.a_reshape(R.np_array(p, dtype=R.np_intp), tuple(-1 if j == i else 1
+                                                                     for j in range(n)))
+                 for i, p in enumerate(picks))
 
 
 def tensor_preview(t: torch.Tensor, limits: InspectLimits) -> dict | None:
-    if t.is_meta or t.is_nested:
+    if R.is_meta(t) or R.is_nested(t):
         return None
-    t = t.detach()
-    if t.layout != torch.strided:
-        if t.numel() > limits.sparse_dense_preview_max:
+    t = R.detach(t)
+    if R.layout(t) != torch.strided:
+        if R.numel(t) > limits.sparse_dense_preview_max:
             return None
-        t = t.to_dense()
-    shape = tuple(t.shape)
+        t = R.to_dense(t)
+    shape = tuple(R.shape(t))
     picks = edge_indices(shape, limits)
     if picks is None:
         return None
-    if t.is_cpu and t.dtype in _NUMPY_DTYPES and not (t.is_conj() or t.is_neg()):
+    if R.is_cpu(t) and R.dtype(t) in _NUMPY_DTYPES and not (R.is_conj(t) or R.is_neg(t)):
         # The common case, gathered by numpy from a zero-copy view: the values are formatted by
         # numpy anyway, and one library per describe is measurably cheaper than two.
-        arr = t.numpy()
-        values = _numpy_values(np.asarray(arr[np.ix_(*picks)] if shape else arr))
+        arr = R.to_numpy(t)
+        values = _numpy_values(R.a_getitem(arr, _ix(picks)) if shape else arr)
     else:
-        small = _gather(t, picks).cpu()
-        if small.is_quantized:
-            small = small.dequantize()
-        values = _tensor_values(small.resolve_conj().resolve_neg())
+        small = R.cpu(_gather(t, picks))
+        if R.is_quantized(small):
+            small = R.dequantize(small)
+        values = _tensor_values(R.resolve_neg(R.resolve_conj(small)))
     return {"values": _elide(values, shape, picks),
             "truncated": any(len(p) < s for p, s in zip(picks, shape))}
 
 
 def array_preview(a: np.ndarray, limits: InspectLimits) -> dict | None:
-    shape = tuple(a.shape)
+    a = R.plain_array(a)
+    shape = tuple(R.a_shape(a))
     picks = edge_indices(shape, limits)
     if picks is None:
         return None
-    small = a[np.ix_(*picks)] if shape else a  # np.ix_ gathers only the picked cells
-    values = _elide(_numpy_values(np.asarray(small)), shape, picks)
+    small = R.a_getitem(a, _ix(picks)) if shape else a  # only the picked cells are gathered
+    values = _elide(_numpy_values(small), shape, picks)
     return {"values": values, "truncated": any(len(p) < s for p, s in zip(picks, shape))}
 
 
 def _sample(t: torch.Tensor, cap: int) -> tuple[torch.Tensor, bool]:
     """Flat view/gather of at most `cap` evenly strided elements."""
-    n = t.numel()
+    n = R.numel(t)
     if n <= cap:
-        return t.reshape(-1), False
+        return R.reshape(t, (-1,)), False
     step = -(-n // cap)
-    if t.is_contiguous():
-        return t.view(-1)[::step], True  # a view: no copy until .double()
-    return t[_unravel(torch.arange(0, n, step, device=t.device), tuple(t.shape))], True
+    if R.is_contiguous(t):
+        return R.getitem(R.view(t, (-1,)), slice(None, None, step)), True  # no copy yet
+    flat = R.arange(0, n, step, device=R.device(t))
+    return R.getitem(t, _unravel(flat, tuple(R.shape(t)))), True
 
 
 def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
     # torch.unravel_index costs ~2 s on its first call (lazy imports); this is trivial.
     coords = []
     for size in reversed(shape):
-        coords.append(flat % size)
-        flat = flat // size
+        coords.append(R.remainder(flat, size))
+        flat = R.div(flat, size, rounding_mode="floor")
     return tuple(reversed(coords))
 
 
 def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
-    if (not t.dtype.is_floating_point or t.layout != torch.strided
-            or t.is_meta or t.is_nested or t.is_quantized):
+    if (not R.dtype(t).is_floating_point or R.layout(t) != torch.strided
+            or R.is_meta(t) or R.is_nested(t) or R.is_quantized(t)):
         return None
-    flat, sampled = _sample(t.detach(), limits.stats_sample_max)
-    x = flat.double()
-    if x.is_cpu:  # numpy's reductions (see the module docstring)
-        a = x.resolve_neg().numpy()
-        mask = np.isfinite(a)
-        count, finite_count = int(a.size), int(np.count_nonzero(mask))
-        nan_count = 0 if finite_count == count else int(np.count_nonzero(np.isnan(a)))
-        finite = a if finite_count == count else a[mask]
-        values = (finite.min(), finite.max(), finite.mean(), finite.std()) if finite_count else ()
+    flat, sampled = _sample(R.detach(t), limits.stats_sample_max)
+    x = R.double(flat)
+    if R.is_cpu(x):  # numpy's reductions (see the module docstring)
+        a = R.to_numpy(R.resolve_neg(x))
+        mask = _isfinite(a)
+        count, finite_count = int(R.a_size(a)), int(_count_nonzero(mask))
+        nan_count = 0 if finite_count == count else int(_count_nonzero(_isnan(a)))
+        finite = a if finite_count == count else R.a_getitem(a, mask)
+        values = _numpy_stats(finite) if finite_count else ()
     else:
-        mask = torch.isfinite(x)
-        count, finite_count = int(x.numel()), int(mask.sum())
-        nan_count = 0 if finite_count == count else int(torch.isnan(x).sum())
-        finite = x if finite_count == count else x[mask]
+        mask = R.isfinite(x)
+        count, finite_count = int(R.numel(x)), int(R.item(R.tensor_sum(mask)))
+        nan_count = 0 if finite_count == count else int(R.item(R.tensor_sum(R.isnan(x))))
+        finite = x if finite_count == count else R.getitem(x, mask)
         values = ()
         if finite_count:
-            low, high = torch.aminmax(finite)
-            values = torch.stack((low, high, finite.mean(), finite.std(correction=0))).tolist()
+            low, high = R.aminmax(finite)
+            values = R.tolist(R.stack((low, high, R.mean(finite), R.std(finite, correction=0))))
     out: dict[str, Any] = {"min": None, "max": None, "mean": None, "std": None,
                            "nan_count": nan_count, "inf_count": count - finite_count - nan_count,
                            "sampled": sampled, "count": count}
     out.update(zip(("min", "max", "mean", "std"), (encode_float(float(v)) for v in values)))
     return out
+
+
+def _numpy_stats(a: np.ndarray) -> tuple:
+    """(min, max, mean, std) of a non-empty float64 array as ndarray.min/max/mean/std compute
+    them (pairwise sums, two-pass population std), by the ufuncs themselves."""
+    n = R.a_size(a)
+    mean = _add.reduce(a, axis=None) / n
+    centered = a - mean
+    variance = _add.reduce(centered * centered, axis=None) / n
+    return (_minimum.reduce(a, axis=None), _maximum.reduce(a, axis=None), mean, _sqrt(variance))

@@ -15,6 +15,8 @@ tensor (`x[:3]`, `x[3:]`) are one group with disjoint member ranges, while
 tensors from different allocations never merge. Empty intervals (zero-size
 storage) never overlap anything and form single-member groups. Absolute
 addresses stay here; the output only has offsets from a group's lowest byte.
+Addresses are read through torch's and numpy's own descriptors (app.inspector.readers) and never
+dereferenced.
 """
 
 from __future__ import annotations
@@ -24,10 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-try:  # numpy >= 2
-    from numpy.lib.array_utils import byte_bounds
-except ImportError:  # pragma: no cover - numpy 1.x
-    byte_bounds = np.byte_bounds
+from . import readers as R
 
 
 @dataclass
@@ -49,32 +48,48 @@ def _touched(first_byte: int, shape, strides_bytes, itemsize: int) -> tuple[int,
     return lo, hi + itemsize
 
 
+def byte_bounds(a: np.ndarray) -> tuple[int, int]:
+    """numpy.lib.array_utils.byte_bounds, from ndarray's own descriptors (a subclass may
+    override `__array_interface__`, a snippet may replace the numpy function)."""
+    interface = R.a_interface(a)
+    low = high = interface["data"][0]
+    itemsize, strides = R.a_itemsize(a), interface["strides"]
+    if strides is None:  # C-contiguous
+        return low, high + R.a_size(a) * itemsize
+    for n, st in zip(interface["shape"], strides):
+        if st < 0:
+            low += (n - 1) * st
+        else:
+            high += (n - 1) * st
+    return low, high + itemsize
+
+
 def _storage_span(t: torch.Tensor) -> tuple[int, int]:
-    storage = t.untyped_storage()
-    start = storage.data_ptr()
-    return start, start + storage.nbytes()
+    storage = R.untyped_storage(t)
+    start = R.storage_data_ptr(storage)
+    return start, start + R.storage_nbytes(storage)
 
 
 def has_real_storage(t: torch.Tensor) -> bool:
-    return (t.layout == torch.strided and not (t.is_meta or t.is_nested)
-            and not torch.nn.parameter.is_lazy(t))
+    return (R.layout(t) == torch.strided and not (R.is_meta(t) or R.is_nested(t))
+            and not R.is_lazy(t))
 
 
 def tensor_extent(kind_index: int, name: str, t: torch.Tensor) -> Extent | None:
     if not has_real_storage(t):
         return None
     alloc = _storage_span(t)
-    es = t.element_size()
-    touch = _touched(alloc[0] + t.storage_offset() * es, tuple(t.shape),
-                     [s * es for s in t.stride()], es)
+    es = R.element_size(t)
+    touch = _touched(alloc[0] + R.storage_offset(t) * es, tuple(R.shape(t)),
+                     [s * es for s in R.stride(t)], es)
     alloc = (min(alloc[0], touch[0]), max(alloc[1], touch[1]))
-    return Extent("tensor", kind_index, name, str(t.device), alloc, touch)
+    return Extent("tensor", kind_index, name, str(R.device(t)), alloc, touch)
 
 
 def array_root(a: np.ndarray) -> np.ndarray:
     root = a
-    while isinstance(root.base, np.ndarray):
-        root = root.base
+    while R.is_ndarray(R.a_base(root)):
+        root = R.a_base(root)
     return root
 
 
@@ -82,8 +97,8 @@ def array_extent(kind_index: int, name: str, a: np.ndarray) -> Extent:
     touch = tuple(int(v) for v in byte_bounds(a))
     root = array_root(a)
     lo, hi = (int(v) for v in byte_bounds(root))
-    if isinstance(root.base, torch.Tensor) and has_real_storage(root.base):
-        s_lo, s_hi = _storage_span(root.base)  # `t.numpy()`: the tensor's whole storage
+    if R.is_tensor(R.a_base(root)) and has_real_storage(R.a_base(root)):
+        s_lo, s_hi = _storage_span(R.a_base(root))  # `t.numpy()`: the tensor's whole storage
         lo, hi = min(lo, s_lo), max(hi, s_hi)
     lo, hi = min(lo, touch[0]), max(hi, touch[1])
     return Extent("array", kind_index, name, "cpu", (lo, hi), touch)  # type: ignore[arg-type]

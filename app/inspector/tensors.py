@@ -2,8 +2,13 @@
 
 Every field is read defensively: sparse, nested, meta, quantized and inference
 tensors each refuse some accessor (sizes, strides, _version...), and a refusal
-must become null, not an exception. Storage fields are filled in later by the
-encoder once all extents are known.
+must become null, not an exception. Everything is read through torch's own
+descriptors (app.inspector.readers): a snippet's patched `torch.Tensor.stride`
+does not answer here. Values are only read from a tensor whose bytes lie inside
+its storage (flag "out_of_bounds" otherwise: a storage resized under live views)
+and whose operations run no snippet code (flag "python_dispatch": a wrapper
+subclass with its own __torch_dispatch__). Storage fields are filled in later by
+the encoder once all extents are known.
 """
 
 from __future__ import annotations
@@ -12,22 +17,30 @@ from typing import Any, Callable
 
 import torch
 
+from . import budget
+from . import readers as R
 from .limits import InspectLimits
 from .preview import tensor_preview, tensor_stats
-from .walk import Found, WalkResult, leaf_grad
+from .walk import Found, WalkResult
 
 _SPARSE_LAYOUTS = {torch.sparse_coo, torch.sparse_csr, torch.sparse_csc,
                    torch.sparse_bsr, torch.sparse_bsc}
+_STRIDED = torch.strided
 _PREFIX = "torch::autograd::"
+NODE_NAME_CHARS = 256
 
 
 def node_name(fn: Any) -> str:
     """Autograd node name without the C++ namespace (AccumulateGrad)."""
     try:
         name = fn.name()
-    except Exception:
-        name = type(fn).__name__
-    return name[len(_PREFIX):] if name.startswith(_PREFIX) else name
+        if type(name) is not str:
+            raise TypeError("name() is not a str")
+    except BaseException as exc:  # noqa: BLE001 - a custom Function's name() is the snippet's
+        budget.absorb(exc)
+        name = R.type_name(type(fn))
+    name = name[len(_PREFIX):] if name.startswith(_PREFIX) else name
+    return name if len(name) <= NODE_NAME_CHARS else name[:NODE_NAME_CHARS - 1] + "…"
 
 
 def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
@@ -40,54 +53,86 @@ def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
 def tensor_shape(t: torch.Tensor) -> list[int]:
     """Sizes; a nested tensor's ragged dimensions are -1 (the schema wants ints)."""
     try:
-        return list(t.shape)  # torch.Size holds plain ints
-    except Exception:
-        return [_safe(lambda i=i: int(t.size(i)), -1) for i in range(t.dim())]
+        return [int(n) for n in R.shape(t)]  # torch.Size holds plain ints
+    except Exception:  # a jagged tensor's SymInt sizes refuse int() or shape itself
+        return [_plain_size(t, i) for i in range(R.dim(t))]
+
+
+def _plain_size(t: torch.Tensor, i: int) -> int:
+    size = _safe(lambda: R.size(t, i), -1)
+    return size if type(size) is int else -1
+
+
+def is_strided(t: torch.Tensor) -> bool:
+    return R.layout(t) == _STRIDED and not R.is_nested(t)
 
 
 def tensor_flags(t: torch.Tensor) -> list[str]:
-    strided = t.layout == torch.strided and not t.is_nested
+    strided = _safe(lambda: is_strided(t), False)
     checks = [
-        ("sparse", lambda: t.layout in _SPARSE_LAYOUTS),
-        ("nested", lambda: t.is_nested),
-        ("meta", lambda: t.is_meta),
-        ("zero_size", lambda: t.numel() == 0),
+        ("sparse", lambda: R.layout(t) in _SPARSE_LAYOUTS),
+        ("nested", lambda: R.is_nested(t)),
+        ("meta", lambda: R.is_meta(t)),
+        ("zero_size", lambda: R.numel(t) == 0),
         ("expanded", lambda: strided and any(st == 0 and n > 1
-                                             for n, st in zip(t.shape, t.stride()))),
-        ("conj", lambda: t.is_conj()),
-        ("neg", lambda: t.is_neg()),
-        ("quantized", lambda: t.is_quantized),
-        ("inference", lambda: t.is_inference()),
+                                             for n, st in zip(R.shape(t), R.stride(t)))),
+        ("conj", lambda: R.is_conj(t)),
+        ("neg", lambda: R.is_neg(t)),
+        ("quantized", lambda: R.is_quantized(t)),
+        ("inference", lambda: R.is_inference(t)),
+        ("out_of_bounds", lambda: strided and not in_bounds(t)),
+        ("python_dispatch", lambda: R.has_python_dispatch(t)),
     ]
     return [flag for flag, check in checks if _safe(check, False)]
 
 
+def in_bounds(t: torch.Tensor) -> bool:
+    """Every byte a strided tensor can reach lies inside its storage. False for a view whose
+    storage was resized under it (`x.untyped_storage().resize_(0)` with `y = x[2:]` alive):
+    reading such a tensor reads freed memory (a SIGSEGV in the worker, measured)."""
+    if R.is_meta(t):
+        return True
+    shape, strides = R.shape(t), R.stride(t)
+    if any(n == 0 for n in shape):
+        return True
+    offset = R.storage_offset(t)
+    lo = offset + sum(min(0, (n - 1) * st) for n, st in zip(shape, strides))
+    hi = offset + sum(max(0, (n - 1) * st) for n, st in zip(shape, strides)) + 1
+    nbytes = R.storage_nbytes(R.untyped_storage(t))
+    return lo >= 0 and hi * R.element_size(t) <= nbytes
+
+
+def readable(flags: list[str]) -> bool:
+    """Values may be read (previews, stats, content): nothing out of bounds or user-dispatched."""
+    return "out_of_bounds" not in flags and "python_dispatch" not in flags
+
+
 def _autograd_fields(t: torch.Tensor, walk: WalkResult) -> dict[str, Any]:
-    grad_fn = t.grad_fn
+    grad_fn = R.grad_fn(t)
     return {
-        "requires_grad": bool(t.requires_grad),
-        "is_leaf": bool(t.is_leaf),
+        "requires_grad": bool(R.requires_grad(t)),
+        "is_leaf": bool(R.is_leaf(t)),
         "grad_fn": node_name(grad_fn) if grad_fn is not None else None,
-        "version": _safe(lambda: int(t._version)),  # inference tensors have none
-        "is_view": bool(_safe(t._is_view, False)),
-        "base": walk.name_of(_safe(lambda: t._base)),
-        "is_parameter": isinstance(t, torch.nn.Parameter),
-        "grad": walk.name_of(_safe(lambda: leaf_grad(t))),
+        "version": _safe(lambda: int(R.version(t))),  # inference tensors have none
+        "is_view": bool(_safe(lambda: R.is_view(t), False)),
+        "base": walk.name_of(_safe(lambda: R.base(t))),
+        "is_parameter": R.is_parameter(t),
+        "grad": walk.name_of(_safe(lambda: R.leaf_grad(t))),
     }
 
 
 def _layout_fields(t: torch.Tensor) -> dict[str, Any]:
-    strided = t.layout == torch.strided and not t.is_nested
-    numel = int(t.numel())
-    size = int(t.element_size())
+    strided = is_strided(t)
+    numel = int(R.numel(t))
+    size = int(R.element_size(t))
     return {
         "shape": tensor_shape(t),
-        "dtype": str(t.dtype),
-        "device": str(t.device),
-        "layout": str(t.layout),
-        "stride": _safe(lambda: [int(s) for s in t.stride()]) if strided else None,
-        "storage_offset": _safe(lambda: int(t.storage_offset())) if strided else None,
-        "is_contiguous": bool(_safe(t.is_contiguous, False)),
+        "dtype": str(R.dtype(t)),
+        "device": str(R.device(t)),
+        "layout": str(R.layout(t)),
+        "stride": _safe(lambda: [int(s) for s in R.stride(t)]) if strided else None,
+        "storage_offset": _safe(lambda: int(R.storage_offset(t))) if strided else None,
+        "is_contiguous": bool(_safe(lambda: R.is_contiguous(t), False)),
         "numel": numel,
         "element_size": size,
         "nbytes": numel * size,
@@ -96,7 +141,7 @@ def _layout_fields(t: torch.Tensor) -> dict[str, Any]:
 
 def is_uninitialized(t: torch.Tensor) -> bool:
     """LazyLinear & co. hold placeholders that raise on shape/numel/storage."""
-    return torch.nn.parameter.is_lazy(t)
+    return R.is_lazy(t)
 
 
 def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
@@ -107,9 +152,8 @@ def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
     t = found.obj
     if is_uninitialized(t):
         entry = minimal_tensor(found)
-        entry.update(flags=["uninitialized"],
-                     is_parameter=isinstance(t, torch.nn.Parameter),
-                     requires_grad=bool(t.requires_grad))
+        entry.update(flags=["uninitialized"], is_parameter=R.is_parameter(t),
+                     requires_grad=bool(R.requires_grad(t)))
         return entry
     entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
@@ -118,6 +162,11 @@ def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
     flags = tensor_flags(t)
     if values_of is not None and values_of.get("flags") == flags:
         entry["preview"], entry["stats"] = values_of.get("preview"), values_of.get("stats")
+    elif not readable(flags):
+        entry["preview"], entry["stats"] = None, None
+        warnings.append(f"{found.name}: values not read: "
+                        + ("its bytes lie outside its storage" if "out_of_bounds" in flags
+                           else "its operations run the snippet's __torch_dispatch__"))
     else:
         entry["preview"] = _guard(found.name, "preview", tensor_preview, t, limits, warnings)
         entry["stats"] = _guard(found.name, "stats", tensor_stats, t, limits, warnings)
@@ -130,8 +179,8 @@ def minimal_tensor(found: Found) -> dict[str, Any]:
     t = found.obj
     return {
         "name": found.name, "aliases": list(found.aliases), "shape": [],
-        "dtype": str(_safe(lambda: t.dtype)), "device": str(_safe(lambda: t.device)),
-        "layout": str(_safe(lambda: t.layout)), "stride": None,
+        "dtype": str(_safe(lambda: R.dtype(t))), "device": str(_safe(lambda: R.device(t))),
+        "layout": str(_safe(lambda: R.layout(t))), "stride": None,
         "storage_offset": None, "is_contiguous": False, "numel": 0, "element_size": 0, "nbytes": 0,
         "requires_grad": False, "is_leaf": True, "grad_fn": None, "version": None, "is_view": False,
         "base": None, "is_parameter": False, "grad": None, "storage": None, "byte_range": None,
@@ -142,7 +191,7 @@ def minimal_tensor(found: Found) -> dict[str, Any]:
 def _guard(name: str, what: str, fn, t, limits, warnings: list[str]) -> Any:
     try:
         return fn(t, limits)
-    except Exception as exc:
-        warnings.append(f"{name}: no {what}: {type(exc).__name__}: {exc}")
+    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+        budget.absorb(exc)
+        warnings.append(f"{name}: no {what}: {R.exception_text(exc)}")
         return None
-

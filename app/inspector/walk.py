@@ -15,7 +15,6 @@ ids and allocator addresses are reused as soon as an object dies.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
+from . import budget
+from . import readers as R
 from .limits import InspectLimits
 
 
@@ -51,42 +52,85 @@ class WalkResult:
 
 
 def safe_repr(value: Any, limit: int = 60) -> str:
+    """A one-line repr of at most `limit` characters; whatever the object's __repr__ raises
+    (SystemExit and KeyboardInterrupt too) gives `<TypeName>`."""
     try:
         text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__}>"
-    text = text.replace("\n", " ")  # multi-line reprs (tensor keys) stay one-line names
+        if type(text) is not str:
+            raise TypeError("__repr__ returned a str subclass")
+    except BaseException as exc:  # noqa: BLE001 - the snippet's __repr__ is not our outcome
+        budget.absorb(exc)
+        text = f"<{_type_name(value)}>"
+    text = text[: limit + 1].replace("\n", " ")  # multi-line reprs (tensor keys): one-line names
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    name = R.type_name(type(value))
+    return name if len(name) <= 60 else name[:57] + "..."
 
 
 def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
     """.grad without the UserWarning torch emits for non-leaf tensors (which
-    only have a grad after retain_grad())."""
-    return t._grad if (t.is_leaf or t.retains_grad) else None
+    only have a grad after retain_grad()); read through torch's own descriptors."""
+    return R.leaf_grad(t)
 
 
-# Instances of these are data, never a module, class or routine: decided without inspect's
-# five predicate calls (the step-through tracer walks the namespace after every statement).
-_DATA_TYPES = (torch.Tensor, np.ndarray, dict, list, tuple, int, float, str, torch.nn.Module)
 # Library classes whose instances hold a snippet's tensors as public attributes: Dataset,
 # TensorDataset, DataLoader, samplers, distributions, SimpleNamespace.
 _DATA_HOLDER_PACKAGES = ("torch.utils.data.", "torch.distributions.")
 _DATA_HOLDER_MODULES = frozenset({"types"})
-# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each.
-_ATOMS = frozenset({int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device})
+# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each. Exact types,
+# compared by identity (hashing a class can run its metaclass's __hash__).
+_ATOMS = (int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device)
+_ATOM_IDS = frozenset(map(id, _ATOMS))
 # A container of atoms only is skipped after one scan of its item types in C (~10 us for 1,000
 # items, where visiting them took ~550 us at every step and a list over container_items_max
 # marked the snapshot truncated though nothing was hidden). Longer ones are walked as before.
 ATOMS_SCAN_MAX = 100_000
+# Names are built from keys and attribute names the snippet chose: each part, and each queued
+# name, is cut to this many characters before the next part is added (a 1 MB attribute name
+# must not become 1,000 queued 1 MB names); Walker._fit then shortens to name_chars_max.
+NAME_WORK_CHARS = 1024
+
+# What an object is to the walk, decided by its real type once per type (see _kind).
+ATOM, TENSOR, ARRAY, MODULE, OPTIMIZER, MAPPING, SEQUENCE, OTHER = range(8)
+_KINDS: dict[int, tuple[type, int]] = {}  # id(type) -> (the type, kept alive so ids stay its)
+_KINDS_MAX = 10_000
 
 
-def skip_top_level(name: str, value: Any) -> bool:
+def _classify(cls: type) -> int:
+    if id(cls) in _ATOM_IDS:
+        return ATOM
+    for base, kind in ((R.TensorBase, TENSOR), (np.ndarray, ARRAY), (R.Module, MODULE),
+                       (R.Optimizer, OPTIMIZER), (dict, MAPPING), (list, SEQUENCE),
+                       (tuple, SEQUENCE), (deque, SEQUENCE)):
+        if R.is_subtype(base, cls):
+            return kind
+    return OTHER
+
+
+def _kind(obj: Any) -> int:
+    cls = type(obj)
+    known = _KINDS.get(id(cls))
+    if known is not None and known[0] is cls:
+        return known[1]
+    if len(_KINDS) >= _KINDS_MAX:
+        _KINDS.clear()
+    kind = _classify(cls)
+    _KINDS[id(cls)] = (cls, kind)
+    return kind
+
+
+def skip_top_level(name: Any, value: Any) -> bool:
     """Names a learner did not mean as data: dunders, imports, defs, classes."""
-    if not isinstance(name, str) or name.startswith("__"):
+    if type(name) is not str or name.startswith("__"):
         return True
-    if isinstance(value, _DATA_TYPES):
-        return False
-    return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value))
+    return _kind(value) == OTHER and R.is_routine_module_or_class(value)
+
+
+def _part(text: str) -> str:
+    return text if len(text) <= NAME_WORK_CHARS else text[:NAME_WORK_CHARS]
 
 
 class Walker:
@@ -97,81 +141,132 @@ class Walker:
         self.visits = 0
         self.containers: dict[int, Any] = {}  # walked once each; value keeps it alive
         self.snippet_module: Any = None  # the namespace's __name__: its classes are walked
+        self.names: set[str] = set()  # recorded names, for _fit's uniqueness
+        self.left_out: dict[int, Any] = {}  # tensors over dims_max, warned about once each
+        self.holders: dict[int, tuple[type, bool]] = {}  # id(type) -> (type, _holds_data)
 
     # -- driving -----------------------------------------------------------
     def run(self, namespace: dict) -> WalkResult:
-        self.snippet_module = namespace.get("__name__")
-        for name, value in list(namespace.items()):
+        self.snippet_module = dict.get(namespace, "__name__")
+        for name, value in list(dict.items(namespace)):
             # Numbers and strings are leaves with nothing to find: not queued (a step-through
             # walks after every statement, and `lr = 0.1` or `i` would cost a visit each time).
-            if type(value) not in _ATOMS and not skip_top_level(name, value):
-                self.queue.append((name, value, 0))
+            if id(type(value)) not in _ATOM_IDS and not self._skipped(name, value):
+                self.queue.append((_part(name), value, 0))
         while self.queue:
             name, obj, depth = self.queue.popleft()
             self.visits += 1
-            if self.visits > self.limits.visits_max:
+            if self.visits > self.limits.visits_max or budget.over():
                 self.result.truncated = True
                 break
             try:  # inline rather than _guarded(): this loop runs for every object walked
                 self._visit(name, obj, depth)
-            except Exception as exc:  # user objects may raise anything
-                self.result.warnings.append(f"{name}: could not walk: {type(exc).__name__}: {exc}")
+            except BaseException as exc:  # noqa: BLE001 - user objects may raise anything
+                self._failed(name, exc)
         for found in list(self.result.optimizers):
             self._guarded(found.name, self._name_optimizer_tensors, found)
         return self.result
 
+    def _skipped(self, name: Any, value: Any) -> bool:
+        try:
+            return skip_top_level(name, value)
+        except BaseException as exc:  # noqa: BLE001 - a hostile metaclass, say
+            budget.absorb(exc)
+            return True
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        budget.absorb(exc)
+        self.result.warnings.append(f"{name}: could not walk: {R.exception_text(exc)}")
+
     def _guarded(self, name: str, fn, *args) -> None:
         try:
             fn(*args)
-        except Exception as exc:  # user objects may raise anything
-            self.result.warnings.append(f"{name}: could not walk: {type(exc).__name__}: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - user objects may raise anything
+            self._failed(name, exc)
 
     def _visit(self, name: str, obj: Any, depth: int) -> None:
-        if isinstance(obj, torch.Tensor):
-            if self._record(name, obj, self.result.tensors, self.limits.tensors_max):
-                grad = leaf_grad(obj)
+        kind = _kind(obj)
+        if kind == TENSOR:
+            if self._tensor_fits(name, obj) and self._record(name, obj, self.result.tensors,
+                                                             self.limits.tensors_max):
+                grad = R.leaf_grad(obj)
                 if grad is not None:
                     self.queue.append((f"{name}.grad", grad, depth))
-        elif isinstance(obj, np.ndarray):
+        elif kind == ARRAY:
             self._record(name, obj, self.result.arrays, self.limits.arrays_max)
-        elif isinstance(obj, torch.nn.Module):
+        elif kind == MODULE:
             if self._record(name, obj, self.result.modules, self.limits.modules_max):
                 self._expand(name, self._module_children(name, obj), depth)
-        elif isinstance(obj, torch.optim.Optimizer):
+        elif kind == OPTIMIZER:
             self._record(name, obj, self.result.optimizers, self.limits.optimizers_max)
-        elif isinstance(obj, (dict, list, tuple, deque)):
+        elif kind in (MAPPING, SEQUENCE):
             if self._first_visit(obj):
-                self._expand(name, self._container_children(name, obj), depth)
-        elif type(obj) not in _ATOMS and self._holds_data(type(obj)):
+                self._expand(name, self._container_children(name, obj, kind), depth)
+        elif kind == OTHER and self._holds_data(type(obj)):
             attrs = instance_attributes(obj)
             if attrs and self._first_visit(obj):
                 self._expand(name, _attribute_children(name, attrs), depth)
+
+    def _tensor_fits(self, name: str, t: torch.Tensor) -> bool:
+        """Tensors of more than dims_max dimensions (torch allows ~490) are left out, once
+        warned about: the public schema has at most dims_max."""
+        dims = R.dim(t)
+        if dims <= self.limits.dims_max:
+            return True
+        if id(t) not in self.left_out:
+            self.left_out[id(t)] = t
+            self.result.truncated = True
+            self.result.warnings.append(
+                f"{self._fit(name, reserve=False)}: a tensor of {dims} dimensions is not shown; "
+                f"the playground shows up to {self.limits.dims_max}")
+        return False
 
     def _holds_data(self, cls: type) -> bool:
         """Whose attributes are walked: classes the snippet defined and the library's data
         holders. Not every object: a logger's attributes reach the registry of every logger
         (1,260 objects walked at every step, and a truncated snapshot, measured)."""
-        module = getattr(cls, "__module__", None)
-        return isinstance(module, str) and (module == self.snippet_module
-                                            or module in _DATA_HOLDER_MODULES
-                                            or module.startswith(_DATA_HOLDER_PACKAGES))
+        known = self.holders.get(id(cls))
+        if known is not None and known[0] is cls:
+            return known[1]
+        module = R.type_module(cls)
+        holds = type(module) is str and (module == self.snippet_module
+                                             or module in _DATA_HOLDER_MODULES
+                                             or module.startswith(_DATA_HOLDER_PACKAGES))
+        self.holders[id(cls)] = (cls, holds)
+        return holds
 
     # -- bookkeeping -------------------------------------------------------
     def _record(self, name: str, obj: Any, bucket: list[Found], cap: int) -> bool:
         """Register obj under name; True only when it is new (walk its children)."""
         found = self.result.by_id.get(id(obj))
         if found is not None and found.obj is obj:
-            if name != found.name and name not in found.aliases:
-                found.aliases.append(name)
+            if len(found.aliases) < self.limits.aliases_max:
+                alias = self._fit(name, reserve=False)
+                if alias != found.name and alias not in found.aliases:
+                    found.aliases.append(alias)
             return False
         if len(bucket) >= cap:
             self.result.truncated = True
             return False
-        found = Found(obj, name)
+        found = Found(obj, self._fit(name))
         bucket.append(found)
         self.result.by_id[id(obj)] = found
         self.result.keep.append(obj)
         return True
+
+    def _fit(self, name: str, reserve: bool = True) -> str:
+        """`name`, or, over name_chars_max, its start and "…" (and a number: names stay
+        unique); `reserve` marks it taken."""
+        cap = self.limits.name_chars_max
+        if len(name) > cap:
+            short, n = name[:cap - 1] + "…", 1
+            while reserve and short in self.names:
+                n += 1
+                short = f"{name[:cap - 2 - len(str(n))]}…{n}"
+            name = short
+        if reserve:
+            self.names.add(name)
+        return name
 
     def _first_visit(self, obj: Any) -> bool:
         if id(obj) in self.containers:
@@ -182,7 +277,11 @@ class Walker:
 
     def _expand(self, name: str, children: Iterable[tuple[str, Any]], depth: int) -> None:
         cap = self.limits.container_items_max
-        items = list(itertools.islice(children, cap + 1))
+        items = []
+        for child_name, child in itertools.islice(children, cap + 1):
+            items.append((_part(child_name), child))  # cut before the next item is named
+            if budget.over():
+                break
         if len(items) > cap:
             self.result.truncated = True
             items = items[:cap]
@@ -190,56 +289,69 @@ class Walker:
             self.result.truncated = True
             return
         for child_name, child in items:
-            if type(child) not in _ATOMS:
+            if id(type(child)) not in _ATOM_IDS:
                 self.queue.append((child_name, child, depth + 1))
 
     # -- children ----------------------------------------------------------
-    def _container_children(self, name: str, obj: Any) -> Iterable[tuple[str, Any]]:
-        values = dict.values(obj) if isinstance(obj, dict) else obj
-        if len(values) <= ATOMS_SCAN_MAX and set(map(type, values)) <= _ATOMS:
-            return ()  # numbers and strings only (a list of losses, of file paths): nothing to find
-        if isinstance(obj, dict):
+    def _container_children(self, name: str, obj: Any, kind: int) -> Iterable[tuple[str, Any]]:
+        # The container's own C iteration: a subclass's __iter__, __len__ or items() is not run.
+        if kind == MAPPING:
+            values, size = dict.values(obj), dict.__len__(obj)
+        else:
+            base = list if R.is_subtype(list, type(obj)) else (
+                tuple if R.is_subtype(tuple, type(obj)) else deque)
+            values, size = base.__iter__(obj), base.__len__(obj)
+            if size <= ATOMS_SCAN_MAX and not _has_non_atoms(values):
+                return ()
+            values = base.__iter__(obj)
+        if kind == MAPPING:
+            if size <= ATOMS_SCAN_MAX and not _has_non_atoms(values):
+                return ()  # numbers and strings only (a list of losses, of file paths): nothing to find
             return ((f"{name}[{safe_repr(k)}]", v) for k, v in dict.items(obj))
         fields = _tuple_field_names(obj)
         if fields:
-            return ((f"{name}.{f}", v) for f, v in zip(fields, obj))
-        return ((f"{name}[{i}]", v) for i, v in enumerate(obj))
+            return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values))
+        return ((f"{name}[{i}]", v) for i, v in enumerate(values))
 
     def _module_children(self, name: str, module: torch.nn.Module) -> Iterable[tuple[str, Any]]:
-        for pname, param in module.named_parameters(remove_duplicate=False):
-            yield f"{name}.{pname}", param
-        for bname, buf in module.named_buffers(remove_duplicate=False):
-            yield f"{name}.{bname}", buf
-        for sub_name, sub in module.named_modules():
-            prefix = f"{name}.{sub_name}" if sub_name else name
+        for pname, param in R.named_parameters(module, remove_duplicate=False):
+            yield f"{name}.{_part(pname)}", param
+        for bname, buf in R.named_buffers(module, remove_duplicate=False):
+            yield f"{name}.{_part(bname)}", buf
+        for sub_name, sub in R.named_modules(module):
+            prefix = f"{name}.{_part(sub_name)}" if sub_name else name
             if sub is not module:
                 self._record(prefix, sub, self.result.modules, self.limits.modules_max)
-            for attr, value in list(vars(sub).items()):
+            for attr, value in list(dict.items(instance_attributes(sub) or {})):
                 # _parameters/_buffers/_modules are covered above; the rest of
                 # __dict__ holds plain attributes such as unregistered tensors.
-                if not attr.startswith("_") and attr != "training":
-                    yield f"{prefix}.{attr}", value
+                if type(attr) is str and not attr.startswith("_") and attr != "training":
+                    yield f"{prefix}.{_part(attr)}", value
 
     def _name_optimizer_tensors(self, found: Found) -> None:
         opt, name, cap = found.obj, found.name, self.limits.tensors_max
-        for gi, group in enumerate(opt.param_groups):
-            for pi, param in enumerate(group.get("params", [])):
-                if isinstance(param, torch.Tensor) and self.result.name_of(param) is None:
+        for gi, group in enumerate(optimizer_groups(opt)):
+            for pi, param in enumerate(group_params(group)):
+                if R.is_tensor(param) and self.result.name_of(param) is None:
                     self._record(f"{name}.param_groups[{gi}]['params'][{pi}]", param,
                                  self.result.tensors, cap)
-        for param, state in list(opt.state.items()):
+        for param, state in optimizer_state(opt):
             pname = self.result.name_of(param) or safe_repr(param)
-            for key, value in list(state.items()) if isinstance(state, dict) else []:
-                if isinstance(value, torch.Tensor):
+            for key, value in list(dict.items(state)) if R.is_subtype(dict, type(state)) else []:
+                if R.is_tensor(value) and self._tensor_fits(name, value):
                     self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value,
                                  self.result.tensors, cap)
+
+
+def _has_non_atoms(values: Iterable[Any]) -> bool:
+    return not set(map(id, map(type, values))) <= _ATOM_IDS
 
 
 def instance_attributes(obj: Any) -> dict | None:
     """The instance dict of a plain object (a user's Dataset, a TensorDataset, a DataLoader, a
     distribution, a SimpleNamespace...), read without running its class's __getattribute__;
     None for modules, classes, functions and objects without one (__slots__, C types)."""
-    if isinstance(obj, type) or inspect.ismodule(obj) or inspect.isroutine(obj):
+    if R.is_routine_module_or_class(obj):
         return None
     try:
         attrs = object.__getattribute__(obj, "__dict__")
@@ -248,19 +360,35 @@ def instance_attributes(obj: Any) -> dict | None:
     return attrs if type(attrs) is dict else None
 
 
+def optimizer_groups(opt: Any) -> list:
+    """An optimizer's param_groups from its instance dict (no property of the snippet's runs)."""
+    groups = (instance_attributes(opt) or {}).get("param_groups")
+    return list(list.__iter__(groups)) if R.is_subtype(list, type(groups)) else []
+
+
+def group_params(group: Any) -> list:
+    params = dict.get(group, "params") if R.is_subtype(dict, type(group)) else None
+    return list(list.__iter__(params)) if R.is_subtype(list, type(params)) else []
+
+
+def optimizer_state(opt: Any) -> list[tuple[Any, Any]]:
+    state = (instance_attributes(opt) or {}).get("state")
+    return list(dict.items(state)) if R.is_subtype(dict, type(state)) else []
+
+
 def _attribute_children(name: str, attrs: dict) -> Iterable[tuple[str, Any]]:
     # Public attributes only, as for modules: private ones are implementation details
     # (a DataLoader iterator's _dataset, caches) and would crowd out what the snippet named.
-    return ((f"{name}.{attr}", value) for attr, value in list(dict.items(attrs))
-            if isinstance(attr, str) and not attr.startswith("_"))
+    return ((f"{name}.{_part(attr)}", value) for attr, value in list(dict.items(attrs))
+            if type(attr) is str and not attr.startswith("_"))
 
 
 def _tuple_field_names(obj: Any) -> tuple[str, ...] | None:
     """namedtuple `_fields`, or structseq (torch.return_types) `__match_args__`."""
-    if not isinstance(obj, tuple):
+    if not R.is_subtype(tuple, type(obj)):
         return None
-    fields = getattr(type(obj), "_fields", None) or getattr(type(obj), "__match_args__", None)
-    if isinstance(fields, tuple) and all(isinstance(f, str) for f in fields):
+    fields = R.class_attribute(type(obj), "_fields") or R.class_attribute(type(obj), "__match_args__")
+    if type(fields) is tuple and all(type(f) is str for f in fields):
         return fields
     return None
 

@@ -5,6 +5,9 @@ Payload: {"ok": bool, "stdout": {"text": str, "truncated": bool}, "stderr": {...
           "source"}]}, "duration_ms": float, "snapshot": dict | null, "warnings": [str]}
 error.type is the exception class name, or one of the typed limits "TimeLimit", "MemoryLimit",
 "OutputLimit". A failed snippet still gets the snapshot of what existed when it failed.
+Reading the namespace after the snippet (a traced run's last steps and its final snapshot) has
+a time budget of its own (app.inspector.budget), sized to end well before the worker's hard kill:
+a namespace that is slow to read gives a truncated snapshot, never a lost run.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import json
 import signal
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from app.sandbox import wirejson
 from app.sandbox.instrument import FILENAME  # the name tracebacks are filtered on, traced or not
@@ -100,6 +104,34 @@ def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 3)
 
 
+# The snapshot's budget: InspectLimits.time_budget_s at most, and at most this share of the time
+# left before the worker's hard kill (exec_timeout_s + kill_grace_s from the run's start), so
+# encoding and sending the result still fit; never under INSPECT_MIN_S.
+INSPECT_SHARE_OF_TIME_LEFT = 0.5
+INSPECT_MIN_S = 0.05
+
+
+def inspect_budget_s(limits: SandboxLimits, started: float) -> float:
+    try:
+        from app.inspector import InspectLimits
+        cap = InspectLimits().time_budget_s
+    except ImportError:
+        cap = 1.0
+    left = limits.exec_timeout_s + limits.kill_grace_s - (time.perf_counter() - started)
+    return max(INSPECT_MIN_S, min(cap, left * INSPECT_SHARE_OF_TIME_LEFT))
+
+
+@contextmanager
+def _inspection_budget(seconds: float) -> Iterator[None]:
+    try:
+        from app.inspector import budget
+    except ImportError:  # the runner records "inspector unavailable"
+        yield
+        return
+    with budget.limit(seconds):
+        yield
+
+
 def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
     try:
         from app.inspector import snapshot  # lazy: the inspector may not exist yet
@@ -118,6 +150,7 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
     """Run `code` and return the encoded payload (never raises for snippet failures).
     A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated";
     `precompiled`: its hooked code from app.sandbox.instrument.precompile (ignored if unusable)."""
+    started = time.perf_counter()
     out = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
     tracer = Tracer(trace, out, limits.result_max_bytes) if trace else None
     err = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
@@ -132,9 +165,12 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
         out.close_to_snippet()
         err.close_to_snippet()
     warnings: list[str] = []
-    steps = tracer.finish(namespace, error) if tracer is not None else {}
-    # A traced run has observed most of the namespace already: its incremental snapshot is equal.
-    snap = tracer.snapshot(namespace) if tracer is not None else _take_snapshot(namespace, warnings)
+    with _inspection_budget(inspect_budget_s(limits, started)):
+        steps = tracer.finish(namespace, error) if tracer is not None else {}
+        # A traced run has observed most of the namespace already: its incremental snapshot is
+        # equal.
+        snap = (tracer.snapshot(namespace) if tracer is not None
+                else _take_snapshot(namespace, warnings))
     payload = {
         "ok": error is None,
         "stdout": out.result(),

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 
 import torch
 
+from app.inspector import budget
 from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.changes import ChangeObserver
 from app.inspector.encoder import snapshot
@@ -48,10 +49,18 @@ DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "loop_body_iterations_m
 HEADROOM_PER_RESULT_BYTE = 4
 
 
+# Captured at import: the snippet may replace torch.is_grad_enabled, and a hook must not fail.
+_is_inference_mode_enabled, _is_grad_enabled = torch.is_inference_mode_enabled, torch.is_grad_enabled
+# A step's observation may use at most this share of the run's time left: a namespace that is
+# slow to read (a __repr__ that sleeps) stops the stepping, and the run still ends as a plain
+# run of the same code would, with its own final snapshot.
+STEP_SHARE_OF_TIME_LEFT = 0.5
+
+
 def grad_mode() -> str:
-    if torch.is_inference_mode_enabled():
+    if _is_inference_mode_enabled():
         return "inference_mode"
-    return "enable_grad" if torch.is_grad_enabled() else "no_grad"
+    return "enable_grad" if _is_grad_enabled() else "no_grad"
 
 
 class Encoded(list):
@@ -160,14 +169,24 @@ class Tracer:
         if len(self.steps) >= self.steps_max:
             self._stop(f"steps_max={self.steps_max}")
             return
-        with _paused_timer():
+        if budget.active():  # after the run: the runner's budget (and its alarm) is in force
             self._append(site, kind, iteration, note)
+            return
+        with _paused_timer() as left_s:
+            seconds = self._observer.limits.time_budget_s
+            if left_s > 0:
+                seconds = min(seconds, left_s * STEP_SHARE_OF_TIME_LEFT)
+            with budget.limit(seconds) as spent:
+                self._append(site, kind, iteration, note)
+            if spent.expired and not self.truncated:
+                self._stop(f"the inspection's time budget of {seconds:.3g} s")
 
     def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
         try:
             changes, storage_keys, state = self._observe()
-        except Exception as exc:  # noqa: BLE001 - snapshot() never raises; belt and braces
-            self.warnings.append(f"step skipped: {type(exc).__name__}: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - the observers never raise; belt and braces
+            budget.absorb(exc)
+            self.warnings.append(f"step skipped: {type(exc).__name__}")
             return
         step = {"index": len(self.steps), "kind": kind, "start_line": site.start_line,
                 "end_line": site.end_line, "iteration": iteration, "grad_mode": grad_mode(),
@@ -216,6 +235,7 @@ class Tracer:
             if site is not None:
                 self._record(site, "error", iteration=self._iteration(site))
         self.namespace = None
+        self.warnings.extend(getattr(self._observer, "warnings", ()))
         return {"steps": Encoded(self.steps), "steps_truncated": self.truncated}
 
     def snapshot(self, namespace: dict) -> dict:
@@ -254,14 +274,15 @@ def _exception_text(exc: BaseException) -> str:
 
 
 @contextmanager
-def _paused_timer() -> Iterator[None]:
+def _paused_timer() -> Iterator[float]:
     """Stop the run's soft timer (runner._Timer) while a step is recorded: snapshot() catches
     every exception, so a TimeLimit raised inside it would be swallowed. The time spent still
-    counts: the timer is re-armed with what is left, and fires at once if nothing is."""
+    counts: the timer is re-armed with what is left, and fires at once if nothing is. Yields
+    the seconds that were left (0: no timer was running)."""
     remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
     started = time.perf_counter()
     try:
-        yield
+        yield remaining
     finally:
         if remaining > 0:
             left = remaining - (time.perf_counter() - started)

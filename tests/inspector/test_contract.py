@@ -56,10 +56,22 @@ def test_modules_optimizers_lazy_and_graph_states_validate():
     assert any(s.stale for n in response.graph.nodes for s in n.saved)
 
 
-def test_uninspectable_fallback_entry_validates():
+def test_uninspectable_fallback_entry_validates(monkeypatch):
+    def broken(t):
+        raise RuntimeError("no")
+    monkeypatch.setattr("app.inspector.tensors._layout_fields", broken)
+    response = validate(snapshot({"b": torch.ones(1)}))
+    assert response.tensors[0].flags == ["uninspectable"]
+
+
+def test_a_subclass_whose_torch_function_raises_is_described_in_full():
+    """Regression: the inspector's reads went through the subclass's __torch_function__, which
+    raised, and the tensor became an "uninspectable" stub."""
     class Broken(torch.Tensor):
         @classmethod
         def __torch_function__(cls, func, types, args=(), kwargs=None):
-            raise RuntimeError("no")
-    response = validate(snapshot({"b": torch.ones(1).as_subclass(Broken)}))
-    assert response.tensors[0].flags == ["uninspectable"]
+            raise KeyboardInterrupt("no")
+    response = validate(snapshot({"b": torch.arange(3.0).as_subclass(Broken)}))
+    entry = response.tensors[0]
+    assert (entry.flags, entry.shape, entry.stride) == ([], [3], [1])
+    assert entry.preview.values == [0.0, 1.0, 2.0] and entry.stats.max == 2.0

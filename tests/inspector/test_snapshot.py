@@ -60,21 +60,23 @@ class ExplodingModule(torch.nn.Module):
         raise RuntimeError("params boom")
 
 
-def test_hostile_objects_become_warnings():
+def test_hostile_overrides_neither_hide_tensors_nor_fail_the_snapshot():
+    """A list subclass's __iter__ and a module's named_parameters are the snippet's code: the
+    walk reads the list and the module through their base classes' own methods."""
     s = snapshot({"bad": ExplodingList([torch.ones(1)]), "m": ExplodingModule(),
                   "ok": torch.zeros(1)})
-    assert [t["name"] for t in s["tensors"]] == ["ok"]
-    assert any(w.startswith("bad:") for w in s["warnings"])
-    assert any(w.startswith("m:") for w in s["warnings"])
+    assert [t["name"] for t in s["tensors"]] == ["ok", "bad[0]"]
+    assert [m["name"] for m in s["modules"]] == ["m"] and s["warnings"] == []
     strict_json(s)
 
 
 def test_user_code_raising_system_exit_during_walk_does_not_escape():
+    """Regression: a key's __repr__ raising SystemExit lost the whole snapshot."""
     class Key:
         def __repr__(self):
             raise SystemExit(3)
     s = snapshot({"d": {Key(): torch.ones(1)}})
-    assert s["tensors"] == [] and s["warnings"][0].startswith("snapshot failed: SystemExit")
+    assert [t["name"] for t in s["tensors"]] == ["d[<Key>]"]
 
 
 def test_internal_failure_returns_empty_snapshot_with_warning(monkeypatch):

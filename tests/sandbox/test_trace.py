@@ -426,9 +426,11 @@ def test_tensor_print_falls_back_field_by_field():
     fine = _tensor_print("x", [], torch.ones(2), WalkResult())
     assert fine[4] == (2,) and fine[-1][1:] == (8, True)  # (address, nbytes, on CPU)
 
-    class Odd(torch.Tensor):
+    p = _tensor_print("s", [], torch.ones(3).to_sparse(), WalkResult())  # no storage
+    assert p[4] == (3,) and p[-1] is None
+
+    class Odd(torch.Tensor):  # an override is the snippet's: torch's own storage is read
         def untyped_storage(self):
             raise RuntimeError("no storage")
     odd = torch.ones(3).as_subclass(Odd)
-    p = _tensor_print("o", [], odd, WalkResult())
-    assert p[4] == (3,) and p[-1] is None
+    assert _tensor_print("o", [], odd, WalkResult())[-1][1:] == (12, True)

@@ -1,0 +1,132 @@
+"""The inspector's own time budget, and what its guards do with what a snippet raises.
+
+A snippet can make reading its namespace slow (a `__repr__` that sleeps on each of 500 dict keys,
+a saved-tensor unpack hook, a huge graph) or hang it. Within `limit(seconds)`:
+
+* soft: `over()` turns true after `seconds`; the walk, the entry loops and the graph check it
+  and stop where they are: the snapshot is truncated (truncated: true and a warning), never lost;
+* hard: if the inspector is stuck inside the snippet's code, SIGALRM raises `Expired` there at
+  HARD_FACTOR x `seconds`, and again every REFIRE_S until a guard of the inspector absorbs it
+  (a snippet's `except BaseException` may swallow one). A snippet that swallows it forever is
+  still ended by the worker's hard wall-clock kill.
+
+Guards catch BaseException: KeyboardInterrupt, SystemExit or GeneratorExit raised by a user's
+`__repr__`, `__class__` or hook while the inspector reads are the inspector's warning, never the
+snippet's outcome. `absorb(exc)` is what every guard calls on what it caught.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+HARD_FACTOR = 1.25
+REFIRE_S = 0.05
+_NEVER = float("inf")
+
+
+class Expired(BaseException):
+    """The inspection's time budget ran out while it was inside code it does not control."""
+
+
+class _State:
+    deadline = _NEVER     # perf_counter() past which over() is true
+    armed = False         # the hard alarm may raise
+    expired = False       # the budget ran out during this limit()
+    seconds = 0.0
+
+
+_state = _State()
+
+
+def over() -> bool:
+    """True once the current budget is spent: stop reading more."""
+    if time.perf_counter() > _state.deadline:
+        _state.expired = True
+        return True
+    return False
+
+
+def expired() -> bool:
+    """Has the current limit()'s budget run out? False outside any limit()."""
+    return _state.expired and _state.deadline != _NEVER
+
+
+class Spent:
+    """What a limit() reports when it is over."""
+    expired = False
+
+
+def active() -> bool:
+    """Is a limit() in force (its alarm owns ITIMER_REAL)?"""
+    return _state.deadline != _NEVER
+
+
+def seconds() -> float:
+    return _state.seconds
+
+
+def absorb(exc: BaseException) -> None:
+    """For a guard that caught `exc`: an Expired stops the hard alarm (the caller's loops then see
+    over()); anything else is just the snippet's exception, reported by the caller."""
+    if isinstance(exc, Expired):
+        _state.expired = True
+        _disarm()
+
+
+def _disarm() -> None:
+    if _state.armed:
+        _state.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _fire(signum: int, frame: Any) -> None:
+    if _state.armed:
+        signal.setitimer(signal.ITIMER_REAL, REFIRE_S)  # again, if this one gets swallowed
+        raise Expired(f"inspection exceeded its time budget of {_state.seconds:g} s")
+
+
+@contextmanager
+def limit(seconds: float) -> Iterator[Spent]:
+    """Run the body under a budget of `seconds`; the Spent it yields says, afterwards, whether
+    the budget ran out. Nested: the outer budget stays in force (and reports). The hard alarm
+    needs the main thread (signals); elsewhere only the soft checks apply."""
+    spent = Spent()
+    if _state.deadline != _NEVER:
+        try:
+            yield spent
+        finally:
+            spent.expired = _state.expired
+        return
+    main = threading.current_thread() is threading.main_thread()
+    started = time.perf_counter()
+    _state.deadline, _state.seconds, _state.expired = started + seconds, seconds, False
+    previous = _arm(seconds * HARD_FACTOR) if main else None
+    try:
+        yield spent
+    finally:
+        _disarm()
+        spent.expired = _state.expired
+        _state.deadline, _state.expired = _NEVER, False
+        if previous is not None:
+            _restore(previous, time.perf_counter() - started)
+
+
+def _arm(after_s: float) -> tuple[Any, float]:
+    """Install the alarm; returns (previous handler, previous timer's remaining seconds)."""
+    remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
+    handler = signal.signal(signal.SIGALRM, _fire)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])  # a snippet may have blocked it
+    _state.armed = True
+    signal.setitimer(signal.ITIMER_REAL, max(after_s, 1e-3))
+    return handler, remaining
+
+
+def _restore(previous: tuple[Any, float], elapsed_s: float) -> None:
+    handler, remaining = previous
+    if handler is not None:  # None: not installed from Python; ours stays, unarmed
+        signal.signal(signal.SIGALRM, handler)
+    if remaining > 0:  # someone's timer was running (a test's, say): it keeps its due time
+        signal.setitimer(signal.ITIMER_REAL, max(remaining - elapsed_s, 1e-4))
