@@ -9,44 +9,62 @@ anything that fails becomes a ``Crash`` error in a well-formed response, never a
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from pydantic import ValidationError
-
-from app.sandbox.outcome import RunOutcome
+from app.encode_pieces import dismantle
+from app.sandbox.json_pieces import WHOLE_BYTES_MAX
+from app.sandbox.outcome import INVALID_RESULT, RunOutcome
 from app.schemas import RunError, RunResponse
+from app.validate_pieces import Invalid, validate_run
 
 SNAPSHOT_KEYS = ("tensors", "arrays", "storages", "graph", "modules", "truncated")
+# A result of more than this is parsed, freed and encoded in pieces (below, one call is cheaper).
+PIECES_ABOVE_BYTES = WHOLE_BYTES_MAX
+_gc_lock = threading.Lock()
+_gc_pausers = 0          # threads inside paused_gc() now
+_gc_was_enabled = False  # what the first of them found
 
 
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """No cyclic GC passes inside (nested use is fine). Parsing and validating a traced run's
-    ~100 KB payload allocates ~10k containers, none in a cycle; the GC passes they trigger (over
-    the server's whole heap) doubled the cost of converting it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    """No cyclic GC passes inside (nested use is fine, and so is use from several threads at
+    once: the GC comes back when the last one leaves, if it was on when the first came in).
+    Parsing and validating a traced run's ~100 KB payload allocates ~10k containers, none in a
+    cycle; the GC passes they trigger (over the server's whole heap) doubled the cost of
+    converting it."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+        _gc_pausers += 1
+        gc.disable()
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def to_response(outcome: RunOutcome) -> RunResponse:
+    """Parse and validate, both in pieces (app.sandbox.json_pieces, app.validate_pieces): call
+    it off the event loop, and other threads still run while it works on a 16 MiB result."""
     with paused_gc():
         return _convert(outcome)
 
 
 def _convert(outcome: RunOutcome) -> RunResponse:
-    data = outcome.result()
+    box = [outcome.result()]
     try:
-        response = RunResponse.model_validate(_flatten(data))
-    except ValidationError as exc:
-        response = RunResponse(ok=False, error=RunError(
-            type="Crash", message=f"the worker sent a result that does not match the schema "
-                                  f"({exc.error_count()} problems, first at {_first_loc(exc)})"))
+        response = validate_run(_flatten(box[0]))
+    except Invalid as exc:
+        response = RunResponse(ok=False, error=RunError(type="Crash",
+                                                        message=f"{INVALID_RESULT} ({exc})"))
+    if len(outcome.payload) > PIECES_ABOVE_BYTES:
+        dismantle(box)  # the parsed result, freed in pieces too
     response.wall_ms = round(outcome.wall_ms, 3)
     return response
 
@@ -61,8 +79,3 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
         if isinstance(extra, list) and isinstance(flat.get("warnings"), list):
             flat["warnings"] = flat["warnings"] + extra
     return flat
-
-
-def _first_loc(exc: ValidationError) -> str:
-    loc = exc.errors()[0].get("loc", ())
-    return ".".join(str(p) for p in loc) or "top level"

@@ -87,15 +87,22 @@ def test_unknown_fields_from_worker_are_not_echoed():
     assert "secret" not in r.model_dump()
 
 
-def test_step_state_must_be_an_object_or_null():
-    """Step.state is validated as a JSON object (not JsonValue, for speed): a worker that sends
-    a list there still gets a Crash, and an object passes through unchanged."""
+def test_step_state_is_a_typed_delta_not_any_object():
+    """Step.state was dict[str, Any]: anything passed (three 4-million-entry states added
+    ~880 MB). It is a StateDelta now: its entries are tensors like the snapshot's, and a state
+    that is a list, or whose entries are not tensors, is a Crash."""
+    x = {"name": "x", "shape": [2], "dtype": "torch.float32", "device": "cpu",
+         "preview": {"values": [1.5, "nan"], "truncated": False}}
     step = {"index": 0, "start_line": 1, "end_line": 1,
-            "state": {"tensors": {"keys": ["x"], "set": [{"name": "x", "preview": [1.5, "nan"]}]}}}
+            "state": {"tensors": {"keys": ["x"], "set": [x]}}}
     r = to_response(outcome(payload=_payload(steps=[step])))
-    assert r.ok and r.steps[0].state == step["state"]
-    bad = to_response(outcome(payload=_payload(steps=[dict(step, state=[1, 2])])))
-    assert (bad.ok, bad.error.type) == (False, "Crash")
+    assert r.ok and r.steps[0].state.tensors.set[0].preview.values == [1.5, "nan"]
+    assert r.steps[0].state.tensors.keys == ["x"] and r.steps[0].state.graph is None
+    for bad in ([1, 2], {"tensors": {"keys": ["x"], "set": [{"name": "x"}]}},
+                {"tensors": {"keys": None, "set": "x"}}, {"tensors": [x]}):
+        r = to_response(outcome(payload=_payload(steps=[dict(step, state=bad)])))
+        assert (r.ok, r.error.type) == (False, "Crash"), bad
+        assert r.error.message.startswith("the worker sent an invalid result"), bad
 
 
 def test_gc_is_paused_only_while_converting():

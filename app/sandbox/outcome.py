@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.sandbox import wirejson
+from app.sandbox import json_pieces
 
 PAYLOAD_KEYS = ("ok", "stdout", "stderr", "error", "duration_ms", "snapshot", "warnings")
+# How every forged or garbled result begins its Crash message (app.convert says the rest).
+INVALID_RESULT = "the worker sent an invalid result"
 # A \uD800-\uDFFF escape: JSON may carry lone surrogates (a name like globals()['\udcff'], an
 # exception message, or a forged frame), which json.loads accepts but no UTF-8 encoder does.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -57,7 +59,8 @@ class RunOutcome:
             data = _parse_payload(self.payload)
             if data is not None:
                 return data
-            return _failed(_error("Crash", "the worker sent an unreadable result"), self.wall_ms)
+            return _failed(_error("Crash", f"{INVALID_RESULT}: not a JSON object of the "
+                                           f"runner's shape"), self.wall_ms)
         return _failed(self._limit_error(), self.wall_ms)
 
     def _limit_error(self) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def _failed(error: dict[str, Any], wall_ms: float) -> dict[str, Any]:
 
 def _parse_payload(payload: bytes) -> dict[str, Any] | None:
     try:
-        data = wirejson.loads(payload)
+        data = json_pieces.loads(payload)  # a big result in pieces: see there
     except ValueError:
         return None
     if not isinstance(data, dict) or any(k not in data for k in PAYLOAD_KEYS):
@@ -98,11 +101,40 @@ def _parse_payload(payload: bytes) -> dict[str, Any] | None:
 
 
 def _without_lone_surrogates(value: Any) -> Any:
-    """Lone surrogates become '?', as in captured output; proper pairs were already joined."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
-    return value
+    """Lone surrogates become '?', as in captured output; proper pairs were already joined.
+    Iterative (a 478-dimensional preview recursed past the interpreter's limit): containers are
+    rebuilt bottom-up from an explicit stack, each visited once."""
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, root, 0)]  # (item, its parent, key in parent)
+    pending: list[tuple[dict, dict]] = []  # (source, copy): keys are cleaned once values are
+    while stack:
+        item, parent, key = stack.pop()
+        if isinstance(item, str):
+            parent[key] = item.encode("utf-8", "replace").decode("utf-8")
+        elif isinstance(item, list):
+            copy = parent[key] = [None] * len(item)
+            stack.extend((v, copy, i) for i, v in enumerate(item))
+        elif isinstance(item, dict):
+            copy = parent[key] = dict.fromkeys(item)  # same order; cleaned keys come after
+            pending.append((item, copy))
+            stack.extend((v, copy, k) for k, v in item.items())
+        else:
+            parent[key] = item
+    for source, copy in pending:
+        if any(isinstance(k, str) and _has_surrogate(k) for k in source):
+            cleaned = {_clean_key(k): v for k, v in copy.items()}
+            copy.clear()
+            copy.update(cleaned)
+    return root[0]
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _clean_key(key: Any) -> Any:
+    return key.encode("utf-8", "replace").decode("utf-8") if isinstance(key, str) else key

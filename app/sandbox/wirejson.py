@@ -7,9 +7,10 @@ and ~1 ms in the server; orjson does both ~10x faster (bench/trace_overhead.py).
 orjson refuses what the standard library accepts in a few corners, and those are exactly the
 corners untrusted results reach: integers beyond 64 bits (a hyperparameter of 10**30; orjson
 even parses one as a float, silently), lone surrogates (a name like globals()['\\udcff']),
-nesting over 254 levels. Both functions fall back to json for them, so the result is what json
-gives. Output is compact strict JSON as bytes: a non-finite float raises ValueError in the
-fallback and orjson writes null for one; the inspector writes none (jsonval makes them strings).
+nesting over 254 levels when writing. Both functions fall back to json for them, so the result
+is what json gives. Output is compact strict JSON as bytes: a non-finite float raises ValueError
+in the fallback and orjson writes null for one; the inspector writes none (jsonval makes them
+strings).
 
 orjson also dies (SIGSEGV, measured) when an allocation fails, where json raises MemoryError; a
 worker at its memory budget must end in MemoryLimit, not Crash. So a worker passes
@@ -19,6 +20,7 @@ mapping, never touched: it counts against RLIMIT_AS and RLIMIT_DATA, costs a few
 from __future__ import annotations
 
 import json
+import math
 import mmap
 from typing import Any
 
@@ -62,10 +64,40 @@ def _can_map(nbytes: int) -> bool:
 
 
 def loads(data: bytes) -> Any:
-    """Parse JSON bytes; ValueError when they are not JSON."""
-    if _LONG_RUN in b" " + data.translate(_DIGITS_TO_ZERO):  # " ": a bare number at the start
-        return json.loads(data)
+    """Parse JSON bytes; ValueError when they are not strict JSON.
+
+    The result's floats are all finite, and it nests at most DEPTH_MAX deep: the standard
+    library's parser recurses (JSON nested 100,000 deep raised RecursionError, a server error),
+    so it only sees a document orjson has measured as no deeper (orjson stops at 1,024 levels
+    with an error of its own) or, when orjson failed first at something else, under a guard.
+    NaN, Infinity and 1e400 are refused by both (json alone would give non-finite floats)."""
+    long_run = _LONG_RUN in b" " + data.translate(_DIGITS_TO_ZERO)  # " ": a bare number first
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:  # a ValueError: retry the corners orjson rejects
-        return json.loads(data)
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:  # a ValueError: retry the corners orjson rejects
+        if _TOO_DEEP in str(exc):
+            raise ValueError(f"JSON nested deeper than {DEPTH_MAX} levels") from None
+        return _std_loads(data)
+    return _std_loads(data) if long_run else value
+
+
+DEPTH_MAX = 1024      # orjson's own limit; the inspector writes ~72 levels (64-dim previews)
+_TOO_DEEP = "depth limit exceeded"
+
+
+def _std_loads(data: bytes) -> Any:
+    try:
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:  # orjson stopped early at another error: depth unmeasured
+        raise ValueError("JSON nested too deep") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value

@@ -2,6 +2,7 @@
 timing, metrics and conversion, so the JSON and HTML handlers stay thin."""
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -9,7 +10,8 @@ from dataclasses import dataclass, field
 from fastapi import HTTPException
 from starlette.requests import ClientDisconnect
 
-from app.convert import paused_gc, to_response
+from app.convert import PIECES_ABOVE_BYTES, paused_gc, to_response
+from app.encode_pieces import dismantle, encode_run
 from app.sandbox.outcome import RunOutcome
 from app.sandbox.pool import Overloaded, Pool, Unavailable
 from app.schemas import RunResponse
@@ -40,22 +42,22 @@ class RunService:
             raise HTTPException(413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes")
 
     async def run(self, code: str, *, trace: bool = False, states: bool = False) -> RunResponse:
+        """The run's response. Parsed and validated in a thread (and there in pieces: see
+        app.convert), so a 16 MiB result does not stop the event loop or the other threads."""
         started = time.perf_counter()
-        response = to_response(await self._outcome(code, trace, states))
+        outcome = await self._outcome(code, trace, states)
+        response = await asyncio.to_thread(to_response, outcome)
         self._count(response, started)
         return response
 
     async def run_json(self, code: str, *, trace: bool = False, states: bool = False) -> bytes:
-        """run(), encoded: the response is built, encoded and freed with the cyclic GC paused.
-        A traced result is ~10k objects; freed before the GC runs again, they never trigger a
-        collection (which would walk them all and cost more than building them)."""
+        """run(), encoded, in a thread: the response is built, encoded and freed with the cyclic
+        GC paused. A traced result is ~10k objects; freed before the GC runs again, they never
+        trigger a collection (which would walk them all and cost more than building them)."""
         started = time.perf_counter()
         outcome = await self._outcome(code, trace, states)
-        with paused_gc():
-            response = to_response(outcome)
-            self._count(response, started)
-            body = response.model_dump_json().encode()
-            del response
+        body, verdict = await asyncio.to_thread(_encoded, outcome)
+        self._count(verdict, started)
         return body
 
     async def _outcome(self, code: str, trace: bool, states: bool) -> RunOutcome:
@@ -82,6 +84,21 @@ class RunService:
 
 def _unavailable(message: str, retry_after_s: float) -> HTTPException:
     return HTTPException(503, message, headers={"Retry-After": str(max(1, round(retry_after_s)))})
+
+
+def _encoded(outcome: RunOutcome) -> tuple[bytes, RunResponse]:
+    """(JSON body, the verdict alone: ok and error) of a run; a big one encoded and freed in
+    pieces."""
+    with paused_gc():
+        response = to_response(outcome)
+        verdict = RunResponse.model_construct(ok=response.ok, error=response.error)
+        if len(outcome.payload) <= PIECES_ABOVE_BYTES:
+            return response.model_dump_json().encode(), verdict
+        body = encode_run(response)
+        box = [response]
+        del response
+        dismantle(box)  # the error is still the verdict's: left whole
+        return body, verdict
 
 
 def _outcome_key(response: RunResponse) -> str:

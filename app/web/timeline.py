@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
-from app.inspector.diff import apply_state
 from app.schemas import FieldChange, RunResponse, Step
 from app.web.budget import check
+from app.web.states import StateDict, as_response, fold
 from app.web.view_model import fmt_shape
 
 STEPS_MAX = 2_000          # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
@@ -94,26 +94,20 @@ def _label(step: Step) -> str:
     return f"{where} · {_GRAD_MODES.get(step.grad_mode, step.grad_mode)}"
 
 
-def _states(steps: list[Step]) -> list[dict]:
-    states, state = [], {}
-    for step in steps:
-        if isinstance(step.state, dict):
-            state = apply_state(state, step.state)
-        states.append(state)
-    return states
+def _states(steps: list[Step]) -> list[StateDict]:
+    """The state after each step (app.web.states), read as dicts by describe_changes."""
+    return [StateDict(state) for state in fold(steps)]
 
 
 def state_at(resp: RunResponse, index: int) -> RunResponse:
     """The response as it would have been had the snippet stopped after step `index`."""
     index = max(0, min(index, len(resp.steps) - 1))
-    state = _states(resp.steps[: index + 1])[-1]
+    state = fold(resp.steps[: index + 1])[-1]
     step = resp.steps[index]
     stdout = "".join(s.stdout for s in resp.steps[: index + 1])
     failed = step.kind == "error"
-    return RunResponse.model_validate({
-        **state, "ok": not failed, "error": resp.error.model_dump() if failed and resp.error else None,
-        "stdout": {"text": stdout, "truncated": False}, "duration_ms": resp.duration_ms,
-        "wall_ms": resp.wall_ms})
+    return as_response(state, ok=not failed, error=resp.error if failed else None,
+                       stdout=stdout, duration_ms=resp.duration_ms, wall_ms=resp.wall_ms)
 
 
 def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
