@@ -71,7 +71,8 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
     limit, and each request's `receive` kept for the disconnect watch. add_middleware wraps
     each new layer around the ones before, hence the reverse order."""
     app.add_middleware(RequestReceive)
-    app.add_middleware(BodyLimit, body_max_bytes=body_max_bytes(settings))
+    app.add_middleware(BodyLimit, body_max_bytes=body_max_bytes(settings),
+                       read_timeout_s=settings.body_read_timeout_s)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors,
                        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
     app.add_exception_handler(ClientDisconnect, client_closed)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     # Request limits (web layer).
     code_max_bytes: int = Field(64 * 1024, ge=1)
+    # The whole request body must arrive within this (uvicorn would wait for one forever).
+    body_read_timeout_s: float = Field(10.0, gt=0)
     # CSP frame-ancestors: who may frame the page ("'none'": nobody; e.g. "'self' https://a.org").
     frame_ancestors: str = "'none'"
 

@@ -8,6 +8,8 @@ connection rather than reading the rest of the body.
 """
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 
@@ -29,13 +31,25 @@ def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
+class BodyTooSlow(HTTPException):
+    """A 408: the body did not arrive in time (a client that declares more than it sends)."""
+
+    def __init__(self, read_timeout_s: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {read_timeout_s:g} s",
+                         headers={"connection": "close"})
+
+
 class BodyLimit:
     """Plain ASGI rather than ``@app.middleware("http")``: that wrapper (BaseHTTPMiddleware)
-    cost about a millisecond per request, a tenth of the run latency budget."""
+    cost about a millisecond per request, a tenth of the run latency budget.
 
-    def __init__(self, app, body_max_bytes: int):
+    `read_timeout_s`: the whole body must arrive within it (uvicorn waits for a body forever).
+    Once the body is complete, `receive` only reports the client leaving, and is not timed."""
+
+    def __init__(self, app, body_max_bytes: int, read_timeout_s: float = 10.0):
         self.app = app
         self.body_max_bytes = body_max_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -43,15 +57,23 @@ class BodyLimit:
         declared = declared_length(scope["headers"])
         if declared is not None and declared > self.body_max_bytes:
             return await _refuse(BodyTooLarge(self.body_max_bytes, declared), scope, send)
-        limit, seen, started = self.body_max_bytes, 0, False
+        limit, seen, started, complete = self.body_max_bytes, 0, False, False
+        deadline = asyncio.get_running_loop().time() + self.read_timeout_s
 
         async def counted_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow(self.read_timeout_s) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise BodyTooLarge(limit)
+                complete = not message.get("more_body", False)
             return message
 
         async def watched_send(message):
@@ -61,13 +83,13 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, watched_send)
-        except BodyTooLarge as exc:  # read outside a route (FastAPI turns it into a 413 inside)
+        except (BodyTooLarge, BodyTooSlow) as exc:  # read outside a route (FastAPI answers inside)
             if not started:
                 await _refuse(exc, scope, send)
 
 
-async def _refuse(exc: BodyTooLarge, scope, send) -> None:
-    response = JSONResponse({"detail": exc.detail}, status_code=413, headers=exc.headers)
+async def _refuse(exc: HTTPException, scope, send) -> None:
+    response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def nothing():  # the body is never read
         return {"type": "http.disconnect"}

@@ -150,3 +150,17 @@ def test_a_body_at_the_limit_is_accepted(server):
     r = httpx.post(f"{url}/fragments/run", content=body + b"x", timeout=30,
                    headers={"content-type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413 and r.headers["connection"] == "close"
+
+
+def test_a_body_that_never_arrives_is_a_408_after_the_read_timeout():
+    """A client that declares more than it sends and waits: uvicorn alone would wait forever."""
+    app = create_app(Settings(body_read_timeout_s=0.5),
+                     pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
+    with serve(app) as url:
+        for path in BODY_ROUTES:
+            with connection(url) as sock:
+                started = time.monotonic()
+                sock.sendall(_head(path, "Content-Length: 1000") + b"code=x")
+                assert _status(sock) == 408
+                assert time.monotonic() - started < 5
+        assert httpx.post(f"{url}/fragments/run", data={"code": "x"}, timeout=10).status_code == 200
