@@ -80,8 +80,14 @@ def _invalid(exc: ValidationError, where: str, offset: int = 0) -> Invalid:
     loc = list(first.get("loc", ()))
     if offset and loc and isinstance(loc[0], int):
         loc[0] += offset
-    path = ".".join(str(p) for p in ([where] if where else []) + loc)
-    return Invalid(path, first.get("msg", "invalid"), exc.error_count())
+    # A location names dict keys of the payload: shortened, as it is shown to whoever runs it.
+    path = ".".join(_short(p, 40) for p in ([where] if where else []) + loc)
+    return Invalid(path, _short(first.get("msg", "invalid"), 200), exc.error_count())
+
+
+def _short(part: Any, chars: int) -> str:
+    text = str(part)
+    return text if len(text) <= chars else text[:chars - 1] + "…"
 
 
 def _check(fn: Any, value: Any, where: str) -> None:

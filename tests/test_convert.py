@@ -140,3 +140,96 @@ def test_paused_gc_nests_and_restores_the_previous_state_even_on_error():
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def _invalid(r) -> bool:
+    return (not r.ok and r.error.type == "Crash"
+            and r.error.message.startswith("the worker sent an invalid result"))
+
+
+@pytest.mark.parametrize("junk", [
+    b"[" * 100_000 + b"]" * 100_000,                     # nested 100,000 deep
+    b'{"ok": true, "x": "\xed\xa0\x80"}',                  # raw surrogate bytes (invalid UTF-8)
+    b"[1, 2]", b'"a string"', b"null",                     # not an object
+    json.dumps({"ok": True, "stdout": {"text": ""}}).encode(),   # keys missing
+    _payload(duration_ms="slow"), _payload(warnings="w"),  # wrong types
+    _payload(ok=True, error={"type": "x" * 5000}),         # a label past its cap
+])
+def test_every_malformed_payload_is_an_invalid_result_crash(junk):
+    assert _invalid(to_response(outcome(payload=junk)))
+
+
+def test_a_478_dimensional_preview_named_with_a_lone_surrogate_is_a_crash_not_a_500():
+    """Regression: the lone-surrogate cleaner recursed; a 478-dimensional preview (torch allows
+    that many dimensions) named '\\udcff' raised RecursionError in the server."""
+    values: object = 1.0
+    for _ in range(478):
+        values = [values]
+    entry = {"name": "\udcff", "shape": [1] * 478, "dtype": "torch.float32", "device": "cpu",
+             "preview": {"values": values, "truncated": False}}
+    data = json.dumps(json.loads(_payload()) | {"snapshot": {"tensors": [entry]}}).encode()
+    assert b"\\udcff" in data
+    assert _invalid(to_response(outcome(payload=data)))
+
+
+def test_the_surrogate_cleaner_is_iterative_and_cleans_keys_and_values():
+    from app.sandbox.outcome import _without_lone_surrogates
+    deep: object = "\udcff"
+    for _ in range(50_000):
+        deep = [deep]
+    cleaned = _without_lone_surrogates({"k\ud800": ["v\udc00", {"n": 1, "ok": [None, 2.5]}],
+                                        "deep": deep})
+    assert list(cleaned) == ["k?", "deep"] and cleaned["k?"] == ["v?", {"n": 1, "ok": [None, 2.5]}]
+    cleaned = cleaned["deep"]
+    for _ in range(50_000):
+        cleaned = cleaned[0]
+    assert cleaned == "?"
+
+
+def test_paused_gc_from_several_threads_restores_the_gc_once_all_have_left():
+    """Conversions run in threads now (off the event loop), so two may overlap: the GC must come
+    back when the last leaves, not when the first does, and not stay off."""
+    import gc
+    import threading
+    from app.convert import paused_gc
+    inside, release = threading.Barrier(3), threading.Event()
+
+    def worker():
+        with paused_gc():
+            inside.wait()
+            release.wait()
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    try:
+        for t in threads:
+            t.start()
+        inside.wait()
+        assert not gc.isenabled()
+        release.set()
+        for t in threads:
+            t.join()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_big_result_is_encoded_in_pieces_as_the_whole_would_be(monkeypatch):
+    """encode_run splices slices of each big list: its JSON is model_dump_json's."""
+    import app.encode_pieces as E
+    monkeypatch.setattr(E, "SLICE_ITEMS", 2)
+    x = json.loads(_payload())["snapshot"]["tensors"][0]
+    state = {"tensors": {"keys": ["x"], "set": [x] * 5}, "graph": {"nodes": [], "edges": []}}
+    steps = [{"index": i, "start_line": 1, "end_line": 1, "state": state if i % 2 else None}
+             for i in range(5)]
+    r = to_response(outcome(payload=_payload(steps=steps)))
+    assert r.ok, r.error
+    assert json.loads(E.encode_run(r)) == json.loads(r.model_dump_json())
+
+
+def test_dismantle_frees_what_it_owns_and_leaves_what_others_hold():
+    from app.encode_pieces import dismantle
+    shared = [1, [2, 3]]
+    owned = {"a": [shared, {"b": [4]}], "c": shared}
+    box = [owned]
+    del owned
+    dismantle(box)
+    assert box == [] and shared == [1, [2, 3]]

@@ -153,13 +153,21 @@ class _Parser:
         if run:
             yield run[0][0], run[-1][1], False
 
+    def _piece(self, start: int, end: int) -> bytes:
+        """Items start..end of a container; a piece of nothing is an empty item (`[1,]`), which
+        bracketed alone would read as an empty container."""
+        piece = self.data[start:end]
+        if not piece.strip():
+            raise ValueError("an empty item in a JSON container")
+        return piece
+
     def _array(self, items: list[tuple[int, int]]) -> list:
         out: list = []
         for a, b, big in self._groups(items):
             if big:
                 out.append(self.value(*_strip(self.data, a, b)))
             else:
-                out.extend(wirejson.loads(b"[" + self.data[a:b] + b"]"))
+                out.extend(wirejson.loads(b"[" + self._piece(a, b) + b"]"))
         return out
 
     def _object(self, items: list[tuple[int, int]]) -> dict:
@@ -168,7 +176,7 @@ class _Parser:
             if big:
                 out.update([self._pair(a, b)])
             else:
-                out.update(wirejson.loads(b"{" + self.data[a:b] + b"}"))
+                out.update(wirejson.loads(b"{" + self._piece(a, b) + b"}"))
         return out
 
     def _pair(self, start: int, end: int) -> tuple[str, Any]:

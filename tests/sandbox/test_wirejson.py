@@ -117,3 +117,67 @@ def test_a_long_run_not_after_a_point_still_takes_the_exact_path(doc, monkeypatc
     monkeypatch.setattr(wirejson.json, "loads",
                         lambda data, **kw: calls.append(1) or real(data, **kw))
     assert wirejson.loads(doc) == real(doc) and calls == [1]
+
+
+@pytest.mark.parametrize("doc", [b"[" * 100_000 + b"]" * 100_000,
+                                 b'["\\udcff", ' + b"[" * 100_000 + b"]" * 100_000 + b"]",
+                                 b"[12345678901234567890, " + b"[" * 5_000 + b"]" * 5_000 + b"]"])
+def test_json_nested_100000_deep_is_a_value_error_not_a_recursion_error(doc):
+    """Regression: orjson refuses nesting past 1,024 levels, and the standard library's parser
+    it fell back on recursed into a RecursionError (a server error, not a Crash run)."""
+    with pytest.raises(ValueError):
+        wirejson.loads(doc)
+
+
+@pytest.mark.parametrize("doc", [b"[NaN]", b"[Infinity]", b"[-Infinity]", b"[1e400]",
+                                 b'["\\udcff", 1e400]', b"[12345678901234567890, NaN]"])
+def test_non_finite_numbers_are_refused_on_both_paths(doc):
+    """json.loads reads NaN, Infinity and 1e400 as floats; strict JSON has none of them, and a
+    non-finite float would reach the views (and json.dumps(allow_nan=False) would refuse it)."""
+    with pytest.raises(ValueError):
+        wirejson.loads(doc)
+
+
+def _tricky_docs() -> list[bytes]:
+    values = [
+        {"a\\\"": ["x" * 300, {"k": [1, 2, {"z": "\\\"]},:"}]}], "b": [[]] * 50, "c": {},
+         "d": " \\\\", "e": [{"s": "q\\\\", "t": "[{,:"}] * 20},
+        [{"name": "é ü \u2603", "v": [1.5, -2, None, True, False, "\\\\\\\""]}] * 40,
+        {"big": {"inner": list(range(300)), "ints": [10**30, -(10**25)]}, "x": "\udcff"},
+        [], {}, [[[[[[]]]]]], {"only": {"nested": {"objects": {}}}},
+    ]
+    docs = [json.dumps(v).encode() for v in values]
+    docs.append(b'  {\n "spaced" : [ 1 ,\t2 , [ 3 ] ] ,\r\n "k" : { } }  ')
+    return docs
+
+
+@pytest.mark.parametrize("doc", _tricky_docs())
+def test_parsing_in_pieces_gives_what_one_parse_gives(doc, monkeypatch):
+    """app.sandbox.json_pieces lays a big document out by its strings, brackets and separators
+    and parses it piece by piece; with tiny pieces every split path runs on small documents."""
+    from app.sandbox import json_pieces
+    monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
+    monkeypatch.setattr(json_pieces, "PIECE_BYTES", 16)
+    assert json_pieces.loads(doc) == json.loads(doc)
+
+
+@pytest.mark.parametrize("bad", [b"[1, 2,]", b'{"a": 1,}', b"[1, 2", b"[1, 2]]", b'{"a" 1}',
+                                 b'{"a": [1}', b'["unterminated]', b'{1: 2}', b"[1] [2]",
+                                 b'{"a": NaN}', b"[" * 200 + b"]" * 200])
+def test_parsing_in_pieces_refuses_what_one_parse_refuses(bad, monkeypatch):
+    from app.sandbox import json_pieces
+    monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
+    monkeypatch.setattr(json_pieces, "PIECE_BYTES", 4)
+    with pytest.raises(ValueError):
+        json_pieces.loads(bad)
+
+
+def test_parsing_in_pieces_bounds_depth_before_parsing(monkeypatch):
+    from app.sandbox import json_pieces
+    monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
+    ok = b"[" * json_pieces.DEPTH_MAX + b"]" * json_pieces.DEPTH_MAX
+    assert json_pieces.loads(ok) == json.loads(ok)
+    deep = b"[" + ok + b"]"
+    monkeypatch.setattr(wirejson, "loads", lambda data: pytest.fail("parsed before refused"))
+    with pytest.raises(ValueError, match="deeper"):
+        json_pieces.loads(deep)
