@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from playwright.sync_api import expect
 
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.inspector import snapshot
 from app.main import create_app
+from app.schemas import Graph, GraphEdge, GraphNode
 from app.settings import Settings
-from app.web import svg_sanitize
+from app.web import graph_view, svg_sanitize
 from tests.e2e.conftest import open_playground
 from tests.forged_kit import ForgedPool, encoded, payload
+from tests.web.test_graph_view import forged_graph, hostile_tensors
 from tests.web.test_svg_sanitize import HOSTILE
 from tests.webserver import serve
 
@@ -138,16 +141,41 @@ def test_hostile_labels_draw_as_text_and_every_node_is_inert(browser, forged_url
 
 
 def test_a_forged_node_id_runs_no_script(browser, forged_url):
-    """Whether the schema refuses the id (a Crash run) or lets it through, nothing runs."""
+    """The schema refuses the id: the run is a Crash, shown as one, and nothing runs."""
     context, page = _open(browser)
     try:
         open_playground(page, forged_url, f"/?example={FORGED_EXAMPLE}")
         url, watch = page.url, Watch(page)
-        page.wait_for_selector("#panels")
+        expect(page.locator("#panels")).to_contain_text("the worker sent an invalid result")
         _poke_every(page, ".graph-svg g.node, .graph-svg text")
         watch.assert_nothing_ran(url)
         assert page.locator(".graph-svg a").count() == 0
         assert _active_attributes(page, "#graph-card") == []
+    finally:
+        context.close()
+
+
+def test_the_renderer_alone_keeps_a_forged_id_inert(browser):
+    """The strict schema now refuses the issue's id, so the served page never draws it; this is
+    the drawing of that forged graph as if the schema had let it through, clicked in Chromium."""
+    nodes = [GraphNode.model_construct(id=FORGED_ID, name="MulBackward0", kind="function",
+                                       tensors=NAMES, saved=[]),
+             GraphNode.model_construct(id="n1", name="AccumulateGrad", kind="leaf", tensors=["w"], saved=[])]
+    edges = [GraphEdge.model_construct(source=FORGED_ID, target="n1")]
+    for graph in (Graph.model_construct(nodes=nodes, edges=edges, truncated=False), forged_graph()):
+        pic = graph_view.render(graph, hostile_tensors(), {})
+        assert pic.svg, pic.note
+        _assert_inert_when_clicked(browser, pic.svg)
+
+
+def _assert_inert_when_clicked(browser, svg: str) -> None:
+    context, page = _open(browser)
+    try:
+        page.set_content(f"<!doctype html><body>{svg}</body>")
+        url, watch = page.url, Watch(page)
+        assert _poke_every(page, "svg g.node") >= 2
+        watch.assert_nothing_ran(url)
+        assert _active_attributes(page, "body") == []
     finally:
         context.close()
 

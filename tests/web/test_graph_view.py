@@ -116,7 +116,7 @@ HOSTILE_NAMES = ['x"]; n9 [URL="javascript:alert(1)"]; n9 -> n0; //', "a\\\"b\\"
                  "semi;colon{brace}[bracket]", "new\nline\rcr\ttab", "&amp; &lt;", "}\ndigraph x {"]
 
 
-def _forged_graph() -> Graph:
+def forged_graph() -> Graph:
     """What a snippet that owns its worker may send: validation bypassed, as if the schema let
     anything through."""
     saved = [SavedTensor.model_construct(name=n, shape=[2, 3], stale=False, freed=False) for n in HOSTILE_NAMES[:4]]
@@ -131,7 +131,7 @@ def _forged_graph() -> Graph:
     return Graph.model_construct(nodes=nodes, edges=edges, truncated=False)
 
 
-def _hostile_tensors() -> dict[str, TensorInfo]:
+def hostile_tensors() -> dict[str, TensorInfo]:
     leaf = HOSTILE_NAMES[5]
     return {leaf: TensorInfo.model_construct(name=leaf, shape=[10 ** 30, -1], dtype='torch."float"<b>',
                                              grad='<script>alert("g")</script>')}
@@ -158,9 +158,9 @@ def _label_texts(source: str) -> list[str]:
 def test_forged_ids_and_labels_never_reach_dot_as_syntax():
     """Bug: a forged node id reached DOT verbatim, so `n0 [URL="javascript:..."]` made a link
     that ran script on click. Ids are now the server's; payload strings live only in labels."""
-    graph = _forged_graph()
+    graph = forged_graph()
     index = {HOSTILE_NAMES[0]: 0, HOSTILE_NAMES[3]: 1, HOSTILE_NAMES[5]: 2}
-    source, boxes, drawn = graph_view.to_dot(graph, _hostile_tensors(), index)
+    source, boxes, drawn = graph_view.to_dot(graph, hostile_tensors(), index)
     assert (boxes, drawn) == (3, 3)
     special = [n for n in HOSTILE_NAMES if set(n) & set('<>&"\n')]
     assert len(special) == len(HOSTILE_NAMES) - 1
@@ -173,9 +173,8 @@ def test_forged_ids_and_labels_never_reach_dot_as_syntax():
     assert '<script>alert("g")</script>' in texts
 
 
-@needs_dot
 def test_forged_graph_draws_without_links_and_with_its_texts():
-    pic = graph_view.render(_forged_graph(), _hostile_tensors(), {HOSTILE_NAMES[3]: 1})
+    pic = graph_view.render(forged_graph(), hostile_tensors(), {HOSTILE_NAMES[3]: 1})
     assert pic.svg, pic.note
     root = ET.fromstring(pic.svg)
     titles = [el.text for el in root.iter("{http://www.w3.org/2000/svg}title")][1:]
@@ -196,7 +195,6 @@ def test_refused_drawing_is_a_note_and_plain_text():
     assert drawing.problem.startswith("The graph's drawing was not shown")
 
 
-@needs_dot
 def test_characters_xml_cannot_hold_still_draw():
     """A lone surrogate or a control character in a name made the label invalid XML (dot fails)
     or the source unencodable; they are replaced instead."""
@@ -260,7 +258,6 @@ def test_svg_cache_is_bounded_in_characters_lru_first():
     assert cache.get(b"huge") is None and cache.chars == 800
 
 
-@needs_dot
 def test_run_dot_lays_out_once_per_source(monkeypatch):
     calls = []
     real = graph_view._layout
