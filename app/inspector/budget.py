@@ -5,10 +5,11 @@ a saved-tensor unpack hook, a huge graph) or hang it. Within `limit(seconds)`:
 
 * soft: `over()` turns true after `seconds`; the walk, the entry loops and the graph check it
   and stop where they are: the snapshot is truncated (truncated: true and a warning), never lost;
-* hard: if the inspector is stuck inside the snippet's code, SIGALRM raises `Expired` there at
-  HARD_FACTOR x `seconds`, and again every REFIRE_S until a guard of the inspector absorbs it
-  (a snippet's `except BaseException` may swallow one). A snippet that swallows it forever is
-  still ended by the worker's hard wall-clock kill.
+* hard: if the inspector is stuck inside the snippet's code, SIGALRM raises `Expired` there,
+  and again every REFIRE_S until a guard of the inspector absorbs it (a snippet's
+  `except BaseException` may swallow one). The walk's alarm is at HARD_FACTOR x its share
+  (WALK_SHARE), so that what it found can still be described; then (walk_done) at HARD_FACTOR x
+  `seconds`. A snippet that swallows it forever is still ended by the worker's hard kill.
 
 Guards catch BaseException: KeyboardInterrupt, SystemExit or GeneratorExit raised by a user's
 `__repr__`, `__class__` or hook while the inspector reads are the inspector's warning, never the
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 HARD_FACTOR = 1.25
+WALK_SHARE = 0.5
 REFIRE_S = 0.05
 _NEVER = float("inf")
 
@@ -36,14 +38,16 @@ class _State:
     armed = False         # the hard alarm may raise
     expired = False       # the budget ran out during this limit()
     seconds = 0.0
+    main = False          # limit() runs in the main thread: the hard alarm is ours
 
 
 _state = _State()
 
 
-def over() -> bool:
-    """True once the current budget is spent: stop reading more."""
-    if time.perf_counter() > _state.deadline:
+def over(share: float = 1.0) -> bool:
+    """True once `share` of the current budget is spent: stop reading more. (The walk stops at
+    WALK_SHARE, so that what it found still gets described.)"""
+    if time.perf_counter() > _state.deadline - (1.0 - share) * _state.seconds:
         _state.expired = True
         return True
     return False
@@ -103,7 +107,8 @@ def limit(seconds: float) -> Iterator[Spent]:
     main = threading.current_thread() is threading.main_thread()
     started = time.perf_counter()
     _state.deadline, _state.seconds, _state.expired = started + seconds, seconds, False
-    previous = _arm(seconds * HARD_FACTOR) if main else None
+    _state.main = main
+    previous = _arm(seconds * WALK_SHARE * HARD_FACTOR) if main else None
     try:
         yield spent
     finally:
@@ -112,6 +117,14 @@ def limit(seconds: float) -> Iterator[Spent]:
         _state.deadline, _state.expired = _NEVER, False
         if previous is not None:
             _restore(previous, time.perf_counter() - started)
+
+
+def walk_done() -> None:
+    """The walk is over (finished or cut): the hard alarm now guards the rest of the budget."""
+    if _state.deadline != _NEVER and _state.main:
+        _state.armed = True
+        after_s = _state.deadline + (HARD_FACTOR - 1.0) * _state.seconds - time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, max(after_s, 1e-3))
 
 
 def _arm(after_s: float) -> tuple[Any, float]:

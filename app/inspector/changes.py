@@ -315,7 +315,7 @@ def _values(t: torch.Tensor, token: bytes | None, limits: InspectLimits) -> Any:
                 and R.numel(t) * R.element_size(t) <= content.FULL_MAX_BYTES
                 and not (R.is_conj(t) or R.is_neg(t))):
             # a preview nests by shape
-            return tuple(R.shape(t)), R.a_tobytes(R.to_numpy(R.detach(t)))
+            return tuple(R.shape(t)), R.a_tobytes(R.to_numpy(R.clone(R.detach(t))))
         preview = tensor_preview(t, limits)
     except BaseException as exc:  # noqa: BLE001 - as describe_tensor: no preview is a value too
         budget.absorb(exc)

@@ -47,11 +47,16 @@ def is_exact(alloc: Any) -> bool:
     return isinstance(alloc, tuple) and alloc[2] and alloc[1] <= FULL_MAX_BYTES
 
 
-def _storage_bytes(t: torch.Tensor, nbytes: int) -> Any:
-    """A numpy uint8 view of t's whole storage, through torch (set_ checks the size)."""
-    view = R.set_(R.empty(0, dtype=_UINT8, device="cpu"), R.untyped_storage(t), 0, (nbytes,),
+def _storage_bytes(t: torch.Tensor, nbytes: int) -> torch.Tensor:
+    """A uint8 tensor over t's whole storage, through torch (set_ checks the size)."""
+    return R.set_(R.empty(0, dtype=_UINT8, device="cpu"), R.untyped_storage(t), 0, (nbytes,),
                   (1,))
-    return R.to_numpy(view)
+
+
+def _bytes(data: torch.Tensor) -> bytes:
+    # numpy reads a copy: `.numpy()` of a tensor on the snippet's storage would mark that
+    # storage not resizable, for good (a later resize_ of the snippet's would fail).
+    return R.a_tobytes(R.to_numpy(R.clone(data)))
 
 
 def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
@@ -69,11 +74,11 @@ def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
     except Exception:  # noqa: BLE001 - the storage changed size, or refuses a view
         return None
     if nbytes <= FULL_MAX_BYTES:
-        return R.a_tobytes(data)
+        return _bytes(data)
     step = (nbytes - WINDOW_BYTES) // WINDOWS
     spans = [(0, EDGE_BYTES), (nbytes - EDGE_BYTES, nbytes)]
     spans += [(i * step, i * step + WINDOW_BYTES) for i in range(1, WINDOWS)]
-    return b"".join(R.a_tobytes(R.a_getitem(data, slice(lo, hi))) for lo, hi in spans)
+    return _bytes(R.cat([R.getitem(data, slice(lo, hi)) for lo, hi in spans]))
 
 
 def tokens(allocations: list[tuple[Any, torch.Tensor]]) -> dict[Any, bytes | None]:

@@ -17,7 +17,9 @@ dispatcher round trips, which a step-through pays for every changed tensor at ev
 
 Every tensor and array operation goes through the functions app.inspector.readers captured at
 import, and numpy's reductions are its ufuncs' own (numpy's ndarray.mean/std/min/all call
-Python helpers a snippet can replace).
+Python helpers a snippet can replace). numpy only ever sees copies made here: `t.numpy()` marks
+t's storage not resizable, for good (a later `x.untyped_storage().resize_(0)` or `x.resize_(20)`
+of the snippet's would then fail in a stepped run only).
 """
 
 from __future__ import annotations
@@ -141,13 +143,13 @@ def tensor_preview(t: torch.Tensor, limits: InspectLimits) -> dict | None:
     picks = edge_indices(shape, limits)
     if picks is None:
         return None
-    if R.is_cpu(t) and R.dtype(t) in _NUMPY_DTYPES and not (R.is_conj(t) or R.is_neg(t)):
-        # The common case, gathered by numpy from a zero-copy view: the values are formatted by
-        # numpy anyway, and one library per describe is measurably cheaper than two.
-        arr = R.to_numpy(t)
-        values = _numpy_values(R.a_getitem(arr, _ix(picks)) if shape else arr)
+    small = _gather(t, picks)
+    if small is t:  # preview-sized: copied, so that numpy never holds the snippet's memory
+        small = R.clone(t)
+    small = R.cpu(small)
+    if R.dtype(small) in _NUMPY_DTYPES and not (R.is_conj(small) or R.is_neg(small)):
+        values = _numpy_values(R.to_numpy(small))  # the common case
     else:
-        small = R.cpu(_gather(t, picks))
         if R.is_quantized(small):
             small = R.dequantize(small)
         values = _tensor_values(R.resolve_neg(R.resolve_conj(small)))
@@ -192,7 +194,7 @@ def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
             or R.is_meta(t) or R.is_nested(t) or R.is_quantized(t)):
         return None
     flat, sampled = _sample(R.detach(t), limits.stats_sample_max)
-    x = R.double(flat)
+    x = R.to(flat, torch.float64, copy=True)  # a copy, for numpy (see the module docstring)
     if R.is_cpu(x):  # numpy's reductions (see the module docstring)
         a = R.to_numpy(R.resolve_neg(x))
         mask = _isfinite(a)

@@ -84,6 +84,8 @@ mean = _T["mean"]
 std = _T["std"]
 tensor_sum = _T["sum"]
 set_ = _T["set_"]
+clone = _T["clone"]
+cat = _VF.cat
 arange = _VF.arange
 empty = _VF.empty
 tensor = torch.tensor
@@ -221,11 +223,15 @@ _PYTHON_KEY = torch._C.DispatchKey.Python
 
 
 def has_python_dispatch(t: Any) -> bool:
-    """A tensor whose operations go to a `__torch_dispatch__` (a wrapper subclass): reading its
-    values would run the snippet's code, or, with that switched off, read no real memory."""
+    """A tensor of the snippet's own wrapper subclass, whose operations go to its
+    `__torch_dispatch__`: reading its values would run the snippet's code (or, with that switched
+    off, read no real memory). torch's own subclasses (jagged nested tensors) are not."""
     kind = type(t)
     if kind is Tensor or kind is Parameter:
         return False  # plain tensors never carry the Python key
+    module = _type_module(kind)
+    if type(module) is str and module.startswith("torch."):
+        return False
     return bool(_has_key(_dispatch_keys(t), _PYTHON_KEY))
 
 

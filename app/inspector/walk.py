@@ -156,7 +156,7 @@ class Walker:
         while self.queue:
             name, obj, depth = self.queue.popleft()
             self.visits += 1
-            if self.visits > self.limits.visits_max or budget.over():
+            if self.visits > self.limits.visits_max or budget.over(budget.WALK_SHARE):
                 self.result.truncated = True
                 break
             try:  # inline rather than _guarded(): this loop runs for every object walked
@@ -280,7 +280,7 @@ class Walker:
         items = []
         for child_name, child in itertools.islice(children, cap + 1):
             items.append((_part(child_name), child))  # cut before the next item is named
-            if budget.over():
+            if budget.over(budget.WALK_SHARE):
                 break
         if len(items) > cap:
             self.result.truncated = True
@@ -394,4 +394,7 @@ def _tuple_field_names(obj: Any) -> tuple[str, ...] | None:
 
 
 def walk(namespace: dict, limits: InspectLimits) -> WalkResult:
-    return Walker(limits).run(namespace)
+    try:
+        return Walker(limits).run(namespace)
+    finally:
+        budget.walk_done()
