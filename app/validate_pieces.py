@@ -40,6 +40,12 @@ class Invalid(Exception):
         return f"{self.count} problem(s), first at {self.where or 'top level'}: {self.why}"
 
 
+def validate_whole(flat: dict) -> S.RunResponse:
+    """RunResponse.model_validate(flat) in one call (cheaper below a few hundred KB), failing
+    as validate_run does."""
+    return _whole(S.RunResponse, flat, "")
+
+
 def validate_run(flat: dict) -> S.RunResponse:
     if not isinstance(flat, dict):
         raise Invalid("", "not an object")

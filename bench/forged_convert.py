@@ -3,7 +3,7 @@
 A real uvicorn server (a subprocess) serves create_app with tests/forged_kit.ForgedPool, whose
 "worker" answers one prepared result of up to 16 MiB; this process posts /api/run and, from a
 second thread, polls /api/health every 5 ms meanwhile. Prints the /api/run time and the health
-latencies (p50, max) during it, per payload kind. Asserts nothing.
+latencies (p50, max) during it, per payload kind, and the server's peak RSS. Asserts nothing.
 
     .venv/bin/python bench/forged_convert.py [--kinds steps,graph,tensors] [--rounds 3]
     .venv/bin/python bench/forged_convert.py --whole   # one parse/validate/encode call, as before
@@ -124,6 +124,12 @@ def measure(port: int, rounds: int) -> None:
                   f"({len(latencies)} polls)")
 
 
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kinds", default="steps,graph,tensors")
@@ -148,6 +154,7 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.2)
             measure(port, args.rounds)
+            print(f"  server peak RSS {_peak_rss_mb(proc.pid):.0f} MB")
         finally:
             proc.terminate()
             proc.wait(20)
