@@ -76,9 +76,15 @@ class BodyLimit:
                 complete = not message.get("more_body", False)
             return message
 
+        pending = declared != 0 and any(n in (b"content-length", b"transfer-encoding")
+                                        for n, _ in scope["headers"])
+
         async def watched_send(message):
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if pending and not complete:  # answered without reading it all (a GET, a 413):
+                    message = _closing(message)  # close rather than drain the rest
             await send(message)
 
         try:
@@ -86,6 +92,13 @@ class BodyLimit:
         except (BodyTooLarge, BodyTooSlow) as exc:  # read outside a route (FastAPI answers inside)
             if not started:
                 await _refuse(exc, scope, send)
+
+
+def _closing(start: dict) -> dict:
+    headers = list(start.get("headers", ()))
+    if (b"connection", b"close") not in headers:
+        headers.append((b"connection", b"close"))
+    return {**start, "headers": headers}
 
 
 async def _refuse(exc: HTTPException, scope, send) -> None:

@@ -85,7 +85,8 @@ def test_every_json_route_answers_hostile_bodies_in_json_without_a_5xx(base_url,
 @pytest.mark.parametrize("path, method", JSON_ROUTES)
 def test_every_json_route_refuses_an_endless_chunked_body(base_url, path, method):
     """Streamed without a content-length: a route that reads its body refuses it with a 413 at
-    the limit; one that does not answers as usual. Either way the body is not read to its end."""
+    the limit; one that does not answers as usual and closes the connection. Either way the
+    body is not read to its end."""
     import httpx
 
     def endless():

@@ -164,3 +164,15 @@ def test_a_body_that_never_arrives_is_a_408_after_the_read_timeout():
                 assert _status(sock) == 408
                 assert time.monotonic() - started < 5
         assert httpx.post(f"{url}/fragments/run", data={"code": "x"}, timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/health", "/static/app.js", "/docs"])
+def test_a_route_that_ignores_its_chunked_body_closes_instead_of_draining_it(server, path):
+    """GET routes never read a body; the server used to read and discard one to its end to keep
+    the connection alive. Now the answer closes the connection."""
+    url, _ = server
+    with connection(url) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+        assert _status(sock) == 200
+        sent = _offer_chunked(sock, HUGE)
+    assert sent < HUGE / 4, f"the server took {sent} of {HUGE} bytes"
