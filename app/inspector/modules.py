@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from . import budget
 from . import readers as R
 from .jsonval import encode_scalar, encode_setting
 from .tensors import in_bounds
@@ -83,7 +84,8 @@ def _state_dict_keys(m: torch.nn.Module) -> list[str]:
     # Lazy modules refuse state_dict() until their first forward.
     try:
         return [_name(k) for k in R.state_dict(m).keys()]
-    except Exception:  # noqa: BLE001 - a BaseException goes to encoder._module's guard
+    except BaseException as exc:  # noqa: BLE001 - state_dict hooks are the snippet's code
+        budget.absorb(exc)
         return []
 
 
