@@ -87,6 +87,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     """FastAPI's own handling, except that a JSON body it could not parse at all (invalid UTF-8,
     nesting too deep for json.loads) is the documented 422, not an undocumented 400."""
     if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR and exc.__cause__:
+        if isinstance(exc.__cause__, ClientDisconnect):  # the client left mid-body
+            return await client_closed(request, exc.__cause__)
         exc = HTTPException(422, f"body: not valid JSON ({type(exc.__cause__).__name__})")
     return await http_exception_handler(request, exc)
 

@@ -26,24 +26,32 @@ BODY_ROUTES = ["/api/run", "/", "/fragments/run", "/fragments/step", "/fragments
 
 
 class Counted:
-    """Counts the body bytes the server hands the app, per request path."""
+    """Counts the body bytes the server hands the app, and records the status the app answers,
+    per request path."""
 
     def __init__(self, app) -> None:
         self.app = app
         self.seen: dict[str, int] = {}
+        self.status: dict[str, int] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
         self.seen[path] = 0
+        self.status.pop(path, None)
 
         async def counting():
             message = await receive()
             self.seen[path] += len(message.get("body", b""))
             return message
 
-        await self.app(scope, counting, send)
+        async def recording(message):
+            if message["type"] == "http.response.start":
+                self.status[path] = message["status"]
+            await send(message)
+
+        await self.app(scope, counting, recording)
 
 
 @pytest.fixture(scope="module")
@@ -129,15 +137,25 @@ def test_a_body_longer_than_its_content_length_gives_the_app_only_the_declared_b
 
 
 def test_a_body_shorter_than_its_content_length_ends_quietly_when_the_client_leaves(server, caplog):
-    """A client that promises more than it sends and hangs up: no 500, no traceback."""
-    url, _ = server
+    """A client that promises more than it sends and hangs up: no 500, no traceback; the app's
+    answer (that nobody reads) is a 499, client closed request."""
+    url, counted = server
     caplog.set_level(logging.ERROR)
+    counted.status.clear()
     for path in BODY_ROUTES:
         with connection(url) as sock:
             sock.sendall(_head(path, "Content-Length: 1000") + b"code=x")
-        time.sleep(0.05)
+        _until_answered(counted, path)
+    assert {counted.status[path] for path in BODY_ROUTES} == {499}
     assert httpx.post(f"{url}/fragments/run", data={"code": "x"}, timeout=10).status_code == 200
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def _until_answered(counted: Counted, path: str) -> None:
+    deadline = time.monotonic() + 10
+    while path not in counted.status:
+        assert time.monotonic() < deadline, f"{path} never answered"
+        time.sleep(0.01)
 
 
 def test_a_body_at_the_limit_is_accepted(server):
