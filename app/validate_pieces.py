@@ -129,16 +129,14 @@ def _list(items: list, cap: int, where: str, each: Any) -> list:
 
 def _graph(value: dict, where: str) -> S.Graph:
     value = dict(value)
-    nodes, edges = (value.pop(k) if isinstance(value.get(k), list) else None
-                    for k in ("nodes", "edges"))
+    lists = {k: value.pop(k) for k in ("nodes", "edges") if isinstance(value.get(k), list)}
     head = _whole(S.Graph, value, where)
-    graph = S.Graph.model_construct(
-        head.model_fields_set | {k for k, v in (("nodes", nodes), ("edges", edges)) if v is not None},
-        nodes=_slices(S.GraphNode, nodes, S.GRAPH_NODES_MAX, f"{where}.nodes") if nodes is not None
-        else head.nodes,
-        edges=_slices(S.GraphEdge, edges, S.GRAPH_EDGES_MAX, f"{where}.edges") if edges is not None
-        else head.edges,
-        truncated=head.truncated)
+    nodes = (_slices(S.GraphNode, lists["nodes"], S.GRAPH_NODES_MAX, f"{where}.nodes")
+             if "nodes" in lists else head.nodes)
+    edges = (_slices(S.GraphEdge, lists["edges"], S.GRAPH_EDGES_MAX, f"{where}.edges")
+             if "edges" in lists else head.edges)
+    graph = S.Graph.model_construct(head.model_fields_set | lists.keys(), nodes=nodes,
+                                    edges=edges, truncated=head.truncated)
     _check(S.check_graph, graph, where)
     return graph
 

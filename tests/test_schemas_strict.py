@@ -104,9 +104,10 @@ def test_a_response_round_trips_through_its_own_json(traced):
 def test_every_field_the_inspector_writes_exists_in_the_schema(traced):
     """Drift: a key the inspector emits that the schema lacks is dropped without a word
     (extra="ignore"). Checked on a real snapshot and on the fallback entries."""
+    import torch
+
     from app.inspector.tensors import minimal_tensor
     from app.inspector.walk import Found
-    import torch
     pairs = [(S.TensorInfo, traced["tensors"] + [minimal_tensor(Found(torch.ones(1), "t"))]),
              (S.ArrayInfo, traced["arrays"]), (S.StorageInfo, traced["storages"]),
              (S.GraphNode, traced["graph"]["nodes"]), (S.GraphEdge, traced["graph"]["edges"])]

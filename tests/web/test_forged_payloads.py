@@ -9,7 +9,6 @@ forged payload its worker answers (FORGED below); "benign" answers a well-formed
 """
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 
