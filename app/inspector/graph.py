@@ -48,8 +48,7 @@ def saved_attr_names(node: Any) -> tuple[str, ...]:
 def _fingerprint(t: torch.Tensor) -> tuple | None:
     """Saved outputs unpack as new tensor objects; match them by where they point."""
     try:
-        return (R.device(t), R.storage_data_ptr(R.untyped_storage(t)), R.storage_offset(t),
-                R.dtype(t), R.shape(t), R.stride(t))
+        return (R.device(t), R.data_ptr(t), R.dtype(t), R.shape(t), R.stride(t))
     except Exception:  # noqa: BLE001 - no storage (sparse, nested, meta): no match
         return None
 
@@ -76,7 +75,7 @@ class GraphBuilder:
             if id(fn) not in self.ids and self._add(fn):
                 queue.append(fn)
         while queue:
-            if budget.over():  # the nodes described so far; their edges to the rest are cut
+            if not len(self.nodes) & 63 and budget.over():  # cut: edges to the rest go too
                 self.truncated = True
                 self.edges = [e for e in self.edges if e["target"] in self.described]
                 break

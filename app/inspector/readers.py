@@ -48,6 +48,7 @@ is_neg = _T["is_neg"]
 is_inference = _T["is_inference"]
 is_view = _T["_is_view"]
 is_complex = _T["is_complex"]
+data_ptr = _T["data_ptr"]  # an address to compare, never to read
 shape = _getter(_T, "shape")
 dtype = _getter(_T, "dtype")
 device = _getter(_T, "device")
