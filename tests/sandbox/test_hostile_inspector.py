@@ -14,6 +14,8 @@ import textwrap
 
 import pytest
 
+from app.convert import to_response
+
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("next_run_is_right")]
 
 MODES = {"plain": None, "stepped": True, "changes_only": {"states": False}}
@@ -24,8 +26,16 @@ ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "is_view", "preview
 
 
 def _runs(sandbox, code: str, **kwargs: object) -> dict[str, dict]:
+    """Each mode's result, after checking that the server accepts it as it is (the public
+    schema: at most 64 dimensions, names of at most 256 characters...)."""
     code = textwrap.dedent(code)
-    return {mode: sandbox.result(code, trace=trace, **kwargs) for mode, trace in MODES.items()}
+    runs = {}
+    for mode, trace in MODES.items():
+        outcome = sandbox.run(code, trace=trace, **kwargs)
+        response = to_response(outcome)
+        assert response.error is None or response.error.type != "Crash", (mode, response.error)
+        runs[mode] = outcome.result()
+    return runs
 
 
 def _fields(entries: list[dict], fields: tuple[str, ...]) -> dict[str, tuple]:
