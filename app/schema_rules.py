@@ -45,7 +45,9 @@ PREVIEW_LIST_ITEMS_MAX = 2 * PREVIEW_EDGE_ITEMS + 1   # edge items at both ends 
 # has at most DIMS_MAX lists above it.
 PREVIEW_LEAVES_MAX = 2 * PREVIEW_VALUES_MAX
 PREVIEW_NODES_MAX = PREVIEW_LEAVES_MAX * (DIMS_MAX + 1)
-PREVIEW_STRING_CHARS_MAX = 100   # "nan", "...", a complex128 such as "-1.2e-300-3.4e+300j"
+# "nan", "...", complex numbers, and the items of a numpy string or object array (whole
+# strings and reprs: np.array(["hello" * 50]) previews a 250-character string).
+PREVIEW_STRING_CHARS_MAX = LABEL_CHARS_MAX
 STEPS_MAX = 1_000             # settings.trace_steps_max is 200 by default
 FRAMES_MAX = 10_000           # the snippet's frames in one traceback
 WARNINGS_MAX = 10_000

@@ -174,7 +174,7 @@ FORGED_TENSORS = {
     "preview nested 100 deep": (tensor(preview={"values": json.loads("[" * 100 + "]" * 100)}),
                                 "deeper"),
     "preview list of 8": (tensor(preview={"values": list(range(8))}), "too long"),
-    "preview string of 1,000": (tensor(preview={"values": ["x" * 1000]}), "too long"),
+    "preview string of 5,000": (tensor(preview={"values": ["x" * 5000]}), "too long"),
     "preview of 7**5 values": (tensor(preview={"values": _nested(7, 5)}), "too many"),
     "preview integer of 70 bits": (tensor(preview={"values": [2**70]}), "64 bits"),
     "stats of infinity": (tensor(stats={"min": "-Infinity"}), "stats"),
@@ -238,6 +238,17 @@ def test_claims_left_at_their_defaults_are_not_cross_checked():
     assert resp.tensors[0].numel == 0
     _refused({"ok": True, "tensors": [{"name": "x", "shape": [2], "dtype": "f", "device": "c",
                                        "numel": 3}]}, "numel")
+
+
+def test_a_numpy_string_array_previews_its_strings_whole():
+    """Regression: preview strings were capped at 100 characters, and a numpy array of longer
+    strings (its preview holds them whole) made an honest run a Crash."""
+    import numpy as np
+
+    from app.inspector import snapshot
+    snap = snapshot({"a": np.array(["hello" * 50, "x"]), "o": np.array([{"k": 1}], dtype=object)})
+    resp = both({"ok": True, **snap})
+    assert resp.arrays[0].preview.values[0] == "hello" * 50
 
 
 def test_a_nested_tensor_may_have_ragged_dimensions():
