@@ -278,3 +278,49 @@ def test_slices_of_any_size_give_the_same_answer(traced, monkeypatch):
     with pytest.raises(Invalid) as exc:
         validate_run(bad)
     assert exc.value.where.startswith(f"tensors.{len(bad['tensors']) - 1}")
+
+
+def _oddities() -> dict:
+    import numpy as np
+    import torch
+    a = np.arange(6.)
+    lin = torch.nn.Linear(3, 4)
+    opt = torch.optim.Adam(lin.parameters(), lr=1e-3)
+    lin(torch.randn(2, 3)).sum().backward()
+    opt.step()
+    opt.param_groups[0]["a key of one's own"], opt.param_groups[0]["lr"] = [1, 2, 3], 10**30
+    return {
+        "nested": {"jagged": torch.nested.nested_tensor([torch.ones(2), torch.ones(3)],
+                                                        layout=torch.jagged),
+                   "strided": torch.nested.nested_tensor([torch.ones(2, 2), torch.ones(3, 2)])},
+        "sparse": {"coo": torch.eye(3).to_sparse(), "csr": torch.eye(3).to_sparse_csr(),
+                   "huge": torch.sparse_coo_tensor(torch.zeros(2, 1, dtype=torch.long),
+                                                   torch.ones(1), (10**9, 10**9))},
+        "meta and quantized": {"m": torch.empty(10**6, 10**6, device="meta"),
+                               "q": torch.quantize_per_tensor(torch.randn(4), 0.1, 0, torch.qint8)},
+        "dtypes": {"c": torch.randn(3, dtype=torch.cfloat).conj(), "b": torch.ones(3) > 0,
+                   "u": torch.tensor([2**63 + 5], dtype=torch.uint64),
+                   "f8": torch.randn(4).to(torch.float8_e4m3fn), "z": torch.empty(0, 3)},
+        "layouts": {"e": torch.ones(3).expand(4, 3), "d64": torch.ones([1] * 64),
+                    "w": torch.ones(10).as_strided((3, 3), (1, 1), 2),
+                    "lazy": torch.nn.LazyLinear(2), "lin": lin, "opt": opt},
+        "numpy": {"r": np.arange(10)[::-2], "st": np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8")]),
+                  "dt": np.array(["2020-01-01"], dtype="datetime64[ns]"), "a0": np.array(5),
+                  "n": a, "t": torch.from_numpy(a[2:]), "bits": torch.from_numpy(a).view(torch.int32)},
+        "names": {"é\u2603 <b>": torch.ones(1), "d": {("t", 1): torch.ones(2), 3.5: torch.zeros(1)}},
+    }
+
+
+@pytest.mark.parametrize("case", ["nested", "sparse", "meta and quantized", "dtypes", "layouts",
+                                  "numpy", "names"])
+def test_the_inspectors_oddities_fit_the_schema(case):
+    """Honest runs must never be refused: nested, sparse, meta, quantized tensors, odd dtypes and
+    layouts, lazy modules, optimizers with huge and custom hyperparameters, numpy's odd arrays."""
+    import warnings
+
+    from app.inspector import snapshot
+    with warnings.catch_warnings():  # torch's prototype and deprecation notices, as a snippet's
+        warnings.simplefilter("ignore")
+        snap = json.loads(json.dumps(snapshot(_oddities()[case])))
+    resp = both({"ok": True, **snap})
+    assert resp.tensors or resp.arrays
