@@ -192,3 +192,34 @@ def test_a_snippet_that_forges_its_own_result_gets_a_crash_and_the_next_run_is_r
         nxt = real.post("/api/run", json={"code": "import torch\nx = torch.ones(2, 3)"}).json()
         assert nxt["ok"] and nxt["tensors"][0]["shape"] == [2, 3]
 
+
+
+def test_converting_a_result_runs_off_the_event_loop(client, monkeypatch):
+    """Regression: to_response ran on the event loop, so while a 16 MiB result was converted
+    (seconds here) no other request was even read. A conversion held still must leave
+    /api/health answering, on both the JSON and the page route."""
+    import threading
+
+    import app.web.service as service
+    real, entered, release = service.to_response, threading.Event(), threading.Event()
+
+    def held(outcome):
+        entered.set()
+        release.wait(30)
+        return real(outcome)
+    monkeypatch.setattr(service, "to_response", held)
+    for route, body in (("/api/run", {"json": {"code": "benign"}}),
+                        ("/fragments/run", {"data": {"code": "benign"}})):
+        entered.clear()
+        release.clear()
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(client.post(route, **body)))
+        worker.start()
+        try:
+            assert entered.wait(10), route
+            assert client.get("/api/health", timeout=5).status_code == 200
+            assert not done, "the run waits for its conversion"
+        finally:
+            release.set()
+            worker.join(30)
+        assert done and done[0].status_code == 200, route
