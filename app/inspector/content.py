@@ -5,7 +5,7 @@ tensor with a counter of its own, a numpy view (`t.numpy()`, `from_numpy`) has n
 has `t.untyped_storage()`. So the step observer compares the bytes themselves, per allocation:
 
 * CPU memory up to FULL_MAX_BYTES (64 KiB: 16k float32s, every tensor of a typical lesson) is
-  copied whole, ~1 us at that size: any write shows.
+  copied whole, 5-17 us from 64 B to 64 KiB (through torch, below): any write shows.
 * larger CPU memory is sampled: the first and last EDGE_BYTES and WINDOWS evenly spaced windows.
   Whole-tensor writes (`fill_`, `normal_`, `zero_`, `copy_`, `mul_`) and first/last-row writes
   show; a single element written in the middle of a big tensor may not, until its version moves
@@ -47,10 +47,13 @@ def is_exact(alloc: Any) -> bool:
     return isinstance(alloc, tuple) and alloc[2] and alloc[1] <= FULL_MAX_BYTES
 
 
-def _storage_bytes(t: torch.Tensor, nbytes: int) -> torch.Tensor:
-    """A uint8 tensor over t's whole storage, through torch (set_ checks the size)."""
-    return R.set_(R.empty(0, dtype=_UINT8, device="cpu"), R.untyped_storage(t), 0, (nbytes,),
-                  (1,))
+def _scratch() -> torch.Tensor:
+    return R.empty(0, dtype=_UINT8, device="cpu")
+
+
+def _storage_bytes(t: torch.Tensor, nbytes: int, view: torch.Tensor) -> torch.Tensor:
+    """`view` (uint8) set over t's whole storage, through torch (set_ checks the size)."""
+    return R.set_(view, R.untyped_storage(t), 0, (nbytes,), (1,))
 
 
 def _bytes(data: torch.Tensor) -> bytes:
@@ -59,9 +62,9 @@ def _bytes(data: torch.Tensor) -> bytes:
     return R.a_tobytes(R.to_numpy(R.clone(data)))
 
 
-def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
-    """The allocation's bytes, or a sample of them, read through `t` (a tensor on it); None
-    where they cannot be read cheaply."""
+def token(alloc: Any, t: torch.Tensor | None, view: torch.Tensor | None = None) -> bytes | None:
+    """The allocation's bytes, or a sample of them, read through `t` (a tensor on it; `view`: a
+    uint8 tensor of ours to read them with); None where they cannot be read cheaply."""
     if not isinstance(alloc, tuple) or not alloc[2] or t is None:
         return None
     ptr, nbytes, _ = alloc
@@ -70,7 +73,7 @@ def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
     if not ptr:
         return None
     try:
-        data = _storage_bytes(t, nbytes)
+        data = _storage_bytes(t, nbytes, view if view is not None else _scratch())
     except Exception:  # noqa: BLE001 - the storage changed size, or refuses a view
         return None
     if nbytes <= FULL_MAX_BYTES:
@@ -84,7 +87,8 @@ def token(alloc: Any, t: torch.Tensor | None) -> bytes | None:
 def tokens(allocations: list[tuple[Any, torch.Tensor]]) -> dict[Any, bytes | None]:
     """token() of each distinct allocation, in first-seen order: [(allocation, a tensor on it)]."""
     out: dict[Any, bytes | None] = {}
+    view = _scratch()  # one for all: it holds no storage once this returns (it dies here)
     for alloc, t in allocations:
         if alloc not in out:
-            out[alloc] = token(alloc, t)
+            out[alloc] = token(alloc, t, view)
     return out
