@@ -132,6 +132,23 @@ def _inspection_budget(seconds: float) -> Iterator[None]:
         yield
 
 
+def _inspect(namespace: dict, error: dict | None, tracer: Tracer | None, budget_s: float,
+             warnings: list[str]) -> tuple[dict, dict | None]:
+    """(the steps' fields, the final snapshot) after the run, within `budget_s`. The inspector
+    never raises; its budget's alarm may still land between two of its guards."""
+    steps: dict = {}
+    try:
+        with _inspection_budget(budget_s):
+            steps = tracer.finish(namespace, error) if tracer is not None else {}
+            # A traced run has observed most of the namespace already: its incremental
+            # snapshot is equal.
+            return steps, (tracer.snapshot(namespace) if tracer is not None
+                           else _take_snapshot(namespace, warnings))
+    except BaseException as exc:  # noqa: BLE001 - the result must still be sent
+        warnings.append(f"inspector failed: {type(exc).__name__}")
+        return steps or (tracer.finish(namespace, error) if tracer is not None else {}), None
+
+
 def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
     try:
         from app.inspector import snapshot  # lazy: the inspector may not exist yet
@@ -165,12 +182,7 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
         out.close_to_snippet()
         err.close_to_snippet()
     warnings: list[str] = []
-    with _inspection_budget(inspect_budget_s(limits, started)):
-        steps = tracer.finish(namespace, error) if tracer is not None else {}
-        # A traced run has observed most of the namespace already: its incremental snapshot is
-        # equal.
-        snap = (tracer.snapshot(namespace) if tracer is not None
-                else _take_snapshot(namespace, warnings))
+    steps, snap = _inspect(namespace, error, tracer, inspect_budget_s(limits, started), warnings)
     payload = {
         "ok": error is None,
         "stdout": out.result(),

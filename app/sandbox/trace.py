@@ -170,24 +170,30 @@ class Tracer:
             self._stop(f"steps_max={self.steps_max}")
             return
         if budget.active():  # after the run: the runner's budget (and its alarm) is in force
-            self._append(site, kind, iteration, note)
+            self._guarded_append(site, kind, iteration, note)
             return
         with _paused_timer() as left_s:
             seconds = self._observer.limits.time_budget_s
             if left_s > 0:
                 seconds = min(seconds, left_s * STEP_SHARE_OF_TIME_LEFT)
             with budget.limit(seconds) as spent:
-                self._append(site, kind, iteration, note)
+                self._guarded_append(site, kind, iteration, note)
             if spent.expired and not self.truncated:
                 self._stop(f"the inspection's time budget of {seconds:.3g} s")
 
-    def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
+    def _guarded_append(self, site: Site, kind: str, iteration: int | None,
+                        note: str | None) -> None:
+        """A hook must not raise into the snippet: not what the snippet's code raised while its
+        namespace was read, nor the budget's alarm (app.inspector.budget.Expired) where it fell
+        between the observers' own guards. (The run's TimeLimit is paused meanwhile.)"""
         try:
-            changes, storage_keys, state = self._observe()
-        except BaseException as exc:  # noqa: BLE001 - the observers never raise; belt and braces
+            self._append(site, kind, iteration, note)
+        except BaseException as exc:  # noqa: BLE001 - see the docstring
             budget.absorb(exc)
             self.warnings.append(f"step skipped: {type(exc).__name__}")
-            return
+
+    def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
+        changes, storage_keys, state = self._observe()
         step = {"index": len(self.steps), "kind": kind, "start_line": site.start_line,
                 "end_line": site.end_line, "iteration": iteration, "grad_mode": grad_mode(),
                 "stdout": self._new_stdout(), "changes": changes, "note": note,

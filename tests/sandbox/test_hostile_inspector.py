@@ -257,3 +257,24 @@ def test_names_over_256_characters_are_shortened_and_stay_unique(sandbox):
     names = [t["name"] for t in _same_outcome(runs)["tensors"]]
     assert len(names) == len(set(names)) == 3 and all(len(n) <= 256 for n in names)
     assert names[0] == "x" * 255 + "…" and names[2].startswith("box.aaa")
+
+
+def test_a_step_failing_outside_the_observers_is_skipped_not_raised_into_the_snippet(
+        monkeypatch):
+    """Regression: a step hook let an exception raised after the observation (where the
+    budget's alarm can land too) escape into the snippet, as the snippet's own error."""
+    import json
+
+    from app.sandbox import trace
+    from app.sandbox.limits import SandboxLimits
+    from app.sandbox.runner import run_snippet
+
+    def late_alarm() -> str:
+        raise KeyboardInterrupt("between two guards")
+
+    monkeypatch.setattr(trace, "grad_mode", late_alarm)
+    res = json.loads(run_snippet("import torch\nx = torch.ones(2)\ny = x * 2\n",
+                                 SandboxLimits(exec_timeout_s=5.0), trace=True))
+    assert (res["ok"], res["error"], res["steps"]) == (True, None, [])
+    assert res["warnings"].count("step skipped: KeyboardInterrupt") == 3
+    assert [t["name"] for t in res["snapshot"]["tensors"]] == ["x", "y"]
