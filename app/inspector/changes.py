@@ -36,7 +36,8 @@ from .encoder import _entry, _section, reading
 from .graph import build_graph
 from .limits import InspectLimits
 from .modules import _numel
-from .observe import StepObserver, _extent, _indexed, _training, take_prints
+from .observe import StepObserver, _extent, _indexed
+from .prints import _training, take_prints
 from .preview import _NUMPY_DTYPES, tensor_preview
 from .storages import array_extent, group_storages, tensor_extent
 from .tensors import _autograd_fields, _layout_fields, in_bounds, is_uninitialized, minimal_tensor

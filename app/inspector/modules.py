@@ -19,8 +19,8 @@ from . import budget
 from . import readers as R
 from .jsonval import encode_scalar, encode_setting
 from .tensors import in_bounds
-from .walk import (Found, WalkResult, instance_attributes, optimizer_groups, optimizer_state,
-                   safe_repr)
+from .objects import instance_attributes, optimizer_groups, optimizer_state, safe_repr
+from .walk import Found, WalkResult
 
 NAME_CHARS = 256  # the schema's NAME_CHARS_MAX
 _QUALNAME = type.__dict__["__qualname__"].__get__

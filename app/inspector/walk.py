@@ -20,12 +20,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import numpy as np
 import torch
 
 from . import budget
 from . import readers as R
 from .limits import InspectLimits
+from .objects import (ARRAY, ATOM_IDS, MAPPING, MODULE, OPTIMIZER, OTHER, SEQUENCE, TENSOR,
+                      group_params, has_non_atoms, instance_attributes, kind_of, optimizer_groups,
+                      optimizer_state, safe_repr, skip_top_level, tuple_field_names)
 
 
 @dataclass
@@ -51,25 +53,6 @@ class WalkResult:
         return found.name if found is not None and found.obj is obj else None
 
 
-def safe_repr(value: Any, limit: int = 60) -> str:
-    """A one-line repr of at most `limit` characters; whatever the object's __repr__ raises
-    (SystemExit and KeyboardInterrupt too) gives `<TypeName>`."""
-    try:
-        text = repr(value)
-        if type(text) is not str:
-            raise TypeError("__repr__ returned a str subclass")
-    except BaseException as exc:  # noqa: BLE001 - the snippet's __repr__ is not our outcome
-        budget.absorb(exc)
-        text = f"<{_type_name(value)}>"
-    text = text[: limit + 1].replace("\n", " ")  # multi-line reprs (tensor keys): one-line names
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _type_name(value: Any) -> str:
-    name = R.type_name(type(value))
-    return name if len(name) <= 60 else name[:57] + "..."
-
-
 def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
     """.grad without the UserWarning torch emits for non-leaf tensors (which
     only have a grad after retain_grad()); read through torch's own descriptors."""
@@ -80,10 +63,6 @@ def leaf_grad(t: torch.Tensor) -> torch.Tensor | None:
 # TensorDataset, DataLoader, samplers, distributions, SimpleNamespace.
 _DATA_HOLDER_PACKAGES = ("torch.utils.data.", "torch.distributions.")
 _DATA_HOLDER_MODULES = frozenset({"types"})
-# Leaves of the walk: neither holders of tensors nor worth an attribute lookup each. Exact types,
-# compared by identity (hashing a class can run its metaclass's __hash__).
-_ATOMS = (int, float, bool, complex, str, bytes, type(None), torch.dtype, torch.device)
-_ATOM_IDS = frozenset(map(id, _ATOMS))
 # A container of atoms only is skipped after one scan of its item types in C (~10 us for 1,000
 # items, where visiting them took ~550 us at every step and a list over container_items_max
 # marked the snapshot truncated though nothing was hidden). Longer ones are walked as before.
@@ -92,42 +71,6 @@ ATOMS_SCAN_MAX = 100_000
 # name, is cut to this many characters before the next part is added (a 1 MB attribute name
 # must not become 1,000 queued 1 MB names); Walker._fit then shortens to name_chars_max.
 NAME_WORK_CHARS = 1024
-
-# What an object is to the walk, decided by its real type once per type (see _kind).
-ATOM, TENSOR, ARRAY, MODULE, OPTIMIZER, MAPPING, SEQUENCE, OTHER = range(8)
-_KINDS: dict[int, tuple[type, int]] = {}  # id(type) -> (the type, kept alive so ids stay its)
-_KINDS_MAX = 10_000
-
-
-def _classify(cls: type) -> int:
-    if id(cls) in _ATOM_IDS:
-        return ATOM
-    for base, kind in ((R.TensorBase, TENSOR), (np.ndarray, ARRAY), (R.Module, MODULE),
-                       (R.Optimizer, OPTIMIZER), (dict, MAPPING), (list, SEQUENCE),
-                       (tuple, SEQUENCE), (deque, SEQUENCE)):
-        if R.is_subtype(base, cls):
-            return kind
-    return OTHER
-
-
-def _kind(obj: Any) -> int:
-    cls = type(obj)
-    known = _KINDS.get(id(cls))
-    if known is not None and known[0] is cls:
-        return known[1]
-    if len(_KINDS) >= _KINDS_MAX:
-        _KINDS.clear()
-    kind = _classify(cls)
-    _KINDS[id(cls)] = (cls, kind)
-    return kind
-
-
-def skip_top_level(name: Any, value: Any) -> bool:
-    """Names a learner did not mean as data: dunders, imports, defs, classes."""
-    if type(name) is not str or name.startswith("__"):
-        return True
-    return _kind(value) == OTHER and R.is_routine_module_or_class(value)
-
 
 def _part(text: str) -> str:
     return text if len(text) <= NAME_WORK_CHARS else text[:NAME_WORK_CHARS]
@@ -151,7 +94,7 @@ class Walker:
         for name, value in list(dict.items(namespace)):
             # Numbers and strings are leaves with nothing to find: not queued (a step-through
             # walks after every statement, and `lr = 0.1` or `i` would cost a visit each time).
-            if id(type(value)) not in _ATOM_IDS and not self._skipped(name, value):
+            if id(type(value)) not in ATOM_IDS and not self._skipped(name, value):
                 self.queue.append((_part(name), value, 0))
         while self.queue:
             name, obj, depth = self.queue.popleft()
@@ -185,7 +128,7 @@ class Walker:
             self._failed(name, exc)
 
     def _visit(self, name: str, obj: Any, depth: int) -> None:
-        kind = _kind(obj)
+        kind = kind_of(obj)
         if kind == TENSOR:
             if self._tensor_fits(name, obj) and self._record(name, obj, self.result.tensors,
                                                              self.limits.tensors_max):
@@ -289,7 +232,7 @@ class Walker:
             self.result.truncated = True
             return
         for child_name, child in items:
-            if id(type(child)) not in _ATOM_IDS:
+            if id(type(child)) not in ATOM_IDS:
                 self.queue.append((child_name, child, depth + 1))
 
     # -- children ----------------------------------------------------------
@@ -301,14 +244,14 @@ class Walker:
             base = list if R.is_subtype(list, type(obj)) else (
                 tuple if R.is_subtype(tuple, type(obj)) else deque)
             values, size = base.__iter__(obj), base.__len__(obj)
-            if size <= ATOMS_SCAN_MAX and not _has_non_atoms(values):
+            if size <= ATOMS_SCAN_MAX and not has_non_atoms(values):
                 return ()
             values = base.__iter__(obj)
         if kind == MAPPING:
-            if size <= ATOMS_SCAN_MAX and not _has_non_atoms(values):
+            if size <= ATOMS_SCAN_MAX and not has_non_atoms(values):
                 return ()  # numbers and strings only (a list of losses, of file paths): nothing to find
             return ((f"{name}[{safe_repr(k)}]", v) for k, v in dict.items(obj))
-        fields = _tuple_field_names(obj)
+        fields = tuple_field_names(obj)
         if fields:
             return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values))
         return ((f"{name}[{i}]", v) for i, v in enumerate(values))
@@ -343,54 +286,11 @@ class Walker:
                                  self.result.tensors, cap)
 
 
-def _has_non_atoms(values: Iterable[Any]) -> bool:
-    return not set(map(id, map(type, values))) <= _ATOM_IDS
-
-
-def instance_attributes(obj: Any) -> dict | None:
-    """The instance dict of a plain object (a user's Dataset, a TensorDataset, a DataLoader, a
-    distribution, a SimpleNamespace...), read without running its class's __getattribute__;
-    None for modules, classes, functions and objects without one (__slots__, C types)."""
-    if R.is_routine_module_or_class(obj):
-        return None
-    try:
-        attrs = object.__getattribute__(obj, "__dict__")
-    except Exception:  # no instance dict (or a class that refuses to show it)
-        return None
-    return attrs if type(attrs) is dict else None
-
-
-def optimizer_groups(opt: Any) -> list:
-    """An optimizer's param_groups from its instance dict (no property of the snippet's runs)."""
-    groups = (instance_attributes(opt) or {}).get("param_groups")
-    return list(list.__iter__(groups)) if R.is_subtype(list, type(groups)) else []
-
-
-def group_params(group: Any) -> list:
-    params = dict.get(group, "params") if R.is_subtype(dict, type(group)) else None
-    return list(list.__iter__(params)) if R.is_subtype(list, type(params)) else []
-
-
-def optimizer_state(opt: Any) -> list[tuple[Any, Any]]:
-    state = (instance_attributes(opt) or {}).get("state")
-    return list(dict.items(state)) if R.is_subtype(dict, type(state)) else []
-
-
 def _attribute_children(name: str, attrs: dict) -> Iterable[tuple[str, Any]]:
     # Public attributes only, as for modules: private ones are implementation details
     # (a DataLoader iterator's _dataset, caches) and would crowd out what the snippet named.
     return ((f"{name}.{_part(attr)}", value) for attr, value in list(dict.items(attrs))
             if type(attr) is str and not attr.startswith("_"))
-
-
-def _tuple_field_names(obj: Any) -> tuple[str, ...] | None:
-    """namedtuple `_fields`, or structseq (torch.return_types) `__match_args__`."""
-    if not R.is_subtype(tuple, type(obj)):
-        return None
-    fields = R.class_attribute(type(obj), "_fields") or R.class_attribute(type(obj), "__match_args__")
-    if type(fields) is tuple and all(type(f) is str for f in fields):
-        return fields
-    return None
 
 
 def walk(namespace: dict, limits: InspectLimits) -> WalkResult:

@@ -418,10 +418,10 @@ def test_oversized_pre_encoded_steps_are_dropped_not_the_run():
 
 
 def test_tensor_print_falls_back_field_by_field():
-    """observe._tensor_print reads every field in one try; a tensor whose storage cannot be read
+    """prints._tensor_print reads every field in one try; a tensor whose storage cannot be read
     (a meta tensor... any raising field) still gets a print, with None for that field."""
     import torch
-    from app.inspector.observe import _tensor_print
+    from app.inspector.prints import _tensor_print
     from app.inspector.walk import WalkResult
     fine = _tensor_print("x", [], torch.ones(2), WalkResult())
     assert fine[4] == (2,) and fine[-1][1:] == (8, True)  # (address, nbytes, on CPU)
