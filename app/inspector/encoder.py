@@ -21,8 +21,10 @@ Tensor: name, aliases, shape (always ints: a nested tensor's ragged dims are
   relative to its storage group), preview {values, truncated}|null,
   stats {min,max,mean,std,nan_count,inf_count,sampled,count}|null (real
   floating dtypes only), flags ["sparse","nested","meta","zero_size",
-  "expanded","conj","neg","quantized","inference","uninitialized";
-  "uninspectable" when the entry itself failed].
+  "expanded","conj","neg","quantized","inference","uninitialized",
+  "out_of_bounds" (its bytes lie outside its storage: values not read),
+  "python_dispatch" (the snippet's __torch_dispatch__ subclass: values not
+  read); "uninspectable" when the entry itself failed].
 Array: name, aliases, shape, dtype "float32", strides (bytes), itemsize,
   nbytes, offset_bytes (from root .base start), is_view, c_contiguous,
   writeable, storage, byte_range, preview. offset_bytes counts from the

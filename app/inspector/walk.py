@@ -238,23 +238,17 @@ class Walker:
     # -- children ----------------------------------------------------------
     def _container_children(self, name: str, obj: Any, kind: int) -> Iterable[tuple[str, Any]]:
         # The container's own C iteration: a subclass's __iter__, __len__ or items() is not run.
-        if kind == MAPPING:
-            values, size = dict.values(obj), dict.__len__(obj)
-        else:
-            base = list if R.is_subtype(list, type(obj)) else (
-                tuple if R.is_subtype(tuple, type(obj)) else deque)
-            values, size = base.__iter__(obj), base.__len__(obj)
-            if size <= ATOMS_SCAN_MAX and not has_non_atoms(values):
-                return ()
-            values = base.__iter__(obj)
-        if kind == MAPPING:
-            if size <= ATOMS_SCAN_MAX and not has_non_atoms(values):
-                return ()  # numbers and strings only (a list of losses, of file paths): nothing to find
+        base = dict if kind == MAPPING else _sequence_base(obj)
+        size = base.__len__(obj)
+        values = (lambda: dict.values(obj)) if base is dict else (lambda: base.__iter__(obj))
+        if size <= ATOMS_SCAN_MAX and not has_non_atoms(values()):
+            return ()  # numbers and strings only (a list of losses, of file paths): nothing to find
+        if base is dict:
             return ((f"{name}[{safe_repr(k)}]", v) for k, v in dict.items(obj))
         fields = tuple_field_names(obj)
         if fields:
-            return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values))
-        return ((f"{name}[{i}]", v) for i, v in enumerate(values))
+            return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values()))
+        return ((f"{name}[{i}]", v) for i, v in enumerate(values()))
 
     def _module_children(self, name: str, module: torch.nn.Module) -> Iterable[tuple[str, Any]]:
         for pname, param in R.named_parameters(module, remove_duplicate=False):
@@ -284,6 +278,11 @@ class Walker:
                 if R.is_tensor(value) and self._tensor_fits(name, value):
                     self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value,
                                  self.result.tensors, cap)
+
+
+def _sequence_base(obj: Any) -> type:
+    kind = type(obj)
+    return list if R.is_subtype(list, kind) else tuple if R.is_subtype(tuple, kind) else deque
 
 
 def _attribute_children(name: str, attrs: dict) -> Iterable[tuple[str, Any]]:
