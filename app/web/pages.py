@@ -1,26 +1,23 @@
 """HTML routes. ``GET /`` renders the whole page, which includes ``_panels.html`` - the very
 partial that ``POST /fragments/run`` returns for htmx to swap in. Both come from the same
-``RunResponse`` that ``POST /api/run`` returns as JSON."""
+``RunResponse`` that ``POST /api/run`` returns as JSON. The routes await the run and hand it to a
+thread (app.web.drawing), which draws it under the render budget and frees it."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Callable, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader
 
+from app.convert import paused_gc
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.schemas import RunResponse
-from app.web import budget, forms, timeline, view_model
+from app.web import budget, drawing, forms
+from app.web.drawing import Refused
 from app.web.run_cache import RunCache
 
-ROOT = Path(__file__).resolve().parents[2]
-# Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
-_env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
-                   trim_blocks=True, lstrip_blocks=True)
 T = TypeVar("T")
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -28,13 +25,6 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 TOO_BIG = "this result is too big to draw"
 _TO_NOTICE = {"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"}
 INDEX_DIGITS_MAX = 6       # a step or row number; the caps are thousands
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Why a run did not happen (busy, unavailable, too big to draw...), for a notice."""
-    notice: str
-    status: int = 200
 
 
 def runs(request: Request) -> RunCache:
@@ -46,38 +36,33 @@ def runs(request: Request) -> RunCache:
     return state.runs
 
 
-async def _run(request: Request, code: str) -> RunResponse | Refused:
+async def _run(request: Request, code: str) -> list[RunResponse] | Refused:
     """Run the code, stepped (the page has a timeline, which shows any step's panels at once:
-    it needs every step's state); a busy or unavailable pool is refused with a notice."""
+    it needs every step's state); a busy or unavailable pool is refused with a notice. The run
+    comes in a one-item list, for app.web.drawing to take."""
     try:
-        return await request.app.state.service.run(code, trace=True, states=True)
+        return [await request.app.state.service.run(code, trace=True, states=True)]
     except HTTPException as exc:
         return Refused(str(exc.detail), exc.status_code)
 
 
 async def _off_loop(request: Request, fn: Callable[..., T], *args) -> T:
-    """fn(*args) in a thread, under the render budget (app.web.budget): view models, the
-    timeline, templates and dot keep the event loop free; a render past its budget raises
-    budget.TooBig."""
-    return await asyncio.to_thread(budget.within, request.app.state.settings.render_budget_s,
-                                   fn, *args)
+    """fn(*args) in a thread, under the render budget (past it, budget.TooBig), with the cyclic
+    GC paused: drawing allocates enough to start full collections, and each one walked the
+    whole run's objects holding the GIL (a 9 MiB run's page: /api/health waited 0.3 s)."""
+    return await asyncio.to_thread(_paused, budget.within,
+                                   request.app.state.settings.render_budget_s, fn, *args)
 
 
-def _draw(name: str, context: dict) -> str:
-    """A template rendered with the deadline checked between its output chunks."""
-    return budget.checked(_env.get_template(name).generate(context))
-
-
-def _panels(cache: RunCache, resp: RunResponse, code: str, focus: str | None) -> dict:
-    """The panels' and the timeline's context of a run the page will show (in a thread)."""
-    token = cache.put(code, resp)
-    return {"view": view_model.build(resp, code, focus), "notice": None, "status": 200,
-            "timeline": timeline.build(resp, token), "run": token or ""}
+def _paused(fn: Callable[..., T], *args) -> T:
+    with paused_gc():
+        return fn(*args)
 
 
 def _notice(refused: Refused) -> HTMLResponse:
     """Keep the last good panels on screen; show why this request drew none."""
-    html = _env.get_template("_notice.html").render(notice=refused.notice, status=refused.status)
+    html = drawing.env.get_template("_notice.html").render(notice=refused.notice,
+                                                           status=refused.status)
     return HTMLResponse(html, headers=_TO_NOTICE)
 
 
@@ -107,17 +92,14 @@ async def _page(request: Request, code: str, current: str | None) -> HTMLRespons
     refused = ran if isinstance(ran, Refused) else None
     if refused is None:
         try:
-            return HTMLResponse(await _off_loop(request, _page_html, runs(request), ran, shell))
+            return HTMLResponse(await _off_loop(request, drawing.owning, ran, drawing.page_html,
+                                                runs(request), shell))
         except budget.TooBig:
             refused = Refused(TOO_BIG)
     context = {"view": None, "notice": refused.notice, "status": refused.status,
                "timeline": None}
     # No result in it: the page around a notice is small, so no budget (it must not fail too).
-    return HTMLResponse(await asyncio.to_thread(_draw, "page.html", {**shell, **context}))
-
-
-def _page_html(cache: RunCache, resp: RunResponse, shell: dict) -> str:
-    return _draw("page.html", {**shell, **_panels(cache, resp, shell["code"], None)})
+    return HTMLResponse(await asyncio.to_thread(drawing.draw, "page.html", {**shell, **context}))
 
 
 @router.post("/fragments/run", response_class=HTMLResponse)
@@ -127,15 +109,8 @@ async def run_fragment(request: Request):
     ran = await _run(request, code)
     if isinstance(ran, Refused):
         return _notice(ran)
-    try:
-        return HTMLResponse(await _off_loop(request, _run_html, runs(request), ran, code,
-                                            form.get("focus")))
-    except budget.TooBig:
-        return _notice(Refused(TOO_BIG))
-
-
-def _run_html(cache: RunCache, resp: RunResponse, code: str, focus: str | None) -> str:
-    return _draw("_run_fragment.html", _panels(cache, resp, code, focus))
+    return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code,
+                                 form.get("focus")))
 
 
 @router.post("/fragments/step", response_class=HTMLResponse)
@@ -143,30 +118,30 @@ async def step_fragment(request: Request):
     """The panels as they were after one step of a run the page showed (the timeline's slider)."""
     form = await _form(request)
     code, token = form.get("code", ""), form.get("run", "")
+    step, focus = _index(form.get("step")) or 0, form.get("focus")
     cache = runs(request)
-    resp = await _off_loop(request, cache.get, token, code)   # parsing a big run takes a while
-    if resp is None:  # evicted, never kept, or from before a restart: run it again
+    try:
+        out = await _off_loop(request, drawing.cached_step_html, cache, token, code, step, focus)
+    except budget.TooBig:
+        out = Refused(TOO_BIG)
+    if out is None:  # evicted, never kept, or from before a restart: run it again
         ran = await _run(request, code)
         if isinstance(ran, Refused):
             return _notice(ran)
-        resp, token = ran, None
-    if not resp.steps:  # e.g. after a restart, the code now times out before its first step
-        what = f"it ended with {resp.error.type}" if resp.error else "it ran no statement"
-        return _notice(Refused(f"this code has no steps to show: {what}"))
+        out = await _drawing(request, drawing.step_html, ran, cache, None, code, step, focus)
+    return _drawn(out)
+
+
+async def _drawing(request: Request, fn: Callable, box: list, *args) -> str | Refused:
+    """drawing.owning(box, fn, *args) off the loop; a render past the budget is refused."""
     try:
-        return HTMLResponse(await _off_loop(request, _step_html, cache, resp, token, code,
-                                            _index(form.get("step")) or 0, form.get("focus")))
+        return await _off_loop(request, drawing.owning, box, fn, *args)
     except budget.TooBig:
-        return _notice(Refused(TOO_BIG))
+        return Refused(TOO_BIG)
 
 
-def _step_html(cache: RunCache, resp: RunResponse, token: str | None, code: str, step: int,
-               focus: str | None) -> str:
-    token = token or cache.put(code, resp)
-    tl = timeline.build(resp, token, step)
-    view = view_model.build(timeline.state_at(resp, tl.current), code, focus)
-    return _draw("_step_fragment.html", {"view": view, "notice": None, "status": 200,
-                                         "timeline": tl, "step": tl.current, "run": token or ""})
+def _drawn(out: str | Refused) -> HTMLResponse:
+    return _notice(out) if isinstance(out, Refused) else HTMLResponse(out)
 
 
 @router.post("/fragments/diagram", response_class=HTMLResponse)
@@ -175,24 +150,13 @@ async def diagram_fragment(request: Request):
     (empty: the run's final state), drawn when the page focuses it."""
     form = await _form(request)
     try:
-        html = await _off_loop(request, _diagram_html, runs(request), form.get("run", ""),
+        html = await _off_loop(request, drawing.diagram_html, runs(request), form.get("run", ""),
                                _index(form.get("step")), _index(form.get("t")))
     except budget.TooBig:
         return _notice(Refused(TOO_BIG))
     if html is None:
         raise HTTPException(404, f"no tensor row {form.get('t', '')[:20]!r} in that run")
     return HTMLResponse(html)
-
-
-def _diagram_html(cache: RunCache, token: str, step: int | None, t: int | None) -> str | None:
-    # By token alone: the diagram belongs to the panels on screen, whatever the editor holds now.
-    resp = cache.get(token, None)
-    if resp is None:
-        raise HTTPException(404, "that run is no longer cached; run it again")
-    if step is not None and resp.steps:
-        resp = timeline.state_at(resp, step)
-    d = view_model.diagram_at(resp, -1 if t is None else t)
-    return None if d is None else _draw("_diagram.html", {"d": d, "hidden": False})
 
 
 async def _form_code(request: Request) -> str:

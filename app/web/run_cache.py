@@ -2,8 +2,10 @@
 by token, bounded in bytes.
 
 A run is kept as its JSON, not as objects: the bytes are what the budget counts (a parsed result
-takes several times its JSON in Python objects, so a count of entries or an estimate bounds
-nothing), and a page's next request parses it again in a thread. A run nothing can ask about
+took ten times its JSON in Python objects here, so a count of entries or an estimate bounds
+nothing), and a page's next request parses it again in a thread (encoded in pieces,
+app.encode_pieces, so that other threads run meanwhile; parsed in one call: 1 s and a 0.2 s
+hold of the GIL for a 6 MiB run here, where the parser in pieces held it longer). A run nothing can ask about
 (no steps, at most one tensor) is not kept, a run bigger than the whole budget is not kept, and
 a run nobody asked about for `idle_s` is dropped.
 """
@@ -16,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from app.convert import paused_gc
+from app.encode_pieces import encode_run
 from app.schemas import RunResponse
 
 ENTRY_OVERHEAD_BYTES = 256     # token, record and dict slot, counted with each entry
@@ -49,17 +53,24 @@ class RunCache:
 
     def put(self, code: str, resp: RunResponse) -> str | None:
         """A token for `resp`, or None when it is not kept (too big, or nothing needs it)."""
-        if not needed(resp):
-            return None
-        entry = _Entry(code, resp.model_dump_json().encode(), self.clock())
+        token = self.reserve(resp)
+        return token if token and self.keep(token, code, resp) else None
+
+    def reserve(self, resp: RunResponse) -> str | None:
+        """The token `resp` will be kept under, or None when nothing can ask about it: a page
+        draws the token first and keeps the run afterwards (encoding it is no drawing time)."""
+        return secrets.token_urlsafe(9) if needed(resp) else None
+
+    def keep(self, token: str, code: str, resp: RunResponse) -> bool:
+        """Keep `resp` under `token`; False when it is bigger than the whole budget."""
+        entry = _Entry(code, encode_run(resp), self.clock())
         if entry.nbytes > self.max_bytes:
-            return None
-        token = secrets.token_urlsafe(9)
+            return False
         with self._lock:
             self._runs[token] = entry
             self.nbytes += entry.nbytes
             self._evict(entry.used_at)
-        return token
+        return True
 
     def get(self, token: str, code: str | None) -> RunResponse | None:
         """The run `token` names; with `code`, only if that run was of this code (a page whose
@@ -72,7 +83,8 @@ class RunCache:
                 return None
             self._runs[token] = _Entry(hit.code, hit.body, now)
             self._runs.move_to_end(token)
-        return RunResponse.model_validate_json(hit.body)
+        with paused_gc():  # its ~10k containers per 100 KB are in no cycle (app.convert)
+            return RunResponse.model_validate_json(hit.body)
 
     def _evict(self, now: float) -> None:
         """Oldest first: past the byte budget, or idle too long (the order is by last use)."""

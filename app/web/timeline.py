@@ -8,13 +8,14 @@ re-rolled). A cache miss (server restarted, run evicted) re-runs the code.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
 from app.schemas import FieldChange, RunResponse, Step
 from app.web.budget import check
-from app.web.states import StateDict, as_response, fold
+from app.web.states import State, StateDict, as_response, fold
 from app.web.view_model import fmt_shape
 
 STEPS_MAX = 2_000          # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
@@ -71,13 +72,13 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
     if not resp.steps:
         return None
     shown = resp.steps[:STEPS_MAX]
-    states = _states(shown)
+    states = fold(shown)     # typed, read as they are by describe_changes
     steps = []
     for i, s in enumerate(shown):
         check()
         steps.append(TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind, s.note,
                                   partial(describe_changes, s, states[i],
-                                          states[i - 1] if i else {})))
+                                          states[i - 1] if i else State())))
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
     return Timeline(token or "", steps, current, resp.steps_truncated or len(resp.steps) > STEPS_MAX)
@@ -110,27 +111,30 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
                        stdout=stdout, duration_ms=resp.duration_ms, wall_ms=resp.wall_ms)
 
 
-def describe_changes(step: Step, state: dict, before: dict) -> list[Change]:
+def describe_changes(step: Step, state, before) -> list[Change]:
     """The "what changed" lines of one step: O(n) in the state's size and the step's changes,
-    at most CHANGES_MAX lines (a step adding 25,000 names was 10 s of quadratic scans)."""
+    at most CHANGES_MAX lines (a step adding 25,000 names was 10 s of quadratic scans).
+    `state`, `before`: app.web.states.State (typed entries, read as they are: dumping 500
+    entries with their previews to dicts cost 1.8 s), or the same as dicts."""
     out = _Lines()
     ch = step.changes
     # Indexes of the whole state, built only for a step that adds something (most add nothing).
     adds = bool(ch.tensors.added or ch.arrays.added or ch.storages.added)
-    entries = {e.get("name"): e for kind in ("tensors", "arrays")
-               for e in state.get(kind, [])} if adds else {}
-    members = _Members(state.get("storages", []) if adds else [])
-    alias_of = {a: e.get("name") for kind in ("tensors", "arrays") for e in before.get(kind, [])
-                for a in e.get("aliases") or []} if adds else {}
+    entries = {_get(e, "name"): e for kind in ("tensors", "arrays")
+               for e in _section(state, kind)} if adds else {}
+    members = _Members(_section(state, "storages") if adds else [])
+    alias_of = {a: _get(e, "name") for kind in ("tensors", "arrays")
+                for e in _section(before, kind) for a in _get(e, "aliases") or []} if adds else {}
     new_storages = set(ch.storages.added)
     for section in (ch.tensors, ch.arrays):
         for name in out.take(section.added):
-            entry = entries.get(name, {})
-            shape = f" {fmt_shape(entry['shape'])}" if entry.get("shape") is not None else ""
+            entry = entries.get(name)
+            shape = _get(entry, "shape")
+            shape = f" {fmt_shape(shape)}" if shape is not None else ""
             if name in alias_of:  # `y = x; x = x + 1`: y is no new tensor, x moved away from it
                 text = f"{name}{shape} listed alone: it was another name for {alias_of[name]}"
             else:
-                text = f"new {name}{shape}" + _shares(name, entry.get("storage"),
+                text = f"new {name}{shape}" + _shares(name, _get(entry, "storage"),
                                                       new_storages, members)
             out.add(Change(text, name, "added"))
         for fc in out.take(section.changed):
@@ -178,20 +182,39 @@ class _Lines:
 
 
 class _Members:
-    """Member names per storage id of one state, with a set for "is this name a member"."""
+    """Member names of a state's storages, read for the storages asked about only."""
 
-    def __init__(self, storages: list[dict]) -> None:
-        self.names = {s.get("id"): [m.get("name") for m in s.get("members", [])] for s in storages}
-        self.sets = {sid: set(names) for sid, names in self.names.items()}
+    def __init__(self, storages: list) -> None:
+        self.by_id = {_get(s, "id"): s for s in storages}
+        self.made: dict = {}
+
+    def _of(self, sid) -> tuple[list[str], set[str]]:
+        """The member names of `sid` in order, and as a set."""
+        if sid not in self.made:
+            names = [_get(m, "name") for m in _get(self.by_id.get(sid), "members") or []]
+            self.made[sid] = names, set(names)
+        return self.made[sid]
 
     def others(self, sid, name: str) -> tuple[list[str], int]:
         """Up to SHARES_NAMED members of `sid` other than `name`, and how many there are."""
-        names = self.names.get(sid, [])
-        count = len(self.sets.get(sid, ())) - (name in self.sets.get(sid, ()))
+        names, unique = self._of(sid)
+        count = len(unique) - (name in unique)
         return [m for m in names[:SHARES_NAMED + 1] if m != name][:SHARES_NAMED], count
 
     def listed(self, sid) -> str:
-        return _listed(self.names.get(sid, []))
+        return _listed(self._of(sid)[0])
+
+
+def _section(state, name: str) -> list:
+    """A state's section: a State's attribute, or a dict's item."""
+    return (state.get(name) if isinstance(state, Mapping) else getattr(state, name, None)) or []
+
+
+def _get(entry, key: str):
+    """An entry's field: a model's attribute, or a dict's item (None when absent)."""
+    if entry is None:
+        return None
+    return entry.get(key) if isinstance(entry, Mapping) else getattr(entry, key, None)
 
 
 def _listed(names: list[str]) -> str:

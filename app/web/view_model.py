@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
@@ -134,11 +135,39 @@ def fmt_shape(shape: list[int]) -> str:
 
 
 def preview_text(values, limit: int = PREVIEW_CHARS) -> str:
-    try:
-        text = json.dumps(values, separators=(", ", ": ")).replace('"', "")
-    except (RecursionError, ValueError, TypeError):  # nested past the recursion limit
-        return "…"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """json.dumps(values) without its quotes, cut to `limit` characters: only as much of the
+    preview is written as is shown (dumping 2,000 values to keep 70 characters cost 700 previews
+    0.6 s), and nesting costs no recursion."""
+    out, size = [], 0
+    for piece in _json_pieces(values):
+        piece = piece.replace('"', "")
+        out.append(piece)
+        size += len(piece)
+        if size > limit:
+            return "".join(out)[: limit - 1] + "…"
+    return "".join(out)
+
+
+def _json_pieces(value) -> Iterator[str]:
+    """json.dumps(value, separators=(", ", ": ")) piece by piece, for nested lists of scalars
+    (what a preview holds; anything else is dumped whole)."""
+    stack, fresh = [iter((value,))], [True]
+    while stack:
+        for item in stack[-1]:
+            if not fresh[-1]:
+                yield ", "
+            fresh[-1] = False
+            if isinstance(item, list):
+                yield "["
+                stack.append(iter(item))
+                fresh.append(True)
+                break
+            yield json.dumps(item, separators=(", ", ": "))
+        else:
+            stack.pop()
+            fresh.pop()
+            if stack:
+                yield "]"
 
 
 def _tensor_row(i: int, t: TensorInfo) -> Row:
