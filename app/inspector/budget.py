@@ -19,14 +19,19 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from contextlib import contextmanager
+from signal import ITIMER_REAL, SIG_UNBLOCK, SIGALRM, pthread_sigmask, setitimer
+from time import perf_counter
 from typing import Any, Iterator
 
 HARD_FACTOR = 1.25
 WALK_SHARE = 0.5
 REFIRE_S = 0.05
 _NEVER = float("inf")
+# Bound at import, like everything the budget relies on: a snippet may replace time.perf_counter
+# or signal.setitimer (a module attribute) but not these names.
+_install = signal.signal
+_main_thread, _current_thread = threading.main_thread, threading.current_thread
 
 
 class Expired(BaseException):
@@ -47,7 +52,7 @@ _state = _State()
 def over(share: float = 1.0) -> bool:
     """True once `share` of the current budget is spent: stop reading more. (The walk stops at
     WALK_SHARE, so that what it found still gets described.)"""
-    if time.perf_counter() > _state.deadline - (1.0 - share) * _state.seconds:
+    if perf_counter() > _state.deadline - (1.0 - share) * _state.seconds:
         _state.expired = True
         return True
     return False
@@ -83,12 +88,12 @@ def absorb(exc: BaseException) -> None:
 def _disarm() -> None:
     if _state.armed:
         _state.armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        setitimer(ITIMER_REAL, 0)
 
 
 def _fire(signum: int, frame: Any) -> None:
     if _state.armed:
-        signal.setitimer(signal.ITIMER_REAL, REFIRE_S)  # again, if this one gets swallowed
+        setitimer(ITIMER_REAL, REFIRE_S)  # again, if this one gets swallowed
         raise Expired(f"inspection exceeded its time budget of {_state.seconds:g} s")
 
 
@@ -104,8 +109,8 @@ def limit(seconds: float) -> Iterator[Spent]:
         finally:
             spent.expired = _state.expired
         return
-    main = threading.current_thread() is threading.main_thread()
-    started = time.perf_counter()
+    main = _current_thread() is _main_thread()
+    started = perf_counter()
     _state.deadline, _state.seconds, _state.expired = started + seconds, seconds, False
     _state.main = main
     previous = _arm(seconds * WALK_SHARE * HARD_FACTOR) if main else None
@@ -116,30 +121,30 @@ def limit(seconds: float) -> Iterator[Spent]:
         spent.expired = _state.expired
         _state.deadline, _state.expired = _NEVER, False
         if previous is not None:
-            _restore(previous, time.perf_counter() - started)
+            _restore(previous, perf_counter() - started)
 
 
 def walk_done() -> None:
     """The walk is over (finished or cut): the hard alarm now guards the rest of the budget."""
     if _state.deadline != _NEVER and _state.main:
         _state.armed = True
-        after_s = _state.deadline + (HARD_FACTOR - 1.0) * _state.seconds - time.perf_counter()
-        signal.setitimer(signal.ITIMER_REAL, max(after_s, 1e-3))
+        after_s = _state.deadline + (HARD_FACTOR - 1.0) * _state.seconds - perf_counter()
+        setitimer(ITIMER_REAL, max(after_s, 1e-3))
 
 
 def _arm(after_s: float) -> tuple[Any, float]:
     """Install the alarm; returns (previous handler, previous timer's remaining seconds)."""
-    remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-    handler = signal.signal(signal.SIGALRM, _fire)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGALRM])  # a snippet may have blocked it
+    remaining, _ = setitimer(ITIMER_REAL, 0)
+    handler = _install(SIGALRM, _fire)
+    pthread_sigmask(SIG_UNBLOCK, [SIGALRM])  # a snippet may have blocked it
     _state.armed = True
-    signal.setitimer(signal.ITIMER_REAL, max(after_s, 1e-3))
+    setitimer(ITIMER_REAL, max(after_s, 1e-3))
     return handler, remaining
 
 
 def _restore(previous: tuple[Any, float], elapsed_s: float) -> None:
     handler, remaining = previous
     if handler is not None:  # None: not installed from Python; ours stays, unarmed
-        signal.signal(signal.SIGALRM, handler)
+        _install(SIGALRM, handler)
     if remaining > 0:  # someone's timer was running (a test's, say): it keeps its due time
-        signal.setitimer(signal.ITIMER_REAL, max(remaining - elapsed_s, 1e-4))
+        setitimer(ITIMER_REAL, max(remaining - elapsed_s, 1e-4))

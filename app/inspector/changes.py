@@ -67,10 +67,9 @@ class ChangeObserver(StepObserver):
     def observe_changes(self, namespace: dict) -> dict[str, Any]:
         """Never raises; reads for at most limits.time_budget_s (or the budget already running).
         Cut short by the budget, or failed: the changes against a fresh start, with a warning."""
-        with budget.limit(self.limits.time_budget_s):
+        with reading(), budget.limit(self.limits.time_budget_s):
             try:
-                with reading():
-                    changes = self._changes(namespace)
+                changes = self._changes(namespace)
                 if budget.expired():
                     self.reset()
                 return changes

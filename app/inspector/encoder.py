@@ -58,10 +58,10 @@ from __future__ import annotations
 
 import gc
 import sys
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 from warnings import catch_warnings, simplefilter
 
+import numpy as np
 import torch
 
 from . import budget
@@ -86,7 +86,7 @@ def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[st
     limits = limits or InspectLimits()
     warnings: list[str] = []
     try:
-        with budget.limit(limits.time_budget_s), reading():
+        with reading(), budget.limit(limits.time_budget_s):
             return note_budget(_assemble(namespace, limits, warnings))
     except BaseException as exc:  # noqa: BLE001 - user __repr__ may even sys.exit(); never raise
         budget.absorb(exc)
@@ -105,39 +105,55 @@ def note_budget(snap: dict[str, Any]) -> dict[str, Any]:
 
 _is_grad_enabled, _set_grad_enabled = torch._C.is_grad_enabled, torch._C._set_grad_enabled
 _getrecursionlimit, _setrecursionlimit = sys.getrecursionlimit, sys.setrecursionlimit
+_errstate = np.errstate
 # The inspector recurses no deeper than a preview's dimensions (dims_max); a snippet's own limit
 # may be tiny (RecursionError everywhere) or huge (a __repr__ recursing until the C stack ends).
 RECURSION_LIMIT = 1000
 
 
-@contextmanager
-def reading() -> Iterator[None]:
+class reading:  # noqa: N801 - used as `with reading():`, as it was a function
     """While the inspector reads a namespace (a snapshot, a step's observation).
 
     No cyclic-GC passes: walking a 10k-node graph allocates ~100k short-lived objects while
     holding every node wrapper, and GC passes over that heap tripled the time; nothing here
     creates cycles that must be collected meanwhile. No autograd history recorded, and torch's
     own UserWarnings kept from a snippet whose warnings are errors. No __torch_function__ or
-    dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), and a recursion limit
-    of our own. Everything here was captured at import: the snippet may have replaced
-    torch.no_grad or warnings.catch_warnings."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    grad_was_enabled, recursion_limit = _is_grad_enabled(), _getrecursionlimit()
-    _set_grad_enabled(False)
-    try:
-        _setrecursionlimit(RECURSION_LIMIT)
-    except RecursionError:  # already deeper than that: keep the snippet's
-        pass
-    try:
-        with catch_warnings(), R.torch_unhooked():
+    dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), numpy's
+    floating-point errors ignored whatever np.seterr the snippet chose (an overflowing mean is
+    "inf", not a FloatingPointError), and a recursion limit of our own, set first thing (a
+    class, not a generator: no frames before it). Everything here was captured at import: the
+    snippet may have replaced torch.no_grad or warnings.catch_warnings."""
+
+    def __enter__(self) -> None:
+        self.recursion_limit = _getrecursionlimit()
+        try:
+            _setrecursionlimit(RECURSION_LIMIT)
+        except RecursionError:  # already deeper than that: keep the snippet's
+            pass
+        self.gc_was_enabled, self.grad_was_enabled = gc.isenabled(), _is_grad_enabled()
+        gc.disable()
+        _set_grad_enabled(False)
+        self.contexts = [catch_warnings(), _errstate(all="ignore"), R.torch_unhooked()]
+        entered = []
+        try:
+            for context in self.contexts:
+                context.__enter__()
+                entered.append(context)
             simplefilter("ignore")
-            yield
-    finally:
-        _setrecursionlimit(recursion_limit)
-        _set_grad_enabled(grad_was_enabled)
-        if gc_was_enabled:
-            gc.enable()
+        except BaseException:
+            self.contexts = entered
+            self.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            for context in reversed(self.contexts):
+                context.__exit__(None, None, None)
+        finally:
+            _setrecursionlimit(self.recursion_limit)
+            _set_grad_enabled(self.grad_was_enabled)
+            if self.gc_was_enabled:
+                gc.enable()
 
 
 def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:

@@ -83,10 +83,9 @@ class StepObserver:
     def observe(self, namespace: dict, final: bool = False) -> Observation:
         """The snapshot now; `final`: the run is over, redo what was not compared exactly.
         Never raises; reads for at most limits.time_budget_s (or the budget already running)."""
-        with budget.limit(self.limits.time_budget_s):
+        with reading(), budget.limit(self.limits.time_budget_s):
             try:
-                with reading():
-                    obs = self._observe(namespace, final)
+                obs = self._observe(namespace, final)
                 if budget.expired():  # cut short: nothing of it may be reused as complete
                     note_budget(obs.snapshot)
                     self.reset()

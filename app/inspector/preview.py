@@ -25,7 +25,7 @@ of the snippet's would then fail in a stepped run only).
 from __future__ import annotations
 
 import functools
-import math
+from math import prod
 from typing import Any
 
 import numpy as np
@@ -57,7 +57,7 @@ def edge_indices(shape: tuple[int, ...], limits: InspectLimits) -> list[list[int
     for edge in range(max(limits.preview_edge_items, 1), 0, -1):
         picks = [list(range(s)) if s <= 2 * edge else
                  list(range(edge)) + list(range(s - edge, s)) for s in shape]
-        if math.prod(len(p) for p in picks) <= limits.preview_values_max:
+        if prod(len(p) for p in picks) <= limits.preview_values_max:
             return picks
     return None
 

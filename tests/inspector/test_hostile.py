@@ -179,3 +179,23 @@ def test_more_than_64_dimensions_are_left_out_and_long_names_cut_unique():
                              "up to 64"]
     aliases = snapshot({"t": torch.ones(1), "many": [ns["ok"]] * 100})
     assert len(aliases["tensors"][1]["aliases"]) == InspectLimits().aliases_max
+
+
+def test_numpy_error_state_and_recursion_limit_of_the_snippet_do_not_apply_while_reading():
+    """Regression: under the snippet's np.seterr(all="raise") an overflowing mean raised
+    FloatingPointError and the tensor lost its stats; under a recursion limit just above the
+    caller's depth the walk and the preview's recursion failed."""
+    import sys
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    old_err, old_limit = np.seterr(all="raise"), sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(depth + 12)  # a few frames more than this test's own
+        s = snapshot({"big": torch.tensor([1.7e308, 1.7e308], dtype=torch.float64),
+                      "deep": torch.ones([2] * 10)})
+    finally:
+        sys.setrecursionlimit(old_limit)
+        np.seterr(**old_err)
+    assert by_name(s["tensors"], "big")["stats"]["mean"] == "inf"
+    assert by_name(s["tensors"], "deep")["preview"] is not None and s["warnings"] == []
