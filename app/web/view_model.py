@@ -18,6 +18,7 @@ TENSOR_ROWS_MAX, ARRAY_ROWS_MAX = 500, 200
 MODULE_ITEMS_SHOWN = 100   # parameters, buffers, keys, children, groups, states per module
 _MODULE_LISTS = ("parameters", "buffers", "unregistered", "state_dict_keys", "children",
                  "param_groups", "state")
+OUTPUT_SHOWN_CHARS = 256 * 1024   # of stdout and of stderr, drawn
 ALIASES_SHOWN = 8          # per row (a tensor reached by 50,000 paths has as many aliases)
 
 
@@ -103,10 +104,14 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
 
 def diagram_at(resp: RunResponse, idx: int) -> Diagram | None:
     """The stride diagram of row `idx` (tensors, then arrays), as build() would draw it."""
-    rows = _rows(resp)
-    if not 0 <= idx < min(len(rows), DIAGRAMS_MAX):
+    tensors = min(len(resp.tensors), TENSOR_ROWS_MAX)
+    rows = tensors + min(len(resp.arrays), ARRAY_ROWS_MAX)
+    if not 0 <= idx < min(rows, DIAGRAMS_MAX):
         return None
-    return _diagram(rows[idx], {s.id: s for s in resp.storages})
+    # That row alone: formatting every row (their previews) to draw one diagram was waste.
+    row = (_tensor_row(idx, resp.tensors[idx]) if idx < tensors
+           else _array_row(idx, resp.arrays[idx - tensors]))
+    return _diagram(row, {s.id: s for s in resp.storages})
 
 
 def _rows(resp: RunResponse) -> list[Row]:
@@ -121,10 +126,12 @@ def _rows(resp: RunResponse) -> list[Row]:
     return rows
 
 
-def terminal_text(text: str) -> str:
-    """What a terminal would show: a carriage return (tqdm's progress bar) rewrites its line."""
+def terminal_text(text: str, limit: int = OUTPUT_SHOWN_CHARS) -> str:
+    """What a terminal would show: a carriage return (tqdm's progress bar) rewrites its line.
+    At most `limit` characters of the output are read (the worker keeps 64 KiB of a stream, a
+    forged result may claim 16 MiB)."""
     out = []
-    for line in text.split("\n"):
+    for line in text[:limit].split("\n"):
         parts = [p for p in line.split("\r") if p]
         out.append(parts[-1] if parts else "")
     return "\n".join(out)

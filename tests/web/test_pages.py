@@ -239,3 +239,14 @@ def test_the_run_cache_is_per_app_and_sized_by_the_settings():
     cache = pages.runs(request)
     assert (cache.max_bytes, cache.idle_s) == (12345, 7) and pages.runs(request) is cache
     assert pages.runs(SimpleNamespace(app=create_app())) is not cache
+
+
+def test_an_arrays_diagram_is_drawn_on_demand_from_its_row_alone(client, service):
+    x = torch.arange(6).view(2, 3)
+    service.next = response_for({"x": x, "a": x.numpy()[:, ::2]})
+    html = client.post("/fragments/run", data={"code": "arrays"}).text
+    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    drawn = client.post("/fragments/diagram", data={"run": run, "t": "1"})
+    assert drawn.status_code == 200
+    assert "<figcaption>a: numpy shape (2, 2), strides (24, 16) B" in drawn.text
+    assert client.post("/fragments/diagram", data={"run": run, "t": "2"}).status_code == 404

@@ -186,3 +186,11 @@ def test_health_answers_while_the_heaviest_result_renders():
             latencies.append(time.perf_counter() - started)
         thread.join()
     assert len(latencies) >= 3 and max(latencies) < 1.0, latencies
+
+
+def test_output_is_read_only_as_far_as_it_is_shown():
+    """A forged result may claim 16 MiB of stdout; the panel shows OUTPUT_SHOWN_CHARS."""
+    text = ("progress\r" * 1000 + "done\n") * 20_000
+    shown = view_model.terminal_text(text)
+    assert len(shown) <= view_model.OUTPUT_SHOWN_CHARS and shown.startswith("done\ndone\n")
+    assert cpu_s(view_model.terminal_text, text) < 0.05
