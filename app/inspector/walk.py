@@ -85,6 +85,7 @@ class Walker:
         self.containers: dict[int, Any] = {}  # walked once each; value keeps it alive
         self.snippet_module: Any = None  # the namespace's __name__: its classes are walked
         self.names: set[str] = set()  # recorded names, for _fit's uniqueness
+        self.repeats: dict[str, int] = {}  # a name -> the last number _fit gave its repeats
         self.left_out: dict[int, Any] = {}  # tensors over dims_max, warned about once each
         self.holders: dict[int, tuple[type, bool]] = {}  # id(type) -> (type, _holds_data)
 
@@ -198,18 +199,22 @@ class Walker:
         return True
 
     def _fit(self, name: str, reserve: bool = True) -> str:
-        """`name`, or, over name_chars_max, its start and "…" (and a number: names stay
-        unique); `reserve` marks it taken."""
+        """`name`, or, over name_chars_max, its start and "…"; and, when another object has that
+        name already (dict keys with equal or equally cut reprs), "…2", "…3"...: names are
+        unique, as the schema wants. `reserve` marks it taken."""
         cap = self.limits.name_chars_max
-        if len(name) > cap:
-            short, n = name[:cap - 1] + "…", 1
-            while reserve and short in self.names:
-                n += 1
-                short = f"{name[:cap - 2 - len(str(n))]}…{n}"
-            name = short
+        fitted = name if len(name) <= cap else name[:cap - 1] + "…"
         if reserve:
-            self.names.add(name)
-        return name
+            n = self.repeats.get(fitted, 1)
+            candidate = fitted
+            while candidate in self.names:
+                n += 1
+                suffix = f"…{n}"
+                candidate = name[:cap - len(suffix)] + suffix
+            self.repeats[fitted] = n
+            fitted = candidate
+            self.names.add(fitted)
+        return fitted
 
     def _first_visit(self, obj: Any) -> bool:
         if id(obj) in self.containers:

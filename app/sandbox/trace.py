@@ -92,6 +92,8 @@ class Tracer:
         self._stdout_seen = 0      # bytes written so far, and characters already given out
         self._stdout_chars = 0
         self.warnings: list[str] = []
+        self._observing_s = 0.0               # the steps' observations so far, and their cap
+        self._observing_cap_s = float("inf")
 
     def instrument(self, code: str, namespace: dict, precompiled: Any = None) -> Any:
         """The code compiled with step hooks (`precompiled` by the server when it could), the
@@ -173,13 +175,27 @@ class Tracer:
             self._guarded_append(site, kind, iteration, note)
             return
         with _paused_timer() as left_s:
-            seconds = self._observer.limits.time_budget_s
-            if left_s > 0:
-                seconds = min(seconds, left_s * STEP_SHARE_OF_TIME_LEFT)
+            seconds = self._step_budget_s(left_s)
+            started = time.perf_counter()
             with budget.limit(seconds) as spent:
                 self._guarded_append(site, kind, iteration, note)
+            self._observing_s += time.perf_counter() - started
             if spent.expired and not self.truncated:
                 self._stop(f"the inspection's time budget of {seconds:.3g} s")
+            elif self._observing_s > self._observing_cap_s and not self.truncated:
+                self._stop(f"the steps took {self._observing_s:.3g} s, over "
+                           f"{STEP_SHARE_OF_TIME_LEFT:g} of the run's time")
+
+    def _step_budget_s(self, left_s: float) -> float:
+        """This step's share: a namespace slow to read (each __repr__ 10 ms, say) stops the
+        stepping before the steps, all together, take over half of the run's time (its time
+        left at the first step), so that the run ends as its plain run would."""
+        seconds = self._observer.limits.time_budget_s
+        if left_s > 0:
+            if self._observing_cap_s == float("inf"):
+                self._observing_cap_s = left_s * STEP_SHARE_OF_TIME_LEFT
+            seconds = min(seconds, left_s * STEP_SHARE_OF_TIME_LEFT)
+        return seconds
 
     def _guarded_append(self, site: Site, kind: str, iteration: int | None,
                         note: str | None) -> None:

@@ -173,7 +173,7 @@ def test_more_than_64_dimensions_are_left_out_and_long_names_cut_unique():
           "ok": torch.ones(3)}
     s = snapshot(ns)
     names = [t["name"] for t in s["tensors"]]
-    assert names == ["x" * 255 + "…", "x" * 253 + "…2", "ok"]
+    assert names == ["x" * 255 + "…", "x" * 254 + "…2", "ok"]
     assert s["truncated"] is True
     assert s["warnings"] == ["t: a tensor of 100 dimensions is not shown; the playground shows "
                              "up to 64"]
@@ -199,3 +199,16 @@ def test_numpy_error_state_and_recursion_limit_of_the_snippet_do_not_apply_while
         np.seterr(**old_err)
     assert by_name(s["tensors"], "big")["stats"]["mean"] == "inf"
     assert by_name(s["tensors"], "deep")["preview"] is not None and s["warnings"] == []
+
+
+def test_names_stay_unique_when_keys_print_alike():
+    """Regression: dict keys with equal reprs (or reprs equal once cut to 60 characters) gave
+    several tensors one name, which the server's schema refuses: the whole run was a Crash."""
+    class Same:
+        def __repr__(self):
+            return "k"
+    long_a, long_b = "x" * 100 + "a", "x" * 100 + "b"
+    s = snapshot({"d": {Same(): torch.ones(1), Same(): torch.ones(2), Same(): torch.ones(3)},
+                  "e": {long_a: torch.zeros(1), long_b: torch.zeros(2)}})
+    names = [t["name"] for t in s["tensors"]]
+    assert names[:3] == ["d[k]", "d[k]…2", "d[k]…3"] and len(set(names)) == 5

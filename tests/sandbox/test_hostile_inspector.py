@@ -278,3 +278,24 @@ def test_a_step_failing_outside_the_observers_is_skipped_not_raised_into_the_sni
     assert (res["ok"], res["error"], res["steps"]) == (True, None, [])
     assert res["warnings"].count("step skipped: KeyboardInterrupt") == 3
     assert [t["name"] for t in res["snapshot"]["tensors"]] == ["x", "y"]
+
+
+def test_steps_slow_to_observe_stop_before_they_cost_the_run_its_time(sandbox):
+    """Regression: each step read 30 keys whose __repr__ takes 10 ms (0.3 s, under a step's
+    budget), so 20 loop iterations of steps outlasted the run's 3 s: TimeLimit, where the plain
+    run is fine. The steps, all together, now stop at half of the run's time."""
+    runs = _runs(sandbox, timeout_s=3, code="""\
+        import time, torch
+        class Slow:
+            def __repr__(self):
+                time.sleep(0.01)
+                return "slow"
+        d = {Slow(): torch.ones(1) for _ in range(30)}
+        for i in range(20):
+            x = torch.ones(i + 1)
+    """)
+    snap = _same_outcome(runs)
+    assert len(snap["tensors"]) == 31 and snap["truncated"] is False
+    for mode in ("stepped", "changes_only"):
+        assert runs[mode]["steps_truncated"] is True
+        assert any("of the run's time" in w for w in runs[mode]["warnings"]), runs[mode]["warnings"]
