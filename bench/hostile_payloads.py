@@ -2,9 +2,9 @@
 
 A snippet owns its worker and can send any payload (tests/forged_kit.py); these are built to cost
 the page the most while staying inside every cap the schema and the inspector promise (at most
-500 tensors and 200 arrays, 64 dimensions, 256-character names, 2,000 preview values, 20,000
-graph nodes, 200 modules, 200 steps), and consistent (byte ranges match shape, stride and
-element size), so a strict schema lets them through to the views.
+500 tensors and 200 arrays, 64 dimensions, 256-character names, previews of 1,715 values in
+lists of 7, 20,000 graph nodes, 200 modules, 200 steps), and consistent (byte ranges match
+shape, stride and element size), so a strict schema lets them through to the views.
 
     .venv/bin/python -m bench.hostile_payloads     # prints each payload's size
 """
@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from math import prod
 
 from app.inspector.diff import diff, state_delta
+from app.schemas import ARRAYS_MAX, DIMS_MAX, GRAPH_NODES_MAX, NAME_CHARS_MAX, TENSORS_MAX
 from tests.forged_kit import payload
 
-TENSORS, ARRAYS, DIMS, NAME_CHARS = 500, 200, 64, 256
-PREVIEW_VALUES, GRAPH_NODES, MODULES, STEPS = 2_000, 20_000, 200, 200
+TENSORS, ARRAYS, DIMS, NAME_CHARS = TENSORS_MAX, ARRAYS_MAX, DIMS_MAX, NAME_CHARS_MAX
+GRAPH_NODES = GRAPH_NODES_MAX
+MODULES, STEPS = 200, 200        # the inspector's module cap; TP_TRACE_STEPS_MAX's default
 SHAPE = [1] * (DIMS - 8) + [2] * 8          # 64 dimensions, 256 elements
 PREVIEW_SHAPE = [5, 7, 7, 7]                 # 1,715 values, 7 a list as the previewer cuts them
 

@@ -113,7 +113,8 @@ def health_during(server: Server, code: str) -> dict:
         latencies.append(time.perf_counter() - started)
         time.sleep(0.01)
     thread.join()
-    return {"fragment_s": took[0], "drawn": drawn[0], "health_p50_ms": statistics.median(latencies) * 1000,
+    return {"fragment_s": took[0], "drawn": drawn[0],
+            "health_p50_ms": statistics.median(latencies) * 1000,
             "health_max_ms": max(latencies) * 1000, "health_n": len(latencies)}
 
 

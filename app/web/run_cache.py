@@ -5,9 +5,9 @@ A run is kept as its JSON, not as objects: the bytes are what the budget counts 
 took ten times its JSON in Python objects here, so a count of entries or an estimate bounds
 nothing), and a page's next request parses it again in a thread (encoded in pieces,
 app.encode_pieces, so that other threads run meanwhile; parsed in one call: 1 s and a 0.2 s
-hold of the GIL for a 6 MiB run here, where the parser in pieces held it longer). A run nothing can ask about
-(no steps, at most one tensor) is not kept, a run bigger than the whole budget is not kept, and
-a run nobody asked about for `idle_s` is dropped.
+hold of the GIL for a 6 MiB run here, where the parser in pieces held it longer). A run
+nothing can ask about (no steps, at most one tensor) is not kept, a run bigger than the whole
+budget is not kept, and a run nobody asked about for `idle_s` is dropped.
 """
 from __future__ import annotations
 

@@ -81,7 +81,8 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
                                           states[i - 1] if i else State())))
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
-    return Timeline(token or "", steps, current, resp.steps_truncated or len(resp.steps) > STEPS_MAX)
+    truncated = resp.steps_truncated or len(resp.steps) > STEPS_MAX
+    return Timeline(token or "", steps, current, truncated)
 
 
 def _label(step: Step) -> str:
