@@ -18,7 +18,6 @@ from . import budget, content
 from . import readers as R
 from .limits import InspectLimits
 from .objects import instance_attributes, optimizer_groups, optimizer_state, safe_repr
-from .tensors import in_bounds
 from .walk import WalkResult, walk
 
 ARRAY_CRC_MAX_BYTES = 64 * 1024  # small arrays are hashed: numpy writes bump no version
@@ -71,9 +70,10 @@ def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkRe
 
 
 def _unreadable(t: torch.Tensor) -> bool:
-    if R.has_python_dispatch(t):
-        return True
-    return R.layout(t) == torch.strided and not R.is_nested(t) and not in_bounds(t)
+    """A wrapper subclass of the snippet's: content.token must not read through it. (A tensor
+    out of its storage's bounds is fine there: the token reads the storage, within its size;
+    and its print moves with the storage's size, so it is described afresh.)"""
+    return R.has_python_dispatch(t)
 
 
 def _tensor_print_safe(name: str, aliases: list[str], t: torch.Tensor,
