@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,19 +91,31 @@ class Server:
         self.proc.wait(30)
 
 
-def health_during(server: Server, code: str) -> dict:
-    """/api/health latencies while another client's /fragments/run renders `code`'s payload."""
+@dataclass
+class During:
+    """A page request and the /api/health latencies measured while it was served."""
+    took_s: float
+    drawn: bool              # False: the server answered "too big to draw"
+    html: str
+    health_s: list[float]
+
+    def line(self, what: str) -> str:
+        return (f"{what} {self.took_s:.2f} s ({'drawn' if self.drawn else 'too big to draw'}); "
+                f"/api/health p50 {statistics.median(self.health_s) * 1000:.1f} ms, max "
+                f"{max(self.health_s) * 1000:.1f} ms ({len(self.health_s)} requests)")
+
+
+def health_during(server: Server, path: str, data: dict) -> During:
+    """/api/health latencies while another client's POST `path` is served."""
     done = threading.Event()
+    answer: list[httpx.Response] = []
     took: list[float] = []
-    drawn: list[bool] = []      # False: the server answered "too big to draw"
 
     def render() -> None:
         with httpx.Client(base_url=server.client.base_url, timeout=300) as c:
             started = time.perf_counter()
-            r = c.post("/fragments/run", data={"code": code})
+            answer.append(c.post(path, data=data))
             took.append(time.perf_counter() - started)
-            assert r.status_code == 200
-            drawn.append("HX-Retarget" not in r.headers)
         done.set()
     thread = threading.Thread(target=render)
     thread.start()
@@ -113,9 +126,8 @@ def health_during(server: Server, code: str) -> dict:
         latencies.append(time.perf_counter() - started)
         time.sleep(0.01)
     thread.join()
-    return {"fragment_s": took[0], "drawn": drawn[0],
-            "health_p50_ms": statistics.median(latencies) * 1000,
-            "health_max_ms": max(latencies) * 1000, "health_n": len(latencies)}
+    assert answer[0].status_code == 200, answer[0].text[:200]
+    return During(took[0], "HX-Retarget" not in answer[0].headers, answer[0].text, latencies)
 
 
 def one_round(server: Server, names: list[str], r: int) -> None:
@@ -144,12 +156,14 @@ def main() -> None:
     server = Server()
     try:
         for f in payloads:
-            h = health_during(server, f"{f.name}:health")
-            what = "drawn" if h["drawn"] else "too big to draw"
-            print(f"server, {f.name}: /fragments/run {h['fragment_s']:.2f} s ({what}); "
-                  f"/api/health p50 "
-                  f"{h['health_p50_ms']:.1f} ms, max {h['health_max_ms']:.1f} ms "
-                  f"({h['health_n']} requests)")
+            code = f"{f.name}:health"
+            run = health_during(server, "/fragments/run", {"code": code})
+            print(f"server, {f.name}: " + run.line("/fragments/run"))
+            token = re.search(r'data-run="([^"]*)"', run.html)
+            if token and token.group(1) and not re.search(r'data-count="0"', run.html):
+                step = health_during(server, "/fragments/step", {
+                    "code": code, "run": token.group(1), "step": "0"})
+                print(f"server, {f.name}: " + step.line("/fragments/step (cached run)"))
         idle = server.status("VmRSS")
         for r in range(args.rounds):
             one_round(server, [f.name for f in payloads], r)
