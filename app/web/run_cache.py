@@ -18,6 +18,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
+from pydantic import ValidationError
+
 from app.convert import paused_gc
 from app.encode_pieces import encode_run
 from app.schemas import RunResponse
@@ -83,8 +85,19 @@ class RunCache:
                 return None
             self._runs[token] = _Entry(hit.code, hit.body, now)
             self._runs.move_to_end(token)
-        with paused_gc():  # its ~10k containers per 100 KB are in no cycle (app.convert)
-            return RunResponse.model_validate_json(hit.body)
+        try:
+            with paused_gc():  # its ~10k containers per 100 KB are in no cycle (app.convert)
+                return RunResponse.model_validate_json(hit.body)
+        except ValidationError:  # a run that does not read back is a miss: the page re-runs
+            self.drop(token)
+            return None
+
+    def drop(self, token: str) -> None:
+        """Forget the run `token` names, if kept."""
+        with self._lock:
+            entry = self._runs.pop(token, None)
+            if entry is not None:
+                self.nbytes -= entry.nbytes
 
     def _evict(self, now: float) -> None:
         """Oldest first: past the byte budget, or idle too long (the order is by last use)."""

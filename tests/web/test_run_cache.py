@@ -74,3 +74,14 @@ def test_a_run_nothing_can_ask_about_is_not_kept():
     assert not needed(one) and needed(two) and needed(_run())
     cache = RunCache(max_bytes=1 << 20, idle_s=60)
     assert cache.put("x", one) is None and cache.put("x", two) is not None
+
+
+def test_a_kept_run_that_does_not_read_back_is_a_miss_and_is_dropped():
+    """Not a 500: the page runs the code again."""
+    cache = RunCache(max_bytes=1 << 20, idle_s=60)
+    token = cache.put("a", _run())
+    entry = cache._runs[token]
+    wrong = b'{"ok": "maybe"}'.ljust(len(entry.body))       # same size, so the count holds
+    cache._runs[token] = type(entry)(entry.code, wrong, entry.used_at)
+    assert cache.get(token, "a") is None
+    assert len(cache) == 0 and cache.nbytes == 0
