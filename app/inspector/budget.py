@@ -17,7 +17,7 @@ snippet's outcome. `absorb(exc)` is what every guard calls on what it caught.
 """
 from __future__ import annotations
 
-import signal
+import _signal
 import threading
 from contextlib import contextmanager
 from signal import ITIMER_REAL, SIG_UNBLOCK, SIGALRM, pthread_sigmask, setitimer
@@ -30,7 +30,7 @@ REFIRE_S = 0.05
 _NEVER = float("inf")
 # Bound at import, like everything the budget relies on: a snippet may replace time.perf_counter
 # or signal.setitimer (a module attribute) but not these names.
-_install = signal.signal
+_install = _signal.signal  # the C function: signal.signal wraps its result in an enum (~10 us)
 _main_thread, _current_thread = threading.main_thread, threading.current_thread
 
 
@@ -47,6 +47,11 @@ class _State:
 
 
 _state = _State()
+
+
+def deadline(share: float = 1.0) -> float:
+    """The perf_counter() value past which over(share) is true (inf outside any limit())."""
+    return _state.deadline - (1.0 - share) * _state.seconds
 
 
 def over(share: float = 1.0) -> bool:
@@ -134,11 +139,10 @@ def walk_done() -> None:
 
 def _arm(after_s: float) -> tuple[Any, float]:
     """Install the alarm; returns (previous handler, previous timer's remaining seconds)."""
-    remaining, _ = setitimer(ITIMER_REAL, 0)
     handler = _install(SIGALRM, _fire)
     pthread_sigmask(SIG_UNBLOCK, [SIGALRM])  # a snippet may have blocked it
+    remaining, _ = setitimer(ITIMER_REAL, max(after_s, 1e-3))
     _state.armed = True
-    setitimer(ITIMER_REAL, max(after_s, 1e-3))
     return handler, remaining
 
 

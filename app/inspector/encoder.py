@@ -61,7 +61,6 @@ import sys
 from typing import Any
 from warnings import catch_warnings, simplefilter
 
-import numpy as np
 import torch
 
 from . import budget
@@ -105,7 +104,6 @@ def note_budget(snap: dict[str, Any]) -> dict[str, Any]:
 
 _is_grad_enabled, _set_grad_enabled = torch._C.is_grad_enabled, torch._C._set_grad_enabled
 _getrecursionlimit, _setrecursionlimit = sys.getrecursionlimit, sys.setrecursionlimit
-_errstate = np.errstate
 # The inspector recurses no deeper than a preview's dimensions (dims_max); a snippet's own limit
 # may be tiny (RecursionError everywhere) or huge (a __repr__ recursing until the C stack ends).
 RECURSION_LIMIT = 1000
@@ -118,10 +116,9 @@ class reading:  # noqa: N801 - used as `with reading():`, as it was a function
     holding every node wrapper, and GC passes over that heap tripled the time; nothing here
     creates cycles that must be collected meanwhile. No autograd history recorded, and torch's
     own UserWarnings kept from a snippet whose warnings are errors. No __torch_function__ or
-    dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), numpy's
-    floating-point errors ignored whatever np.seterr the snippet chose (an overflowing mean is
-    "inf", not a FloatingPointError), and a recursion limit of our own, set first thing (a
-    class, not a generator: no frames before it). Everything here was captured at import: the
+    dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), and a recursion limit
+    of our own, set first thing (a class, not a generator: no frames before it). (numpy's
+    error state: app.inspector.preview, around the stats.) Everything here was captured at import: the
     snippet may have replaced torch.no_grad or warnings.catch_warnings."""
 
     def __enter__(self) -> None:
@@ -133,7 +130,7 @@ class reading:  # noqa: N801 - used as `with reading():`, as it was a function
         self.gc_was_enabled, self.grad_was_enabled = gc.isenabled(), _is_grad_enabled()
         gc.disable()
         _set_grad_enabled(False)
-        self.contexts = [catch_warnings(), _errstate(all="ignore"), R.torch_unhooked()]
+        self.contexts = [catch_warnings(), R.torch_unhooked()]
         entered = []
         try:
             for context in self.contexts:

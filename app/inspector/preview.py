@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import count_nonzero as _count_nonzero
 _isfinite, _isnan, _sqrt = np.isfinite, np.isnan, np.sqrt
 _add, _minimum, _maximum, _logical_and = np.add, np.minimum, np.maximum, np.logical_and
-_float64, _STR = np.float64, np.dtype(str)
+_float64, _STR, _errstate = np.float64, np.dtype(str), np.errstate
 
 _SHORT_REPR_TORCH = {torch.float16, torch.bfloat16, torch.float32}
 _SHORT_REPR_NP = (np.float16, np.float32)
@@ -220,9 +220,13 @@ def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
 
 def _numpy_stats(a: np.ndarray) -> tuple:
     """(min, max, mean, std) of a non-empty float64 array as ndarray.min/max/mean/std compute
-    them (pairwise sums, two-pass population std), by the ufuncs themselves."""
+    them (pairwise sums, two-pass population std), by the ufuncs themselves; numpy's error
+    state ignored, whatever np.seterr the snippet chose (an overflowing mean is inf, not a
+    FloatingPointError)."""
     n = R.a_size(a)
-    mean = _add.reduce(a, axis=None) / n
-    centered = a - mean
-    variance = _add.reduce(centered * centered, axis=None) / n
-    return (_minimum.reduce(a, axis=None), _maximum.reduce(a, axis=None), mean, _sqrt(variance))
+    with _errstate(all="ignore"):
+        mean = _add.reduce(a, axis=None) / n
+        centered = a - mean
+        variance = _add.reduce(centered * centered, axis=None) / n
+        return (_minimum.reduce(a, axis=None), _maximum.reduce(a, axis=None), mean,
+                _sqrt(variance))

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import types
 from collections import deque
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -251,19 +250,24 @@ _pop_dispatch_stack = torch._C._pop_torch_dispatch_stack
 _push_dispatch_stack = torch._C._push_on_torch_dispatch_stack
 
 
-@contextmanager
-def torch_unhooked() -> Iterator[None]:
+class torch_unhooked:  # noqa: N801 - a context manager, used as `with torch_unhooked():`
     """No `__torch_function__` (subclasses, modes) and no user `__torch_dispatch__` mode while
-    the inspector reads; the snippet's modes are pushed back afterwards, in their order."""
-    modes = []
-    try:
-        for _ in range(_len_dispatch_stack()):
-            modes.append(_pop_dispatch_stack(None))
-    except Exception:  # noqa: BLE001 - an infra mode this build pops differently: leave the rest
-        pass
-    try:
-        with _DisableTorchFunction():
-            yield
-    finally:
-        for mode in reversed(modes):
-            _push_dispatch_stack(mode)
+    the inspector reads; the snippet's modes are pushed back afterwards, in their order. (A
+    class: entered at every step, a generator-based one cost a few us more.)"""
+
+    def __enter__(self) -> None:
+        self.modes = []
+        try:
+            for _ in range(_len_dispatch_stack()):
+                self.modes.append(_pop_dispatch_stack(None))
+        except Exception:  # noqa: BLE001 - an infra mode this build pops otherwise: leave the rest
+            pass
+        self.disabled = _DisableTorchFunction()
+        self.disabled.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.disabled.__exit__(None, None, None)
+        finally:
+            for mode in reversed(self.modes):
+                _push_dispatch_stack(mode)

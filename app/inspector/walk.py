@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from time import perf_counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -88,6 +89,7 @@ class Walker:
         self.repeats: dict[str, int] = {}  # a name -> the last number _fit gave its repeats
         self.left_out: dict[int, Any] = {}  # tensors over dims_max, warned about once each
         self.holders: dict[int, tuple[type, bool]] = {}  # id(type) -> (type, _holds_data)
+        self.deadline = budget.deadline(budget.WALK_SHARE)  # checked at every visit: inline
 
     # -- driving -----------------------------------------------------------
     def run(self, namespace: dict) -> WalkResult:
@@ -100,7 +102,8 @@ class Walker:
         while self.queue:
             name, obj, depth = self.queue.popleft()
             self.visits += 1
-            if self.visits > self.limits.visits_max or budget.over(budget.WALK_SHARE):
+            if self.visits > self.limits.visits_max or (
+                    perf_counter() > self.deadline and budget.over(budget.WALK_SHARE)):
                 self.result.truncated = True
                 break
             try:  # inline rather than _guarded(): this loop runs for every object walked
