@@ -118,8 +118,8 @@ class reading:  # noqa: N801 - used as `with reading():`, as it was a function
     own UserWarnings kept from a snippet whose warnings are errors. No __torch_function__ or
     dispatch mode of the snippet's (app.inspector.readers.torch_unhooked), and a recursion limit
     of our own, set first thing (a class, not a generator: no frames before it). (numpy's
-    error state: app.inspector.preview, around the stats.) Everything here was captured at import: the
-    snippet may have replaced torch.no_grad or warnings.catch_warnings."""
+    error state: app.inspector.preview, around the stats.) Everything here was captured at
+    import: the snippet may have replaced torch.no_grad or warnings.catch_warnings."""
 
     def __enter__(self) -> None:
         self.recursion_limit = _getrecursionlimit()

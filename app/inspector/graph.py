@@ -94,7 +94,7 @@ class GraphBuilder:
     def _grad_fn(self, found) -> Any:
         try:
             return R.grad_fn(found.obj)
-        except BaseException as exc:  # noqa: BLE001 - a hostile tensor subclass must not sink the graph
+        except BaseException as exc:  # noqa: BLE001 - a hostile subclass must not sink the graph
             budget.absorb(exc)
             self.warnings.append(f"graph: {found.name}.grad_fn: {R.exception_text(exc)}")
             return None
@@ -112,7 +112,8 @@ class GraphBuilder:
             return [fn for fn, _ in node.next_functions if fn is not None]
         except BaseException as exc:  # noqa: BLE001 - a custom Function's node is the snippet's
             budget.absorb(exc)
-            self.warnings.append(f"graph: {node_name(node)}: next_functions: {R.exception_text(exc)}")
+            self.warnings.append(f"graph: {node_name(node)}: next_functions: "
+                                 f"{R.exception_text(exc)}")
             return []
 
     def _describe(self, node: Any) -> dict:

@@ -118,7 +118,8 @@ def tuple_field_names(obj: Any) -> tuple[str, ...] | None:
     """namedtuple `_fields`, or structseq (torch.return_types) `__match_args__`."""
     if not R.is_subtype(tuple, type(obj)):
         return None
-    fields = R.class_attribute(type(obj), "_fields") or R.class_attribute(type(obj), "__match_args__")
+    cls = type(obj)
+    fields = R.class_attribute(cls, "_fields") or R.class_attribute(cls, "__match_args__")
     if type(fields) is tuple and all(type(f) is str for f in fields):
         return fields
     return None

@@ -50,7 +50,8 @@ HEADROOM_PER_RESULT_BYTE = 4
 
 
 # Captured at import: the snippet may replace torch.is_grad_enabled, and a hook must not fail.
-_is_inference_mode_enabled, _is_grad_enabled = torch.is_inference_mode_enabled, torch.is_grad_enabled
+_is_inference_mode_enabled = torch.is_inference_mode_enabled
+_is_grad_enabled = torch.is_grad_enabled
 # A step's observation may use at most this share of the run's time left: a namespace that is
 # slow to read (a __repr__ that sleeps) stops the stepping, and the run still ends as a plain
 # run of the same code would, with its own final snapshot.
