@@ -244,9 +244,14 @@ def test_a_million_node_autograd_graph_gives_a_bounded_result(sandbox):
     MemoryError outside every guard and the worker died with exit code 71 ("Crash")."""
     code = "import torch\nx = torch.ones(1, requires_grad=True)\ny = x\nfor _ in range(10**6):\n    y = y * 1"
     outcome = sandbox.run(code, timeout_s=30)
+    res = outcome.result()
+    if outcome.signal == "SIGXCPU":
+        # The loop alone takes ~8-9 of the 10 CPU seconds here; on a loaded box it may reach the
+        # CPU limit first, which is also a bounded end (TimeLimit), not the Crash this pins.
+        assert res["error"]["type"] == "TimeLimit", res["error"]
+        return
     assert outcome.status == "ok"
     assert len(outcome.payload) < sandbox.pool.limits.result_max_bytes
-    res = outcome.result()
     if res["ok"]:
         assert res["snapshot"]["truncated"] is True
     else:
