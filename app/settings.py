@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
+from app.schema_rules import STEPS_MAX
 from app.web.headers import check_frame_ancestors
 
 
@@ -74,7 +75,8 @@ class Settings(BaseSettings):
         return value
 
     # Step-through (requests with trace): the caps on steps and on their share of the result.
-    trace_steps_max: int = Field(200, ge=1)
+    # At most STEPS_MAX: the server refuses a result with more steps than that.
+    trace_steps_max: int = Field(200, ge=1, le=STEPS_MAX)
     trace_loop_iterations_max: int = Field(20, ge=1)
     # The first iterations of a top-level loop are also stepped statement by statement.
     trace_loop_body_iterations_max: int = Field(2, ge=0)

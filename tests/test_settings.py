@@ -33,3 +33,13 @@ def test_sandbox_limits_carry_the_settings_values():
 def test_nonsense_limits_are_rejected(name, value):
     with pytest.raises(ValidationError):
         Settings(**{name: value})
+
+
+def test_trace_steps_max_cannot_exceed_what_the_schema_accepts():
+    """Regression: a trace_steps_max above the schema's STEPS_MAX made every long stepped run a
+    Crash ("the worker sent an invalid result") instead of a refusal at start-up."""
+    from app.schema_rules import STEPS_MAX
+
+    assert Settings(trace_steps_max=STEPS_MAX).trace_steps_max == STEPS_MAX
+    with pytest.raises(ValidationError):
+        Settings(trace_steps_max=STEPS_MAX + 1)
