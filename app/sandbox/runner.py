@@ -51,6 +51,22 @@ class _Timer:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+# The schema's caps (app.schema_rules LABEL_CHARS_MAX, FRAMES_MAX; tests/test_schemas_strict.py
+# checks these fit; the worker does not import the web code). An exception class named by
+# type('E' * 5000, ...) is shortened, and a traceback 30,000 frames deep (a raised recursion
+# limit) keeps its first and last frames, as Python's own "[Previous line repeated N more times]"
+# keeps the ends of one.
+LABEL_CHARS_MAX = 4096
+FRAMES_KEPT_EACH_END = 100
+# The result's warnings and its snapshot's are each kept to this many (the last one saying how
+# many more there were): the server joins the two lists, and WARNINGS_MAX caps the join.
+WARNINGS_KEPT = 1_000
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_CHARS_MAX else text[:LABEL_CHARS_MAX - 1] + "…"
+
+
 def _snippet_frames(tb: Any, lines: list[str]) -> list[dict[str, Any]]:
     frames = []
     while tb is not None:
@@ -58,14 +74,32 @@ def _snippet_frames(tb: Any, lines: list[str]) -> list[dict[str, Any]]:
         if code.co_filename == FILENAME:
             line = tb.tb_lineno
             source = lines[line - 1].strip() if 0 < line <= len(lines) else ""
-            frames.append({"line": line, "function": code.co_name, "source": source})
+            frames.append({"line": line, "function": _label(code.co_name), "source": source})
         tb = tb.tb_next
-    return frames
+    return _ends(frames)
+
+
+def _ends(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first and last FRAMES_KEPT_EACH_END frames, and one frame between them that says how
+    many were left out (no line: it is no place in the snippet)."""
+    left_out = len(frames) - 2 * FRAMES_KEPT_EACH_END
+    if left_out <= 0:
+        return frames
+    gap = {"line": None, "function": "…",
+           "source": f"[{left_out:,} more frames left out]"}
+    return [*frames[:FRAMES_KEPT_EACH_END], gap, *frames[-FRAMES_KEPT_EACH_END:]]
+
+
+def _few(warnings: list[str]) -> list[str]:
+    if len(warnings) <= WARNINGS_KEPT:
+        return warnings
+    more = len(warnings) - (WARNINGS_KEPT - 1)
+    return [*warnings[:WARNINGS_KEPT - 1], f"and {more:,} more warnings not listed"]
 
 
 def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
     frames = _snippet_frames(exc.__traceback__, lines)
-    kind = type(exc).__name__
+    kind = _label(type(exc).__name__)
     message = str(exc)
     if isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError) and any(m in message for m in _MEMORY_MARKERS)
@@ -183,6 +217,8 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
         err.close_to_snippet()
     warnings: list[str] = []
     steps, snap = _inspect(namespace, error, tracer, inspect_budget_s(limits, started), warnings)
+    if isinstance(snap, dict) and isinstance(snap.get("warnings"), list):
+        snap = dict(snap, warnings=_few(snap["warnings"]))  # the tracer may keep its snapshot
     payload = {
         "ok": error is None,
         "stdout": out.result(),
@@ -190,7 +226,7 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
         "error": error,
         "duration_ms": duration_ms,
         "snapshot": snap,
-        "warnings": warnings + (tracer.warnings if tracer is not None else []),
+        "warnings": _few(warnings + (tracer.warnings if tracer is not None else [])),
         **steps,
     }
     return encode_payload(payload, limits.result_max_bytes)
