@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -28,6 +29,10 @@ WHOLE_VALIDATION_BYTES_MAX = 256 * 1024
 _gc_lock = threading.Lock()
 _gc_pausers = 0          # threads inside paused_gc() now
 _gc_was_enabled = False  # what the first of them found
+_gc_paused_since = 0.0   # when the pause began (the first pauser came in)
+# Overlapping pauses (renders back to back under load) could keep the collector off for good, and
+# cyclic garbage would pile up meanwhile: a pauser coming in after this long collects once first.
+GC_PAUSE_MAX_S = 10.0
 
 
 @contextmanager
@@ -37,10 +42,13 @@ def paused_gc() -> Iterator[None]:
     Parsing and validating a traced run's ~100 KB payload allocates ~10k containers, none in a
     cycle; the GC passes they trigger (over the server's whole heap) doubled the cost of
     converting it."""
-    global _gc_pausers, _gc_was_enabled
+    global _gc_pausers, _gc_was_enabled, _gc_paused_since
     with _gc_lock:
         if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
+            _gc_was_enabled, _gc_paused_since = gc.isenabled(), time.monotonic()
+        elif _gc_was_enabled and time.monotonic() - _gc_paused_since > GC_PAUSE_MAX_S:
+            gc.collect()
+            _gc_paused_since = time.monotonic()
         _gc_pausers += 1
         gc.disable()
     try:

@@ -5,6 +5,7 @@ thread (app.web.drawing), which draws it under the render budget and frees it.""
 from __future__ import annotations
 
 import asyncio
+from contextlib import ExitStack
 from dataclasses import asdict
 from typing import Callable, TypeVar
 
@@ -36,12 +37,14 @@ def runs(request: Request) -> RunCache:
     return state.runs
 
 
-async def _run(request: Request, code: str) -> list[RunResponse] | Refused:
+async def _run(request: Request, code: str, gc_hold: ExitStack) -> list[RunResponse] | Refused:
     """Run the code, stepped (the page has a timeline, which shows any step's panels at once:
     it needs every step's state); a busy or unavailable pool is refused with a notice. The run
-    comes in a one-item list, for app.web.drawing to take."""
+    comes in a one-item list, for app.web.drawing to take; the GC stays paused until `gc_hold`
+    closes, after the drawing freed it (RunService.run)."""
     try:
-        return [await request.app.state.service.run(code, trace=True, states=True)]
+        return [await request.app.state.service.run(code, trace=True, states=True,
+                                                    gc_hold=gc_hold)]
     except HTTPException as exc:
         return Refused(str(exc.detail), exc.status_code)
 
@@ -86,7 +89,13 @@ async def page_post(request: Request):
 
 
 async def _page(request: Request, code: str, current: str | None) -> HTMLResponse:
-    ran = await _run(request, code)
+    with ExitStack() as gc_hold:
+        return await _page_drawn(request, code, current, gc_hold)
+
+
+async def _page_drawn(request: Request, code: str, current: str | None,
+                      gc_hold: ExitStack) -> HTMLResponse:
+    ran = await _run(request, code, gc_hold)
     shell = {"code": code, "examples": EXAMPLES, "current": current,
              "examples_data": [asdict(e) for e in EXAMPLES]}
     refused = ran if isinstance(ran, Refused) else None
@@ -106,11 +115,12 @@ async def _page(request: Request, code: str, current: str | None) -> HTMLRespons
 async def run_fragment(request: Request):
     form = await _form(request)
     code = form.get("code", "")
-    ran = await _run(request, code)
-    if isinstance(ran, Refused):
-        return _notice(ran)
-    return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code,
-                                 form.get("focus")))
+    with ExitStack() as gc_hold:
+        ran = await _run(request, code, gc_hold)
+        if isinstance(ran, Refused):
+            return _notice(ran)
+        return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code,
+                                     form.get("focus")))
 
 
 @router.post("/fragments/step", response_class=HTMLResponse)
@@ -125,10 +135,11 @@ async def step_fragment(request: Request):
     except budget.TooBig:
         out = Refused(TOO_BIG)
     if out is None:  # evicted, never kept, or from before a restart: run it again
-        ran = await _run(request, code)
-        if isinstance(ran, Refused):
-            return _notice(ran)
-        out = await _drawing(request, drawing.step_html, ran, cache, None, code, step, focus)
+        with ExitStack() as gc_hold:
+            ran = await _run(request, code, gc_hold)
+            if isinstance(ran, Refused):
+                return _notice(ran)
+            out = await _drawing(request, drawing.step_html, ran, cache, None, code, step, focus)
     return _drawn(out)
 
 

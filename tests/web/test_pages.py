@@ -28,7 +28,8 @@ class FakeService:
         self.asked: list[tuple[bool, bool]] = []  # (trace, states) of each call
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
-    async def run(self, code: str, *, trace: bool = False, states: bool = False) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False, states: bool = False,
+                  gc_hold=None) -> RunResponse:
         self.codes.append(code)
         self.asked.append((trace, states))
         if isinstance(self.next, HTTPException):
