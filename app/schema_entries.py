@@ -225,5 +225,7 @@ class ModuleInfo(_Model):
     param_count: Annotated[int, Field(ge=0, le=2**128)] | None = None
     param_groups: list[ParamGroup] = _capped(PARAM_GROUPS_MAX)
     state: list[OptimizerState] = _capped(MODULE_ITEMS_MAX)
+    truncated: bool = Field(False, description="A list here (parameters, state, a setting's "
+                            "items...) was cut at its cap.")
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)

@@ -138,6 +138,28 @@ def test_caps_are_at_least_the_inspectors_and_the_settings():
     assert S.FieldChange.model_validate({"name": "x", **fields}).fields.keys() == fields["fields"].keys()
 
 
+def test_the_inspectors_and_runners_cuts_fit_the_schemas_caps():
+    """An honest snippet at a cap is cut by the worker (which must not import app.schemas), not
+    refused by the server as an invalid result: the worker's copies of the caps fit."""
+    from app.inspector.limits import InspectLimits
+    from app.inspector.modules import NAME_CHARS as module_name_chars
+    from app.inspector.tensors import NODE_NAME_CHARS as node_name_chars
+    from app.sandbox import runner
+    limits = InspectLimits()
+    assert limits.label_chars_max <= S.LABEL_CHARS_MAX
+    assert limits.name_chars_max <= S.NAME_CHARS_MAX
+    assert limits.module_items_max <= S.MODULE_ITEMS_MAX
+    assert limits.param_groups_max <= S.PARAM_GROUPS_MAX
+    assert limits.settings_max <= S.SETTINGS_MAX
+    assert limits.setting_items_max <= S.SETTING_ITEMS_MAX
+    assert limits.saved_max <= S.SAVED_MAX
+    assert limits.aliases_max <= S.ALIASES_MAX
+    assert node_name_chars <= S.LABEL_CHARS_MAX and module_name_chars <= S.NAME_CHARS_MAX
+    assert runner.LABEL_CHARS_MAX <= S.LABEL_CHARS_MAX
+    assert 2 * runner.FRAMES_KEPT_EACH_END + 1 <= S.FRAMES_MAX
+    assert 2 * runner.WARNINGS_KEPT + 2 <= S.WARNINGS_MAX
+
+
 def _refused(flat: dict, fragment: str) -> None:
     with pytest.raises(ValidationError) as exc:
         both(flat)

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import budget
 from . import readers as R
-from .limits import InspectLimits
+from .limits import InspectLimits, clip
 from .preview import array_preview
 from .storages import array_root, byte_bounds, has_real_storage
 from .walk import Found
@@ -32,7 +32,8 @@ def describe_array(found: Found, limits: InspectLimits, warnings: list[str]) -> 
         "name": found.name,
         "aliases": list(found.aliases),
         "shape": [int(s) for s in R.a_shape(a)],
-        "dtype": str(R.a_dtype(a)),
+        # a structured dtype's str names every field: 4096 characters at most (the schema's)
+        "dtype": clip(str(R.a_dtype(a)), limits.label_chars_max),
         "strides": [int(s) for s in R.a_strides(a)],
         "itemsize": int(R.a_itemsize(a)),
         "nbytes": int(R.a_nbytes(a)),

@@ -68,7 +68,7 @@ from . import readers as R
 from .arrays import describe_array
 from .graph import build_graph
 from .limits import InspectLimits
-from .modules import describe_module, describe_optimizer
+from .modules import describe_module, describe_optimizer, module_cuts
 from .storages import Extent, array_extent, assign_storages, tensor_extent
 from .tensors import describe_tensor, minimal_tensor
 from .walk import WalkResult, walk
@@ -166,8 +166,9 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
                if m is not None]
     modules += [m for m in (_module(f, describe_optimizer, walked, warnings)
                             for f in walked.optimizers) if m is not None]
+    cut = module_cuts(modules, warnings)
     return {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
-            "modules": modules, "truncated": bool(walked.truncated or graph["truncated"]),
+            "modules": modules, "truncated": bool(walked.truncated or graph["truncated"] or cut),
             "warnings": warnings}
 
 

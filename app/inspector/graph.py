@@ -128,6 +128,16 @@ class GraphBuilder:
                 "tensors": tensors, "saved": self._saved(node, name)}
 
     def _saved(self, node: Any, node_label: str) -> list[dict]:
+        out = self._saved_all(node, node_label)
+        cap = self.limits.saved_max
+        if len(out) > cap:  # a custom Function's save_for_backward(*many): the schema's cap
+            self.truncated = True
+            self.warnings.append(f"graph: {node_label}: the first {cap:,} of {len(out):,} "
+                                 "saved tensors are listed")
+            del out[cap:]
+        return out
+
+    def _saved_all(self, node: Any, node_label: str) -> list[dict]:
         out: list[dict] = []
         for attr in saved_attr_names(node):
             label = attr[len("_saved_"):] if attr.startswith("_saved_") else attr

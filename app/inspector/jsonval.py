@@ -10,6 +10,8 @@ import math
 import numbers
 from typing import Any
 
+from .limits import InspectLimits
+
 
 def encode_float(value: float) -> float | str:
     if math.isnan(value):
@@ -46,10 +48,13 @@ def encode_nested(values: Any) -> Any:
     return encode_scalar(values)
 
 
-def encode_setting(value: Any) -> Any:
-    """Optimizer hyperparameter: JSON scalar, list of scalars, or repr()."""
+def encode_setting(value: Any, items_max: int = InspectLimits.setting_items_max) -> Any:
+    """Optimizer hyperparameter: JSON scalar, list of scalars, or repr(). A list of more than
+    `items_max` scalars keeps its first items_max - 1 and ends in "…" (the schema's cap)."""
     if isinstance(value, (list, tuple)):
         if all(_is_plain_scalar(v) for v in value):
+            if len(value) > items_max:
+                return [encode_scalar(v) for v in value[:items_max - 1]] + ["…"]
             return [encode_scalar(v) for v in value]
         return repr(value)
     if _is_plain_scalar(value):

@@ -32,7 +32,7 @@ from .arrays import describe_array
 from .encoder import _entry, _module, _section, note_budget, reading, snapshot
 from .graph import build_graph
 from .limits import InspectLimits
-from .modules import describe_module, describe_optimizer
+from .modules import describe_module, describe_optimizer, module_cuts
 from .prints import take_prints
 from .storages import Extent, array_extent, group_storages, tensor_extent
 from .tensors import describe_tensor
@@ -142,8 +142,10 @@ class StepObserver:
         graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
                          {"nodes": [], "edges": [], "truncated": False})
         modules = self._module_entries(walked, tprints, known, others, warnings)
+        cut = module_cuts(modules, warnings)  # cached entries too: the flag holds every step
         snap = {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
-                "modules": modules, "truncated": bool(walked.truncated or graph["truncated"]),
+                "modules": modules,
+                "truncated": bool(walked.truncated or graph["truncated"] or cut),
                 "warnings": warnings}
         return snap, storage_keys
 
