@@ -3,9 +3,9 @@ by token, bounded in bytes.
 
 A run is kept as its JSON, not as objects: the bytes are what the budget counts (a parsed result
 took ten times its JSON in Python objects here, so a count of entries or an estimate bounds
-nothing), and a page's next request parses it again in a thread (encoded in pieces,
-app.encode_pieces, so that other threads run meanwhile; parsed in one call: 1 s and a 0.2 s
-hold of the GIL for a 6 MiB run here, where the parser in pieces held it longer). A run
+nothing), and a page's next request parses it again in a thread, in pieces above 1 MiB as a
+worker's result is (app.encode_pieces, app.sandbox.json_pieces, app.validate_pieces), so that
+other threads run meanwhile: parsed in one call, a 9 MiB run held the GIL ~0.13 s. A run
 nothing can ask about (no steps, at most one tensor) is not kept, a run bigger than the whole
 budget is not kept, and a run nobody asked about for `idle_s` is dropped.
 """
@@ -21,8 +21,11 @@ from typing import Callable
 from pydantic import ValidationError
 
 from app.convert import paused_gc
-from app.encode_pieces import encode_run
+from app.encode_pieces import dismantle, encode_run
+from app.sandbox import json_pieces
+from app.sandbox.json_pieces import WHOLE_BYTES_MAX
 from app.schemas import RunResponse
+from app.validate_pieces import Invalid, validate_run
 
 ENTRY_OVERHEAD_BYTES = 256     # token, record and dict slot, counted with each entry
 
@@ -86,9 +89,8 @@ class RunCache:
             self._runs[token] = _Entry(hit.code, hit.body, now)
             self._runs.move_to_end(token)
         try:
-            with paused_gc():  # its ~10k containers per 100 KB are in no cycle (app.convert)
-                return RunResponse.model_validate_json(hit.body)
-        except ValidationError:  # a run that does not read back is a miss: the page re-runs
+            return _read_back(hit.body)
+        except (ValidationError, Invalid, ValueError):  # a miss: the page re-runs
             self.drop(token)
             return None
 
@@ -107,6 +109,19 @@ class RunCache:
                 return
             del self._runs[token]
             self.nbytes -= oldest.nbytes
+
+
+def _read_back(body: bytes) -> RunResponse:
+    """A kept run parsed again: in one call up to WHOLE_BYTES_MAX, in pieces above, so other
+    threads run between them."""
+    with paused_gc():  # its ~10k containers per 100 KB are in no cycle (app.convert)
+        if len(body) <= WHOLE_BYTES_MAX:
+            return RunResponse.model_validate_json(body)
+        box = [json_pieces.loads(body)]
+        try:
+            return validate_run(box[0])
+        finally:
+            dismantle(box)
 
 
 def needed(resp: RunResponse) -> bool:

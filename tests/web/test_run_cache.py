@@ -4,6 +4,8 @@ from __future__ import annotations
 from app.schemas import RunResponse, Step
 from app.web.run_cache import ENTRY_OVERHEAD_BYTES, RunCache, needed
 
+TENSORS = 50
+
 
 def _run(stdout: str = "") -> RunResponse:
     """A run a page can step through (one step), its size set by its stdout."""
@@ -85,3 +87,24 @@ def test_a_kept_run_that_does_not_read_back_is_a_miss_and_is_dropped():
     cache._runs[token] = type(entry)(entry.code, wrong, entry.used_at)
     assert cache.get(token, "a") is None
     assert len(cache) == 0 and cache.nbytes == 0
+
+
+def test_a_kept_run_over_a_mebibyte_is_read_back_in_pieces_and_whole(monkeypatch):
+    """Regression: a kept 9 MiB run was parsed back in one call, which held the GIL for the
+    whole parse (/api/health waited ~130 ms behind a slider move on it)."""
+    from app.sandbox import json_pieces
+
+    tensors = [{"name": f"t{i}", "shape": [2], "dtype": "torch.float32", "device": "cpu",
+                "stride": [1], "storage_offset": 0, "numel": 2, "element_size": 4, "nbytes": 8,
+                "flags": ["x" * 20]} for i in range(TENSORS)]
+    resp = RunResponse.model_validate({"ok": True, "stdout": {"text": "y" * (2 << 20)},
+                                       "tensors": tensors,
+                                       "steps": [Step(index=0, start_line=1, end_line=1)]})
+    calls: list[int] = []
+    real = json_pieces.loads
+    monkeypatch.setattr(json_pieces, "loads", lambda data: calls.append(len(data)) or real(data))
+    cache = RunCache(max_bytes=64 << 20, idle_s=60)
+    token = cache.put("code", resp)
+    back = cache.get(token, "code")
+    assert calls and calls[0] > json_pieces.WHOLE_BYTES_MAX, "read back by the parser in pieces"
+    assert back == resp
