@@ -233,3 +233,15 @@ def test_dismantle_frees_what_it_owns_and_leaves_what_others_hold():
     del owned
     dismantle(box)
     assert box == [] and shared == [1, [2, 3]]
+
+
+def test_the_web_process_does_not_import_torch():
+    """The server validates and draws plain data; torch (hundreds of MiB) stays in the workers.
+    It used to come in through app.web.timeline -> app.inspector.diff -> the encoder."""
+    import subprocess
+    import sys
+
+    probe = "import sys, app.main; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "False"
