@@ -240,8 +240,9 @@ def test_the_web_process_does_not_import_torch():
     It used to come in through app.web.timeline -> app.inspector.diff -> the encoder."""
     import subprocess
     import sys
+    from pathlib import Path
 
     probe = "import sys, app.main; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         timeout=120, check=True)
+                         timeout=120, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "False"
