@@ -41,13 +41,20 @@ class Run:
     started: float
     deadline: float
     done: bool = field(default=False)
+    reaped: bool = field(default=False)  # waited for: its pid may belong to another process now
 
 
-def _killpg(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+def _killpg(pid: int, *, child_too: bool = True) -> None:
+    """SIGKILL the session of our child `pid`, and the child itself: a spare forked for this
+    very job may not have called setsid() yet (a cancel can come at once), and killpg() alone
+    then finds no such group and the worker lives on. `child_too` only while `pid` is not yet
+    reaped (a zombie keeps its pid; a reaped pid may have been given to another process)."""
+    kills = (os.killpg, os.kill) if child_too else (os.killpg,)
+    for kill in kills:
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _describe_status(status: int) -> tuple[str | None, int | None]:
@@ -212,7 +219,7 @@ class Supervisor:
     def _finish(self, run: Run, status: str, payload: bytes = b"", sig: str | None = None,
                 exit_code: int | None = None) -> None:
         run.done = True
-        _killpg(run.pid)
+        _killpg(run.pid, child_too=not run.reaped)
         self._unregister(run.res_r)
         os.close(run.res_r)
         wall_ms = round((time.monotonic() - run.started) * 1000.0, 3)
@@ -258,6 +265,7 @@ class Supervisor:
             self._discard_spare(spare, kill=False)
         run = self.runs.pop(pid, None)
         if run is not None:
+            run.reaped = True
             # Its orphans were re-parented to us before it could be reaped: sweep them now.
             self.sweeper.request()
         if run is None or run.done:
