@@ -9,7 +9,6 @@ names of a folded state are unique like a snapshot's, whatever a forged delta sa
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,28 +64,3 @@ def as_response(state: State, *, ok: bool, error: Any, stdout: str, duration_ms:
         wall_ms=wall_ms, tensors=state.tensors, arrays=state.arrays, storages=state.storages,
         graph=state.graph, modules=state.modules, truncated=state.truncated, warnings=[],
         steps=[], steps_truncated=False)
-
-
-class StateDict(Mapping):
-    """A read-only dict view of a State, each section's entries as plain dicts (model_dump),
-    made on first use: the timeline's change lines read states as dicts."""
-
-    def __init__(self, state: State) -> None:
-        self._state = state
-        self._made: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self._made:
-            if name not in State.__dataclass_fields__:
-                raise KeyError(name)
-            value = getattr(self._state, name)
-            self._made[name] = (value if isinstance(value, bool)
-                                else value.model_dump() if isinstance(value, Graph)
-                                else [e.model_dump(by_alias=True) for e in value])
-        return self._made[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(State.__dataclass_fields__)
-
-    def __len__(self) -> int:
-        return len(State.__dataclass_fields__)

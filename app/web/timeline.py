@@ -15,7 +15,7 @@ from typing import Callable
 
 from app.schemas import FieldChange, RunResponse, Step
 from app.web.budget import check
-from app.web.states import State, StateDict, as_response, fold
+from app.web.states import State, as_response, fold
 from app.web.view_model import fmt_shape
 
 STEPS_MAX = 2_000          # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
@@ -94,11 +94,6 @@ def _label(step: Step) -> str:
     elif step.kind == "caught":
         where += ", raised and caught"
     return f"{where} · {_GRAD_MODES.get(step.grad_mode, step.grad_mode)}"
-
-
-def _states(steps: list[Step]) -> list[StateDict]:
-    """The state after each step (app.web.states), read as dicts by describe_changes."""
-    return [StateDict(state) for state in fold(steps)]
 
 
 def state_at(resp: RunResponse, index: int) -> RunResponse:

@@ -10,7 +10,7 @@ import pytest
 from app.convert import _flatten
 from app.schemas import RunResponse
 from app.web import timeline
-from app.web.states import StateDict, fold
+from app.web.states import State, fold
 
 CODE = """\
 import torch
@@ -47,7 +47,7 @@ def test_folded_states_are_the_inspectors_apply_state(raw):
     for step, typed in zip(raw["steps"], fold(resp.steps), strict=True):
         if step["state"] is not None:
             state = apply_state(state, step["state"])
-        view = StateDict(typed)
+        view = _dumped(typed)
         for section in ("tensors", "arrays", "storages", "modules"):
             want = state[section]
             assert [e["name" if section != "storages" else "id"] for e in view[section]] == [
@@ -78,3 +78,10 @@ def test_a_forged_delta_with_repeated_keys_gives_each_name_once():
         {"index": 1, "start_line": 2, "end_line": 2, "state": {"tensors": {"keys": None}}}]})
     first, second = fold(resp.steps)
     assert [t.name for t in first.tensors] == ["x"] and second.tensors is first.tensors
+
+
+def _dumped(state: State) -> dict:
+    """A folded state's sections as the plain dicts the worker sent (with the schema's defaults)."""
+    keyed = {name: [e.model_dump(by_alias=True) for e in getattr(state, name)]
+             for name in ("tensors", "arrays", "storages", "modules")}
+    return keyed | {"graph": state.graph.model_dump(), "truncated": state.truncated}
