@@ -6,13 +6,15 @@ the snippet ran in that process and may have scribbled on anything, including th
 back (the pool caps their size). So the payload is validated against ``app.schemas`` here, and
 anything that fails becomes a ``Crash`` error in a well-formed response, never a server error.
 """
+
 from __future__ import annotations
 
 import gc
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from app.encode_pieces import dismantle
 from app.sandbox.json_pieces import WHOLE_BYTES_MAX
@@ -27,9 +29,9 @@ PIECES_ABOVE_BYTES = WHOLE_BYTES_MAX
 # above (the slices cost 2-3x more in all on a traced run's states).
 WHOLE_VALIDATION_BYTES_MAX = 256 * 1024
 _gc_lock = threading.Lock()
-_gc_pausers = 0          # threads inside paused_gc() now
+_gc_pausers = 0  # threads inside paused_gc() now
 _gc_was_enabled = False  # what the first of them found
-_gc_paused_since = 0.0   # when the pause began (the first pauser came in)
+_gc_paused_since = 0.0  # when the pause began (the first pauser came in)
 # Overlapping pauses (renders back to back under load) could keep the collector off for good, and
 # cyclic garbage would pile up meanwhile: a pauser coming in after this long collects once first.
 GC_PAUSE_MAX_S = 10.0
@@ -73,8 +75,7 @@ def _convert(outcome: RunOutcome) -> RunResponse:
     try:
         response = validate(_flatten(box[0]))
     except Invalid as exc:
-        response = RunResponse(ok=False, error=RunError(type="Crash",
-                                                        message=f"{INVALID_RESULT} ({exc})"))
+        response = RunResponse(ok=False, error=RunError(type="Crash", message=f"{INVALID_RESULT} ({exc})"))
     if len(outcome.payload) > PIECES_ABOVE_BYTES:
         dismantle(box)  # the parsed result, freed in pieces too
     response.wall_ms = round(outcome.wall_ms, 3)

@@ -6,19 +6,26 @@ GIL ~0.4 s in one call, and dropping the last reference to the response ~0.3 s m
 one C cascade). encode_run() gives the same bytes' JSON, a slice of each big list at a time;
 dismantle() empties containers from the inside out, so each object is freed on its own.
 """
+
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
 from app import schemas as S
 
 SLICE_ITEMS = 256
-_RUN_LISTS = {"tensors": S.TensorInfo, "arrays": S.ArrayInfo, "storages": S.StorageInfo,
-              "modules": S.ModuleInfo, "warnings": str}
+_RUN_LISTS = {
+    "tensors": S.TensorInfo,
+    "arrays": S.ArrayInfo,
+    "storages": S.StorageInfo,
+    "modules": S.ModuleInfo,
+    "warnings": str,
+}
 _SECTIONS = ("tensors", "arrays", "storages", "modules")
 _ADAPTERS: dict[Any, TypeAdapter] = {}
 
@@ -51,15 +58,20 @@ def _joined(items: Iterator[bytes]) -> bytes:
 
 def _list(kind: Any, items: list) -> bytes:
     adapter = _adapter(kind)
-    slices = (adapter.dump_json(items[i:i + SLICE_ITEMS])[1:-1]
-              for i in range(0, len(items), SLICE_ITEMS))
+    slices = (adapter.dump_json(items[i : i + SLICE_ITEMS])[1:-1] for i in range(0, len(items), SLICE_ITEMS))
     return b"[" + b",".join(s for s in slices if s) + b"]"
 
 
 def _graph(graph: S.Graph) -> bytes:
-    return (b'{"nodes":' + _list(S.GraphNode, graph.nodes) + b',"edges":'
-            + _list(S.GraphEdge, graph.edges) + b',"truncated":'
-            + (b"true" if graph.truncated else b"false") + b"}")
+    return (
+        b'{"nodes":'
+        + _list(S.GraphNode, graph.nodes)
+        + b',"edges":'
+        + _list(S.GraphEdge, graph.edges)
+        + b',"truncated":'
+        + (b"true" if graph.truncated else b"false")
+        + b"}"
+    )
 
 
 def _step(step: S.Step) -> bytes:
@@ -78,8 +90,14 @@ def _state(state: S.StateDelta) -> bytes:
             continue
         kind = type(section).model_fields["set"].annotation
         keys = json.dumps(section.keys, ensure_ascii=False).encode()
-        parts.append(json.dumps(key).encode() + b':{"keys":' + keys + b',"set":'
-                     + _list(_item_kind(kind), section.set) + b"}")
+        parts.append(
+            json.dumps(key).encode()
+            + b':{"keys":'
+            + keys
+            + b',"set":'
+            + _list(_item_kind(kind), section.set)
+            + b"}"
+        )
     if state.graph is not None:
         parts.append(b'"graph":' + _graph(state.graph))
     if state.truncated is not None:
@@ -90,7 +108,7 @@ def _state(state: S.StateDelta) -> bytes:
 def _item_kind(annotation: Any) -> Any:
     """list[TensorInfo] -> TensorInfo (the annotation may still be a string)."""
     if isinstance(annotation, str):
-        return getattr(S, annotation[len("list["):-1])
+        return getattr(S, annotation[len("list[") : -1])
     return annotation.__args__[0]
 
 

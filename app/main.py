@@ -1,10 +1,12 @@
 """ASGI entry point (``app.main:app``). The lifespan owns the worker pool."""
+
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -24,11 +26,12 @@ from app.web.pages import router as pages_router
 from app.web.service import RunService
 
 ROOT = Path(__file__).resolve().parent.parent
-FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"   # fastapi.routing's 400
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"  # fastapi.routing's 400
 
 
-def create_app(settings: Settings | None = None,
-               pool_factory: Callable[[Settings], Any] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, pool_factory: Callable[[Settings], Any] | None = None
+) -> FastAPI:
     """`pool_factory`: what runs snippets (default: the sandbox's Pool). Tests pass one whose
     "worker" answers chosen bytes, to prove the server against forged results."""
     settings = settings or Settings()
@@ -48,9 +51,13 @@ def create_app(settings: Settings | None = None,
         finally:
             await pool.close()
 
-    app = FastAPI(title="Tensor Playground", version="0.1.0", lifespan=lifespan,
-                  description="Run a PyTorch snippet in a sandbox and see shapes, strides, "
-                              "shared storage, autograd graphs and modules.")
+    app = FastAPI(
+        title="Tensor Playground",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Run a PyTorch snippet in a sandbox and see shapes, strides, "
+        "shared storage, autograd graphs and modules.",
+    )
     app.state.settings = settings
     _install_edge(app, settings)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -62,9 +69,14 @@ def create_app(settings: Settings | None = None,
 
 
 def _sandbox_pool(settings: Settings) -> Pool:
-    return Pool(settings.sandbox_limits(), max_concurrent_runs=settings.max_concurrent_runs,
-                queue_max=settings.queue_max, spares=settings.spare_workers,
-                cwd=str(ROOT), start_timeout_s=settings.zygote_start_timeout_s)
+    return Pool(
+        settings.sandbox_limits(),
+        max_concurrent_runs=settings.max_concurrent_runs,
+        queue_max=settings.queue_max,
+        spares=settings.spare_workers,
+        cwd=str(ROOT),
+        start_timeout_s=settings.zygote_start_timeout_s,
+    )
 
 
 def _install_edge(app: FastAPI, settings: Settings) -> None:
@@ -72,10 +84,14 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
     limit, and each request's `receive` kept for the disconnect watch. add_middleware wraps
     each new layer around the ones before, hence the reverse order."""
     app.add_middleware(RequestReceive)
-    app.add_middleware(BodyLimit, body_max_bytes=body_max_bytes(settings),
-                       read_timeout_s=settings.body_read_timeout_s)
-    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors,
-                       docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url))
+    app.add_middleware(
+        BodyLimit, body_max_bytes=body_max_bytes(settings), read_timeout_s=settings.body_read_timeout_s
+    )
+    app.add_middleware(
+        SecurityHeaders,
+        frame_ancestors=settings.frame_ancestors,
+        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+    )
     app.add_exception_handler(ClientDisconnect, client_closed)
 
 

@@ -1,18 +1,43 @@
 """The entries of a run's snapshot in the public schema (app.schemas re-exports them all):
 tensors, arrays, storages, the autograd graph, modules and optimizers."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, JsonValue as Json,
-                      PlainValidator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+from pydantic import JsonValue as Json
 
-from app.schema_rules import (ALIASES_MAX, DIMS_MAX, FLAGS_MAX, FRAMES_MAX, GRAPH_EDGES_MAX,
-                              GRAPH_NODES_MAX, MODULE_ITEMS_MAX, NODE_TENSORS_MAX,
-                              PARAM_GROUPS_MAX, SAVED_MAX, SETTINGS_MAX, STORAGE_MEMBERS_MAX,
-                              ArrayShape, ByteRange, FiniteFloat, Flag, Label, Line, Name, NodeId,
-                              Setting, Shape, Size, StorageId, Text, check_array, check_tensor,
-                              preview_values)
+from app.schema_rules import (
+    ALIASES_MAX,
+    DIMS_MAX,
+    FLAGS_MAX,
+    FRAMES_MAX,
+    GRAPH_EDGES_MAX,
+    GRAPH_NODES_MAX,
+    MODULE_ITEMS_MAX,
+    NODE_TENSORS_MAX,
+    PARAM_GROUPS_MAX,
+    SAVED_MAX,
+    SETTINGS_MAX,
+    STORAGE_MEMBERS_MAX,
+    ArrayShape,
+    ByteRange,
+    FiniteFloat,
+    Flag,
+    Label,
+    Line,
+    Name,
+    NodeId,
+    Setting,
+    Shape,
+    Size,
+    StorageId,
+    Text,
+    check_array,
+    check_tensor,
+    preview_values,
+)
 
 # Non-finite floats travel as strings ("nan", "inf", "-inf") and complex values as "1+2j".
 # A worker's result is hostile input (app.convert): every list and string here is capped and
@@ -26,6 +51,7 @@ def _capped(n: int):
 class _Model(BaseModel):
     # Untrusted worker output is validated against these; unknown keys are dropped, not echoed.
     model_config = ConfigDict(extra="ignore")
+
 
 class Output(_Model):
     text: Text = ""
@@ -42,8 +68,9 @@ class RunError(_Model):
     type: Label = Field(..., description="Exception class, or TimeLimit / MemoryLimit / OutputLimit / Crash.")
     message: Text = ""
     line: Line | None = Field(None, description="1-based line in the snippet, when known.")
-    traceback: list[Frame] = Field(default_factory=list, max_length=FRAMES_MAX,
-                                   description="The snippet's frames only.")
+    traceback: list[Frame] = Field(
+        default_factory=list, max_length=FRAMES_MAX, description="The snippet's frames only."
+    )
     signal: Label | None = Field(None, description="Signal name for a Crash, e.g. SIGSEGV.")
     exit_code: int | None = Field(None, description="Exit status for a Crash without a signal.")
 
@@ -96,7 +123,7 @@ class TensorInfo(_Model):
     flags: list[Flag] = _capped(FLAGS_MAX)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TensorInfo":
+    def _consistent(self) -> TensorInfo:
         check_tensor(self)
         return self
 
@@ -118,7 +145,7 @@ class ArrayInfo(_Model):
     preview: Preview | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ArrayInfo":
+    def _consistent(self) -> ArrayInfo:
         check_array(self)
         return self
 
@@ -136,7 +163,7 @@ class StorageInfo(_Model):
     members: list[StorageMember] = _capped(STORAGE_MEMBERS_MAX)
 
     @model_validator(mode="after")
-    def _members_inside(self) -> "StorageInfo":
+    def _members_inside(self) -> StorageInfo:
         if any(m.byte_range[1] > self.nbytes for m in self.members):
             raise ValueError("a member's byte_range passes the storage's nbytes")
         return self
@@ -170,7 +197,7 @@ class Graph(_Model):
     truncated: bool = False
 
     @model_validator(mode="after")
-    def _edges_join_nodes(self) -> "Graph":
+    def _edges_join_nodes(self) -> Graph:
         check_graph(self)
         return self
 
@@ -199,6 +226,7 @@ class ParamGroup(_Model):
 
 class StateTensor(_Model):
     """An optimizer state entry that is a tensor (not 0-d): its shape and walked name."""
+
     shape: Shape = Field(default_factory=list)
     dtype: Label | None = None
     tensor: Name | None = None
@@ -206,8 +234,7 @@ class StateTensor(_Model):
 
 class OptimizerState(_Model):
     param: Name
-    entries: dict[Label, Setting | StateTensor] = Field(default_factory=dict,
-                                                        max_length=SETTINGS_MAX)
+    entries: dict[Label, Setting | StateTensor] = Field(default_factory=dict, max_length=SETTINGS_MAX)
 
 
 class ModuleInfo(_Model):
@@ -225,7 +252,8 @@ class ModuleInfo(_Model):
     param_count: Annotated[int, Field(ge=0, le=2**128)] | None = None
     param_groups: list[ParamGroup] = _capped(PARAM_GROUPS_MAX)
     state: list[OptimizerState] = _capped(MODULE_ITEMS_MAX)
-    truncated: bool = Field(False, description="A list here (parameters, state, a setting's "
-                            "items...) was cut at its cap.")
+    truncated: bool = Field(
+        False, description="A list here (parameters, state, a setting's items...) was cut at its cap."
+    )
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, serialize_by_alias=True)

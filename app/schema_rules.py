@@ -9,6 +9,7 @@ an honest result always fits; tests/test_schemas_strict.py checks both direction
 
 Rules written in Python (the consistency checks, the preview walk) are O(n) in what they check.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,29 +19,29 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints
 
 # ---- caps --------------------------------------------------------------------------------------
-DIMS_MAX = 64                 # dimensions of one tensor or array (numpy's own limit too)
-NAME_CHARS_MAX = 256          # a tensor/array/module/parameter name, alias or member name
-LABEL_CHARS_MAX = 4096        # a class, dtype, device, exception or autograd node name
-TEXT_CHARS_MAX = 16 * 2**20   # free text: output, messages, warnings (the default result cap)
-TENSORS_MAX = 500             # InspectLimits.tensors_max
-ARRAYS_MAX = 200              # InspectLimits.arrays_max
-STORAGES_MAX = TENSORS_MAX + ARRAYS_MAX         # each storage has a member of its own
+DIMS_MAX = 64  # dimensions of one tensor or array (numpy's own limit too)
+NAME_CHARS_MAX = 256  # a tensor/array/module/parameter name, alias or member name
+LABEL_CHARS_MAX = 4096  # a class, dtype, device, exception or autograd node name
+TEXT_CHARS_MAX = 16 * 2**20  # free text: output, messages, warnings (the default result cap)
+TENSORS_MAX = 500  # InspectLimits.tensors_max
+ARRAYS_MAX = 200  # InspectLimits.arrays_max
+STORAGES_MAX = TENSORS_MAX + ARRAYS_MAX  # each storage has a member of its own
 STORAGE_MEMBERS_MAX = TENSORS_MAX + ARRAYS_MAX
 ENTRIES_MAX = max(TENSORS_MAX, ARRAYS_MAX, 220)  # names in one step's changes of one section
-ALIASES_MAX = 50_000          # InspectLimits.visits_max: every walked path could be an alias
-GRAPH_NODES_MAX = 20_000      # InspectLimits.graph_nodes_max
+ALIASES_MAX = 50_000  # InspectLimits.visits_max: every walked path could be an alias
+GRAPH_NODES_MAX = 20_000  # InspectLimits.graph_nodes_max
 GRAPH_EDGES_MAX = 10 * GRAPH_NODES_MAX
-NODE_TENSORS_MAX = TENSORS_MAX + 1   # names at one node (its grad_fn's tensors and its leaf)
-SAVED_MAX = 10_000            # saved tensors listed at one node
-MODULES_MAX = 200 + 20        # InspectLimits.modules_max + optimizers_max
-OPTIMIZERS_MAX = 20           # InspectLimits.optimizers_max
-MODULE_ITEMS_MAX = 20_000     # parameters, buffers, children, state_dict keys of one module
-PARAM_GROUPS_MAX = 1_000      # param_groups of one optimizer
-SETTINGS_MAX = 1_000          # hyperparameters of one group, entries of one optimizer state
-SETTING_ITEMS_MAX = 1_000     # items of one list-valued hyperparameter
-PREVIEW_VALUES_MAX = 2_000    # InspectLimits.preview_values_max
-PREVIEW_EDGE_ITEMS = 3        # InspectLimits.preview_edge_items
-PREVIEW_LIST_ITEMS_MAX = 2 * PREVIEW_EDGE_ITEMS + 1   # edge items at both ends and one "..."
+NODE_TENSORS_MAX = TENSORS_MAX + 1  # names at one node (its grad_fn's tensors and its leaf)
+SAVED_MAX = 10_000  # saved tensors listed at one node
+MODULES_MAX = 200 + 20  # InspectLimits.modules_max + optimizers_max
+OPTIMIZERS_MAX = 20  # InspectLimits.optimizers_max
+MODULE_ITEMS_MAX = 20_000  # parameters, buffers, children, state_dict keys of one module
+PARAM_GROUPS_MAX = 1_000  # param_groups of one optimizer
+SETTINGS_MAX = 1_000  # hyperparameters of one group, entries of one optimizer state
+SETTING_ITEMS_MAX = 1_000  # items of one list-valued hyperparameter
+PREVIEW_VALUES_MAX = 2_000  # InspectLimits.preview_values_max
+PREVIEW_EDGE_ITEMS = 3  # InspectLimits.preview_edge_items
+PREVIEW_LIST_ITEMS_MAX = 2 * PREVIEW_EDGE_ITEMS + 1  # edge items at both ends and one "..."
 # Values and "..." marks (each elided list holds >= 2 picks), and the lists around them: a leaf
 # has at most DIMS_MAX lists above it.
 PREVIEW_LEAVES_MAX = 2 * PREVIEW_VALUES_MAX
@@ -48,13 +49,13 @@ PREVIEW_NODES_MAX = PREVIEW_LEAVES_MAX * (DIMS_MAX + 1)
 # "nan", "...", complex numbers, and the items of a numpy string or object array (whole
 # strings and reprs: np.array(["hello" * 50]) previews a 250-character string).
 PREVIEW_STRING_CHARS_MAX = LABEL_CHARS_MAX
-STEPS_MAX = 1_000             # settings.trace_steps_max is 200 by default
-FRAMES_MAX = 10_000           # the snippet's frames in one traceback
+STEPS_MAX = 1_000  # settings.trace_steps_max is 200 by default
+FRAMES_MAX = 10_000  # the snippet's frames in one traceback
 WARNINGS_MAX = 10_000
 FLAGS_MAX = 32
-LINE_MAX = 10_000_000         # a line number in the snippet
+LINE_MAX = 10_000_000  # a line number in the snippet
 INT64_MAX = 2**63 - 1
-BYTES_MAX = INT64_MAX * 64    # numel * element_size of a meta tensor can pass 2**63
+BYTES_MAX = INT64_MAX * 64  # numel * element_size of a meta tensor can pass 2**63
 ELEMENT_SIZE_MAX = 64
 
 # ---- string and number types -------------------------------------------------------------------
@@ -89,8 +90,11 @@ def _ordered(value: list[int]) -> list[int]:
     return value
 
 
-ByteRange = Annotated[list[Annotated[int, Field(ge=0, le=BYTES_MAX)]],
-                      Field(min_length=2, max_length=2), AfterValidator(_ordered)]
+ByteRange = Annotated[
+    list[Annotated[int, Field(ge=0, le=BYTES_MAX)]],
+    Field(min_length=2, max_length=2),
+    AfterValidator(_ordered),
+]
 
 
 # ---- consistency of one entry ------------------------------------------------------------------
@@ -100,8 +104,7 @@ def product(dims: list[int], cap: int) -> int | None:
     return None if total > cap else total
 
 
-def touched_bytes(shape: list[int], strides: list[int], itemsize: int, *,
-                  in_elements: bool) -> int:
+def touched_bytes(shape: list[int], strides: list[int], itemsize: int, *, in_elements: bool) -> int:
     """Bytes a strided view can reach: app.inspector.storages._touched's width (tensor strides
     count elements), numpy's byte_bounds' (array strides count bytes, maybe negative).
     sum((n - 1) * |st|) as C-speed maps: a state of 700 entries is checked per step."""
@@ -148,8 +151,7 @@ def check_array(entry: Any) -> None:
     rng = entry.byte_range
     if rng is not None and size and entry.itemsize is not None:
         # (numpy's byte bounds of an empty array are no width)
-        if rng[1] - rng[0] != touched_bytes(entry.shape, entry.strides, itemsize,
-                                            in_elements=False):
+        if rng[1] - rng[0] != touched_bytes(entry.shape, entry.strides, itemsize, in_elements=False):
             raise ValueError("byte_range does not match shape, strides and itemsize")
 
 

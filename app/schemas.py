@@ -4,50 +4,163 @@ These are the contract with browsers and scripts. The worker's own wire format l
 ``app.inspector`` / ``app.sandbox``; ``app.convert`` is the only place that turns one into the
 other. Field names here are promises: add fields, never rename them.
 """
+
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue as Json, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import JsonValue as Json
 
-from app.schema_entries import (ArrayInfo, Frame, Graph, GraphEdge, GraphNode, ModuleInfo,
-                                OptimizerState, Output, ParamGroup, ParamInfo, Preview, RunError,
-                                SavedTensor, StateTensor, Stats, StorageInfo, StorageMember,
-                                TensorInfo, _capped, _Model, check_graph)
-from app.schema_rules import (ALIASES_MAX, ARRAYS_MAX, DIMS_MAX, ENTRIES_MAX, FLAGS_MAX,
-                              FRAMES_MAX, GRAPH_EDGES_MAX, GRAPH_NODES_MAX, LABEL_CHARS_MAX,
-                              MODULE_ITEMS_MAX, MODULES_MAX, NAME_CHARS_MAX, NODE_TENSORS_MAX,
-                              OPTIMIZERS_MAX, PARAM_GROUPS_MAX, PREVIEW_LIST_ITEMS_MAX,
-                              PREVIEW_VALUES_MAX, SAVED_MAX, SETTING_ITEMS_MAX, SETTINGS_MAX,
-                              STEPS_MAX, STORAGE_MEMBERS_MAX, STORAGES_MAX, TENSORS_MAX,
-                              TEXT_CHARS_MAX, WARNINGS_MAX, NonNegFloat, Text)
-from app.schema_steps import (AddedNode, ArraysDelta, EntryChanges, FieldChange, FreedStorage,
-                              GraphChanges, ModulesDelta, StateDelta, Step, StepChanges,
-                              StorageChanges, StoragesDelta, TensorsDelta)
+from app.schema_entries import (
+    ArrayInfo,
+    Frame,
+    Graph,
+    GraphEdge,
+    GraphNode,
+    ModuleInfo,
+    OptimizerState,
+    Output,
+    ParamGroup,
+    ParamInfo,
+    Preview,
+    RunError,
+    SavedTensor,
+    StateTensor,
+    Stats,
+    StorageInfo,
+    StorageMember,
+    TensorInfo,
+    _capped,
+    _Model,
+    check_graph,
+)
+from app.schema_rules import (
+    ALIASES_MAX,
+    ARRAYS_MAX,
+    DIMS_MAX,
+    ENTRIES_MAX,
+    FLAGS_MAX,
+    FRAMES_MAX,
+    GRAPH_EDGES_MAX,
+    GRAPH_NODES_MAX,
+    LABEL_CHARS_MAX,
+    MODULE_ITEMS_MAX,
+    MODULES_MAX,
+    NAME_CHARS_MAX,
+    NODE_TENSORS_MAX,
+    OPTIMIZERS_MAX,
+    PARAM_GROUPS_MAX,
+    PREVIEW_LIST_ITEMS_MAX,
+    PREVIEW_VALUES_MAX,
+    SAVED_MAX,
+    SETTING_ITEMS_MAX,
+    SETTINGS_MAX,
+    STEPS_MAX,
+    STORAGE_MEMBERS_MAX,
+    STORAGES_MAX,
+    TENSORS_MAX,
+    TEXT_CHARS_MAX,
+    WARNINGS_MAX,
+    NonNegFloat,
+    Text,
+)
+from app.schema_steps import (
+    AddedNode,
+    ArraysDelta,
+    EntryChanges,
+    FieldChange,
+    FreedStorage,
+    GraphChanges,
+    ModulesDelta,
+    StateDelta,
+    Step,
+    StepChanges,
+    StorageChanges,
+    StoragesDelta,
+    TensorsDelta,
+)
 
 # Every cap and model is importable from here (renderers, tests and bench size inputs by them).
-__all__ = ["ALIASES_MAX", "ARRAYS_MAX", "DIMS_MAX", "ENTRIES_MAX", "FLAGS_MAX", "FRAMES_MAX",
-           "GRAPH_EDGES_MAX", "GRAPH_NODES_MAX", "LABEL_CHARS_MAX", "MODULE_ITEMS_MAX",
-           "MODULES_MAX", "NAME_CHARS_MAX", "NODE_TENSORS_MAX", "OPTIMIZERS_MAX",
-           "PARAM_GROUPS_MAX", "PREVIEW_LIST_ITEMS_MAX", "PREVIEW_VALUES_MAX", "SAVED_MAX",
-           "SETTING_ITEMS_MAX", "SETTINGS_MAX", "STEPS_MAX", "STORAGE_MEMBERS_MAX",
-           "STORAGES_MAX", "TENSORS_MAX", "TEXT_CHARS_MAX", "WARNINGS_MAX",
-           # the models of app.schema_entries and app.schema_steps, part of this contract
-           "AddedNode", "ArrayInfo", "ArraysDelta", "EntryChanges", "FieldChange", "Frame",
-           "FreedStorage", "Graph", "GraphChanges", "GraphEdge", "GraphNode", "ModuleInfo",
-           "ModulesDelta", "OptimizerState", "Output", "ParamGroup", "ParamInfo", "Preview",
-           "RunError", "SavedTensor", "StateDelta", "StateTensor", "Stats", "Step",
-           "StepChanges", "StorageChanges", "StorageInfo", "StorageMember", "StoragesDelta",
-           "TensorInfo", "TensorsDelta", "check_graph"]
+__all__ = [
+    "ALIASES_MAX",
+    "ARRAYS_MAX",
+    "DIMS_MAX",
+    "ENTRIES_MAX",
+    "FLAGS_MAX",
+    "FRAMES_MAX",
+    "GRAPH_EDGES_MAX",
+    "GRAPH_NODES_MAX",
+    "LABEL_CHARS_MAX",
+    "MODULE_ITEMS_MAX",
+    "MODULES_MAX",
+    "NAME_CHARS_MAX",
+    "NODE_TENSORS_MAX",
+    "OPTIMIZERS_MAX",
+    "PARAM_GROUPS_MAX",
+    "PREVIEW_LIST_ITEMS_MAX",
+    "PREVIEW_VALUES_MAX",
+    "SAVED_MAX",
+    "SETTING_ITEMS_MAX",
+    "SETTINGS_MAX",
+    "STEPS_MAX",
+    "STORAGE_MEMBERS_MAX",
+    "STORAGES_MAX",
+    "TENSORS_MAX",
+    "TEXT_CHARS_MAX",
+    "WARNINGS_MAX",
+    # the models of app.schema_entries and app.schema_steps, part of this contract
+    "AddedNode",
+    "ArrayInfo",
+    "ArraysDelta",
+    "EntryChanges",
+    "FieldChange",
+    "Frame",
+    "FreedStorage",
+    "Graph",
+    "GraphChanges",
+    "GraphEdge",
+    "GraphNode",
+    "ModuleInfo",
+    "ModulesDelta",
+    "OptimizerState",
+    "Output",
+    "ParamGroup",
+    "ParamInfo",
+    "Preview",
+    "RunError",
+    "SavedTensor",
+    "StateDelta",
+    "StateTensor",
+    "Stats",
+    "Step",
+    "StepChanges",
+    "StorageChanges",
+    "StorageInfo",
+    "StorageMember",
+    "StoragesDelta",
+    "TensorInfo",
+    "TensorsDelta",
+    "check_graph",
+]
 
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(..., description="Python source of the snippet to run.",
-                      examples=["import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()"])
-    trace: bool = Field(False, description="Step through: add `steps`, what changed at every "
-                                           "top-level statement and loop iteration.")
-    step_states: bool = Field(False, description="With trace: every step also carries `state`, "
-                              "the whole state after it (what the page's timeline shows); its "
-                              "stepping costs 2-4x more.")
+    code: str = Field(
+        ...,
+        description="Python source of the snippet to run.",
+        examples=["import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()"],
+    )
+    trace: bool = Field(
+        False,
+        description="Step through: add `steps`, what changed at every "
+        "top-level statement and loop iteration.",
+    )
+    step_states: bool = Field(
+        False,
+        description="With trace: every step also carries `state`, "
+        "the whole state after it (what the page's timeline shows); its "
+        "stepping costs 2-4x more.",
+    )
 
 
 class RunResponse(_Model):
@@ -56,7 +169,9 @@ class RunResponse(_Model):
     stderr: Output = Field(default_factory=Output)
     error: RunError | None = None
     duration_ms: NonNegFloat = Field(0.0, description="Time the snippet itself ran, in milliseconds.")
-    wall_ms: NonNegFloat | None = Field(None, description="Server-side time of the whole run, in milliseconds.")
+    wall_ms: NonNegFloat | None = Field(
+        None, description="Server-side time of the whole run, in milliseconds."
+    )
     tensors: list[TensorInfo] = _capped(TENSORS_MAX)
     arrays: list[ArrayInfo] = _capped(ARRAYS_MAX)
     storages: list[StorageInfo] = _capped(STORAGES_MAX)
@@ -64,12 +179,13 @@ class RunResponse(_Model):
     modules: list[ModuleInfo] = _capped(MODULES_MAX)
     truncated: bool = Field(False, description="True when a cap cut the snapshot short.")
     warnings: list[Text] = _capped(WARNINGS_MAX)
-    steps: list[Step] = Field(default_factory=list, max_length=STEPS_MAX,
-                              description="With trace: one per step.")
+    steps: list[Step] = Field(
+        default_factory=list, max_length=STEPS_MAX, description="With trace: one per step."
+    )
     steps_truncated: bool = Field(False, description="A step cap stopped the stepping early.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "RunResponse":
+    def _consistent(self) -> RunResponse:
         check_run(self)
         return self
 
@@ -77,8 +193,7 @@ class RunResponse(_Model):
 def check_run(resp: RunResponse) -> None:
     """What must agree across entries (O(n)): names and ids unique per section, each byte range
     inside its storage, steps numbered by position."""
-    for label, entries in (("tensor", resp.tensors), ("array", resp.arrays),
-                           ("module", resp.modules)):
+    for label, entries in (("tensor", resp.tensors), ("array", resp.arrays), ("module", resp.modules)):
         if len({e.name for e in entries}) != len(entries):
             raise ValueError(f"{label} names repeat")
     nbytes = {s.id: s.nbytes for s in resp.storages}
@@ -104,8 +219,10 @@ class PoolHealth(_Model):
     zygote_pid: int | None = None
     uid_drop: dict[str, Json] = Field(default_factory=dict)
     confinement: dict[str, Json] = Field(
-        default_factory=dict, description="Kernel confinement of the workers: 'active' layer names, "
-        "'missing' {layer: why}, 'landlock_abi', and per-layer 'layers' details.")
+        default_factory=dict,
+        description="Kernel confinement of the workers: 'active' layer names, "
+        "'missing' {layer: why}, 'landlock_abi', and per-layer 'layers' details.",
+    )
 
 
 class Health(_Model):

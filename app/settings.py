@@ -4,6 +4,7 @@ Each name carries its unit (``_s``, ``_mb``, ``_bytes``) so that an operator rea
 ``TP_EXEC_TIMEOUT_S=2`` never has to guess. The sandbox layer takes a plain dataclass
 (it must import without pydantic on a GPU box); ``sandbox_limits()`` is the one bridge.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -90,10 +91,13 @@ class Settings(BaseSettings):
 
     def trace_options(self, states: bool = False) -> dict:
         """The worker's trace options; `states`: each step with the whole state after it."""
-        return {"steps_max": self.trace_steps_max,
-                "loop_iterations_max": self.trace_loop_iterations_max,
-                "loop_body_iterations_max": self.trace_loop_body_iterations_max,
-                "bytes_max": self.trace_bytes_max, "states": states}
+        return {
+            "steps_max": self.trace_steps_max,
+            "loop_iterations_max": self.trace_loop_iterations_max,
+            "loop_body_iterations_max": self.trace_loop_body_iterations_max,
+            "bytes_max": self.trace_bytes_max,
+            "states": states,
+        }
 
     def sandbox_limits(self) -> SandboxLimits:
         names = SandboxLimits.__dataclass_fields__.keys()

@@ -8,6 +8,7 @@ RunResponse's validators make (app.schemas.check_run, check_graph) run on the re
 result equals RunResponse.model_validate(flat) and fails where it fails
 (tests/test_schemas_strict.py compares both).
 """
+
 from __future__ import annotations
 
 import time
@@ -18,20 +19,27 @@ from pydantic import TypeAdapter, ValidationError
 
 from app import schemas as S
 
-SLICE_S = 0.002            # validation time one slice aims at
-_LISTS = {"tensors": (S.TensorInfo, S.TENSORS_MAX), "arrays": (S.ArrayInfo, S.ARRAYS_MAX),
-          "storages": (S.StorageInfo, S.STORAGES_MAX), "modules": (S.ModuleInfo, S.MODULES_MAX),
-          "warnings": (S.Text, S.WARNINGS_MAX)}
-_SECTIONS = {"tensors": (S.TensorsDelta, S.TensorInfo, S.TENSORS_MAX),
-             "arrays": (S.ArraysDelta, S.ArrayInfo, S.ARRAYS_MAX),
-             "storages": (S.StoragesDelta, S.StorageInfo, S.STORAGES_MAX),
-             "modules": (S.ModulesDelta, S.ModuleInfo, S.MODULES_MAX)}
+SLICE_S = 0.002  # validation time one slice aims at
+_LISTS = {
+    "tensors": (S.TensorInfo, S.TENSORS_MAX),
+    "arrays": (S.ArrayInfo, S.ARRAYS_MAX),
+    "storages": (S.StorageInfo, S.STORAGES_MAX),
+    "modules": (S.ModuleInfo, S.MODULES_MAX),
+    "warnings": (S.Text, S.WARNINGS_MAX),
+}
+_SECTIONS = {
+    "tensors": (S.TensorsDelta, S.TensorInfo, S.TENSORS_MAX),
+    "arrays": (S.ArraysDelta, S.ArrayInfo, S.ARRAYS_MAX),
+    "storages": (S.StoragesDelta, S.StorageInfo, S.STORAGES_MAX),
+    "modules": (S.ModulesDelta, S.ModuleInfo, S.MODULES_MAX),
+}
 _ADAPTERS: dict[Any, TypeAdapter] = {}
 
 
 @dataclass
 class Invalid(Exception):
     """Where validation failed first (a dotted path) and why; `count` problems in that piece."""
+
     where: str
     why: str
     count: int = 1
@@ -62,8 +70,9 @@ def validate_run(flat: dict) -> S.RunResponse:
             values[key] = _slices(kind, items, cap, key)
     if graph is not None:
         values["graph"] = _graph(graph, "graph")
-    resp = S.RunResponse.model_construct(head.model_fields_set | lists.keys() | (
-        {"graph"} if graph is not None else set()), **values)
+    resp = S.RunResponse.model_construct(
+        head.model_fields_set | lists.keys() | ({"graph"} if graph is not None else set()), **values
+    )
     _check(S.check_run, resp, "")
     return resp
 
@@ -93,7 +102,7 @@ def _invalid(exc: ValidationError, where: str, offset: int = 0) -> Invalid:
 
 def _short(part: Any, chars: int) -> str:
     text = str(part)
-    return text if len(text) <= chars else text[:chars - 1] + "…"
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _check(fn: Any, value: Any, where: str) -> None:
@@ -112,7 +121,7 @@ def _slices(kind: Any, items: list, cap: int, where: str) -> list:
     while i < len(items):
         started = time.perf_counter()
         try:
-            out += adapter.validate_python(items[i:i + n])
+            out += adapter.validate_python(items[i : i + n])
         except ValidationError as exc:
             raise _invalid(exc, where, i) from None
         i += n
@@ -131,12 +140,19 @@ def _graph(value: dict, where: str) -> S.Graph:
     value = dict(value)
     lists = {k: value.pop(k) for k in ("nodes", "edges") if isinstance(value.get(k), list)}
     head = _whole(S.Graph, value, where)
-    nodes = (_slices(S.GraphNode, lists["nodes"], S.GRAPH_NODES_MAX, f"{where}.nodes")
-             if "nodes" in lists else head.nodes)
-    edges = (_slices(S.GraphEdge, lists["edges"], S.GRAPH_EDGES_MAX, f"{where}.edges")
-             if "edges" in lists else head.edges)
-    graph = S.Graph.model_construct(head.model_fields_set | lists.keys(), nodes=nodes,
-                                    edges=edges, truncated=head.truncated)
+    nodes = (
+        _slices(S.GraphNode, lists["nodes"], S.GRAPH_NODES_MAX, f"{where}.nodes")
+        if "nodes" in lists
+        else head.nodes
+    )
+    edges = (
+        _slices(S.GraphEdge, lists["edges"], S.GRAPH_EDGES_MAX, f"{where}.edges")
+        if "edges" in lists
+        else head.edges
+    )
+    graph = S.Graph.model_construct(
+        head.model_fields_set | lists.keys(), nodes=nodes, edges=edges, truncated=head.truncated
+    )
     _check(S.check_graph, graph, where)
     return graph
 
@@ -147,8 +163,9 @@ def _step(value: Any, where: str) -> S.Step:
     value = dict(value)
     state = value.pop("state")
     head = _whole(S.Step, value, where)
-    return S.Step.model_construct(head.model_fields_set | {"state"},
-                                  **dict(head, state=_state(state, f"{where}.state")))
+    return S.Step.model_construct(
+        head.model_fields_set | {"state"}, **dict(head, state=_state(state, f"{where}.state"))
+    )
 
 
 def _state(value: dict, where: str) -> S.StateDelta:
@@ -165,7 +182,10 @@ def _state(value: dict, where: str) -> S.StateDelta:
         entries = part.pop("set") if isinstance(part.get("set"), list) else None
         section = _whole(model, part, f"{where}.{key}")
         if entries is not None:
-            section = model.model_construct(section.model_fields_set | {"set"}, keys=section.keys,
-                                            set=_slices(kind, entries, cap, f"{where}.{key}.set"))
+            section = model.model_construct(
+                section.model_fields_set | {"set"},
+                keys=section.keys,
+                set=_slices(kind, entries, cap, f"{where}.{key}.set"),
+            )
         fields[key] = section
     return S.StateDelta.model_construct(head.model_fields_set | parts.keys(), **fields)

@@ -4,6 +4,7 @@ fragment. Alternating rounds share the box's drift between both sides. Prints fi
 
     .venv/bin/python bench/ab_trees.py OLD_DIR NEW_DIR [--rounds 2] [--runs 60]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,12 @@ from bench.trace_overhead import TRAINING_LOOP, lessons_snippet, snippet  # noqa
 
 def start(tree: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                             "--log-level", "warning"], cwd=tree, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "TP_QUEUE_MAX": "256"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+        cwd=tree,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TP_QUEUE_MAX": "256"},
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -62,8 +66,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--runs", type=int, default=60)
     args = parser.parse_args()
-    snippets = {"synthetic": (snippet(), args.runs), "lessons": (lessons_snippet(), args.runs),
-                "training loop": (TRAINING_LOOP, max(args.runs // 5, 4))}
+    snippets = {
+        "synthetic": (snippet(), args.runs),
+        "lessons": (lessons_snippet(), args.runs),
+        "training loop": (TRAINING_LOOP, max(args.runs // 5, 4)),
+    }
     out: dict = {}
     for _ in range(args.rounds):
         for side, tree in (("old", args.old), ("new", args.new)):
@@ -77,11 +84,12 @@ def main() -> None:
                 proc.wait(20)
     for label in snippets:
         for side in ("old", "new"):
-            plain, traced, page = (statistics.median(out[(label, side, k)])
-                                   for k in (False, True, "page"))
-            print(f"{label:13s} {side}: plain p50 {plain:6.2f} ms, traced p50 {traced:7.2f} ms "
-                  f"({traced / plain:.2f}x), page fragment p50 {page:7.2f} ms, "
-                  f"{out[(label, side, 'kib')][0]:.0f} KiB")
+            plain, traced, page = (statistics.median(out[(label, side, k)]) for k in (False, True, "page"))
+            print(
+                f"{label:13s} {side}: plain p50 {plain:6.2f} ms, traced p50 {traced:7.2f} ms "
+                f"({traced / plain:.2f}x), page fragment p50 {page:7.2f} ms, "
+                f"{out[(label, side, 'kib')][0]:.0f} KiB"
+            )
 
 
 if __name__ == "__main__":

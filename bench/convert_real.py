@@ -7,6 +7,7 @@ converts with another checkout's app (the payloads are made by this one), for a 
     .venv/bin/python bench/convert_real.py
     git archive ee3b666 | tar -x -C /tmp/base && .venv/bin/python bench/convert_real.py --root /tmp/base
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,13 +44,15 @@ def payloads(into: Path) -> list[str]:
     from app.sandbox.limits import SandboxLimits
     from app.sandbox.runner import run_snippet
     from bench.trace_overhead import TRAINING_LOOP, lessons_snippet, snippet
+
     limits, paths = SandboxLimits(exec_timeout_s=30.0), []
-    for label, code in {"synthetic": snippet(), "lessons": lessons_snippet(),
-                        "training": TRAINING_LOOP}.items():
-        for mode, trace in {"plain": None, "traced": {"states": False},
-                            "states": {"states": True}}.items():
-            out = run_snippet(code, limits, trace=trace,
-                              precompiled=precompile(code) if trace else None)
+    for label, code in {
+        "synthetic": snippet(),
+        "lessons": lessons_snippet(),
+        "training": TRAINING_LOOP,
+    }.items():
+        for mode, trace in {"plain": None, "traced": {"states": False}, "states": {"states": True}}.items():
+            out = run_snippet(code, limits, trace=trace, precompiled=precompile(code) if trace else None)
             path = into / f"{label}-{mode}.json"
             path.write_bytes(out)
             paths.append(str(path))

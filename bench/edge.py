@@ -11,6 +11,7 @@
 --root runs the server from another checkout (e.g. `git archive <commit> | tar -x -C DIR`) to
 compare with the code before these changes; parts 1-2 only need its app.main:app.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,11 @@ def free_port() -> int:
 
 
 def start(root: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                             "--log-level", "critical"], cwd=root, env={**os.environ, **env})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "critical"],
+        cwd=root,
+        env={**os.environ, **env},
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -59,8 +63,10 @@ def vm_hwm_mb(pid: int) -> float:
 
 def raw_post(port: int, head_extra: str, body: bytes = b"") -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(f"POST /api/run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 f"{head_extra}\r\n".encode() + body)
+    sock.sendall(
+        f"POST /api/run HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head_extra}\r\n".encode()
+        + body
+    )
     return sock
 
 
@@ -84,8 +90,10 @@ def chunked_body(port: int, pid: int, body_mb: int) -> None:
     took = time.monotonic() - started
     sock.close()
     time.sleep(0.5)
-    print(f"chunked {body_mb} MB body: answer {status!r} after {took:.2f} s; client sent "
-          f"{sent / 2**20:.1f} MB; server VmHWM {before:.0f} -> {vm_hwm_mb(pid):.0f} MB")
+    print(
+        f"chunked {body_mb} MB body: answer {status!r} after {took:.2f} s; client sent "
+        f"{sent / 2**20:.1f} MB; server VmHWM {before:.0f} -> {vm_hwm_mb(pid):.0f} MB"
+    )
 
 
 def health(port: int) -> dict:
@@ -106,8 +114,10 @@ def hung_up(port: int, clients: int) -> None:
     freed = time.monotonic() - closed
     started = time.monotonic()
     r = httpx.post(f"http://127.0.0.1:{port}/api/run", json={"code": "print(1)"}, timeout=120)
-    print(f"hung up: pool free {freed:.2f} s after the clients closed; the next run answered "
-          f"{r.status_code} in {(time.monotonic() - started) * 1000:.0f} ms")
+    print(
+        f"hung up: pool free {freed:.2f} s after the clients closed; the next run answered "
+        f"{r.status_code} in {(time.monotonic() - started) * 1000:.0f} ms"
+    )
 
 
 def edge_cost(n: int = 20000) -> None:
@@ -117,8 +127,13 @@ def edge_cost(n: int = 20000) -> None:
 
     async def inner(scope, receive, send):
         await receive()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"{}"})
 
     async def receive():
@@ -137,8 +152,10 @@ def edge_cost(n: int = 20000) -> None:
 
     bare = asyncio.run(loop(inner))
     wrapped = asyncio.run(loop(SecurityHeaders(BodyLimit(RequestReceive(inner), 400_000))))
-    print(f"edge layers: {wrapped - bare:.1f} us per request ({bare:.1f} us bare, "
-          f"{wrapped:.1f} us wrapped, {n} calls)")
+    print(
+        f"edge layers: {wrapped - bare:.1f} us per request ({bare:.1f} us bare, "
+        f"{wrapped:.1f} us wrapped, {n} calls)"
+    )
 
 
 def main() -> None:

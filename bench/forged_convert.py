@@ -11,6 +11,7 @@ latencies (p50, max) during it, per payload kind, and the server's peak RSS. Ass
 Kinds: "steps" (200 steps whose states carry 150 tensor entries each, plus a 500-tensor
 snapshot), "graph" (20,000 nodes, 200,000 edges), "tensors" (500 tensors with 1,800 aliases each).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,29 +34,53 @@ LIMIT = 16 * 2**20
 
 
 def _tensor(i: int, aliases: int = 0) -> dict:
-    return {"name": f"t{i}", "aliases": [f"alias_{i}_{k}" for k in range(aliases)],
-            "shape": [1000, 1000], "dtype": "torch.float32", "device": "cpu",
-            "layout": "torch.strided", "stride": [1000, 1], "storage_offset": 0,
-            "is_contiguous": True, "numel": 10**6, "element_size": 4, "nbytes": 4 * 10**6,
-            "storage": f"s{i}", "byte_range": [0, 4 * 10**6],
-            "preview": {"values": [[0.123456789 + j for j in range(3)] + ["..."] + [1.5, 2.5, 3.5]
-                                   for _ in range(6)], "truncated": True},
-            "stats": {"min": 0.0, "max": 1.0, "mean": 0.5, "std": 0.1, "count": 100000}}
+    return {
+        "name": f"t{i}",
+        "aliases": [f"alias_{i}_{k}" for k in range(aliases)],
+        "shape": [1000, 1000],
+        "dtype": "torch.float32",
+        "device": "cpu",
+        "layout": "torch.strided",
+        "stride": [1000, 1],
+        "storage_offset": 0,
+        "is_contiguous": True,
+        "numel": 10**6,
+        "element_size": 4,
+        "nbytes": 4 * 10**6,
+        "storage": f"s{i}",
+        "byte_range": [0, 4 * 10**6],
+        "preview": {
+            "values": [[0.123456789 + j for j in range(3)] + ["..."] + [1.5, 2.5, 3.5] for _ in range(6)],
+            "truncated": True,
+        },
+        "stats": {"min": 0.0, "max": 1.0, "mean": 0.5, "std": 0.1, "count": 100000},
+    }
 
 
 def _storage(i: int) -> dict:
-    return {"id": f"s{i}", "device": "cpu", "nbytes": 4 * 10**6,
-            "members": [{"name": f"t{i}", "kind": "tensor", "byte_range": [0, 4 * 10**6]}]}
+    return {
+        "id": f"s{i}",
+        "device": "cpu",
+        "nbytes": 4 * 10**6,
+        "members": [{"name": f"t{i}", "kind": "tensor", "byte_range": [0, 4 * 10**6]}],
+    }
 
 
 def steps_payload() -> dict:
     tensors, storages = [_tensor(i) for i in range(500)], [_storage(i) for i in range(500)]
     size, steps = len(json.dumps(payload({"tensors": tensors, "storages": storages}))), []
-    state = {"tensors": {"keys": None, "set": tensors[:150]},
-             "storages": {"keys": None, "set": storages[:150]}}
+    state = {
+        "tensors": {"keys": None, "set": tensors[:150]},
+        "storages": {"keys": None, "set": storages[:150]},
+    }
     while len(steps) < 200:
-        step = {"index": len(steps), "start_line": 1, "end_line": 1, "state": state,
-                "storage_keys": {f"s{k}": f"m{k}" for k in range(500)}}
+        step = {
+            "index": len(steps),
+            "start_line": 1,
+            "end_line": 1,
+            "state": state,
+            "storage_keys": {f"s{k}": f"m{k}" for k in range(500)},
+        }
         size += len(json.dumps(step)) + 1
         if size > LIMIT:
             break
@@ -65,15 +90,26 @@ def steps_payload() -> dict:
 
 def graph_payload() -> dict:
     n = 20_000
-    nodes = [{"id": f"n{i}", "name": "MulBackward0", "kind": "function", "saved": [
-        {"name": "self", "shape": [3], "dtype": "torch.float32"}]} for i in range(n)]
+    nodes = [
+        {
+            "id": f"n{i}",
+            "name": "MulBackward0",
+            "kind": "function",
+            "saved": [{"name": "self", "shape": [3], "dtype": "torch.float32"}],
+        }
+        for i in range(n)
+    ]
     edges = [{"source": f"n{i % n}", "target": f"n{(i * 7 + 1) % n}"} for i in range(10 * n)]
     return payload({"graph": {"nodes": nodes, "edges": edges, "truncated": True}})
 
 
 def tensors_payload() -> dict:
-    return payload({"tensors": [_tensor(i, aliases=1800) for i in range(500)],
-                    "storages": [_storage(i) for i in range(500)]})
+    return payload(
+        {
+            "tensors": [_tensor(i, aliases=1800) for i in range(500)],
+            "storages": [_storage(i) for i in range(500)],
+        }
+    )
 
 
 KINDS = {"steps": steps_payload, "graph": graph_payload, "tensors": tensors_payload}
@@ -84,10 +120,12 @@ def serve(kind: str, port: int, whole: bool) -> None:
 
     from app.main import create_app
     from app.settings import Settings
+
     if whole:  # the single-call path everywhere: what the pieces are measured against
         import app.convert
         import app.sandbox.json_pieces
         import app.web.service
+
         app.sandbox.json_pieces.WHOLE_BYTES_MAX = 2**40
         app.convert.PIECES_ABOVE_BYTES = app.web.service.PIECES_ABOVE_BYTES = 2**40
     body = json.dumps(KINDS[kind]()).encode()
@@ -110,6 +148,7 @@ def measure(port: int, rounds: int) -> None:
                         health.get("/api/health")
                         latencies.append((time.perf_counter() - t0) * 1000)
                         time.sleep(0.005)
+
             poller = threading.Thread(target=poll)
             poller.start()
             time.sleep(0.1)
@@ -119,9 +158,11 @@ def measure(port: int, rounds: int) -> None:
             done.set()
             poller.join()
             verdict = r.json().get("ok"), (r.json().get("error") or {}).get("type")
-            print(f"  /api/run {run_ms:.0f} ms {verdict}; /api/health meanwhile: "
-                  f"p50 {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms "
-                  f"({len(latencies)} polls)")
+            print(
+                f"  /api/run {run_ms:.0f} ms {verdict}; /api/health meanwhile: "
+                f"p50 {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms "
+                f"({len(latencies)} polls)"
+            )
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -141,6 +182,7 @@ def main() -> None:
     if args.serve:
         return serve(args.serve, args.port, args.whole)
     import subprocess
+
     for kind in args.kinds.split(","):
         port = free_port()
         cmd = [sys.executable, __file__, "--serve", kind, "--port", str(port)]

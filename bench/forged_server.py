@@ -5,6 +5,7 @@ hostile results and no sandbox.
 
     .venv/bin/python -m uvicorn bench.forged_server:app --port 8001
 """
+
 from __future__ import annotations
 
 from app.main import create_app

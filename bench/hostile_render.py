@@ -9,6 +9,7 @@ Prints, for each payload of bench.hostile_payloads (each within the schema's cap
    /fragments/run renders the payload, and the server's peak RSS (VmHWM) over `rounds` of
    every page route and /api/run on every payload.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ from tests.webserver import free_port  # noqa: E402
 
 
 def response(f: Forged):
-    return to_response(RunOutcome(status="ok", payload=f.body, signal=None, exit_code=None,
-                                  wall_ms=1.0, queue_ms=0.0, pid=None))
+    return to_response(
+        RunOutcome(
+            status="ok", payload=f.body, signal=None, exit_code=None, wall_ms=1.0, queue_ms=0.0, pid=None
+        )
+    )
 
 
 def timed(fn, *args) -> tuple[float, float]:
@@ -56,8 +60,9 @@ def in_process(f: Forged) -> dict:
     keep = timed(cache.keep, token, "c", resp)
     out = {"render_cpu_s": run[0], "render_wall_s": run[1], "keep_cpu_s": keep[0]}
     if resp.steps:  # the first step (adds everything) and the middle one; the slower
-        step = max(timed(drawing.step_html, resp, cache, token, "c", k, None)
-                   for k in (0, len(resp.steps) // 2))
+        step = max(
+            timed(drawing.step_html, resp, cache, token, "c", k, None) for k in (0, len(resp.steps) // 2)
+        )
         out |= {"step_cpu_s": step[0], "step_wall_s": step[1]}
     return out
 
@@ -68,8 +73,18 @@ class Server:
     def __init__(self) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.forged_server:app", "--port",
-             str(self.port), "--log-level", "warning"], cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.forged_server:app",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+        )
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=300)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -94,15 +109,18 @@ class Server:
 @dataclass
 class During:
     """A page request and the /api/health latencies measured while it was served."""
+
     took_s: float
-    drawn: bool              # False: the server answered "too big to draw"
+    drawn: bool  # False: the server answered "too big to draw"
     html: str
     health_s: list[float]
 
     def line(self, what: str) -> str:
-        return (f"{what} {self.took_s:.2f} s ({'drawn' if self.drawn else 'too big to draw'}); "
-                f"/api/health p50 {statistics.median(self.health_s) * 1000:.1f} ms, max "
-                f"{max(self.health_s) * 1000:.1f} ms ({len(self.health_s)} requests)")
+        return (
+            f"{what} {self.took_s:.2f} s ({'drawn' if self.drawn else 'too big to draw'}); "
+            f"/api/health p50 {statistics.median(self.health_s) * 1000:.1f} ms, max "
+            f"{max(self.health_s) * 1000:.1f} ms ({len(self.health_s)} requests)"
+        )
 
 
 def health_during(server: Server, path: str, data: dict) -> During:
@@ -117,6 +135,7 @@ def health_during(server: Server, path: str, data: dict) -> During:
             answer.append(c.post(path, data=data))
             took.append(time.perf_counter() - started)
         done.set()
+
     thread = threading.Thread(target=render)
     thread.start()
     latencies = []
@@ -151,8 +170,10 @@ def main() -> None:
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}")
     for f in payloads:
         figures = in_process(f)
-        print(f"{f.name} ({len(f.body) / 2**20:.1f} MiB): " + ", ".join(
-            f"{k} {v:.2f}" for k, v in figures.items()))
+        print(
+            f"{f.name} ({len(f.body) / 2**20:.1f} MiB): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in figures.items())
+        )
     server = Server()
     try:
         for f in payloads:
@@ -161,15 +182,18 @@ def main() -> None:
             print(f"server, {f.name}: " + run.line("/fragments/run"))
             token = re.search(r'data-run="([^"]*)"', run.html)
             if token and token.group(1) and not re.search(r'data-count="0"', run.html):
-                step = health_during(server, "/fragments/step", {
-                    "code": code, "run": token.group(1), "step": "0"})
+                step = health_during(
+                    server, "/fragments/step", {"code": code, "run": token.group(1), "step": "0"}
+                )
                 print(f"server, {f.name}: " + step.line("/fragments/step (cached run)"))
         idle = server.status("VmRSS")
         for r in range(args.rounds):
             one_round(server, [f.name for f in payloads], r)
-        print(f"server RSS: {idle / 1024:.0f} MiB before the rounds, peak (VmHWM) "
-              f"{server.status('VmHWM') / 1024:.0f} MiB, after {server.status('VmRSS') / 1024:.0f}"
-              f" MiB ({args.rounds} rounds x {len(payloads)} payloads x 6 requests)")
+        print(
+            f"server RSS: {idle / 1024:.0f} MiB before the rounds, peak (VmHWM) "
+            f"{server.status('VmHWM') / 1024:.0f} MiB, after {server.status('VmRSS') / 1024:.0f}"
+            f" MiB ({args.rounds} rounds x {len(payloads)} payloads x 6 requests)"
+        )
     finally:
         server.close()
 

@@ -1,5 +1,6 @@
 """In-process inspector figures: a 10,000-node graph, a namespace holding a 400 MB tensor, and a
 traced training loop whose namespace holds a 1,000-float loss history."""
+
 from __future__ import annotations
 
 import statistics
@@ -52,8 +53,10 @@ def bench_big_tensor(mb: int = 400) -> None:
     before = _rss_peak_kb()
     snapshot(big)
     extra_kb = _rss_peak_kb() - before
-    print(f"namespace with a {mb} MB tensor: +{big_ms - base_ms:.1f} ms "
-          f"({big_ms:.1f} vs {base_ms:.1f} ms), +{extra_kb / 1024:.1f} MB peak RSS")
+    print(
+        f"namespace with a {mb} MB tensor: +{big_ms - base_ms:.1f} ms "
+        f"({big_ms:.1f} vs {base_ms:.1f} ms), +{extra_kb / 1024:.1f} MB peak RSS"
+    )
 
 
 LOSS_HISTORY = """\
@@ -74,6 +77,7 @@ def bench_loss_history() -> None:
     """The walk runs at every step: a list of plain numbers must not cost a visit per item."""
     from app.sandbox.limits import SandboxLimits
     from app.sandbox.runner import run_snippet
+
     limits = SandboxLimits(exec_timeout_s=10.0)
     run_snippet(LOSS_HISTORY, limits, trace=True)
     ms = _timed(lambda: run_snippet(LOSS_HISTORY, limits, trace=True), repeat=30)

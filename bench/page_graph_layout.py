@@ -5,6 +5,7 @@
 Cases: one leaf feeding N ops (the hub that makes a naive dot layout take minutes), a long
 chain, and a wide fan-in. Graphs come from real torch objects via app.inspector.snapshot.
 """
+
 from __future__ import annotations
 
 import sys
@@ -42,8 +43,12 @@ def fan_in(n: int):
 
 
 def main() -> None:
-    for name, make, n in [("hub", hub, 300), ("hub", hub, 2000), ("chain", chain, 10_000),
-                          ("fan-in", fan_in, 300)]:
+    for name, make, n in [
+        ("hub", hub, 300),
+        ("hub", hub, 2000),
+        ("chain", chain, 10_000),
+        ("fan-in", fan_in, 300),
+    ]:
         resp = RunResponse.model_validate(snapshot(make(n)) | {"ok": True})
         index = {t.name: i for i, t in enumerate(resp.tensors)}
         tensors = {t.name: t for t in resp.tensors}
@@ -51,8 +56,10 @@ def main() -> None:
         t0 = time.perf_counter()
         pic = graph_view.render(resp.graph, tensors, index)
         ms = (time.perf_counter() - t0) * 1000
-        print(f"{name:7s} n={n:6d}: {len(resp.graph.nodes):5d} nodes, {pic.drawn:3d} boxes drawn, "
-              f"{pic.left_out:5d} left out, layout {ms:7.1f} ms  {'OK' if ms < 1000 else 'SLOW'}")
+        print(
+            f"{name:7s} n={n:6d}: {len(resp.graph.nodes):5d} nodes, {pic.drawn:3d} boxes drawn, "
+            f"{pic.left_out:5d} left out, layout {ms:7.1f} ms  {'OK' if ms < 1000 else 'SLOW'}"
+        )
 
 
 if __name__ == "__main__":

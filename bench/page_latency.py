@@ -7,6 +7,7 @@ records (static/app.js, window.tpTimings) the time from the debounced run firing
 afterSwap of the panels ("after the debounce"), and from the keystroke itself. Goal: p50/p95
 of the former <= 60 ms for a small snippet.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,10 +70,14 @@ def main() -> None:
     fire = [t["sinceFire"] for t in timings]
     edit = [t["sinceEdit"] for t in timings]
     print(f"runs={len(fire)}  snippet={args.snippet!r} ({len(snippet.splitlines())} lines)")
-    print(f"after debounce (run fired -> panels swapped): p50 {pct(fire, 50):.1f} ms  "
-          f"p95 {pct(fire, 95):.1f} ms  mean {statistics.mean(fire):.1f} ms  (goal <= 60 ms)")
-    print(f"from keystroke (includes the debounce):        p50 {pct(edit, 50):.1f} ms  "
-          f"p95 {pct(edit, 95):.1f} ms")
+    print(
+        f"after debounce (run fired -> panels swapped): p50 {pct(fire, 50):.1f} ms  "
+        f"p95 {pct(fire, 95):.1f} ms  mean {statistics.mean(fire):.1f} ms  (goal <= 60 ms)"
+    )
+    print(
+        f"from keystroke (includes the debounce):        p50 {pct(edit, 50):.1f} ms  "
+        f"p95 {pct(edit, 95):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Goals (issue #2): p50 <= 10 ms, >= 100x faster than a cold interpreter, >= 100 runs/s at
 concurrency 8, 10k-node graph snapshot <= 200 ms, a 400 MB tensor adds <= 100 ms and <= 10 MB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,13 +35,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, env_extra: dict[str, str] | None = None,
-                 ready_timeout_s: float = 60.0) -> subprocess.Popen:
+def start_server(
+    port: int, env_extra: dict[str, str] | None = None, ready_timeout_s: float = 60.0
+) -> subprocess.Popen:
     """uvicorn serving the app on `port` (settings from the environment plus `env_extra`),
     returned once /api/health says ok."""
     env = {**os.environ, "TP_QUEUE_MAX": "256", **(env_extra or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:
         try:
@@ -96,13 +101,17 @@ def run_http(args) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         lat = bench_latency(base, args.runs)
-        print(f"POST /api/run latency over {args.runs} runs: p50 {pct(lat, 50):.2f} ms  "
-              f"p95 {pct(lat, 95):.2f} ms  p99 {pct(lat, 99):.2f} ms")
+        print(
+            f"POST /api/run latency over {args.runs} runs: p50 {pct(lat, 50):.2f} ms  "
+            f"p95 {pct(lat, 95):.2f} ms  p99 {pct(lat, 99):.2f} ms"
+        )
         rate = asyncio.run(bench_throughput(base, args.runs * 2, args.concurrency))
         print(f"throughput at concurrency {args.concurrency}: {rate:.0f} runs/s")
         cold = bench_cold(5)
-        print(f"cold subprocess python -c: median {statistics.median(cold):.0f} ms  "
-              f"-> playground is {statistics.median(cold) / pct(lat, 50):.0f}x faster (p50)")
+        print(
+            f"cold subprocess python -c: median {statistics.median(cold):.0f} ms  "
+            f"-> playground is {statistics.median(cold) / pct(lat, 50):.0f}x faster (p50)"
+        )
     finally:
         server.terminate()
         server.wait()
@@ -118,6 +127,7 @@ def main() -> None:
         run_http(args)
     sys.path.insert(0, str(ROOT))
     from bench.inspector_bench import run_inspector_benches
+
     run_inspector_benches()
 
 

@@ -6,6 +6,7 @@ hostile ones. Prints figures; exits 1 when a goal is missed (speed is reported, 
 Goals (issue #4): every benign result correct, none lost, server RSS growth <= 10 %, no process
 of the sandbox left behind once the server has stopped. tests/sandbox/test_soak.py runs it small.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -135,10 +136,17 @@ def _run_async(coro) -> dict:
         return pool.submit(asyncio.run, coro).result()
 
 
-def soak(runs: int, concurrency: int, hostile_fraction: float, seed: int = 4,
-         env_extra: dict[str, str] | None = None) -> dict:
+def soak(
+    runs: int,
+    concurrency: int,
+    hostile_fraction: float,
+    seed: int = 4,
+    env_extra: dict[str, str] | None = None,
+) -> dict:
     rng = random.Random(seed)
-    jobs = [(rng.choice(HOSTILE), None) if rng.random() < hostile_fraction else benign(i) for i in range(runs)]
+    jobs = [
+        (rng.choice(HOSTILE), None) if rng.random() < hostile_fraction else benign(i) for i in range(runs)
+    ]
     port = free_port()
     server = start_server(port, env_extra or {})
     base = f"http://127.0.0.1:{port}"
@@ -178,13 +186,19 @@ def failures(stats: dict) -> list[str]:
 def report(stats: dict) -> None:
     lat = stats["latency_ms"]
     growth = stats["rss_after_kib"] / stats["rss_before_kib"] - 1
-    print(f"runs {stats['runs']} ({stats['benign']} benign, {stats['runs'] - stats['benign']} hostile) "
-          f"in {stats['seconds']:.1f} s = {stats['runs'] / stats['seconds']:.0f} runs/s")
-    print(f"benign wrong {len(stats['wrong'])}, lost {len(stats['lost'])}; benign latency "
-          f"p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms, mean {statistics.mean(lat):.1f} ms")
+    print(
+        f"runs {stats['runs']} ({stats['benign']} benign, {stats['runs'] - stats['benign']} hostile) "
+        f"in {stats['seconds']:.1f} s = {stats['runs'] / stats['seconds']:.0f} runs/s"
+    )
+    print(
+        f"benign wrong {len(stats['wrong'])}, lost {len(stats['lost'])}; benign latency "
+        f"p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms, mean {statistics.mean(lat):.1f} ms"
+    )
     print(f"hostile outcomes: {dict(sorted(stats['hostile'].items()))}")
-    print(f"server RSS {stats['rss_before_kib'] / 1024:.1f} -> {stats['rss_after_kib'] / 1024:.1f} MiB "
-          f"({growth:+.1%}); zygote restarts {stats['health']['pool']['restarts']}")
+    print(
+        f"server RSS {stats['rss_before_kib'] / 1024:.1f} -> {stats['rss_after_kib'] / 1024:.1f} MiB "
+        f"({growth:+.1%}); zygote restarts {stats['health']['pool']['restarts']}"
+    )
     print(f"sandbox processes seen {len(stats['seen'])}, left behind after shutdown: {stats['left_behind']}")
     print(f"confinement active: {', '.join(stats['health']['pool']['confinement']['active'])}")
 

@@ -13,6 +13,7 @@ Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/tra
 so that load on a shared box hits all alike; the medians are compared. Over HTTP the server's own
 split is printed too: wall (the sandbox round trip) and exec (the snippet with its hooks).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,13 @@ def snippet(statements: int = 50) -> str:
     lines = ["import torch", "torch.manual_seed(0)"]
     i = 0
     while len(lines) < statements:
-        lines += [f"a{i} = torch.randn(8, 8)", f"b{i} = a{i}.t()", f"a{i}.add_(1)",
-                  f"c{i} = b{i}.contiguous()", f"print(c{i}.shape)"]
+        lines += [
+            f"a{i} = torch.randn(8, 8)",
+            f"b{i} = a{i}.t()",
+            f"a{i}.add_(1)",
+            f"c{i} = b{i}.contiguous()",
+            f"print(c{i}.shape)",
+        ]
         i += 1
     return "\n".join(lines[:statements]) + "\n"
 
@@ -45,9 +51,11 @@ def lessons_snippet(statements: int = 50) -> str:
     """The lesson examples that run without an error, concatenated, cut after `statements`."""
     import ast
     import textwrap
+
     from app.examples import EXAMPLES
     from app.sandbox.limits import SandboxLimits
     from app.sandbox.runner import run_snippet
+
     limits, lines = SandboxLimits(exec_timeout_s=10.0), []
     for example in EXAMPLES:
         code = textwrap.dedent(example.code)
@@ -55,7 +63,7 @@ def lessons_snippet(statements: int = 50) -> str:
             lines += code.splitlines()
         body = ast.parse("\n".join(lines)).body
         if len(body) >= statements:
-            return "\n".join(lines[:body[statements - 1].end_lineno]) + "\n"
+            return "\n".join(lines[: body[statements - 1].end_lineno]) + "\n"
     return "\n".join(lines) + "\n"
 
 
@@ -104,9 +112,8 @@ def report(label: str, times: dict[str, list[float]]) -> None:
         t = statistics.median(times[mode])
         # Each run against the plain run just before it: on a shared box the load drifts, and
         # the spread of these pair ratios says how far to trust the ratio of the medians.
-        q1, _, q3 = statistics.quantiles([b / a for a, b in zip(plain, times[mode])], n=4)
-        print(f"  {mode}: p50 {t:.2f} ms, ratio {t / p:.2f}x (pair ratios p25-p75 "
-              f"{q1:.2f}-{q3:.2f}x)")
+        q1, _, q3 = statistics.quantiles([b / a for a, b in zip(plain, times[mode], strict=False)], n=4)
+        print(f"  {mode}: p50 {t:.2f} ms, ratio {t / p:.2f}x (pair ratios p25-p75 {q1:.2f}-{q3:.2f}x)")
 
 
 def bench_in_process(code: str, runs: int) -> None:
@@ -114,26 +121,32 @@ def bench_in_process(code: str, runs: int) -> None:
     from app.sandbox.instrument import precompile
     from app.sandbox.limits import SandboxLimits
     from app.sandbox.runner import run_snippet
+
     limits, pre = SandboxLimits(exec_timeout_s=10.0), precompile(code)
     traces = {"plain": None, "traced": {"states": False}, "with states": {"states": True}}
 
     def run(mode: str) -> bytes:
         trace = traces[mode]
         return run_snippet(code, limits, trace=trace, precompiled=pre if trace else None)
+
     sizes = {mode: len(run(mode)) for mode in MODES}
     report("in-process run_snippet", timed(run, runs))
     print("  payload: " + ", ".join(f"{mode} {size} B" for mode, size in sizes.items()))
 
 
 def bench_http(client: httpx.Client, code: str, runs: int) -> None:
-    bodies = {"plain": {"code": code}, "traced": {"code": code, "trace": True},
-              "with states": {"code": code, "trace": True, "step_states": True}}
+    bodies = {
+        "plain": {"code": code},
+        "traced": {"code": code, "trace": True},
+        "with states": {"code": code, "trace": True, "step_states": True},
+    }
     responses: dict[str, list[httpx.Response]] = {mode: [] for mode in MODES}
 
     def call(mode: str) -> None:
         r = client.post("/api/run", json=bodies[mode])
         r.raise_for_status()
         responses[mode].append(r)  # parsed after the timing: a client's parse is not the server's
+
     steps = len(client.post("/api/run", json=bodies["traced"]).json()["steps"])
     report("HTTP POST /api/run", timed(call, runs))
     for mode, rows in responses.items():

@@ -9,6 +9,7 @@ only (it runs on the host before or without the project's virtualenv).
 
 Each check prints what it saw and exits 1 with the reason when the answer is wrong.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,11 @@ def get(port: int, path: str) -> dict:
 
 
 def run(port: int, code: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/run",
-                                     data=json.dumps({"code": code}).encode(),
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/run",
+        data=json.dumps({"code": code}).encode(),
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         result = json.load(response)
     if not result.get("ok"):
@@ -51,8 +54,10 @@ def free_port() -> None:
 def health(port: int) -> None:
     body = get(port, "/api/health")
     pool = body.get("pool", {})
-    print(f"  health ok={body.get('ok')} state={pool.get('state')} "
-          f"max_concurrent_runs={pool.get('max_concurrent_runs')}")
+    print(
+        f"  health ok={body.get('ok')} state={pool.get('state')} "
+        f"max_concurrent_runs={pool.get('max_concurrent_runs')}"
+    )
     print(f"  uid drop: {json.dumps(pool.get('uid_drop'))}")
     confinement = pool.get("confinement")
     if confinement is None:
@@ -71,8 +76,10 @@ def snippet(port: int) -> None:
     if set(tensors) != {"x", "y"}:
         fail(f"expected tensors x and y, got {sorted(tensors)}")
     x, y = tensors["x"], tensors["y"]
-    print(f"  x stride={x['stride']} storage={x['storage']}; "
-          f"y stride={y['stride']} storage={y['storage']} contiguous={y['is_contiguous']}")
+    print(
+        f"  x stride={x['stride']} storage={x['storage']}; "
+        f"y stride={y['stride']} storage={y['storage']} contiguous={y['is_contiguous']}"
+    )
     if x["storage"] is None or x["storage"] != y["storage"]:
         fail("x.t() should share x's storage")
     if y["stride"] != list(reversed(x["stride"])) or y["is_contiguous"]:
@@ -90,8 +97,9 @@ def page(port: int) -> None:
     """The no-JavaScript form post renders the full page, autograd graph included: Graphviz's
     dot must be installed and runnable by the server's user."""
     form = urllib.parse.urlencode({"code": AUTOGRAD}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/", data=form, headers={
-        "content-type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/", data=form, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         html = response.read().decode("utf-8", "replace")
     drawn = html.count('class="graph-svg"')
@@ -101,8 +109,13 @@ def page(port: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    commands = {"port": (free_port, 0), "health": (health, 1), "snippet": (snippet, 1),
-                "uid": (uid, 2), "page": (page, 1)}
+    commands = {
+        "port": (free_port, 0),
+        "health": (health, 1),
+        "snippet": (snippet, 1),
+        "uid": (uid, 2),
+        "page": (page, 1),
+    }
     if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][1]:
         raise SystemExit(__doc__)
     func, _ = commands[argv[0]]

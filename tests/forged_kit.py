@@ -4,11 +4,13 @@ whatever arrives. Used by the forged-payload suites and by bench/ (a real server
 
     app = create_app(settings, pool_factory=ForgedPool.factory(lambda code, trace: b"{...}"))
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from app.sandbox.outcome import RunOutcome
 
@@ -18,11 +20,23 @@ Answer = Callable[[str, Any], bytes]
 def payload(snapshot: dict | None = None, **over: Any) -> dict:
     """A well-formed worker payload (the runner's shape) with `snapshot`, fields overridden."""
     empty = {"text": "", "truncated": False}
-    base = {"ok": True, "stdout": dict(empty), "stderr": dict(empty), "error": None,
-            "duration_ms": 1.0, "warnings": [],
-            "snapshot": {"tensors": [], "arrays": [], "storages": [],
-                         "graph": {"nodes": [], "edges": []}, "modules": [], "truncated": False,
-                         **(snapshot or {})}}
+    base = {
+        "ok": True,
+        "stdout": dict(empty),
+        "stderr": dict(empty),
+        "error": None,
+        "duration_ms": 1.0,
+        "warnings": [],
+        "snapshot": {
+            "tensors": [],
+            "arrays": [],
+            "storages": [],
+            "graph": {"nodes": [], "edges": []},
+            "modules": [],
+            "truncated": False,
+            **(snapshot or {}),
+        },
+    }
     return base | over
 
 
@@ -41,7 +55,7 @@ class ForgedPool:
         self.cancelled = 0
 
     @classmethod
-    def factory(cls, answer: Answer, delay_s: float = 0.0) -> Callable[[Any], "ForgedPool"]:
+    def factory(cls, answer: Answer, delay_s: float = 0.0) -> Callable[[Any], ForgedPool]:
         return lambda settings: cls(answer, delay_s)
 
     async def start(self) -> None:
@@ -58,11 +72,26 @@ class ForgedPool:
         except asyncio.CancelledError:
             self.cancelled += 1
             raise
-        return RunOutcome(status="ok", payload=self.answer(code, trace), signal=None,
-                          exit_code=None, wall_ms=1.0, queue_ms=0.0, pid=None)
+        return RunOutcome(
+            status="ok",
+            payload=self.answer(code, trace),
+            signal=None,
+            exit_code=None,
+            wall_ms=1.0,
+            queue_ms=0.0,
+            pid=None,
+        )
 
     def health(self) -> dict[str, Any]:
-        return {"state": "ready", "ready": 1, "busy": 0, "queued": 0, "max_concurrent_runs": 4,
-                "queue_max": 64, "restarts": 0, "zygote_pid": None,
-                "uid_drop": {"active": False, "reason": "forged pool"},
-                "confinement": {"active": [], "missing": {}}}
+        return {
+            "state": "ready",
+            "ready": 1,
+            "busy": 0,
+            "queued": 0,
+            "max_concurrent_runs": 4,
+            "queue_max": 64,
+            "restarts": 0,
+            "zygote_pid": None,
+            "uid_drop": {"active": False, "reason": "forged pool"},
+            "confinement": {"active": [], "missing": {}},
+        }

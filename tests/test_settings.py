@@ -1,4 +1,5 @@
 """Settings come from TP_* environment variables and reach the sandbox unchanged."""
+
 import dataclasses
 
 import pytest
@@ -28,8 +29,9 @@ def test_sandbox_limits_carry_the_settings_values():
     assert (limits.exec_timeout_s, limits.output_max_bytes) == (0.75, 123)
 
 
-@pytest.mark.parametrize("name, value", [("exec_timeout_s", 0), ("memory_budget_mb", -1),
-                                         ("max_concurrent_runs", 0)])
+@pytest.mark.parametrize(
+    "name, value", [("exec_timeout_s", 0), ("memory_budget_mb", -1), ("max_concurrent_runs", 0)]
+)
 def test_nonsense_limits_are_rejected(name, value):
     with pytest.raises(ValidationError):
         Settings(**{name: value})

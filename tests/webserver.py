@@ -3,13 +3,14 @@
 Starlette's TestClient is deprecated with httpx (it warns, and warnings are errors here), so the
 web tests talk real HTTP to uvicorn instead: same code path as production, lifespan included.
 """
+
 from __future__ import annotations
 
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import httpx
 import uvicorn
@@ -25,8 +26,9 @@ def free_port() -> int:
 def serve(app, *, lifespan: str = "on") -> Iterator[str]:
     """Yield the base URL of ``app`` served by uvicorn; ``lifespan="off"`` skips the pool."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan,
-                            log_level="warning", ws="none")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="none"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn:{port}", daemon=True)
     thread.start()

@@ -4,6 +4,7 @@ Each example is data: an id (stable, used in ``/?example=<id>``), a title, the n
 illustrates, the claim the panels should make visible, and the code. Where the note is loose or
 wrong, the example's comments and panels show the truth (e.g. reshape copies only when needed).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ class Example:
 
 def _all() -> list[Example]:
     from app.examples import autograd, nn, tensors
+
     return [*tensors.EXAMPLES, *autograd.EXAMPLES, *nn.EXAMPLES]
 
 

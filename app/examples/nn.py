@@ -1,14 +1,19 @@
 """nn lessons: Parameter registration, .data, init, Module vs functional, state_dict,
 Dataset/DataLoader, ToTensor's layout change, and one optimizer step."""
+
 from __future__ import annotations
 
 from app.examples.tensors import _ex
 
 EXAMPLES = [
-    _ex("parameters", "Parameter registration and order", "参数注册和顺序",
+    _ex(
+        "parameters",
+        "Parameter registration and order",
+        "参数注册和顺序",
         "Order: the module's own Parameters first (scale), then each child's in declaration "
         "order (fc2 before fc1) - the note's 'declaration order' holds per module only. The "
-        "plain tensor self.mask is not registered; the Modules panel calls it out.", """
+        "plain tensor self.mask is not registered; the Modules panel calls it out.",
+        """
         import torch
         import torch.nn as nn
 
@@ -25,20 +30,30 @@ EXAMPLES = [
 
         model = Net()
         print([name for name, _ in model.named_parameters()])   # scale, fc2.*, fc1.*
-        """),
-    _ex("data", "parameter.data", "parameter.data",
+        """,
+    ),
+    _ex(
+        "data",
+        "parameter.data",
+        "parameter.data",
         "w = conv.weight.data is the same memory as conv.weight but with requires_grad False; "
-        "writing it changes the parameter behind autograd's back.", """
+        "writing it changes the parameter behind autograd's back.",
+        """
         import torch
 
         conv = torch.nn.Conv2d(1, 2, 3)
         w = conv.weight.data
         print(conv.weight.requires_grad, w.requires_grad)   # True False
         w[0].zero_()            # silently edits the parameter: autograd does not see it
-        """),
-    _ex("init", "Parameter initialisation", "参数初始化",
+        """,
+    ),
+    _ex(
+        "init",
+        "Parameter initialisation",
+        "参数初始化",
         "nn.init.zeros_ zeroes lin.bias; normal_ under no_grad refills lin.weight in place "
-        "(its version counter moves, it stays a leaf).", """
+        "(its version counter moves, it stays a leaf).",
+        """
         import torch
 
         torch.manual_seed(0)
@@ -47,9 +62,14 @@ EXAMPLES = [
         with torch.no_grad():
             lin.weight.normal_(0.0, 0.01)       # 2. an in-place tensor method, under no_grad
         print(lin.bias, lin.weight.is_leaf)
-        """),
-    _ex("module-vs-functional", "nn.Module vs nn.functional", "nn.functional",
-        "conv (a Module) owns weight and bias; F.conv1d needs them passed in. Same result.", """
+        """,
+    ),
+    _ex(
+        "module-vs-functional",
+        "nn.Module vs nn.functional",
+        "nn.functional",
+        "conv (a Module) owns weight and bias; F.conv1d needs them passed in. Same result.",
+        """
         import torch
         import torch.nn.functional as F
 
@@ -59,10 +79,15 @@ EXAMPLES = [
         y_module = conv(x)
         y_func = F.conv1d(x, conv.weight, conv.bias)    # the function takes them as inputs
         print(torch.equal(y_module, y_func))            # True
-        """),
-    _ex("state-dict", "state_dict save / load round trip", "参数保存和读取",
+        """,
+    ),
+    _ex(
+        "state-dict",
+        "state_dict save / load round trip",
+        "参数保存和读取",
         "sd = model.state_dict() shares memory with model's parameters (it is not a copy); "
-        "the loaded model2 has equal values in its own storage.", """
+        "the loaded model2 has equal values in its own storage.",
+        """
         import io
         import torch
 
@@ -78,10 +103,15 @@ EXAMPLES = [
         model2.load_state_dict(checkpoint["model"])
         model2.eval()
         print(torch.equal(model.weight, model2.weight))   # True
-        """),
-    _ex("dataloader", "Dataset and DataLoader: dict samples stay dicts", "Dataset / Dataloader",
+        """,
+    ),
+    _ex(
+        "dataloader",
+        "Dataset and DataLoader: dict samples stay dicts",
+        "Dataset / Dataloader",
         "Each sample is a dict; the batch is a dict with the same keys and a new leading batch "
-        "dim: batch['image'] is (4, 3, 4, 4).", """
+        "dim: batch['image'] is (4, 3, 4, 4).",
+        """
         import torch
         from torch.utils.data import DataLoader, Dataset
 
@@ -96,10 +126,15 @@ EXAMPLES = [
         loader = DataLoader(Landmarks(), batch_size=4, shuffle=False)
         batch = next(iter(loader))
         print(type(batch).__name__, {k: tuple(v.shape) for k, v in batch.items()})
-        """),
-    _ex("collate-copies", "DataLoader collate: a batch is new memory", "Dataset / Dataloader",
+        """,
+    ),
+    _ex(
+        "collate-copies",
+        "DataLoader collate: a batch is new memory",
+        "Dataset / Dataloader",
         "ds.tensors[0] is images itself (one storage), but xb, rows 0-1 stacked by default_collate, "
-        "is new memory: zeroing it leaves the dataset as it was.", """
+        "is new memory: zeroing it leaves the dataset as it was.",
+        """
         import torch
         from torch.utils.data import DataLoader, TensorDataset
 
@@ -110,11 +145,16 @@ EXAMPLES = [
         xb, yb = next(iter(loader))           # default_collate stacks rows 0-1: a copy
         xb.zero_()
         print(images[0].tolist())             # [0.0, 1.0]: the dataset is untouched
-        """),
-    _ex("collate-fn", "collate_fn: default_collate copies, a custom one decides", "collate_fn",
+        """,
+    ),
+    _ex(
+        "collate-fn",
+        "collate_fn: default_collate copies, a custom one decides",
+        "collate_fn",
         "default_collate turned the numpy samples into one new float32 tensor (batch: its own "
         "storage); collate_fn=list hands over the samples themselves: raw[0] is rows[0], so a "
-        "write through raw changes the dataset.", """
+        "write through raw changes the dataset.",
+        """
         import numpy as np
         import torch
         from torch.utils.data import DataLoader
@@ -124,11 +164,16 @@ EXAMPLES = [
         raw = next(iter(DataLoader(rows, batch_size=2, collate_fn=list)))
         raw[0][0] = 100.0              # the very array rows[0]
         print(batch.shape, rows[0])
-        """),
-    _ex("shuffle", "shuffle=True: a new order per epoch, not per batch", "sampler",
+        """,
+    ),
+    _ex(
+        "shuffle",
+        "shuffle=True: a new order per epoch, not per batch",
+        "sampler",
         "The note says shuffle re-orders at every batch; it draws one permutation each time the "
         "loader is iterated (an epoch): every sample exactly once per epoch, a new order the "
-        "next time.", """
+        "next time.",
+        """
         import torch
         from torch.utils.data import DataLoader
 
@@ -139,10 +184,15 @@ EXAMPLES = [
         print(torch.cat(epoch1).tolist())
         print(torch.cat(epoch2).tolist())
         print(torch.cat(epoch1).sort().values.tolist())   # each sample once: [0, 1, ..., 5]
-        """),
-    _ex("to-tensor", "ToTensor: HWC uint8 -> CHW float in [0, 1]", "ToTensor",
+        """,
+    ),
+    _ex(
+        "to-tensor",
+        "ToTensor: HWC uint8 -> CHW float in [0, 1]",
+        "ToTensor",
         "t = from_numpy(img).permute(2, 0, 1) is a CHW view of img's memory (non-contiguous); "
-        "x is what torchvision's ToTensor returns: float32, CHW, values / 255.", """
+        "x is what torchvision's ToTensor returns: float32, CHW, values / 255.",
+        """
         import numpy as np
         import torch
 
@@ -150,11 +200,16 @@ EXAMPLES = [
         t = torch.from_numpy(img).permute(2, 0, 1)   # HWC -> CHW: a view, strides permuted
         x = t.contiguous().float().div(255)          # = transforms.ToTensor()(img)
         print(x.shape, x.max().item())
-        """),
-    _ex("eval-vs-no-grad", "model.eval() and no_grad() are different switches", "train and test",
+        """,
+    ),
+    _ex(
+        "eval-vs-no-grad",
+        "model.eval() and no_grad() are different switches",
+        "train and test",
         "Under no_grad a train-mode BatchNorm still writes its running stats (step 8: running_mean "
         "and running_var change with no version bump, the kernel writes them in place) and y1 gets "
-        "no graph; after bn.eval() the stats stay put and y2 does get a graph.", """
+        "no graph; after bn.eval() the stats stay put and y2 does get a graph.",
+        """
         import torch
         import torch.nn as nn
 
@@ -166,10 +221,15 @@ EXAMPLES = [
         bn.eval()
         y2 = bn(x)          # eval mode reads the running stats and writes nothing; a graph is built
         print(bn.running_mean, bn.num_batches_tracked.item())
-        """),
-    _ex("train-step", "One training step with an optimizer", "pytorch 训练代码参考",
+        """,
+    ),
+    _ex(
+        "train-step",
+        "One training step with an optimizer",
+        "pytorch 训练代码参考",
         "After zero_grad / backward / step: parameters have .grad, opt holds a momentum_buffer "
-        "per parameter, and loss's graph ends in NllLossBackward0.", """
+        "per parameter, and loss's graph ends in NllLossBackward0.",
+        """
         import torch
 
         torch.manual_seed(0)
@@ -185,5 +245,6 @@ EXAMPLES = [
         loss.backward()
         opt.step()
         print(f"loss {loss.item():.4f}")
-        """),
+        """,
+    ),
 ]

@@ -15,14 +15,16 @@ Guards catch BaseException: KeyboardInterrupt, SystemExit or GeneratorExit raise
 `__repr__`, `__class__` or hook while the inspector reads are the inspector's warning, never the
 snippet's outcome. `absorb(exc)` is what every guard calls on what it caught.
 """
+
 from __future__ import annotations
 
 import _signal
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from signal import ITIMER_REAL, SIG_UNBLOCK, SIGALRM, pthread_sigmask, setitimer
 from time import perf_counter
-from typing import Any, Iterator
+from typing import Any
 
 HARD_FACTOR = 1.25
 WALK_SHARE = 0.5
@@ -39,11 +41,11 @@ class Expired(BaseException):
 
 
 class _State:
-    deadline = _NEVER     # perf_counter() past which over() is true
-    armed = False         # the hard alarm may raise
-    expired = False       # the budget ran out during this limit()
+    deadline = _NEVER  # perf_counter() past which over() is true
+    armed = False  # the hard alarm may raise
+    expired = False  # the budget ran out during this limit()
     seconds = 0.0
-    main = False          # limit() runs in the main thread: the hard alarm is ours
+    main = False  # limit() runs in the main thread: the hard alarm is ours
 
 
 _state = _State()
@@ -70,6 +72,7 @@ def expired() -> bool:
 
 class Spent:
     """What a limit() reports when it is over."""
+
     expired = False
 
 

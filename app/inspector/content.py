@@ -19,6 +19,7 @@ app.inspector.readers captured at import, so a patched `untyped_storage().data_p
 point the read elsewhere nor crash the worker. The address and size of an allocation (its key)
 come from those descriptors too, and are never dereferenced.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -18,6 +18,7 @@ which cannot see `x = x.contiguous()` rebinding x to new memory. Graph node ids 
 too: nodes are matched by (name, tensors), counted as a multiset.
 `before=None` means "empty namespace" (the first step).
 """
+
 from __future__ import annotations
 
 import operator
@@ -25,27 +26,48 @@ from collections import Counter
 from typing import Any
 
 # "aliases": `b = a` makes no tensor, only a second name for one; a learner must see that step.
-TENSOR_FIELDS = ("shape", "stride", "storage_offset", "dtype", "device", "requires_grad",
-                 "grad_fn", "version", "grad", "is_contiguous", "aliases")
+TENSOR_FIELDS = (
+    "shape",
+    "stride",
+    "storage_offset",
+    "dtype",
+    "device",
+    "requires_grad",
+    "grad_fn",
+    "version",
+    "grad",
+    "is_contiguous",
+    "aliases",
+)
 ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "writeable", "aliases")
 MODULE_FIELDS = ("training", "param_count")
 
 
-def diff(before: dict | None, after: dict, *, storage_keys_before: dict[str, str] | None = None,
-         storage_keys_after: dict[str, str] | None = None) -> dict[str, Any]:
+def diff(
+    before: dict | None,
+    after: dict,
+    *,
+    storage_keys_before: dict[str, str] | None = None,
+    storage_keys_after: dict[str, str] | None = None,
+) -> dict[str, Any]:
     before = before or {}
     kb, ka = storage_keys_before or {}, storage_keys_after or {}
     keyed = bool(storage_keys_after)
     changes = {
-        "tensors": _entries(before.get("tensors", []), after.get("tensors", []), TENSOR_FIELDS,
-                            (kb, ka) if keyed else None),
-        "arrays": _entries(before.get("arrays", []), after.get("arrays", []), ARRAY_FIELDS,
-                           (kb, ka) if keyed else None),
-        "storages": _storages(before.get("storages", []), after.get("storages", []),
-                              kb if keyed else None, ka if keyed else None),
+        "tensors": _entries(
+            before.get("tensors", []), after.get("tensors", []), TENSOR_FIELDS, (kb, ka) if keyed else None
+        ),
+        "arrays": _entries(
+            before.get("arrays", []), after.get("arrays", []), ARRAY_FIELDS, (kb, ka) if keyed else None
+        ),
+        "storages": _storages(
+            before.get("storages", []),
+            after.get("storages", []),
+            kb if keyed else None,
+            ka if keyed else None,
+        ),
         "graph": _graph(before.get("graph") or {}, after.get("graph") or {}),
-        "modules": _entries(before.get("modules", []), after.get("modules", []), MODULE_FIELDS,
-                            None),
+        "modules": _entries(before.get("modules", []), after.get("modules", []), MODULE_FIELDS, None),
     }
     changes["empty"] = is_empty(changes)
     return changes
@@ -54,14 +76,21 @@ def diff(before: dict | None, after: dict, *, storage_keys_before: dict[str, str
 def empty_changes() -> dict[str, Any]:
     def none() -> dict[str, list]:
         return {"added": [], "removed": [], "changed": []}
-    return {"tensors": none(), "arrays": none(), "storages": {"added": [], "freed": []},
-            "graph": {"added": [], "removed": 0}, "modules": none(), "empty": True}
+
+    return {
+        "tensors": none(),
+        "arrays": none(),
+        "storages": {"added": [], "freed": []},
+        "graph": {"added": [], "removed": 0},
+        "modules": none(),
+        "empty": True,
+    }
 
 
 def is_empty(changes: dict[str, Any]) -> bool:
-    return not any(v for section in ("tensors", "arrays", "storages", "modules")
-                   for v in changes[section].values()) and not (
-        changes["graph"]["added"] or changes["graph"]["removed"])
+    return not any(
+        v for section in ("tensors", "arrays", "storages", "modules") for v in changes[section].values()
+    ) and not (changes["graph"]["added"] or changes["graph"]["removed"])
 
 
 def _same_objects(old: list, new: list) -> bool:
@@ -70,8 +99,9 @@ def _same_objects(old: list, new: list) -> bool:
     return old is new or (len(old) == len(new) and all(map(operator.is_, old, new)))
 
 
-def _entries(old: list[dict], new: list[dict], fields: tuple[str, ...],
-             keys: tuple[dict, dict] | None) -> dict[str, list]:
+def _entries(
+    old: list[dict], new: list[dict], fields: tuple[str, ...], keys: tuple[dict, dict] | None
+) -> dict[str, list]:
     if _same_objects(old, new):  # as `prev is entry` below: an entry shared is an entry unchanged
         return {"added": [], "removed": [], "changed": []}
     old_by = {e.get("name"): e for e in old}
@@ -81,8 +111,7 @@ def _entries(old: list[dict], new: list[dict], fields: tuple[str, ...],
         prev = old_by.get(name)
         if prev is None or prev is entry:  # the observer reuses unchanged entries as they are
             continue
-        moved = keys is not None and (keys[0].get(prev.get("storage"))
-                                      != keys[1].get(entry.get("storage")))
+        moved = keys is not None and (keys[0].get(prev.get("storage")) != keys[1].get(entry.get("storage")))
         if prev == entry and not moved:
             continue  # the common case, decided in C
         delta = {f: [prev.get(f), entry.get(f)] for f in fields if prev.get(f) != entry.get(f)}
@@ -91,8 +120,11 @@ def _entries(old: list[dict], new: list[dict], fields: tuple[str, ...],
         values = _preview(prev) != _preview(entry)
         if delta or values:
             changed.append({"name": name, "fields": delta, "values_changed": values})
-    return {"added": [n for n in new_by if n not in old_by],
-            "removed": [n for n in old_by if n not in new_by], "changed": changed}
+    return {
+        "added": [n for n in new_by if n not in old_by],
+        "removed": [n for n in old_by if n not in new_by],
+        "changed": changed,
+    }
 
 
 def _preview(entry: dict) -> Any:
@@ -111,10 +143,9 @@ def _storages(old: list[dict], new: list[dict], kb: dict | None, ka: dict | None
     else:
         old_members = [_members(s) for s in old]
         new_members = [_members(s) for s in new]
-        added = [s["id"] for s, m in zip(new, new_members) if not any(m & o for o in old_members)]
-        freed = [s for s, m in zip(old, old_members) if not any(m & n for n in new_members)]
-    return {"added": added,
-            "freed": [{"id": s.get("id"), "members": sorted(_members(s))} for s in freed]}
+        added = [s["id"] for s, m in zip(new, new_members, strict=False) if not any(m & o for o in old_members)]
+        freed = [s for s, m in zip(old, old_members, strict=False) if not any(m & n for n in new_members)]
+    return {"added": added, "freed": [{"id": s.get("id"), "members": sorted(_members(s))} for s in freed]}
 
 
 def _members(storage: dict) -> set[str]:
@@ -161,8 +192,10 @@ def state_delta(before: dict | None, after: dict) -> dict[str, Any]:
             continue
         old = {e.get(key): e for e in before.get(section, [])}
         keys = [e.get(key) for e in new]
-        delta[section] = {"keys": None if keys == list(old) else keys,
-                          "set": [e for e in new if not _same(old.get(e.get(key)), e)]}
+        delta[section] = {
+            "keys": None if keys == list(old) else keys,
+            "set": [e for e in new if not _same(old.get(e.get(key)), e)],
+        }
     for section in WHOLE_SECTIONS:
         if section in after and before.get(section) != after[section]:
             delta[section] = after[section]

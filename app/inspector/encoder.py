@@ -75,9 +75,15 @@ from .walk import WalkResult, walk
 
 
 def empty_snapshot(warnings: list[str]) -> dict[str, Any]:
-    return {"tensors": [], "arrays": [], "storages": [],
-            "graph": {"nodes": [], "edges": [], "truncated": False},
-            "modules": [], "truncated": False, "warnings": warnings}
+    return {
+        "tensors": [],
+        "arrays": [],
+        "storages": [],
+        "graph": {"nodes": [], "edges": [], "truncated": False},
+        "modules": [],
+        "truncated": False,
+        "warnings": warnings,
+    }
 
 
 def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[str, Any]:
@@ -97,8 +103,10 @@ def note_budget(snap: dict[str, Any]) -> dict[str, Any]:
     """Mark a snapshot the time budget cut short."""
     if budget.expired():
         snap["truncated"] = True
-        snap["warnings"].append(f"inspection stopped at its time budget of {budget.seconds():g} s: "
-                                "what was not read by then is not shown")
+        snap["warnings"].append(
+            f"inspection stopped at its time budget of {budget.seconds():g} s: "
+            "what was not read by then is not shown"
+        )
     return snap
 
 
@@ -156,32 +164,45 @@ class reading:  # noqa: N801 - used as `with reading():`, as it was a function
 def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:
     walked = walk(namespace, limits)  # holds references until we return
     warnings.extend(walked.warnings)
-    tensors = described(walked, walked.tensors, describe_tensor, (walked, limits, warnings),
-                        warnings)
+    tensors = described(walked, walked.tensors, describe_tensor, (walked, limits, warnings), warnings)
     arrays = described(walked, walked.arrays, describe_array, (limits, warnings), warnings)
     storages = _attach_storages(walked, tensors, arrays, warnings)
-    graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
-                     {"nodes": [], "edges": [], "truncated": False})
-    modules = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
-               if m is not None]
-    modules += [m for m in (_module(f, describe_optimizer, walked, warnings)
-                            for f in walked.optimizers) if m is not None]
+    graph = _section(
+        "graph",
+        build_graph,
+        (walked, limits, warnings),
+        warnings,
+        {"nodes": [], "edges": [], "truncated": False},
+    )
+    modules = [
+        m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules) if m is not None
+    ]
+    modules += [
+        m
+        for m in (_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
+        if m is not None
+    ]
     cut = module_cuts(modules, warnings)
-    return {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
-            "modules": modules, "truncated": bool(walked.truncated or graph["truncated"] or cut),
-            "warnings": warnings}
+    return {
+        "tensors": tensors,
+        "arrays": arrays,
+        "storages": storages,
+        "graph": graph,
+        "modules": modules,
+        "truncated": bool(walked.truncated or graph["truncated"] or cut),
+        "warnings": warnings,
+    }
 
 
-def described(walked: WalkResult, found_list: list, describe, args: tuple,
-              warnings: list[str]) -> list[dict]:
+def described(walked: WalkResult, found_list: list, describe, args: tuple, warnings: list[str]) -> list[dict]:
     """describe(found, *args) of each, until the time budget runs out: the rest are left out of
     the walk result too (storages and names refer to described entries only)."""
     out = []
     for found in found_list:
         if budget.over():
-            for rest in found_list[len(out):]:
+            for rest in found_list[len(out) :]:
                 walked.by_id.pop(id(rest.obj), None)
-            del found_list[len(out):]
+            del found_list[len(out) :]
             break
         out.append(_entry(found, describe, (found, *args), warnings))
     return out
@@ -195,10 +216,22 @@ def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
         warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         if R.is_tensor(found.obj):
             return minimal_tensor(found)
-        return {"name": found.name, "aliases": list(found.aliases), "shape": [], "dtype": "?",
-                "strides": [], "itemsize": 0, "nbytes": 0, "offset_bytes": 0, "is_view": False,
-                "c_contiguous": False, "writeable": False, "storage": None,
-                "byte_range": None, "preview": None}
+        return {
+            "name": found.name,
+            "aliases": list(found.aliases),
+            "shape": [],
+            "dtype": "?",
+            "strides": [],
+            "itemsize": 0,
+            "nbytes": 0,
+            "offset_bytes": 0,
+            "is_view": False,
+            "c_contiguous": False,
+            "writeable": False,
+            "storage": None,
+            "byte_range": None,
+            "preview": None,
+        }
 
 
 def _section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
@@ -223,8 +256,9 @@ def _module(found, describe, walked: WalkResult, warnings: list[str]) -> dict | 
         return None
 
 
-def _attach_storages(walked: WalkResult, tensors: list[dict], arrays: list[dict],
-                     warnings: list[str]) -> list[dict]:
+def _attach_storages(
+    walked: WalkResult, tensors: list[dict], arrays: list[dict], warnings: list[str]
+) -> list[dict]:
     extents: list[Extent] = []
     sources = [(walked.tensors, tensor_extent), (walked.arrays, array_extent)]
     for found_list, make in sources:

@@ -112,8 +112,7 @@ class GraphBuilder:
             return [fn for fn, _ in node.next_functions if fn is not None]
         except BaseException as exc:  # noqa: BLE001 - a custom Function's node is the snippet's
             budget.absorb(exc)
-            self.warnings.append(f"graph: {node_name(node)}: next_functions: "
-                                 f"{R.exception_text(exc)}")
+            self.warnings.append(f"graph: {node_name(node)}: next_functions: {R.exception_text(exc)}")
             return []
 
     def _describe(self, node: Any) -> dict:
@@ -124,30 +123,37 @@ class GraphBuilder:
             leaf = self.walk.name_of(_variable(node))
             if leaf is not None and leaf not in tensors:
                 tensors.append(leaf)
-        return {"id": self.ids[id(node)], "name": name, "kind": kind,
-                "tensors": tensors, "saved": self._saved(node, name)}
+        return {
+            "id": self.ids[id(node)],
+            "name": name,
+            "kind": kind,
+            "tensors": tensors,
+            "saved": self._saved(node, name),
+        }
 
     def _saved(self, node: Any, node_label: str) -> list[dict]:
         out = self._saved_all(node, node_label)
         cap = self.limits.saved_max
         if len(out) > cap:  # a custom Function's save_for_backward(*many): the schema's cap
             self.truncated = True
-            self.warnings.append(f"graph: {node_label}: the first {cap:,} of {len(out):,} "
-                                 "saved tensors are listed")
+            self.warnings.append(
+                f"graph: {node_label}: the first {cap:,} of {len(out):,} saved tensors are listed"
+            )
             del out[cap:]
         return out
 
     def _saved_all(self, node: Any, node_label: str) -> list[dict]:
         out: list[dict] = []
         for attr in saved_attr_names(node):
-            label = attr[len("_saved_"):] if attr.startswith("_saved_") else attr
+            label = attr[len("_saved_") :] if attr.startswith("_saved_") else attr
             try:  # a saved-tensor unpack hook of the snippet's may run here
                 value = getattr(node, attr)
                 if R.is_tensor(value):
                     out.append(self._saved_tensor(label, value))
                 elif type(value) in (list, tuple):
-                    out.extend(self._saved_tensor(f"{label}[{i}]", v)
-                               for i, v in enumerate(value) if R.is_tensor(v))
+                    out.extend(
+                        self._saved_tensor(f"{label}[{i}]", v) for i, v in enumerate(value) if R.is_tensor(v)
+                    )
             except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
                 budget.absorb(exc)
                 out.extend(self._unreadable(label, node_label, exc))
@@ -155,8 +161,7 @@ class GraphBuilder:
 
     def _unreadable(self, label: str, node_label: str, exc: BaseException) -> list[dict]:
         msg = R.exception_text(exc)
-        entry = {"name": label, "shape": None, "dtype": None, "stale": None,
-                 "freed": False, "tensor": None}
+        entry = {"name": label, "shape": None, "dtype": None, "stale": None, "freed": False, "tensor": None}
         if "freed" in msg:
             entry["freed"] = True
         elif "modified by an inplace operation" in msg:
@@ -167,8 +172,14 @@ class GraphBuilder:
 
     def _saved_tensor(self, label: str, t: torch.Tensor) -> dict:
         shape = tensor_shape(t) if R.dim(t) <= self.limits.dims_max else None
-        return {"name": label, "shape": shape, "dtype": str(R.dtype(t)),
-                "stale": False, "freed": False, "tensor": self._tensor_name(t)}
+        return {
+            "name": label,
+            "shape": shape,
+            "dtype": str(R.dtype(t)),
+            "stale": False,
+            "freed": False,
+            "tensor": self._tensor_name(t),
+        }
 
     def _tensor_name(self, t: torch.Tensor) -> str | None:
         name = self.walk.name_of(t)

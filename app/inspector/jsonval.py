@@ -54,7 +54,7 @@ def encode_setting(value: Any, items_max: int = InspectLimits.setting_items_max)
     if isinstance(value, (list, tuple)):
         if all(_is_plain_scalar(v) for v in value):
             if len(value) > items_max:
-                return [encode_scalar(v) for v in value[:items_max - 1]] + ["…"]
+                return [encode_scalar(v) for v in value[: items_max - 1]] + ["…"]
             return [encode_scalar(v) for v in value]
         return repr(value)
     if _is_plain_scalar(value):

@@ -19,8 +19,8 @@ from . import budget
 from . import readers as R
 from .jsonval import encode_scalar, encode_setting
 from .limits import InspectLimits, clip
-from .tensors import in_bounds
 from .objects import instance_attributes, optimizer_groups, optimizer_state, safe_repr
+from .tensors import in_bounds
 from .walk import Found, WalkResult
 
 _LIMITS = InspectLimits()
@@ -65,20 +65,30 @@ def describe_module(found: Found, walk: WalkResult) -> dict[str, Any]:
     params = list(R.named_parameters(m))
     cuts: list[str] = []
     entry = {
-        "name": found.name, "kind": "module", "class": _name(R.type_name(cls)),
+        "name": found.name,
+        "kind": "module",
+        "class": _name(R.type_name(cls)),
         "qualname": _name(f"{R.type_module(cls)}.{_QUALNAME(cls)}"),
-        "parameters": [{"name": _name(n), "shape": _shape(p),
-                        "requires_grad": bool(R.requires_grad(p)), "numel": _numel(p),
-                        "tensor": walk.name_of(p)}
-                       for n, p in _cut(params, ITEMS_MAX, "parameters", cuts)],
-        "buffers": [{"name": _name(n), "shape": _shape(b), "numel": _numel(b),
-                     "tensor": walk.name_of(b)}
-                    for n, b in _cut(list(R.named_buffers(m)), ITEMS_MAX, "buffers", cuts)],
-        "unregistered": [{"name": n, "shape": _shape(t), "tensor": walk.name_of(t)}
-                         for n, t in _cut(_unregistered(m), ITEMS_MAX, "unregistered", cuts)],
+        "parameters": [
+            {
+                "name": _name(n),
+                "shape": _shape(p),
+                "requires_grad": bool(R.requires_grad(p)),
+                "numel": _numel(p),
+                "tensor": walk.name_of(p),
+            }
+            for n, p in _cut(params, ITEMS_MAX, "parameters", cuts)
+        ],
+        "buffers": [
+            {"name": _name(n), "shape": _shape(b), "numel": _numel(b), "tensor": walk.name_of(b)}
+            for n, b in _cut(list(R.named_buffers(m)), ITEMS_MAX, "buffers", cuts)
+        ],
+        "unregistered": [
+            {"name": n, "shape": _shape(t), "tensor": walk.name_of(t)}
+            for n, t in _cut(_unregistered(m), ITEMS_MAX, "unregistered", cuts)
+        ],
         "state_dict_keys": _cut(_state_dict_keys(m), ITEMS_MAX, "state_dict keys", cuts),
-        "children": [_name(n) for n, _ in _cut(list(R.named_children(m)), ITEMS_MAX,
-                                                "children", cuts)],
+        "children": [_name(n) for n, _ in _cut(list(R.named_children(m)), ITEMS_MAX, "children", cuts)],
         "training": _training(m),
         "param_count": sum(_numel(p) for _, p in params),  # all of them, listed or not
     }
@@ -101,9 +111,15 @@ def _noted(entry: dict[str, Any], cuts: list[str]) -> dict[str, Any]:
     return entry
 
 
-_LISTS_AT = {"parameters": ITEMS_MAX, "buffers": ITEMS_MAX, "unregistered": ITEMS_MAX,
-             "state_dict_keys": ITEMS_MAX, "children": ITEMS_MAX, "state": ITEMS_MAX,
-             "param_groups": _LIMITS.param_groups_max}
+_LISTS_AT = {
+    "parameters": ITEMS_MAX,
+    "buffers": ITEMS_MAX,
+    "unregistered": ITEMS_MAX,
+    "state_dict_keys": ITEMS_MAX,
+    "children": ITEMS_MAX,
+    "state": ITEMS_MAX,
+    "param_groups": _LIMITS.param_groups_max,
+}
 
 
 def module_cuts(modules: list[dict[str, Any]], warnings: list[str]) -> bool:
@@ -111,12 +127,18 @@ def module_cuts(modules: list[dict[str, Any]], warnings: list[str]) -> bool:
     shared with an earlier snapshot (app.inspector.observe): only read here."""
     cut = [m for m in modules if m.get("truncated")]
     for m in cut:
-        full = [f"{k} (the first {cap:,})" for k, cap in _LISTS_AT.items()
-                if len(m.get(k, ())) >= cap]
-        warnings.append(f"{m['name']}: only part is listed: "
-                        + ", ".join(full or ["hyperparameters or state values (the first "
-                                             f"{_LIMITS.settings_max:,}, lists the first "
-                                             f"{_LIMITS.setting_items_max - 1:,} items)"]))
+        full = [f"{k} (the first {cap:,})" for k, cap in _LISTS_AT.items() if len(m.get(k, ())) >= cap]
+        warnings.append(
+            f"{m['name']}: only part is listed: "
+            + ", ".join(
+                full
+                or [
+                    "hyperparameters or state values (the first "
+                    f"{_LIMITS.settings_max:,}, lists the first "
+                    f"{_LIMITS.setting_items_max - 1:,} items)"
+                ]
+            )
+        )
     return bool(cut)
 
 
@@ -134,28 +156,43 @@ def _state_dict_keys(m: torch.nn.Module) -> list[str]:
 def describe_optimizer(found: Found, walk: WalkResult) -> dict[str, Any]:
     opt: torch.optim.Optimizer = found.obj
     cuts: list[str] = []
-    groups = [_group(group, walk, cuts) for group in
-              _cut(list(optimizer_groups(opt)), _LIMITS.param_groups_max, "param groups", cuts)]
+    groups = [
+        _group(group, walk, cuts)
+        for group in _cut(list(optimizer_groups(opt)), _LIMITS.param_groups_max, "param groups", cuts)
+    ]
     state = []
     for param, entries in _cut(list(optimizer_state(opt)), ITEMS_MAX, "state entries", cuts):
         items = list(dict.items(entries)) if R.is_subtype(dict, type(entries)) else []
         items = _cut(items, _LIMITS.settings_max, "state values of a parameter", cuts)
-        state.append({"param": _label(param, walk),
-                      "entries": {_name(k): _state_value(v, walk, cuts) for k, v in items}})
-    return _noted({"name": found.name, "kind": "optimizer",
-                   "class": _name(R.type_name(type(opt))), "param_groups": groups,
-                   "state": state}, cuts)
+        state.append(
+            {
+                "param": _label(param, walk),
+                "entries": {_name(k): _state_value(v, walk, cuts) for k, v in items},
+            }
+        )
+    return _noted(
+        {
+            "name": found.name,
+            "kind": "optimizer",
+            "class": _name(R.type_name(type(opt))),
+            "param_groups": groups,
+            "state": state,
+        },
+        cuts,
+    )
 
 
 def _group(group: Any, walk: WalkResult, cuts: list[str]) -> dict[str, Any]:
     items = list(dict.items(group)) if R.is_subtype(dict, type(group)) else []
     params = next((v for k, v in items if k == "params"), [])
     params = list(params) if type(params) in (list, tuple) else []
-    settings = _cut([(k, v) for k, v in items if k != "params"], _LIMITS.settings_max,
-                    "hyperparameters of a group", cuts)
-    return {"params": [_label(p, walk)
-                       for p in _cut(params, ITEMS_MAX, "params of a group", cuts)],
-            "hyperparameters": {_name(k): _setting(v, cuts) for k, v in settings}}
+    settings = _cut(
+        [(k, v) for k, v in items if k != "params"], _LIMITS.settings_max, "hyperparameters of a group", cuts
+    )
+    return {
+        "params": [_label(p, walk) for p in _cut(params, ITEMS_MAX, "params of a group", cuts)],
+        "hyperparameters": {_name(k): _setting(v, cuts) for k, v in settings},
+    }
 
 
 def _label(param: Any, walk: WalkResult) -> str:
@@ -181,9 +218,13 @@ def _setting(value: Any, cuts: list[str]) -> Any:
 def _state_value(value: Any, walk: WalkResult, cuts: list[str]) -> Any:
     """0-d tensors (Adam's step) read as their number; others as shape + name."""
     if R.is_tensor(value):
-        if (R.dim(value) == 0 and not R.is_meta(value) and not R.has_python_dispatch(value)
-                and R.layout(value) == torch.strided and in_bounds(value)):
+        if (
+            R.dim(value) == 0
+            and not R.is_meta(value)
+            and not R.has_python_dispatch(value)
+            and R.layout(value) == torch.strided
+            and in_bounds(value)
+        ):
             return encode_scalar(R.item(value))
-        return {"shape": _shape(value), "dtype": str(R.dtype(value)),
-                "tensor": walk.name_of(value)}
+        return {"shape": _shape(value), "dtype": str(R.dtype(value)), "tensor": walk.name_of(value)}
     return _setting(value, cuts)

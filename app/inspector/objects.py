@@ -7,10 +7,12 @@ base classes' own C methods, attributes from the instance dict, class attributes
 MRO's dicts, and the one call of the snippet's code that names need (a dict key's repr) is
 guarded: whatever it raises (SystemExit and KeyboardInterrupt too) gives `<TypeName>`.
 """
+
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,9 +34,16 @@ _KINDS_MAX = 10_000
 def _classify(cls: type) -> int:
     if id(cls) in ATOM_IDS:
         return ATOM
-    for base, kind in ((R.TensorBase, TENSOR), (np.ndarray, ARRAY), (R.Module, MODULE),
-                       (R.Optimizer, OPTIMIZER), (dict, MAPPING), (list, SEQUENCE),
-                       (tuple, SEQUENCE), (deque, SEQUENCE)):
+    for base, kind in (
+        (R.TensorBase, TENSOR),
+        (np.ndarray, ARRAY),
+        (R.Module, MODULE),
+        (R.Optimizer, OPTIMIZER),
+        (dict, MAPPING),
+        (list, SEQUENCE),
+        (tuple, SEQUENCE),
+        (deque, SEQUENCE),
+    ):
         if R.is_subtype(base, cls):
             return kind
     return OTHER

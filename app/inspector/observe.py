@@ -20,6 +20,7 @@ ids ("s0") are not: an allocation keeps its key while it stays alive from step t
 address absent at the previous step gets a new key (the allocator reuses freed memory). Addresses
 never leave this module, only the keys.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -44,6 +45,7 @@ _UNSET: Any = object()
 class _Known:
     """What one tensor (or array) print gave: its entry (no storage fields), that entry placed
     in its storage as the last snapshot has it, and, for a tensor, its extent."""
+
     __slots__ = ("entry", "placed", "extent")
 
     def __init__(self) -> None:
@@ -55,16 +57,17 @@ class _Known:
         """The entry with these storage fields: the previous placed object when they match."""
         placed = self.placed
         if placed is None or placed["storage"] != storage or placed["byte_range"] != byte_range:
-            self.placed = dict(self.entry, storage=storage,
-                               byte_range=None if byte_range is None else list(byte_range))
+            self.placed = dict(
+                self.entry, storage=storage, byte_range=None if byte_range is None else list(byte_range)
+            )
         return self.placed
 
 
 @dataclass
 class Observation:
-    changed: bool                      # False: snapshot is the previous observation's, unchanged
+    changed: bool  # False: snapshot is the previous observation's, unchanged
     snapshot: dict[str, Any]
-    storage_keys: dict[str, str] = field(default_factory=dict)   # snapshot storage id -> key
+    storage_keys: dict[str, str] = field(default_factory=dict)  # snapshot storage id -> key
 
 
 class StepObserver:
@@ -111,23 +114,28 @@ class StepObserver:
             return Observation(False, self._last.snapshot, self._last.storage_keys)
         known = [self._known.get(p) for p in tprints]  # the one lookup per tensor and step
         dirty = self._dirty(tprints, known, tokens) | inexact
-        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, aprints,
-                                                         others))
+        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, aprints, others))
         self._fingerprint, self._tokens = fingerprint, tokens
         return self._last
 
-    def _dirty(self, tprints: list[tuple], known: list[_Known | None],
-               tokens: dict[Any, bytes | None]) -> set:
+    def _dirty(
+        self, tprints: list[tuple], known: list[_Known | None], tokens: dict[Any, bytes | None]
+    ) -> set:
         """Allocations whose tensors must be described afresh, whatever their prints say."""
-        touched = {p[-1] for p, k in zip(tprints, known) if k is None}  # a new or changed print
+        touched = {p[-1] for p, k in zip(tprints, known, strict=False) if k is None}  # a new or changed print
         dirty = {a for a in touched if tokens.get(a) is None}  # unreadable: assume written
-        dirty.update(a for a, tok in tokens.items()
-                     if tok is not None and self._tokens.get(a) != tok)
+        dirty.update(a for a, tok in tokens.items() if tok is not None and self._tokens.get(a) != tok)
         return dirty
 
-    def _assemble(self, walked: WalkResult, tprints: list[tuple], known: list[_Known | None],
-                  dirty: set, aprints: list[tuple],
-                  others: tuple) -> tuple[dict[str, Any], dict[str, str]]:
+    def _assemble(
+        self,
+        walked: WalkResult,
+        tprints: list[tuple],
+        known: list[_Known | None],
+        dirty: set,
+        aprints: list[tuple],
+        others: tuple,
+    ) -> tuple[dict[str, Any], dict[str, str]]:
         limits, warnings = self.limits, list(walked.warnings)
         records = [k if k is not None else _Known() for k in known]
         key = _extents(walked, records, warnings)
@@ -139,23 +147,40 @@ class StepObserver:
         _, storages, where, storage_keys = self._groups
         tensors = self._tensor_entries(walked, tprints, records, dirty, where, warnings)
         arrays = self._array_entries(walked, aprints, where, warnings)
-        graph = _section("graph", build_graph, (walked, limits, warnings), warnings,
-                         {"nodes": [], "edges": [], "truncated": False})
+        graph = _section(
+            "graph",
+            build_graph,
+            (walked, limits, warnings),
+            warnings,
+            {"nodes": [], "edges": [], "truncated": False},
+        )
         modules = self._module_entries(walked, tprints, known, others, warnings)
         cut = module_cuts(modules, warnings)  # cached entries too: the flag holds every step
-        snap = {"tensors": tensors, "arrays": arrays, "storages": storages, "graph": graph,
-                "modules": modules,
-                "truncated": bool(walked.truncated or graph["truncated"] or cut),
-                "warnings": warnings}
+        snap = {
+            "tensors": tensors,
+            "arrays": arrays,
+            "storages": storages,
+            "graph": graph,
+            "modules": modules,
+            "truncated": bool(walked.truncated or graph["truncated"] or cut),
+            "warnings": warnings,
+        }
         return snap, storage_keys
 
-    def _tensor_entries(self, walked: WalkResult, tprints: list[tuple], records: list[_Known],
-                        dirty: set, where: dict, warnings: list[str]) -> list[dict]:
+    def _tensor_entries(
+        self,
+        walked: WalkResult,
+        tprints: list[tuple],
+        records: list[_Known],
+        dirty: set,
+        where: dict,
+        warnings: list[str],
+    ) -> list[dict]:
         """Each tensor's entry, placed in its storage. An entry unchanged since the previous
         step is that step's very object: diff and state_delta pass over it by identity."""
         tensors, args = [], (walked, self.limits, warnings)
         values: dict[tuple, dict] | None = None  # previous entries by _values_key, when needed
-        for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records)):
+        for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records, strict=False)):
             if budget.over():
                 break  # the rest is left out (observe() then starts afresh next time)
             if rec.entry is None or p[-1] in dirty:
@@ -169,15 +194,16 @@ class StepObserver:
                 rec.entry = _entry(found, describe_tensor, (found, *args, same), warnings)
                 rec.placed = None
             tensors.append(rec.place(*where.get(("tensor", i), (None, None))))
-        self._known = dict(zip(tprints, records))
+        self._known = dict(zip(tprints, records, strict=False))
         return tensors
 
-    def _array_entries(self, walked: WalkResult, aprints: list[tuple], where: dict,
-                       warnings: list[str]) -> list[dict]:
+    def _array_entries(
+        self, walked: WalkResult, aprints: list[tuple], where: dict, warnings: list[str]
+    ) -> list[dict]:
         """As _tensor_entries, for arrays. Only an array whose print holds its content (small:
         numpy writes move no counter) can keep its entry; a big one is described every time."""
         known, arrays = {}, []
-        for i, (found, p) in enumerate(zip(walked.arrays, aprints)):
+        for i, (found, p) in enumerate(zip(walked.arrays, aprints, strict=False)):
             if budget.over():
                 break
             rec = self._arrays.get(p) if p[-1] is not None else None
@@ -189,18 +215,24 @@ class StepObserver:
         self._arrays = known
         return arrays
 
-    def _module_entries(self, walked: WalkResult, tprints: list[tuple], known: list,
-                        others: tuple, warnings: list[str]) -> list[dict]:
+    def _module_entries(
+        self, walked: WalkResult, tprints: list[tuple], known: list, others: tuple, warnings: list[str]
+    ) -> list[dict]:
         # Module entries read tensor names, shapes and requires_grad only, never values: the
         # same modules over the same tensor prints give the same entries.
         key = (others[:2], len(tprints))
-        if (self._modules is not None and self._modules[0] == key
-                and all(k is not None for k in known)):
+        if self._modules is not None and self._modules[0] == key and all(k is not None for k in known):
             return self._modules[1]  # shared with the previous snapshot: read-only
-        mods = [m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
-                if m is not None]
-        mods += [m for m in (_module(f, describe_optimizer, walked, warnings)
-                             for f in walked.optimizers) if m is not None]
+        mods = [
+            m
+            for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
+            if m is not None
+        ]
+        mods += [
+            m
+            for m in (_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
+            if m is not None
+        ]
         self._modules = (key, mods)
         return mods
 
@@ -208,13 +240,16 @@ class StepObserver:
         starts = {(e.kind, e.name): (e.device, e.alloc[0]) for e in extents}
         # New places numbered in walk order, not address order: the same snippet gets the same
         # keys on every run (the allocator's addresses differ from run to run).
-        labels = {place: self._labels.get(place) or f"m{next(self._counter)}"
-                  for place in dict.fromkeys(starts.values())}
+        labels = {
+            place: self._labels.get(place) or f"m{next(self._counter)}"
+            for place in dict.fromkeys(starts.values())
+        }
         self._labels = labels  # only allocations alive now keep their key
         keys = {}
         for group in storages:
-            places = [starts[(m["kind"], m["name"])] for m in group["members"]
-                      if (m["kind"], m["name"]) in starts]
+            places = [
+                starts[(m["kind"], m["name"])] for m in group["members"] if (m["kind"], m["name"]) in starts
+            ]
             if places:
                 keys[group["id"]] = labels[min(places)]
         return keys
@@ -228,22 +263,27 @@ def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
         return None
 
 
-def _extents(walked: WalkResult, records: list[_Known],
-             warnings: list[str]) -> tuple[list[Extent | None], list[Extent | None]]:
+def _extents(
+    walked: WalkResult, records: list[_Known], warnings: list[str]
+) -> tuple[list[Extent | None], list[Extent | None]]:
     """Each tensor's and array's extent, in walk order. A tensor's extent depends only on what
     its print holds, so its record keeps it: an unchanged layout gives the very same objects
     (cheap to compare)."""
-    for i, (found, rec) in enumerate(zip(walked.tensors, records)):
+    for i, (found, rec) in enumerate(zip(walked.tensors, records, strict=False)):
         if rec.extent is _UNSET:
             rec.extent = _extent(tensor_extent, i, found, warnings)
-    return [r.extent for r in records], [_extent(array_extent, i, f, warnings)
-                                         for i, f in enumerate(walked.arrays)]
+    return [r.extent for r in records], [
+        _extent(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)
+    ]
 
 
 def _indexed(tensor_extents: list[Extent | None], array_extents: list[Extent | None]) -> list[Extent]:
     """The extents encoder._attach_storages groups, in its order, indexed by position."""
-    extents = [Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
-               for i, e in enumerate(tensor_extents) if e is not None]
+    extents = [
+        Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
+        for i, e in enumerate(tensor_extents)
+        if e is not None
+    ]
     return extents + [e for e in array_extents if e is not None]
 
 

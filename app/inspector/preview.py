@@ -47,16 +47,26 @@ _SHORT_REPR_TORCH = {torch.float16, torch.bfloat16, torch.float32}
 _SHORT_REPR_NP = (np.float16, np.float32)
 # Formatted alike by torch's .tolist() and numpy's (bfloat16, float8 and complex32 have no numpy
 # dtype; complex goes through _tensor_values for its conj bit).
-_NUMPY_DTYPES = {torch.float16, torch.float32, torch.float64, torch.int8, torch.int16,
-                 torch.int32, torch.int64, torch.uint8, torch.bool}
+_NUMPY_DTYPES = {
+    torch.float16,
+    torch.float32,
+    torch.float64,
+    torch.int8,
+    torch.int16,
+    torch.int32,
+    torch.int64,
+    torch.uint8,
+    torch.bool,
+}
 _CAST_FROM_VALUES = 16  # measured crossover of the two ways to read float repr strings back
 
 
 def edge_indices(shape: tuple[int, ...], limits: InspectLimits) -> list[list[int]] | None:
     """Per-dimension indices to show; fewer edge items for high ranks; None if hopeless."""
     for edge in range(max(limits.preview_edge_items, 1), 0, -1):
-        picks = [list(range(s)) if s <= 2 * edge else
-                 list(range(edge)) + list(range(s - edge, s)) for s in shape]
+        picks = [
+            list(range(s)) if s <= 2 * edge else list(range(edge)) + list(range(s - edge, s)) for s in shape
+        ]
         if prod(len(p) for p in picks) <= limits.preview_values_max:
             return picks
     return None
@@ -110,7 +120,7 @@ def _tensor_values(small: torch.Tensor) -> Any:
 
 
 def _gather(t: torch.Tensor, picks: list[list[int]]) -> torch.Tensor:
-    if all(len(p) == s for p, s in zip(picks, R.shape(t))):
+    if all(len(p) == s for p, s in zip(picks, R.shape(t), strict=False)):
         return t  # nothing elided: the tensor is already preview-sized
     n, device = len(picks), str(R.device(t))
     return R.getitem(t, tuple(_index(tuple(p), i, n, device) for i, p in enumerate(picks)))
@@ -126,9 +136,10 @@ def _index(picks: tuple[int, ...], dim: int, ndim: int, device: str) -> torch.Te
 def _ix(picks: list[list[int]]) -> tuple[np.ndarray, ...]:
     """np.ix_(*picks), built from numpy's C functions only."""
     n = len(picks)
-    return tuple(R.a_reshape(R.np_array(p, dtype=R.np_intp), tuple(-1 if j == i else 1
-                                                                     for j in range(n)))
-                 for i, p in enumerate(picks))
+    return tuple(
+        R.a_reshape(R.np_array(p, dtype=R.np_intp), tuple(-1 if j == i else 1 for j in range(n)))
+        for i, p in enumerate(picks)
+    )
 
 
 def tensor_preview(t: torch.Tensor, limits: InspectLimits) -> dict | None:
@@ -153,8 +164,10 @@ def tensor_preview(t: torch.Tensor, limits: InspectLimits) -> dict | None:
         if R.is_quantized(small):
             small = R.dequantize(small)
         values = _tensor_values(R.resolve_neg(R.resolve_conj(small)))
-    return {"values": _elide(values, shape, picks),
-            "truncated": any(len(p) < s for p, s in zip(picks, shape))}
+    return {
+        "values": _elide(values, shape, picks),
+        "truncated": any(len(p) < s for p, s in zip(picks, shape, strict=False)),
+    }
 
 
 def array_preview(a: np.ndarray, limits: InspectLimits) -> dict | None:
@@ -165,7 +178,7 @@ def array_preview(a: np.ndarray, limits: InspectLimits) -> dict | None:
         return None
     small = R.a_getitem(a, _ix(picks)) if shape else a  # only the picked cells are gathered
     values = _elide(_numpy_values(small), shape, picks)
-    return {"values": values, "truncated": any(len(p) < s for p, s in zip(picks, shape))}
+    return {"values": values, "truncated": any(len(p) < s for p, s in zip(picks, shape, strict=False))}
 
 
 def _sample(t: torch.Tensor, cap: int) -> tuple[torch.Tensor, bool]:
@@ -190,8 +203,13 @@ def _unravel(flat: torch.Tensor, shape: tuple[int, ...]) -> tuple[torch.Tensor, 
 
 
 def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
-    if (not R.dtype(t).is_floating_point or R.layout(t) != torch.strided
-            or R.is_meta(t) or R.is_nested(t) or R.is_quantized(t)):
+    if (
+        not R.dtype(t).is_floating_point
+        or R.layout(t) != torch.strided
+        or R.is_meta(t)
+        or R.is_nested(t)
+        or R.is_quantized(t)
+    ):
         return None
     flat, sampled = _sample(R.detach(t), limits.stats_sample_max)
     x = R.to(flat, torch.float64, copy=True)  # a copy, for numpy (see the module docstring)
@@ -211,10 +229,17 @@ def tensor_stats(t: torch.Tensor, limits: InspectLimits) -> dict | None:
         if finite_count:
             low, high = R.aminmax(finite)
             values = R.tolist(R.stack((low, high, R.mean(finite), R.std(finite, correction=0))))
-    out: dict[str, Any] = {"min": None, "max": None, "mean": None, "std": None,
-                           "nan_count": nan_count, "inf_count": count - finite_count - nan_count,
-                           "sampled": sampled, "count": count}
-    out.update(zip(("min", "max", "mean", "std"), (encode_float(float(v)) for v in values)))
+    out: dict[str, Any] = {
+        "min": None,
+        "max": None,
+        "mean": None,
+        "std": None,
+        "nan_count": nan_count,
+        "inf_count": count - finite_count - nan_count,
+        "sampled": sampled,
+        "count": count,
+    }
+    out.update(zip(("min", "max", "mean", "std"), (encode_float(float(v)) for v in values), strict=False))
     return out
 
 
@@ -228,5 +253,4 @@ def _numpy_stats(a: np.ndarray) -> tuple:
         mean = _add.reduce(a, axis=None) / n
         centered = a - mean
         variance = _add.reduce(centered * centered, axis=None) / n
-        return (_minimum.reduce(a, axis=None), _maximum.reduce(a, axis=None), mean,
-                _sqrt(variance))
+        return (_minimum.reduce(a, axis=None), _maximum.reduce(a, axis=None), mean, _sqrt(variance))

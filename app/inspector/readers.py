@@ -12,6 +12,7 @@ builtins they were at import. While the inspector reads (app.inspector.encoder.r
 functions and dispatch modes a snippet left active are switched off, so no tensor operation here
 runs the snippet's `__torch_function__` or `__torch_dispatch__`.
 """
+
 from __future__ import annotations
 
 import types
@@ -132,9 +133,16 @@ Module = torch.nn.Module
 Optimizer = torch.optim.Optimizer
 ndarray = np.ndarray
 is_lazy_class = torch.nn.parameter.UninitializedTensorMixin
-_ROUTINES = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
-             types.BuiltinMethodType, types.WrapperDescriptorType, types.MethodDescriptorType,
-             types.ClassMethodDescriptorType, types.MethodWrapperType)
+_ROUTINES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.MethodWrapperType,
+)
 
 
 named_parameters = torch.nn.Module.named_parameters
@@ -202,14 +210,18 @@ def is_ndarray(obj: Any) -> bool:
 def is_routine_module_or_class(obj: Any) -> bool:
     """inspect.ismodule/isclass/isroutine by the real type (inspect asks `__class__`)."""
     kind = type(obj)
-    return (is_subtype(type, kind) or is_subtype(types.ModuleType, kind)
-            or any(is_subtype(r, kind) for r in _ROUTINES))
+    return (
+        is_subtype(type, kind)
+        or is_subtype(types.ModuleType, kind)
+        or any(is_subtype(r, kind) for r in _ROUTINES)
+    )
 
 
 def is_container(obj: Any) -> bool:
     kind = type(obj)
-    return (is_subtype(dict, kind) or is_subtype(list, kind) or is_subtype(tuple, kind)
-            or is_subtype(deque, kind))
+    return (
+        is_subtype(dict, kind) or is_subtype(list, kind) or is_subtype(tuple, kind) or is_subtype(deque, kind)
+    )
 
 
 def leaf_grad(t: Any) -> Any:

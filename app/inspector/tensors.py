@@ -13,7 +13,8 @@ the encoder once all extents are known.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -23,8 +24,7 @@ from .limits import InspectLimits
 from .preview import tensor_preview, tensor_stats
 from .walk import Found, WalkResult
 
-_SPARSE_LAYOUTS = {torch.sparse_coo, torch.sparse_csr, torch.sparse_csc,
-                   torch.sparse_bsr, torch.sparse_bsc}
+_SPARSE_LAYOUTS = {torch.sparse_coo, torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc}
 _STRIDED = torch.strided
 _PREFIX = "torch::autograd::"
 NODE_NAME_CHARS = 256
@@ -39,8 +39,8 @@ def node_name(fn: Any) -> str:
     except BaseException as exc:  # noqa: BLE001 - a custom Function's name() is the snippet's
         budget.absorb(exc)
         name = R.type_name(type(fn))
-    name = name[len(_PREFIX):] if name.startswith(_PREFIX) else name
-    return name if len(name) <= NODE_NAME_CHARS else name[:NODE_NAME_CHARS - 1] + "…"
+    name = name[len(_PREFIX) :] if name.startswith(_PREFIX) else name
+    return name if len(name) <= NODE_NAME_CHARS else name[: NODE_NAME_CHARS - 1] + "…"
 
 
 def _safe(fn: Callable[[], Any], default: Any = None) -> Any:
@@ -74,8 +74,7 @@ def tensor_flags(t: torch.Tensor) -> list[str]:
         ("nested", lambda: R.is_nested(t)),
         ("meta", lambda: R.is_meta(t)),
         ("zero_size", lambda: R.numel(t) == 0),
-        ("expanded", lambda: strided and any(st == 0 and n > 1
-                                             for n, st in zip(R.shape(t), R.stride(t)))),
+        ("expanded", lambda: strided and any(st == 0 and n > 1 for n, st in zip(R.shape(t), R.stride(t), strict=False))),
         ("conj", lambda: R.is_conj(t)),
         ("neg", lambda: R.is_neg(t)),
         ("quantized", lambda: R.is_quantized(t)),
@@ -96,8 +95,8 @@ def in_bounds(t: torch.Tensor) -> bool:
     if any(n == 0 for n in shape):
         return True
     offset = R.storage_offset(t)
-    lo = offset + sum(min(0, (n - 1) * st) for n, st in zip(shape, strides))
-    hi = offset + sum(max(0, (n - 1) * st) for n, st in zip(shape, strides)) + 1
+    lo = offset + sum(min(0, (n - 1) * st) for n, st in zip(shape, strides, strict=False))
+    hi = offset + sum(max(0, (n - 1) * st) for n, st in zip(shape, strides, strict=False)) + 1
     nbytes = R.storage_nbytes(R.untyped_storage(t))
     return lo >= 0 and hi * R.element_size(t) <= nbytes
 
@@ -144,16 +143,18 @@ def is_uninitialized(t: torch.Tensor) -> bool:
     return R.is_lazy(t)
 
 
-def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
-                    warnings: list[str], values_of: dict | None = None) -> dict[str, Any]:
+def describe_tensor(
+    found: Found, walk: WalkResult, limits: InspectLimits, warnings: list[str], values_of: dict | None = None
+) -> dict[str, Any]:
     """`values_of`: an earlier entry of this very tensor, known (by the caller) to have the same
     shape, strides, offset, dtype and bytes: its preview and stats are taken when the flags
     (conj, neg...) agree too, instead of being read again."""
     t = found.obj
     if is_uninitialized(t):
         entry = minimal_tensor(found)
-        entry.update(flags=["uninitialized"], is_parameter=R.is_parameter(t),
-                     requires_grad=bool(R.requires_grad(t)))
+        entry.update(
+            flags=["uninitialized"], is_parameter=R.is_parameter(t), requires_grad=bool(R.requires_grad(t))
+        )
         return entry
     entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
@@ -164,9 +165,14 @@ def describe_tensor(found: Found, walk: WalkResult, limits: InspectLimits,
         entry["preview"], entry["stats"] = values_of.get("preview"), values_of.get("stats")
     elif not readable(flags):
         entry["preview"], entry["stats"] = None, None
-        warnings.append(f"{found.name}: values not read: "
-                        + ("its bytes lie outside its storage" if "out_of_bounds" in flags
-                           else "its operations run the snippet's __torch_dispatch__"))
+        warnings.append(
+            f"{found.name}: values not read: "
+            + (
+                "its bytes lie outside its storage"
+                if "out_of_bounds" in flags
+                else "its operations run the snippet's __torch_dispatch__"
+            )
+        )
     else:
         entry["preview"] = _guard(found.name, "preview", tensor_preview, t, limits, warnings)
         entry["stats"] = _guard(found.name, "stats", tensor_stats, t, limits, warnings)
@@ -178,13 +184,31 @@ def minimal_tensor(found: Found) -> dict[str, Any]:
     """Fallback entry when describe_tensor itself failed: keep the name visible."""
     t = found.obj
     return {
-        "name": found.name, "aliases": list(found.aliases), "shape": [],
-        "dtype": str(_safe(lambda: R.dtype(t))), "device": str(_safe(lambda: R.device(t))),
-        "layout": str(_safe(lambda: R.layout(t))), "stride": None,
-        "storage_offset": None, "is_contiguous": False, "numel": 0, "element_size": 0, "nbytes": 0,
-        "requires_grad": False, "is_leaf": True, "grad_fn": None, "version": None, "is_view": False,
-        "base": None, "is_parameter": False, "grad": None, "storage": None, "byte_range": None,
-        "preview": None, "stats": None, "flags": ["uninspectable"],
+        "name": found.name,
+        "aliases": list(found.aliases),
+        "shape": [],
+        "dtype": str(_safe(lambda: R.dtype(t))),
+        "device": str(_safe(lambda: R.device(t))),
+        "layout": str(_safe(lambda: R.layout(t))),
+        "stride": None,
+        "storage_offset": None,
+        "is_contiguous": False,
+        "numel": 0,
+        "element_size": 0,
+        "nbytes": 0,
+        "requires_grad": False,
+        "is_leaf": True,
+        "grad_fn": None,
+        "version": None,
+        "is_view": False,
+        "base": None,
+        "is_parameter": False,
+        "grad": None,
+        "storage": None,
+        "byte_range": None,
+        "preview": None,
+        "stats": None,
+        "flags": ["uninspectable"],
     }
 
 

@@ -17,18 +17,35 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from time import perf_counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from time import perf_counter
+from typing import Any
 
 import torch
 
 from . import budget
 from . import readers as R
 from .limits import InspectLimits
-from .objects import (ARRAY, ATOM_IDS, MAPPING, MODULE, OPTIMIZER, OTHER, SEQUENCE, TENSOR,
-                      group_params, has_non_atoms, instance_attributes, kind_of, optimizer_groups,
-                      optimizer_state, safe_repr, skip_top_level, tuple_field_names)
+from .objects import (
+    ARRAY,
+    ATOM_IDS,
+    MAPPING,
+    MODULE,
+    OPTIMIZER,
+    OTHER,
+    SEQUENCE,
+    TENSOR,
+    group_params,
+    has_non_atoms,
+    instance_attributes,
+    kind_of,
+    optimizer_groups,
+    optimizer_state,
+    safe_repr,
+    skip_top_level,
+    tuple_field_names,
+)
 
 
 @dataclass
@@ -73,6 +90,7 @@ ATOMS_SCAN_MAX = 100_000
 # must not become 1,000 queued 1 MB names); Walker._fit then shortens to name_chars_max.
 NAME_WORK_CHARS = 1024
 
+
 def _part(text: str) -> str:
     return text if len(text) <= NAME_WORK_CHARS else text[:NAME_WORK_CHARS]
 
@@ -103,7 +121,8 @@ class Walker:
             name, obj, depth = self.queue.popleft()
             self.visits += 1
             if self.visits > self.limits.visits_max or (
-                    perf_counter() > self.deadline and budget.over(budget.WALK_SHARE)):
+                perf_counter() > self.deadline and budget.over(budget.WALK_SHARE)
+            ):
                 self.result.truncated = True
                 break
             try:  # inline rather than _guarded(): this loop runs for every object walked
@@ -134,8 +153,9 @@ class Walker:
     def _visit(self, name: str, obj: Any, depth: int) -> None:
         kind = kind_of(obj)
         if kind == TENSOR:
-            if self._tensor_fits(name, obj) and self._record(name, obj, self.result.tensors,
-                                                             self.limits.tensors_max):
+            if self._tensor_fits(name, obj) and self._record(
+                name, obj, self.result.tensors, self.limits.tensors_max
+            ):
                 grad = R.leaf_grad(obj)
                 if grad is not None:
                     self.queue.append((f"{name}.grad", grad, depth))
@@ -165,7 +185,8 @@ class Walker:
             self.result.truncated = True
             self.result.warnings.append(
                 f"{self._fit(name, reserve=False)}: a tensor of {dims} dimensions is not shown; "
-                f"the playground shows up to {self.limits.dims_max}")
+                f"the playground shows up to {self.limits.dims_max}"
+            )
         return False
 
     def _holds_data(self, cls: type) -> bool:
@@ -176,9 +197,11 @@ class Walker:
         if known is not None and known[0] is cls:
             return known[1]
         module = R.type_module(cls)
-        holds = type(module) is str and (module == self.snippet_module
-                                             or module in _DATA_HOLDER_MODULES
-                                             or module.startswith(_DATA_HOLDER_PACKAGES))
+        holds = type(module) is str and (
+            module == self.snippet_module
+            or module in _DATA_HOLDER_MODULES
+            or module.startswith(_DATA_HOLDER_PACKAGES)
+        )
         self.holders[id(cls)] = (cls, holds)
         return holds
 
@@ -206,14 +229,14 @@ class Walker:
         name already (dict keys with equal or equally cut reprs), "…2", "…3"...: names are
         unique, as the schema wants. `reserve` marks it taken."""
         cap = self.limits.name_chars_max
-        fitted = name if len(name) <= cap else name[:cap - 1] + "…"
+        fitted = name if len(name) <= cap else name[: cap - 1] + "…"
         if reserve:
             n = self.repeats.get(fitted, 1)
             candidate = fitted
             while candidate in self.names:
                 n += 1
                 suffix = f"…{n}"
-                candidate = name[:cap - len(suffix)] + suffix
+                candidate = name[: cap - len(suffix)] + suffix
             self.repeats[fitted] = n
             fitted = candidate
             self.names.add(fitted)
@@ -255,7 +278,7 @@ class Walker:
             return ((f"{name}[{safe_repr(k)}]", v) for k, v in dict.items(obj))
         fields = tuple_field_names(obj)
         if fields:
-            return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values()))
+            return ((f"{name}.{_part(f)}", v) for f, v in zip(fields, values(), strict=False))
         return ((f"{name}[{i}]", v) for i, v in enumerate(values()))
 
     def _module_children(self, name: str, module: torch.nn.Module) -> Iterable[tuple[str, Any]]:
@@ -278,8 +301,9 @@ class Walker:
         for gi, group in enumerate(optimizer_groups(opt)):
             for pi, param in enumerate(group_params(group)):
                 if R.is_tensor(param) and self.result.name_of(param) is None:
-                    self._record(f"{name}.param_groups[{gi}]['params'][{pi}]", param,
-                                 self.result.tensors, cap)
+                    self._record(
+                        f"{name}.param_groups[{gi}]['params'][{pi}]", param, self.result.tensors, cap
+                    )
         for param, state in optimizer_state(opt):
             if len(self.result.tensors) >= cap:
                 # Nothing new is recorded any more (only aliases would be): no repr of each
@@ -289,8 +313,7 @@ class Walker:
             pname = self.result.name_of(param) or safe_repr(param)
             for key, value in list(dict.items(state)) if R.is_subtype(dict, type(state)) else []:
                 if R.is_tensor(value) and self._tensor_fits(name, value):
-                    self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value,
-                                 self.result.tensors, cap)
+                    self._record(f"{name}.state[{pname}][{safe_repr(key)}]", value, self.result.tensors, cap)
 
 
 def _sequence_base(obj: Any) -> type:
@@ -301,8 +324,11 @@ def _sequence_base(obj: Any) -> type:
 def _attribute_children(name: str, attrs: dict) -> Iterable[tuple[str, Any]]:
     # Public attributes only, as for modules: private ones are implementation details
     # (a DataLoader iterator's _dataset, caches) and would crowd out what the snippet named.
-    return ((f"{name}.{_part(attr)}", value) for attr, value in list(dict.items(attrs))
-            if type(attr) is str and not attr.startswith("_"))
+    return (
+        (f"{name}.{_part(attr)}", value)
+        for attr, value in list(dict.items(attrs))
+        if type(attr) is str and not attr.startswith("_")
+    )
 
 
 def walk(namespace: dict, limits: InspectLimits) -> WalkResult:

@@ -4,6 +4,7 @@ Order matters: new session (so the zygote can kill the run's whole process group
 inherited fd, rlimits, then the uid drop, then PR_SET_PDEATHSIG (a credential change clears it),
 then block on the job pipe. The zygote forks these ahead of time ("spares").
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -28,10 +29,22 @@ PREWARM_SNIPPET = "import torch\nx = torch.ones(2)\nprint(x.shape)"
 # Sent when the snippet leaves too little memory to encode its result (json.dumps raised
 # MemoryError): encoded up front, because by then there is no memory left to encode it.
 _EMPTY = {"text": "", "truncated": True}
-MEMORY_FALLBACK = json.dumps({
-    "ok": False, "stdout": _EMPTY, "stderr": _EMPTY, "duration_ms": 0.0, "snapshot": None, "warnings": [],
-    "error": {"type": "MemoryLimit", "message": "the run left too little memory to report its result",
-              "line": None, "traceback": []}}).encode()
+MEMORY_FALLBACK = json.dumps(
+    {
+        "ok": False,
+        "stdout": _EMPTY,
+        "stderr": _EMPTY,
+        "duration_ms": 0.0,
+        "snapshot": None,
+        "warnings": [],
+        "error": {
+            "type": "MemoryLimit",
+            "message": "the run left too little memory to report its result",
+            "line": None,
+            "traceback": [],
+        },
+    }
+).encode()
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -133,8 +146,12 @@ def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
         os.close(job_r)
         me = os.getpid()
         try:
-            payload = run_snippet(job["code"], SandboxLimits.from_dict(job["limits"]),
-                                  trace=job.get("trace"), precompiled=job.get("precompiled"))
+            payload = run_snippet(
+                job["code"],
+                SandboxLimits.from_dict(job["limits"]),
+                trace=job.get("trace"),
+                precompiled=job.get("precompiled"),
+            )
         except MemoryError:
             payload = MEMORY_FALLBACK
         # A process the snippet forked also returns here; only the child itself may answer,

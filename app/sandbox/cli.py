@@ -1,9 +1,10 @@
 """Run snippets through the real sandbox without the web layer (works with only torch+numpy).
 
-    python -m app.sandbox.cli -c "x = torch.ones(2)"        # or a FILE; prints result + outcome
-    python -m app.sandbox.cli --check-cuda                   # CUDA checks (exit 0 on CPU-only)
-    python -m app.sandbox.cli --bench 200                    # latency and runs/s
+python -m app.sandbox.cli -c "x = torch.ones(2)"        # or a FILE; prints result + outcome
+python -m app.sandbox.cli --check-cuda                   # CUDA checks (exit 0 on CPU-only)
+python -m app.sandbox.cli --bench 200                    # latency and runs/s
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ print(json.dumps(info))
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m app.sandbox.cli", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m app.sandbox.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", nargs="?", help="snippet file ('-' for stdin)")
     p.add_argument("-c", dest="code", help="snippet source")
     p.add_argument("--timeout-s", type=float, default=None, help="exec timeout of this run")
@@ -64,8 +68,10 @@ async def _check_cuda(pool: Pool) -> int:
             print("CUDA is not available here: nothing to check")
             return 0
         devices = [t["device"] for t in (res["snapshot"] or {}).get("tensors", []) if t["name"] == "x"]
-        print(f"run {i}: first CUDA op in the child {info['first_op_ms']} ms on {info['name']}; "
-              f"snapshot devices {devices}")
+        print(
+            f"run {i}: first CUDA op in the child {info['first_op_ms']} ms on {info['name']}; "
+            f"snapshot devices {devices}"
+        )
         if devices != ["cuda:0"]:
             failures.append(f"snapshot shows {devices}, expected ['cuda:0']")
     diag = await pool.diagnostics()

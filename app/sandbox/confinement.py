@@ -15,6 +15,7 @@ Layers (names used in reports and in SandboxLimits.require_layers):
 The zygote learns what really works by confining a probe child (app.sandbox.zygote); a child
 that later fails to apply a layer of the plan exits before taking a job (fail closed).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -34,9 +35,18 @@ APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Read-only system paths a snippet may need after the fork: shared libraries a lazy import
 # dlopens (through ld.so.cache), time zones, entropy devices, CPU topology (os.cpu_count).
-SYSTEM_READ_PATHS = ("/usr/lib", "/usr/lib64", "/usr/share/zoneinfo", "/etc/localtime",
-                     "/etc/ld.so.cache", "/dev/urandom", "/dev/random", "/dev/zero",
-                     "/sys/devices/system/cpu", "/proc/cpuinfo")
+SYSTEM_READ_PATHS = (
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/share/zoneinfo",
+    "/etc/localtime",
+    "/etc/ld.so.cache",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/zero",
+    "/sys/devices/system/cpu",
+    "/proc/cpuinfo",
+)
 # Not /proc/self: the ruleset is built once in the zygote, where /proc/self is the zygote's.
 RW_FILES = ("/dev/null",)
 # What the CUDA driver opens when a snippet first uses the GPU (only when a GPU is present).
@@ -48,8 +58,12 @@ def read_paths() -> list[str]:
     (the project's own files stay private), the two app packages the child uses, system paths."""
     repo = os.path.dirname(APP_DIR)
     paths = [p for p in sys.path if p and os.path.abspath(p) != repo and os.path.exists(p)]
-    paths += [os.path.join(APP_DIR, "__init__.py"), os.path.join(APP_DIR, "sandbox"),
-              os.path.join(APP_DIR, "inspector"), *SYSTEM_READ_PATHS]
+    paths += [
+        os.path.join(APP_DIR, "__init__.py"),
+        os.path.join(APP_DIR, "sandbox"),
+        os.path.join(APP_DIR, "inspector"),
+        *SYSTEM_READ_PATHS,
+    ]
     if os.path.exists("/dev/nvidiactl"):
         paths += CUDA_READ_PATHS
     return list(dict.fromkeys(paths))
@@ -68,7 +82,9 @@ def zygote_setup(disabled: tuple[str, ...]) -> dict[str, dict]:
         layers["netns"] = _layer(False, DISABLED)
         return layers
     ok = _libc.unshare(CLONE_NEWNET) == 0
-    layers["netns"] = _layer(ok, "private network namespace, no interfaces up" if ok else _errno_text("unshare"))
+    layers["netns"] = _layer(
+        ok, "private network namespace, no interfaces up" if ok else _errno_text("unshare")
+    )
     return layers
 
 
@@ -93,16 +109,26 @@ def child_plan(disabled: tuple[str, ...]) -> dict:
         except OSError as exc:
             seccomp_why = f"could not compile the filter: {exc}"
     abi = 0 if "landlock_fs" in disabled else landlock.abi_version()
-    ruleset_fd, ruleset_why = None, DISABLED if abi == 0 and "landlock_fs" in disabled else \
-        "Landlock not supported or disabled by this kernel"
+    ruleset_fd, ruleset_why = (
+        None,
+        DISABLED
+        if abi == 0 and "landlock_fs" in disabled
+        else "Landlock not supported or disabled by this kernel",
+    )
     if abi:
         try:
             ruleset_fd, rules = landlock.create_ruleset(abi, read_paths(), rw_files(), skip=disabled)
             ruleset_why = f"ABI {abi}: read-only beneath {rules} paths, no writes"
         except OSError as exc:
             ruleset_why = f"could not build the ruleset: {exc}"
-    return {"landlock_abi": abi, "ruleset_fd": ruleset_fd, "ruleset_why": ruleset_why,
-            "seccomp": compiled, "seccomp_why": seccomp_why, "disabled": disabled}
+    return {
+        "landlock_abi": abi,
+        "ruleset_fd": ruleset_fd,
+        "ruleset_why": ruleset_why,
+        "seccomp": compiled,
+        "seccomp_why": seccomp_why,
+        "disabled": disabled,
+    }
 
 
 def apply_child_layers(plan: dict) -> dict[str, dict]:
@@ -121,10 +147,18 @@ def apply_child_layers(plan: dict) -> dict[str, dict]:
         report["landlock_fs"] = _layer(False, plan["ruleset_why"])
     if not report["landlock_fs"]["active"]:
         what = {"net": False, "scope": False}
-    report["landlock_net"] = _layer(what["net"], "TCP bind/connect denied" if what["net"] else
-                                    _why_not("landlock_net", plan, "needs Landlock ABI 4 (Linux 6.7)"))
-    report["landlock_scope"] = _layer(what["scope"], "signals and abstract sockets scoped" if what["scope"]
-                                      else _why_not("landlock_scope", plan, "needs Landlock ABI 6 (Linux 6.12)"))
+    report["landlock_net"] = _layer(
+        what["net"],
+        "TCP bind/connect denied"
+        if what["net"]
+        else _why_not("landlock_net", plan, "needs Landlock ABI 4 (Linux 6.7)"),
+    )
+    report["landlock_scope"] = _layer(
+        what["scope"],
+        "signals and abstract sockets scoped"
+        if what["scope"]
+        else _why_not("landlock_scope", plan, "needs Landlock ABI 6 (Linux 6.12)"),
+    )
     if plan["seccomp"]:
         try:
             report["seccomp"] = _layer(True, seccomp_filter.install(plan["seccomp"], os.getpid()))
@@ -143,9 +177,12 @@ def _why_not(name: str, plan: dict, otherwise: str) -> str:
 
 def summary(layers: dict[str, dict], abi: int) -> dict:
     """The shape reported by the ready frame, Pool.health() and GET /api/health."""
-    return {"active": [n for n in LAYERS if layers.get(n, {}).get("active")],
-            "missing": {n: layers[n]["detail"] for n in LAYERS if n in layers and not layers[n]["active"]},
-            "landlock_abi": abi, "layers": layers}
+    return {
+        "active": [n for n in LAYERS if layers.get(n, {}).get("active")],
+        "missing": {n: layers[n]["detail"] for n in LAYERS if n in layers and not layers[n]["active"]},
+        "landlock_abi": abi,
+        "layers": layers,
+    }
 
 
 def missing_required(layers: dict[str, dict], required: tuple[str, ...]) -> list[str]:

@@ -6,6 +6,7 @@ huge page is a single PMD entry, and after MADV_COLLAPSE (Linux >= 6.1) fork mea
 A child that writes to a shared huge page only splits it and copies the 4 KiB it touched.
 Best effort: any failure (older kernel, THP disabled) leaves the memory as it was.
 """
+
 from __future__ import annotations
 
 import ctypes

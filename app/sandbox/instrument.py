@@ -28,6 +28,7 @@ bounds below), is left to the worker, which then compiles as before.
 Precompiled job field: {"magic": importlib.util.MAGIC_NUMBER as hex, "code": base64 of
 marshal.dumps(code object), "sites": [[start_line, end_line, loop, has_else, parent], ...]}.
 """
+
 from __future__ import annotations
 
 import ast
@@ -61,9 +62,9 @@ class Site:
     loop: bool = False
     has_else: bool = False
     parent: int | None = None  # the loop whose body this statement is in (its site index)
-    iterations: int = 0       # runs of the body so far
-    stepped: int = 0          # iteration number of its latest step
-    raised: bool = False      # the body is raising: its iteration did not complete
+    iterations: int = 0  # runs of the body so far
+    stepped: int = 0  # iteration number of its latest step
+    raised: bool = False  # the body is raising: its iteration did not complete
 
 
 # ---- the AST rewrite ----------------------------------------------------------------------------
@@ -79,8 +80,7 @@ def _hook(name: str, sid: int, at: ast.AST, line: int | None = None) -> ast.stmt
     # Every node gets its location here, so no fix_missing_locations pass over the whole tree.
     line = line or at.end_lineno or at.lineno
     loc = {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
-    return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [],
-                             **loc), **loc)
+    return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [], **loc), **loc)
 
 
 def _block(body: list[ast.stmt], sites: list[Site], loop: int | None = None) -> list[ast.stmt]:
@@ -114,18 +114,19 @@ def _block(body: list[ast.stmt], sites: list[Site], loop: int | None = None) -> 
 
 def _loop(stmt: ast.For | ast.While, sites: list[Site]) -> list[ast.stmt]:
     sid = len(sites)
-    sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True,
-                      has_else=bool(stmt.orelse)))
+    sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True, has_else=bool(stmt.orelse)))
     first, last = stmt.body[0], stmt.body[-1]
-    loc = {"lineno": first.lineno, "end_lineno": first.lineno, "col_offset": 0,
-           "end_col_offset": 0}
-    flag = ast.Subscript(ast.Name(BODY_FLAGS, ast.Load(), **loc), ast.Constant(sid, **loc),
-                         ast.Load(), **loc)
+    loc = {"lineno": first.lineno, "end_lineno": first.lineno, "col_offset": 0, "end_col_offset": 0}
+    flag = ast.Subscript(ast.Name(BODY_FLAGS, ast.Load(), **loc), ast.Constant(sid, **loc), ast.Load(), **loc)
     stepped = _block(copy.deepcopy(stmt.body), sites, sid)
-    raised = ast.ExceptHandler(None, None, [_hook(RAISED_HOOK, sid, last), ast.Raise(**loc)],
-                               **loc)
-    wrapper = ast.Try(body=[ast.If(flag, stepped, stmt.body, **loc)], handlers=[raised],
-                      orelse=[], finalbody=[_hook(ITER_HOOK, sid, last)], **loc)
+    raised = ast.ExceptHandler(None, None, [_hook(RAISED_HOOK, sid, last), ast.Raise(**loc)], **loc)
+    wrapper = ast.Try(
+        body=[ast.If(flag, stepped, stmt.body, **loc)],
+        handlers=[raised],
+        orelse=[],
+        finalbody=[_hook(ITER_HOOK, sid, last)],
+        **loc,
+    )
     stmt.body = [wrapper]
     return [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
 
@@ -135,8 +136,10 @@ def _try(stmt: ast.Try, sites: list[Site], loop: int | None) -> None:
     for handler in stmt.handlers:
         sid = len(sites)  # the handler's own site: its `except` line
         sites.append(Site(handler.lineno, handler.lineno, parent=loop))
-        handler.body = [_hook(CAUGHT_HOOK, sid, handler, line=handler.lineno),
-                        *_block(handler.body, sites, loop)]
+        handler.body = [
+            _hook(CAUGHT_HOOK, sid, handler, line=handler.lineno),
+            *_block(handler.body, sites, loop),
+        ]
     stmt.orelse = _block(stmt.orelse, sites, loop) if stmt.orelse else []
     stmt.finalbody = _block(stmt.finalbody, sites, loop) if stmt.finalbody else []
 
@@ -151,8 +154,7 @@ def compile_traced(code: str, optimize: int = -1) -> tuple[CodeType, list[Site]]
 
 def precompile(code: str) -> dict[str, Any] | None:
     """Server side: the job's "precompiled" field for `code`, or None to leave it to the worker."""
-    if (len(code) > PRECOMPILE_MAX_BYTES
-            or code.count("\n") + code.count(";") > PRECOMPILE_MAX_STATEMENTS):
+    if len(code) > PRECOMPILE_MAX_BYTES or code.count("\n") + code.count(";") > PRECOMPILE_MAX_STATEMENTS:
         return None
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -163,8 +165,11 @@ def precompile(code: str) -> dict[str, Any] | None:
         return None
     if caught:  # SyntaxWarning & co. belong on the snippet's stderr: the worker compiles again
         return None
-    return {"magic": _MAGIC, "code": base64.b64encode(marshal.dumps(compiled)).decode("ascii"),
-            "sites": [[s.start_line, s.end_line, s.loop, s.has_else, s.parent] for s in sites]}
+    return {
+        "magic": _MAGIC,
+        "code": base64.b64encode(marshal.dumps(compiled)).decode("ascii"),
+        "sites": [[s.start_line, s.end_line, s.loop, s.has_else, s.parent] for s in sites],
+    }
 
 
 def load(precompiled: Any) -> tuple[CodeType, list[Site]] | None:
@@ -173,9 +178,10 @@ def load(precompiled: Any) -> tuple[CodeType, list[Site]] | None:
         return None
     try:
         compiled = marshal.loads(base64.b64decode(precompiled["code"], validate=True))
-        sites = [Site(int(a), int(b), bool(loop), bool(has_else),
-                      None if parent is None else int(parent))
-                 for a, b, loop, has_else, parent in precompiled["sites"]]
+        sites = [
+            Site(int(a), int(b), bool(loop), bool(has_else), None if parent is None else int(parent))
+            for a, b, loop, has_else, parent in precompiled["sites"]
+        ]
     except (KeyError, TypeError, ValueError, EOFError, binascii.Error):
         return None
     return (compiled, sites) if isinstance(compiled, CodeType) else None

@@ -14,6 +14,7 @@ For valid JSON the result is exactly wirejson.loads(data) (tests/sandbox/test_wi
 it): backslashes only occur inside strings there, so the layout is exact. For invalid JSON some
 piece fails to parse, a ValueError as from wirejson.loads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ import numpy as np
 
 from app.sandbox import wirejson
 
-PIECE_BYTES = 128 * 1024   # ~1 ms of orjson here
+PIECE_BYTES = 128 * 1024  # ~1 ms of orjson here
 # Below this, one orjson call (~10 ms here) beats laying the document out (2-3x slower in all).
 WHOLE_BYTES_MAX = 1024 * 1024
-DEPTH_MAX = 128            # the inspector writes ~72 levels (a 64-dimensional preview in a step)
+DEPTH_MAX = 128  # the inspector writes ~72 levels (a 64-dimensional preview in a step)
 _STRUCTURAL = b"[]{},:"
 _WHITESPACE = b" \t\r\n"
 
@@ -43,10 +44,10 @@ def loads(data: bytes) -> Any:
 
 @dataclass(frozen=True)
 class _Layout:
-    pos: np.ndarray          # positions of the brackets, commas and colons outside strings
-    level: np.ndarray        # depth inside which each of them stands (a bracket: its inside's)
-    close_key: np.ndarray    # sorted level * width + position of every closing bracket
-    sep_key: np.ndarray      # sorted level * width + position of every comma and colon
+    pos: np.ndarray  # positions of the brackets, commas and colons outside strings
+    level: np.ndarray  # depth inside which each of them stands (a bracket: its inside's)
+    close_key: np.ndarray  # sorted level * width + position of every closing bracket
+    sep_key: np.ndarray  # sorted level * width + position of every comma and colon
     width: int
 
 
@@ -66,8 +67,13 @@ def _layout(data: bytes) -> _Layout:
     seps = ~(opens | closes)
     # Openers and closers of one level alternate in position order, so the closer of an opener
     # is the first closer of its level after it: one binary search, no table of pairs.
-    return _Layout(pos, level, np.sort(level[closes] * width + pos[closes]),
-                   np.sort(level[seps] * width + pos[seps]), width)
+    return _Layout(
+        pos,
+        level,
+        np.sort(level[closes] * width + pos[closes]),
+        np.sort(level[seps] * width + pos[seps]),
+        width,
+    )
 
 
 def _any_of(a: np.ndarray, values: bytes) -> np.ndarray:
@@ -87,7 +93,7 @@ def _in_string(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
         new_run = np.ones(len(slashes), dtype=bool)
         new_run[1:] = np.diff(slashes) != 1
         run_start = slashes[np.maximum.accumulate(np.where(new_run, np.arange(len(slashes)), 0))]
-        last = np.searchsorted(slashes, quotes) - 1        # the last backslash before each quote
+        last = np.searchsorted(slashes, quotes) - 1  # the last backslash before each quote
         safe = np.maximum(last, 0)
         adjacent = (last >= 0) & (slashes[safe] == quotes - 1)
         run = np.where(adjacent, quotes - run_start[safe], 0)
@@ -133,7 +139,7 @@ class _Parser:
         if not commas and not self.data[start:end].strip():
             return []
         bounds = [start - 1, *commas, end]
-        return [(a + 1, b) for a, b in zip(bounds, bounds[1:])]
+        return [(a + 1, b) for a, b in zip(bounds, bounds[1:], strict=False)]
 
     def _groups(self, items: list[tuple[int, int]]):
         """Runs of adjacent items of at most PIECE_BYTES together, and each bigger item alone:

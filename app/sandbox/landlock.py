@@ -7,6 +7,7 @@ and numpy load lazily), no writes or creation anywhere, no TCP bind or connect, 
 no abstract unix sockets across the domain boundary. Whatever the kernel's ABI lacks is reported
 as missing rather than failing; `restrict()` is all-or-nothing for what it does apply.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -30,8 +31,11 @@ _libc.syscall.restype = ctypes.c_long
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -95,15 +99,21 @@ def _add_path(ruleset_fd: int, path: str, access: int) -> bool:
         if not os.path.isdir(path):
             access &= FILE_RIGHTS  # directory rights on a file are EINVAL
         attr = _PathBeneathAttr(access, fd)
-        _syscall(SYS_ADD_RULE, ctypes.c_int(ruleset_fd), ctypes.c_int(RULE_PATH_BENEATH),
-                 ctypes.byref(attr), ctypes.c_uint32(0))
+        _syscall(
+            SYS_ADD_RULE,
+            ctypes.c_int(ruleset_fd),
+            ctypes.c_int(RULE_PATH_BENEATH),
+            ctypes.byref(attr),
+            ctypes.c_uint32(0),
+        )
     finally:
         os.close(fd)
     return True
 
 
-def create_ruleset(abi: int, read_paths: list[str], rw_files: list[str],
-                   skip: tuple[str, ...] = ()) -> tuple[int, int]:
+def create_ruleset(
+    abi: int, read_paths: list[str], rw_files: list[str], skip: tuple[str, ...] = ()
+) -> tuple[int, int]:
     """Build the policy above once (in the zygote); returns (ruleset fd, path rules added).
     A ruleset is not tied to a process: every forked child restricts itself with the same fd."""
     h = handled(abi, skip)

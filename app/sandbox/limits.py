@@ -3,6 +3,7 @@
 The sandbox must import on a GPU box that only has torch and numpy, so this is NOT a pydantic
 model; the web layer's settings construct it. Every field name carries its unit.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ MiB = 1024 * 1024
 class TimeLimit(BaseException):
     """Raised inside the snippet by the soft wall-clock timer (app.sandbox.runner). A
     BaseException: `except Exception` in the snippet does not swallow it."""
+
 
 # How the memory budget is enforced. "as" caps the address space (RLIMIT_AS): the spec'd limit,
 # but CUDA reserves host virtual address space of about twice the GPU memory when it creates a
@@ -87,10 +89,10 @@ class SandboxLimits:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SandboxLimits":
+    def from_dict(cls, data: dict[str, Any]) -> SandboxLimits:
         """Build from a dict, ignoring unknown keys (a newer peer may send more fields)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    def replace(self, **changes: Any) -> "SandboxLimits":
+    def replace(self, **changes: Any) -> SandboxLimits:
         return dataclasses.replace(self, **changes)

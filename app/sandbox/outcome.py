@@ -7,6 +7,7 @@ When the child could not report (killed, crashed, result too big) the error is o
 limits: "TimeLimit", "MemoryLimit", "OutputLimit", or "Crash" (with the signal name / exit code).
 The payload comes from untrusted code: result() checks its shape, the web layer still validates.
 """
+
 from __future__ import annotations
 
 import re
@@ -59,8 +60,9 @@ class RunOutcome:
             data = _parse_payload(self.payload)
             if data is not None:
                 return data
-            return _failed(_error("Crash", f"{INVALID_RESULT}: not a JSON object of the "
-                                           f"runner's shape"), self.wall_ms)
+            return _failed(
+                _error("Crash", f"{INVALID_RESULT}: not a JSON object of the runner's shape"), self.wall_ms
+            )
         return _failed(self._limit_error(), self.wall_ms)
 
     def _limit_error(self) -> dict[str, Any]:
@@ -84,8 +86,15 @@ def _error(kind: str, message: str) -> dict[str, Any]:
 
 def _failed(error: dict[str, Any], wall_ms: float) -> dict[str, Any]:
     empty = {"text": "", "truncated": False}
-    return {"ok": False, "stdout": empty, "stderr": dict(empty), "error": error,
-            "duration_ms": wall_ms, "snapshot": None, "warnings": []}
+    return {
+        "ok": False,
+        "stdout": empty,
+        "stderr": dict(empty),
+        "error": error,
+        "duration_ms": wall_ms,
+        "snapshot": None,
+        "warnings": [],
+    }
 
 
 def _parse_payload(payload: bytes) -> dict[str, Any] | None:

@@ -1,4 +1,5 @@
 """Capped stand-ins for sys.stdout / sys.stderr inside the child."""
+
 from __future__ import annotations
 
 import io

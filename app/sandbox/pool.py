@@ -8,6 +8,7 @@
 Runs beyond max_concurrent_runs wait (up to queue_max of them; more raise Overloaded). If the
 zygote dies, in-flight runs fail with Unavailable and it is restarted with backoff.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -68,10 +69,18 @@ def _log_confinement(report: dict) -> None:
 
 
 class Pool:
-    def __init__(self, limits: SandboxLimits, *, max_concurrent_runs: int = 4, queue_max: int = 64,
-                 spares: int = 2, python: str = sys.executable, cwd: str | os.PathLike = REPO_ROOT,
-                 env_passthrough: tuple[str, ...] = ("CUDA_VISIBLE_DEVICES",),
-                 start_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits,
+        *,
+        max_concurrent_runs: int = 4,
+        queue_max: int = 64,
+        spares: int = 2,
+        python: str = sys.executable,
+        cwd: str | os.PathLike = REPO_ROOT,
+        env_passthrough: tuple[str, ...] = ("CUDA_VISIBLE_DEVICES",),
+        start_timeout_s: float = 60.0,
+    ) -> None:
         self.limits = limits
         self.max_concurrent_runs = max_concurrent_runs
         self.queue_max = queue_max
@@ -104,14 +113,19 @@ class Pool:
 
     async def _launch(self) -> None:
         proc = await asyncio.create_subprocess_exec(
-            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            cwd=self._cwd, env=self._env, start_new_session=True)
+            *self._argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=self._cwd,
+            env=self._env,
+            start_new_session=True,
+        )
         try:
             config = {"limits": self.limits.to_dict(), "spares": self.spares}
             proc.stdin.write(encode_frame(json.dumps(config).encode()))
             frame = await asyncio.wait_for(_read_frame(proc.stdout, HEADER_MAX_BYTES), self.start_timeout_s)
             ready = json.loads(frame)
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError, ValueError) as exc:
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             await self._kill(proc)
             raise SandboxStartError(f"zygote did not start: {exc!r} (exit code {proc.returncode})") from exc
         if ready.get("type") != "ready":
@@ -146,7 +160,7 @@ class Pool:
             proc.stdin.close()  # EOF: the zygote kills its children and exits
             try:
                 await asyncio.wait_for(proc.wait(), 2.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             await self._kill(proc)
         self._fail_pending("closed")
@@ -205,8 +219,9 @@ class Pool:
         if self.state != "ready" or self._proc is None:
             raise Unavailable(self._retry_after_s(), f"sandbox is {self.state}")
 
-    async def run(self, code: str, *, timeout_s: float | None = None,
-                  trace: dict | bool | None = None) -> RunOutcome:
+    async def run(
+        self, code: str, *, timeout_s: float | None = None, trace: dict | bool | None = None
+    ) -> RunOutcome:
         """`trace`: truthy to step through (caps as in app.sandbox.trace.DEFAULTS)."""
         self._check_available()
         if self._sem.locked() and self._queued >= self.queue_max:
@@ -226,8 +241,9 @@ class Pool:
             self._busy -= 1
             self._sem.release()
 
-    async def _submit(self, code: str, timeout_s: float | None, queue_ms: float,
-                      trace: dict | bool | None = None) -> RunOutcome:
+    async def _submit(
+        self, code: str, timeout_s: float | None, queue_ms: float, trace: dict | bool | None = None
+    ) -> RunOutcome:
         proc = self._proc
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
@@ -248,15 +264,21 @@ class Pool:
         except asyncio.CancelledError:
             await self._cancel(proc, req_id)  # before `finally` frees the slot
             raise
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             await self._kill(proc)  # wedged: the read loop sees EOF and replaces it
             raise Unavailable(self._retry_after_s(), "the zygote stopped answering") from exc
         finally:
             self._pending.pop(req_id, None)
         self._backoff_s = BACKOFF_FIRST_S  # a completed run proves the zygote healthy
-        return RunOutcome(status=header["status"], payload=payload, signal=header.get("signal"),
-                          exit_code=header.get("exit_code"), wall_ms=header.get("wall_ms", 0.0),
-                          queue_ms=queue_ms, pid=header.get("pid"))
+        return RunOutcome(
+            status=header["status"],
+            payload=payload,
+            signal=header.get("signal"),
+            exit_code=header.get("exit_code"),
+            wall_ms=header.get("wall_ms", 0.0),
+            queue_ms=queue_ms,
+            pid=header.get("pid"),
+        )
 
     async def _cancel(self, proc: asyncio.subprocess.Process, req_id: int) -> None:
         """The caller gave up on run `req_id`: the zygote kills its worker's process group and
@@ -269,7 +291,7 @@ class Pool:
         try:
             proc.stdin.write(encode_frame(json.dumps({"id": req_id, "op": "cancel"}).encode()))
             await asyncio.wait_for(answered, CANCEL_WAIT_S)
-        except (ConnectionError, asyncio.TimeoutError, Unavailable):
+        except (TimeoutError, ConnectionError, Unavailable):
             pass  # the zygote died or is wedged; the read loop or the run deadline handles it
 
     async def diagnostics(self) -> dict[str, Any]:

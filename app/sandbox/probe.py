@@ -1,5 +1,6 @@
 """Start-up decisions of the zygote: can children drop to the sandbox uid, and how is memory
 capped. Decided once, reported in the ready frame and in the pool's health."""
+
 from __future__ import annotations
 
 import json

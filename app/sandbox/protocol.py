@@ -24,6 +24,7 @@ zygote -> child (job pipe): one JSON frame {"code": str, "limits": SandboxLimits
   "trace": as requested or null, "precompiled": as requested or null}
 child -> zygote (result pipe): one frame, the payload JSON (see app.sandbox.runner).
 """
+
 from __future__ import annotations
 
 import os

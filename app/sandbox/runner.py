@@ -9,6 +9,7 @@ Reading the namespace after the snippet (a traced run's last steps and its final
 a time budget of its own (app.inspector.budget), sized to end well before the worker's hard kill:
 a namespace that is slow to read gives a truncated snapshot, never a lost run.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -16,13 +17,14 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from app.sandbox import wirejson
 from app.sandbox.instrument import FILENAME  # the name tracebacks are filtered on, traced or not
 from app.sandbox.limits import SandboxLimits, TimeLimit
-from app.sandbox.output import CappedWriter, OutputLimit
+from app.sandbox.output import CappedWriter
 from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
 
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
@@ -40,7 +42,7 @@ class _Timer:
         if self.armed:
             raise TimeLimit(f"exceeded exec_timeout_s={self.seconds:g}")
 
-    def __enter__(self) -> "_Timer":
+    def __enter__(self) -> _Timer:
         signal.signal(signal.SIGALRM, self._fire)
         self.armed = True
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
@@ -64,7 +66,7 @@ WARNINGS_KEPT = 1_000
 
 
 def _label(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS_MAX else text[:LABEL_CHARS_MAX - 1] + "…"
+    return text if len(text) <= LABEL_CHARS_MAX else text[: LABEL_CHARS_MAX - 1] + "…"
 
 
 def _snippet_frames(tb: Any, lines: list[str]) -> list[dict[str, Any]]:
@@ -85,8 +87,7 @@ def _ends(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     left_out = len(frames) - 2 * FRAMES_KEPT_EACH_END
     if left_out <= 0:
         return frames
-    gap = {"line": None, "function": "…",
-           "source": f"[{left_out:,} more frames left out]"}
+    gap = {"line": None, "function": "…", "source": f"[{left_out:,} more frames left out]"}
     return [*frames[:FRAMES_KEPT_EACH_END], gap, *frames[-FRAMES_KEPT_EACH_END:]]
 
 
@@ -94,7 +95,7 @@ def _few(warnings: list[str]) -> list[str]:
     if len(warnings) <= WARNINGS_KEPT:
         return warnings
     more = len(warnings) - (WARNINGS_KEPT - 1)
-    return [*warnings[:WARNINGS_KEPT - 1], f"and {more:,} more warnings not listed"]
+    return [*warnings[: WARNINGS_KEPT - 1], f"and {more:,} more warnings not listed"]
 
 
 def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
@@ -112,8 +113,14 @@ def describe_error(exc: BaseException, lines: list[str]) -> dict[str, Any]:
     return {"type": kind, "message": message, "line": line, "traceback": frames}
 
 
-def _execute(code: str, namespace: dict, limits: SandboxLimits, lines: list[str],
-             tracer: Tracer | None = None, precompiled: Any = None):
+def _execute(
+    code: str,
+    namespace: dict,
+    limits: SandboxLimits,
+    lines: list[str],
+    tracer: Tracer | None = None,
+    precompiled: Any = None,
+):
     """Compile and exec; returns (error or None, exec duration in ms)."""
     try:
         if tracer is not None:  # the same code with step hooks (see app.sandbox.trace)
@@ -148,6 +155,7 @@ INSPECT_MIN_S = 0.05
 def inspect_budget_s(limits: SandboxLimits, started: float) -> float:
     try:
         from app.inspector import InspectLimits
+
         cap = InspectLimits().time_budget_s
     except ImportError:
         cap = 1.0
@@ -166,8 +174,9 @@ def _inspection_budget(seconds: float) -> Iterator[None]:
         yield
 
 
-def _inspect(namespace: dict, error: dict | None, tracer: Tracer | None, budget_s: float,
-             warnings: list[str]) -> tuple[dict, dict | None]:
+def _inspect(
+    namespace: dict, error: dict | None, tracer: Tracer | None, budget_s: float, warnings: list[str]
+) -> tuple[dict, dict | None]:
     """(the steps' fields, the final snapshot) after the run, within `budget_s`. The inspector
     never raises; its budget's alarm may still land between two of its guards."""
     steps: dict = {}
@@ -176,8 +185,9 @@ def _inspect(namespace: dict, error: dict | None, tracer: Tracer | None, budget_
             steps = tracer.finish(namespace, error) if tracer is not None else {}
             # A traced run has observed most of the namespace already: its incremental
             # snapshot is equal.
-            return steps, (tracer.snapshot(namespace) if tracer is not None
-                           else _take_snapshot(namespace, warnings))
+            return steps, (
+                tracer.snapshot(namespace) if tracer is not None else _take_snapshot(namespace, warnings)
+            )
     except BaseException as exc:  # noqa: BLE001 - the result must still be sent
         warnings.append(f"inspector failed: {type(exc).__name__}")
         return steps or (tracer.finish(namespace, error) if tracer is not None else {}), None
@@ -196,8 +206,9 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
         return None
 
 
-def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = None,
-                precompiled: Any = None) -> bytes:
+def run_snippet(
+    code: str, limits: SandboxLimits, trace: dict | bool | None = None, precompiled: Any = None
+) -> bytes:
     """Run `code` and return the encoded payload (never raises for snippet failures).
     A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated";
     `precompiled`: its hooked code from app.sandbox.instrument.precompile (ignored if unusable)."""
@@ -209,8 +220,7 @@ def run_snippet(code: str, limits: SandboxLimits, trace: dict | bool | None = No
     sys.stdout, sys.stderr = out, err
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     try:
-        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer,
-                                      precompiled)
+        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer, precompiled)
     finally:
         sys.stdout, sys.stderr = saved
         out.close_to_snippet()
@@ -239,8 +249,7 @@ def _dumps(payload: dict, max_bytes: int) -> bytes:
     if not encoded:
         return data
     # Splice the pre-encoded lists in (trace.Encoded) instead of encoding the steps twice.
-    spliced = b"".join(json.dumps(k).encode() + b":[" + b",".join(v) + b"],"
-                       for k, v in encoded.items())
+    spliced = b"".join(json.dumps(k).encode() + b":[" + b",".join(v) + b"]," for k, v in encoded.items())
     return data[:1] + spliced + data[1:] if rest else b"{" + spliced[:-1] + b"}"
 
 
@@ -256,13 +265,13 @@ def encode_payload(payload: dict, max_bytes: int) -> bytes:
         reason = f"snapshot not JSON-encodable: {exc}"
     if payload.get("steps"):  # steps go first: the final state matters more than the path to it
         note = "steps dropped: " + reason
-        return encode_payload(dict(payload, steps=[], steps_truncated=True,
-                                   warnings=[*payload["warnings"], note]), max_bytes)
+        return encode_payload(
+            dict(payload, steps=[], steps_truncated=True, warnings=[*payload["warnings"], note]), max_bytes
+        )
     payload = dict(payload, snapshot=None, warnings=[*payload["warnings"], "snapshot dropped: " + reason])
     data = _dumps(payload, max_bytes)
     if len(data) <= max_bytes:
         return data
     empty = {"text": "", "truncated": True}
     error = {"type": "OutputLimit", "message": reason, "line": None, "traceback": []}
-    return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]),
-                  max_bytes)
+    return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]), max_bytes)

@@ -10,6 +10,7 @@ The filter embeds the child's own pid. Building it with libseccomp costs ~1.4 ms
 child, so the zygote compiles it once with a placeholder pid (compile()) and each child patches
 its pid into the BPF program and loads it with one prctl (install(), ~0.05 ms).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -28,28 +29,78 @@ except (ImportError, OSError, RuntimeError) as exc:  # RuntimeError: libseccomp 
 
 CLONE_THREAD = 0x00010000
 # clone() flags that create namespaces: refused even together with CLONE_THREAD.
-CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
-                         0x20000000, 0x40000000, 0x00000080)
+CLONE_NAMESPACE_FLAGS = (
+    0x00020000,
+    0x02000000,
+    0x04000000,
+    0x08000000,
+    0x10000000,
+    0x20000000,
+    0x40000000,
+    0x00000080,
+)
 
 # Denied outright: process images, kernel attack surface, other processes, namespaces, keys.
 DENIED = (
-    "execve", "execveat", "fork", "vfork",
+    "execve",
+    "execveat",
+    "fork",
+    "vfork",
     "socket",  # every family: AF_INET/6, netlink, packet, and AF_UNIX (it can reach host daemons)
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
-    "pidfd_open", "pidfd_send_signal", "pidfd_getfd",
-    "mount", "umount2", "pivot_root", "chroot", "unshare", "setns", "open_tree", "move_mount",
-    "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
-    "keyctl", "add_key", "request_key",
-    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "reboot", "swapon", "swapoff", "acct", "quotactl", "syslog", "iopl", "ioperm",
-    "open_by_handle_at", "name_to_handle_at", "sethostname", "setdomainname",
-    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "vhangup",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kcmp",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "unshare",
+    "setns",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "syslog",
+    "iopl",
+    "ioperm",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "sethostname",
+    "setdomainname",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "vhangup",
 )
 # (syscall, index of the pid/tgid argument): allowed only when it names this very process.
 SELF_SIGNALS = (("kill", 0), ("tkill", 0), ("tgkill", 0), ("rt_sigqueueinfo", 0), ("rt_tgsigqueueinfo", 0))
-
-
 
 
 def _resolve(names: tuple[str, ...]) -> dict[str, int]:
@@ -115,7 +166,9 @@ def compile() -> dict:  # noqa: A001 - it is what it does
         program = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
     finally:
         os.close(fd)
-    slots = [i for i in range(0, len(program), _INSN.size) if _INSN.unpack_from(program, i)[3] == PID_PLACEHOLDER]
+    slots = [
+        i for i in range(0, len(program), _INSN.size) if _INSN.unpack_from(program, i)[3] == PID_PLACEHOLDER
+    ]
     if not slots:  # libseccomp shares one comparison block among the five signal syscalls
         raise OSError(errno.EINVAL, "pid placeholder not found in the compiled seccomp program")
     return {"program": program, "pid_slots": slots}

@@ -5,6 +5,7 @@ is a child subreaper (PR_SET_CHILD_SUBREAPER), so such orphans are re-parented t
 run ends, any child of the zygote that is not a spare or a running child is a stray and gets
 SIGKILL. Their own children are re-parented in turn, hence the follow-up sweeps.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -6,6 +6,7 @@ arrives, when its child is reaped without one (Crash), or at its hard deadline (
 On completion the child's whole session is SIGKILLed; EOF on the result pipe is never awaited,
 because a grandchild may hold its write end forever.
 """
+
 from __future__ import annotations
 
 import json
@@ -155,8 +156,14 @@ class Supervisor:
         limits = self.limits
         if req.get("timeout_s") is not None:
             limits = limits.replace(exec_timeout_s=float(req["timeout_s"]))
-        job = json.dumps({"code": req["code"], "limits": limits.to_dict(),
-                          "trace": req.get("trace"), "precompiled": req.get("precompiled")}).encode()
+        job = json.dumps(
+            {
+                "code": req["code"],
+                "limits": limits.to_dict(),
+                "trace": req.get("trace"),
+                "precompiled": req.get("precompiled"),
+            }
+        ).encode()
         spare = self._hand_job(job)
         if spare is None:
             self._respond(req["id"], "error", b"could not start a worker")
@@ -193,10 +200,14 @@ class Supervisor:
         import torch
 
         forks = sorted(self.fork_ms)
-        return {"pid": os.getpid(), "cuda_initialized": bool(torch.cuda.is_initialized()),
-                "spares_idle": len(self.spares), "running": sum(not r.done for r in self.runs.values()),
-                "running_pids": sorted(r.pid for r in self.runs.values() if not r.done),
-                "fork_ms_p50": round(forks[len(forks) // 2], 3) if forks else None}
+        return {
+            "pid": os.getpid(),
+            "cuda_initialized": bool(torch.cuda.is_initialized()),
+            "spares_idle": len(self.spares),
+            "running": sum(not r.done for r in self.runs.values()),
+            "running_pids": sorted(r.pid for r in self.runs.values() if not r.done),
+            "fork_ms_p50": round(forks[len(forks) // 2], 3) if forks else None,
+        }
 
     # ---- results ---------------------------------------------------------------------------
     def _on_result(self, run: Run) -> None:
@@ -216,8 +227,14 @@ class Supervisor:
             if frames:
                 self._finish(run, "ok", frames[0])
 
-    def _finish(self, run: Run, status: str, payload: bytes = b"", sig: str | None = None,
-                exit_code: int | None = None) -> None:
+    def _finish(
+        self,
+        run: Run,
+        status: str,
+        payload: bytes = b"",
+        sig: str | None = None,
+        exit_code: int | None = None,
+    ) -> None:
         run.done = True
         _killpg(run.pid, child_too=not run.reaped)
         self._unregister(run.res_r)
@@ -231,12 +248,20 @@ class Supervisor:
             self.sel.unregister(fd)
 
     def _respond(self, req_id: int, status: str, payload: bytes, extra: dict | None = None) -> None:
-        header = {"id": req_id, "status": status, "signal": None, "exit_code": None,
-                  "wall_ms": 0.0, "pid": None, **(extra or {}), "spares_idle": len(self.spares)}
+        header = {
+            "id": req_id,
+            "status": status,
+            "signal": None,
+            "exit_code": None,
+            "wall_ms": 0.0,
+            "pid": None,
+            **(extra or {}),
+            "spares_idle": len(self.spares),
+        }
         data = encode_frame(json.dumps(header).encode()) + encode_frame(payload)
         view = memoryview(data)
         while view:
-            view = view[os.write(self.resp_fd, view):]
+            view = view[os.write(self.resp_fd, view) :]
 
     def _expire(self) -> None:
         now = time.monotonic()

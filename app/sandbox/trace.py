@@ -23,28 +23,44 @@ apply_state() folded over steps 0..k. With the option states=False only what cha
 (app.inspector.changes: the same `changes`, storage ids being the stable keys; "storage_keys" {}
 and "state" null), several times cheaper; the run still ends with the full final snapshot.
 """
+
 from __future__ import annotations
 
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
 from app.inspector import budget
-from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.changes import ChangeObserver
+from app.inspector.diff import diff, empty_changes, state_delta
 from app.inspector.encoder import snapshot
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
+from app.sandbox.instrument import (
+    BODY_FLAGS,
+    CAUGHT_HOOK,
+    FILENAME,
+    HOOKS,
+    ITER_HOOK,
+    LOOP_END_HOOK,
+    RAISED_HOOK,
+    STEP_HOOK,
+    Site,
+)
 from app.sandbox.limits import TimeLimit
-from app.sandbox.instrument import (BODY_FLAGS, CAUGHT_HOOK, FILENAME, HOOKS, ITER_HOOK,
-                                    LOOP_END_HOOK, RAISED_HOOK, STEP_HOOK, Site)
 
-DEFAULTS = {"steps_max": 200, "loop_iterations_max": 20, "loop_body_iterations_max": 2,
-            "bytes_max": 4 * 1024 * 1024, "states": True}
+DEFAULTS = {
+    "steps_max": 200,
+    "loop_iterations_max": 20,
+    "loop_body_iterations_max": 2,
+    "bytes_max": 4 * 1024 * 1024,
+    "states": True,
+}
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
 HEADROOM_PER_RESULT_BYTE = 4
 
@@ -88,12 +104,12 @@ class Tracer:
         # states=False: `changes` only (ChangeObserver), no per-step state; several times cheaper.
         self._observer = StepObserver() if bool(opts["states"]) else ChangeObserver()
         self._body_flags: list[bool] = []
-        self._prev: Any = None     # (snapshot, storage keys) of the latest step
+        self._prev: Any = None  # (snapshot, storage keys) of the latest step
         self._bytes = 0
-        self._stdout_seen = 0      # bytes written so far, and characters already given out
+        self._stdout_seen = 0  # bytes written so far, and characters already given out
         self._stdout_chars = 0
         self.warnings: list[str] = []
-        self._observing_s = 0.0               # the steps' observations so far, and their cap
+        self._observing_s = 0.0  # the steps' observations so far, and their cap
         self._observing_cap_s = float("inf")
 
     def instrument(self, code: str, namespace: dict, precompiled: Any = None) -> Any:
@@ -110,9 +126,16 @@ class Tracer:
         self.sites, self.namespace = sites, namespace
         # Which loops run their stepped body copy: each until its first iterations are done.
         self._body_flags = [s.loop and self.loop_body_iterations_max > 0 for s in sites]
-        namespace.update({STEP_HOOK: self._after_statement, ITER_HOOK: self._after_iteration,
-                          LOOP_END_HOOK: self._after_loop, CAUGHT_HOOK: self._after_caught,
-                          RAISED_HOOK: self._body_raised, BODY_FLAGS: self._body_flags})
+        namespace.update(
+            {
+                STEP_HOOK: self._after_statement,
+                ITER_HOOK: self._after_iteration,
+                LOOP_END_HOOK: self._after_loop,
+                CAUGHT_HOOK: self._after_caught,
+                RAISED_HOOK: self._body_raised,
+                BODY_FLAGS: self._body_flags,
+            }
+        )
         return traced
 
     # Hooks: called from the snippet's module code.
@@ -143,8 +166,10 @@ class Tracer:
             return  # the last iteration's step already shows this state
         note = None
         if site.iterations > site.stepped:
-            note = (f"iterations {site.stepped + 1}-{site.iterations} ran without steps "
-                    f"(loop_iterations_max={self.loop_iterations_max})")
+            note = (
+                f"iterations {site.stepped + 1}-{site.iterations} ran without steps "
+                f"(loop_iterations_max={self.loop_iterations_max})"
+            )
         self._record(site, "statement", iteration=site.iterations or None, note=note)
 
     def _after_caught(self, sid: int) -> None:
@@ -156,8 +181,10 @@ class Tracer:
         tb = exc.__traceback__  # its head is this module frame: the line that was running
         line = tb.tb_lineno if tb is not None else self.sites[sid].start_line
         site = self._innermost(line)  # (a handler in a loop body is hooked in its copy only)
-        note = (f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
-                f"line {self.sites[sid].start_line}")
+        note = (
+            f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
+            f"line {self.sites[sid].start_line}"
+        )
         self._record(site, "caught", iteration=self._iteration(site), note=note)
 
     def _iteration(self, site: Site) -> int | None:
@@ -165,8 +192,7 @@ class Tracer:
         loop = site if site.loop else (self.sites[site.parent] if site.parent is not None else None)
         return None if loop is None else loop.iterations + 1
 
-    def _record(self, site: Site, kind: str, iteration: int | None = None,
-                note: str | None = None) -> None:
+    def _record(self, site: Site, kind: str, iteration: int | None = None, note: str | None = None) -> None:
         if self.truncated or self.namespace is None:
             return
         if len(self.steps) >= self.steps_max:
@@ -184,8 +210,10 @@ class Tracer:
             if spent.expired and not self.truncated:
                 self._stop(f"the inspection's time budget of {seconds:.3g} s")
             elif self._observing_s > self._observing_cap_s and not self.truncated:
-                self._stop(f"the steps took {self._observing_s:.3g} s, over "
-                           f"{STEP_SHARE_OF_TIME_LEFT:g} of the run's time")
+                self._stop(
+                    f"the steps took {self._observing_s:.3g} s, over "
+                    f"{STEP_SHARE_OF_TIME_LEFT:g} of the run's time"
+                )
 
     def _step_budget_s(self, left_s: float) -> float:
         """This step's share: a namespace slow to read (each __repr__ 10 ms, say) stops the
@@ -198,8 +226,7 @@ class Tracer:
             seconds = min(seconds, left_s * STEP_SHARE_OF_TIME_LEFT)
         return seconds
 
-    def _guarded_append(self, site: Site, kind: str, iteration: int | None,
-                        note: str | None) -> None:
+    def _guarded_append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
         """A hook must not raise into the snippet: not what the snippet's code raised while its
         namespace was read, nor the budget's alarm (app.inspector.budget.Expired) where it fell
         between the observers' own guards. (The run's TimeLimit is paused meanwhile.)"""
@@ -211,10 +238,19 @@ class Tracer:
 
     def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
         changes, storage_keys, state = self._observe()
-        step = {"index": len(self.steps), "kind": kind, "start_line": site.start_line,
-                "end_line": site.end_line, "iteration": iteration, "grad_mode": grad_mode(),
-                "stdout": self._new_stdout(), "changes": changes, "note": note,
-                "storage_keys": storage_keys, "state": state}
+        step = {
+            "index": len(self.steps),
+            "kind": kind,
+            "start_line": site.start_line,
+            "end_line": site.end_line,
+            "iteration": iteration,
+            "grad_mode": grad_mode(),
+            "stdout": self._new_stdout(),
+            "changes": changes,
+            "note": note,
+            "storage_keys": storage_keys,
+            "state": state,
+        }
         text = wirejson.dumps(step, headroom_bytes=self.headroom_bytes)
         if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
@@ -230,8 +266,9 @@ class Tracer:
         if not obs.changed:
             return empty_changes(), obs.storage_keys, None
         prev_snap, prev_keys = self._prev or (None, {})
-        changes = diff(prev_snap, obs.snapshot, storage_keys_before=prev_keys,
-                       storage_keys_after=obs.storage_keys)
+        changes = diff(
+            prev_snap, obs.snapshot, storage_keys_before=prev_keys, storage_keys_after=obs.storage_keys
+        )
         self._prev = (obs.snapshot, obs.storage_keys)
         return changes, obs.storage_keys, state_delta(prev_snap, obs.snapshot)
 
@@ -246,8 +283,9 @@ class Tracer:
     def _stop(self, why: str) -> None:
         self.truncated = True
         self._body_flags[:] = [False] * len(self._body_flags)  # the rest runs as written
-        self.warnings.append(f"stepping stopped at {len(self.steps)} steps ({why}); the rest ran "
-                             f"without steps")
+        self.warnings.append(
+            f"stepping stopped at {len(self.steps)} steps ({why}); the rest ran without steps"
+        )
 
     # ---- after the run ----
     def finish(self, namespace: dict, error: dict | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ worker at its memory budget must end in MemoryLimit, not Crash. So a worker pass
 `headroom_bytes`: orjson runs only when that much address space can still be mapped (a private
 mapping, never touched: it counts against RLIMIT_AS and RLIMIT_DATA, costs a few microseconds).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,7 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS  # int keys become strings, as json.dumps doe
 # digit). A fraction's digits follow a "." and never count: float64 stats print up to 19 of
 # them (-0.0014250894309952855), and counting them sent most traced results to the standard
 # library's parser, 2x slower (6.7 vs 3.1 ms for a 700 KB training-loop result).
-_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E if b == 0x2E else 0x20
-                        for b in range(256))
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E if b == 0x2E else 0x20 for b in range(256))
 _LONG_RUN = b" " + b"0" * 19
 
 
@@ -81,7 +81,7 @@ def loads(data: bytes) -> Any:
     return _std_loads(data) if long_run else value
 
 
-DEPTH_MAX = 1024      # orjson's own limit; the inspector writes ~72 levels (64-dim previews)
+DEPTH_MAX = 1024  # orjson's own limit; the inspector writes ~72 levels (64-dim previews)
 _TOO_DEEP = "depth limit exceeded"
 
 

@@ -6,6 +6,7 @@ likely to hit, freezes the GC (so children do not dirty the shared pages), and t
 child per run. It never initialises CUDA: children of a CUDA-initialised parent cannot use it.
 Frames are described in app.sandbox.protocol.
 """
+
 from __future__ import annotations
 
 import gc
@@ -64,7 +65,7 @@ def _import_everything() -> None:
         import app.inspector  # noqa: F401
     except ImportError:
         pass  # the runner records "inspector unavailable" per run
-    import collections, dataclasses, itertools, math, random, functools  # noqa: E401,F401
+    import collections  # noqa: E401,F401
 
 
 def _vm_size_bytes() -> int:
@@ -104,10 +105,16 @@ def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
     import torch
 
     return {
-        "type": "ready", "pid": os.getpid(), "vm_size": _vm_size_bytes(), "uid_drop": uid_drop,
-        "memory_rlimit": plan["memory_rlimit"], "nproc": plan["nproc"],
-        "cuda_initialized": bool(torch.cuda.is_initialized()), "stray_sweep": sweeper_ok,
-        "python": platform.python_version(), "torch": torch.__version__,
+        "type": "ready",
+        "pid": os.getpid(),
+        "vm_size": _vm_size_bytes(),
+        "uid_drop": uid_drop,
+        "memory_rlimit": plan["memory_rlimit"],
+        "nproc": plan["nproc"],
+        "cuda_initialized": bool(torch.cuda.is_initialized()),
+        "stray_sweep": sweeper_ok,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
     }
 
 
@@ -120,6 +127,7 @@ def _warm_up(limits: SandboxLimits) -> str | None:
     which every forked child would inherit. A failed warm-up is therefore fatal.
     """
     import torch
+
     seed = torch.initial_seed()
     # A full-size result whatever the snippets' cap: the warm-up is for the code paths.
     warm = limits.replace(exec_timeout_s=WARMUP_TIMEOUT_S, result_max_bytes=WARMUP_RESULT_MAX_BYTES)
@@ -145,6 +153,7 @@ def _reset_torch_state(seed: int) -> None:
     """What the warm-up's snippets may have switched (a lesson turns grad off, seeds...), back to
     a fresh import's: every child inherits the zygote's state."""
     import torch
+
     torch.set_grad_enabled(True)
     torch.set_default_dtype(torch.float32)
     torch.set_printoptions(profile="default")
@@ -155,10 +164,13 @@ def _reset_torch_state(seed: int) -> None:
 def _warm_up_lessons(warm: SandboxLimits) -> None:
     """The lesson examples, plain and traced (what learners run first): their lazy paths done here."""
     import torch
+
     if torch.version.cuda is not None or torch.version.hip is not None:
         return  # their backward() would start the autograd engine's device threads: bad fork
     import textwrap
+
     from app.examples import EXAMPLES
+
     for example in EXAMPLES:
         for trace in WARM_TRACES:
             run_snippet(textwrap.dedent(example.code), warm, trace=trace)  # errors are lessons too
@@ -182,8 +194,12 @@ def main() -> int:
         write_frame(resp_fd, json.dumps({"type": "fatal", "reason": uid_drop["reason"]}).encode())
         return 2
     sweeper_ok = strays.become_subreaper()
-    zygote_layers["subreaper"] = {"active": sweeper_ok, "detail": "orphans of a run are re-parented "
-                                  "to the zygote and killed" if sweeper_ok else "prctl failed"}
+    zygote_layers["subreaper"] = {
+        "active": sweeper_ok,
+        "detail": "orphans of a run are re-parented to the zygote and killed"
+        if sweeper_ok
+        else "prctl failed",
+    }
     report, refuse = _confine_plan(plan, zygote_layers)
     if refuse:
         write_frame(resp_fd, json.dumps({"type": "fatal", "reason": refuse}).encode())

@@ -6,6 +6,7 @@ app reads from counts the bytes, and the chunk that crosses the limit raises Bod
 instead of being handed on. The 413 carries `connection: close`, so the server drops the
 connection rather than reading the rest of the body.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,11 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, body_max_bytes: int, size: int | None = None) -> None:
         what = f"is {size} bytes" if size is not None else "is over the limit"
-        super().__init__(413, f"the request body {what}; the limit is {body_max_bytes} bytes",
-                         headers={"connection": "close"})
+        super().__init__(
+            413,
+            f"the request body {what}; the limit is {body_max_bytes} bytes",
+            headers={"connection": "close"},
+        )
 
 
 def declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -35,8 +39,11 @@ class BodyTooSlow(HTTPException):
     """A 408: the body did not arrive in time (a client that declares more than it sends)."""
 
     def __init__(self, read_timeout_s: float) -> None:
-        super().__init__(408, f"the request body did not arrive within {read_timeout_s:g} s",
-                         headers={"connection": "close"})
+        super().__init__(
+            408,
+            f"the request body did not arrive within {read_timeout_s:g} s",
+            headers={"connection": "close"},
+        )
 
 
 class BodyLimit:
@@ -76,8 +83,9 @@ class BodyLimit:
                 complete = not message.get("more_body", False)
             return message
 
-        pending = declared != 0 and any(n in (b"content-length", b"transfer-encoding")
-                                        for n, _ in scope["headers"])
+        pending = declared != 0 and any(
+            n in (b"content-length", b"transfer-encoding") for n, _ in scope["headers"]
+        )
 
         async def watched_send(message):
             nonlocal started

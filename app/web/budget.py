@@ -5,11 +5,13 @@ run view models, the timeline and templates in a thread (`within`), with a deadl
 variable; every loop over result-sized input calls `check()`, which raises `TooBig` once the
 deadline has passed. Outside `within` (unit tests, benches) `check()` costs one lookup.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -7,11 +7,13 @@ everyone else got 503). `RequestReceive` remembers each request's ASGI `receive`
 coroutine is cancelled (the pool then kills that run's worker) and `ClientDisconnect` is raised,
 which the app answers with a 499 that nobody reads.
 """
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -20,7 +22,7 @@ T = TypeVar("T")
 Receive = Callable[[], Awaitable[dict]]
 
 _receive: ContextVar[Receive | None] = ContextVar("tp_request_receive", default=None)
-CLIENT_CLOSED_REQUEST = 499   # nginx's status for it; only logs ever see it
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for it; only logs ever see it
 
 
 class RequestReceive:

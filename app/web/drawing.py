@@ -4,11 +4,12 @@ its run in a one-item list and empties it, so the run is the thread's alone, and
 pieces when done (app.encode_pieces.dismantle): a big result dropped in one go held the GIL
 ~0.2 s, and it was dropped on the event loop when the route returned.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from fastapi import HTTPException
 from jinja2 import Environment, FileSystemLoader
@@ -20,8 +21,9 @@ from app.web.run_cache import RunCache
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
-env = Environment(loader=FileSystemLoader(ROOT / "templates"), autoescape=True,
-                  trim_blocks=True, lstrip_blocks=True)
+env = Environment(
+    loader=FileSystemLoader(ROOT / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
+)
 # Compiled now, not by the first render: compiling is one long C call (compile()) that held the
 # GIL, and with it the event loop, for ~300 ms.
 for _name in env.list_templates(extensions=["html"]):
@@ -31,6 +33,7 @@ for _name in env.list_templates(extensions=["html"]):
 @dataclass(frozen=True)
 class Refused:
     """Why a run drew no panels (busy, unavailable, no steps, too big to draw), for a notice."""
+
     notice: str
     status: int = 200
 
@@ -53,12 +56,23 @@ def owning(box: list, fn: Callable, *args):
 
 def panels(resp: RunResponse, code: str, focus: str | None, token: str) -> dict:
     """The panels' and the timeline's context of a run the page will show."""
-    return {"view": view_model.build(resp, code, focus), "notice": None, "status": 200,
-            "timeline": timeline.build(resp, token), "run": token}
+    return {
+        "view": view_model.build(resp, code, focus),
+        "notice": None,
+        "status": 200,
+        "timeline": timeline.build(resp, token),
+        "run": token,
+    }
 
 
-def drawn_and_kept(cache: RunCache, resp: RunResponse, code: str, name: str,
-                   context_of: Callable[[str], dict], token: str | None = None) -> str:
+def drawn_and_kept(
+    cache: RunCache,
+    resp: RunResponse,
+    code: str,
+    name: str,
+    context_of: Callable[[str], dict],
+    token: str | None = None,
+) -> str:
     """Template `name` for a run, drawn with the run's token (`token`: it is cached already);
     the run is kept after the drawing: encoding it is no drawing time, and a run whose drawing
     ran out of time is not shown, so not kept."""
@@ -72,17 +86,20 @@ def drawn_and_kept(cache: RunCache, resp: RunResponse, code: str, name: str,
 
 def page_html(resp: RunResponse, cache: RunCache, shell: dict) -> str:
     code = shell["code"]
-    return drawn_and_kept(cache, resp, code, "page.html",
-                          lambda token: {**shell, **panels(resp, code, None, token)})
+    return drawn_and_kept(
+        cache, resp, code, "page.html", lambda token: {**shell, **panels(resp, code, None, token)}
+    )
 
 
 def run_html(resp: RunResponse, cache: RunCache, code: str, focus: str | None) -> str:
-    return drawn_and_kept(cache, resp, code, "_run_fragment.html",
-                          lambda token: panels(resp, code, focus, token))
+    return drawn_and_kept(
+        cache, resp, code, "_run_fragment.html", lambda token: panels(resp, code, focus, token)
+    )
 
 
-def step_html(resp: RunResponse, cache: RunCache, token: str | None, code: str, step: int,
-              focus: str | None) -> str | Refused:
+def step_html(
+    resp: RunResponse, cache: RunCache, token: str | None, code: str, step: int, focus: str | None
+) -> str | Refused:
     if not resp.steps:  # e.g. after a restart, the code now times out before its first step
         what = f"it ended with {resp.error.type}" if resp.error else "it ran no statement"
         return Refused(f"this code has no steps to show: {what}")
@@ -90,13 +107,14 @@ def step_html(resp: RunResponse, cache: RunCache, token: str | None, code: str, 
     def context(token: str) -> dict:
         tl = timeline.build(resp, token, step)
         view = view_model.build(timeline.state_at(resp, tl.current), code, focus)
-        return {"view": view, "notice": None, "status": 200, "timeline": tl, "step": tl.current,
-                "run": token}
+        return {"view": view, "notice": None, "status": 200, "timeline": tl, "step": tl.current, "run": token}
+
     return drawn_and_kept(cache, resp, code, "_step_fragment.html", context, token)
 
 
-def cached_step_html(cache: RunCache, token: str, code: str, step: int,
-                     focus: str | None) -> str | Refused | None:
+def cached_step_html(
+    cache: RunCache, token: str, code: str, step: int, focus: str | None
+) -> str | Refused | None:
     """step_html of the cached run `token` of `code`; None when it is not cached."""
     resp = cache.get(token, code)
     if resp is None:

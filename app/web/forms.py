@@ -5,13 +5,14 @@ fields was kept, and a `step` of "²" passed `str.isdigit()` and then broke `int
 known field has a shape and a length cap, unknown fields are dropped (but still counted and
 capped), a repeated field is refused, and numbers are plain ASCII digits of bounded length.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-FIELDS_MAX = 16              # the page's forms have at most five fields
+FIELDS_MAX = 16  # the page's forms have at most five fields
 UNKNOWN_FIELD_BYTES_MAX = 1024
 NAME_BYTES_MAX = 64
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
@@ -25,17 +26,18 @@ class FormError(ValueError):
 class Field:
     """What one field may hold. `pattern` is matched against the whole decoded value;
     `chars_max` None: bounded only by the body limit (the code, whose size the run checks)."""
+
     chars_max: int | None
     pattern: re.Pattern[str] | None = None
     meaning: str = "text"
 
 
-DIGITS = re.compile(r"[0-9]{0,5}")   # step and tensor row numbers; empty means "not given"
+DIGITS = re.compile(r"[0-9]{0,5}")  # step and tensor row numbers; empty means "not given"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 PAGE_FIELDS: dict[str, Field] = {
     "code": Field(None),
-    "focus": Field(1024),            # a tensor name (at most 256 characters in the schema)
+    "focus": Field(1024),  # a tensor name (at most 256 characters in the schema)
     "run": Field(64, TOKEN, "a run token (letters, digits, - and _)"),
     "step": Field(5, DIGITS, "a step number (up to 5 ASCII digits)"),
     "t": Field(5, DIGITS, "a tensor row number (up to 5 ASCII digits)"),

@@ -4,6 +4,7 @@ Every string in them comes from the worker's payload (tensor names are snippet d
 custom Function's class name is the snippet's), so each one is shortened and escaped here and
 nothing else is put between the tags; colours and sizes are the server's constants.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,10 +25,15 @@ def label_text(value: object, limit: int) -> str:
     """`value` as text for an HTML-like label: at most `limit` characters, characters XML
     cannot hold replaced, whitespace made spaces, and the five XML specials escaped."""
     text = str(value)
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
     text = _NOT_XML.sub("\ufffd", text).replace("\t", " ").replace("\n", " ").replace("\r", " ")
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
 
 
 def _row(text: str, color: str = "#334155", size: int = 9, bold: bool = False, limit: int = 80) -> str:
@@ -40,7 +46,7 @@ def _row(text: str, color: str = "#334155", size: int = 9, bold: bool = False, l
 def _shape(shape: list[int] | None) -> str:
     if shape is None:
         return ""
-    dims = [str(d) if abs(d) < 10 ** 12 else "…" for d in shape[:8]]
+    dims = [str(d) if abs(d) < 10**12 else "…" for d in shape[:8]]
     return "(" + ", ".join(dims + (["…"] if len(shape) > 8 else [])) + ")"
 
 

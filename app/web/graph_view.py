@@ -11,6 +11,7 @@ the page's own row numbers, every label string is shortened and escaped for an H
 and the SVG ``dot`` writes passes an allow-list sanitizer (app.web.svg_sanitize) before the page
 inlines it. ``dot`` runs with a timeout; its drawings are cached in a byte-bounded LRU.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,45 +28,45 @@ from app.schemas import Graph, GraphNode, TensorInfo
 from app.web import svg_sanitize
 from app.web.graph_labels import fn_label, is_custom, leaf_label
 
-DRAW_MAX = 90                  # boxes (leaf copies included) handed to dot
-EDGES_MAX = 4 * DRAW_MAX       # arrows between drawn function boxes
-PARALLEL_MAX = 8               # arrows per (source, target) pair
+DRAW_MAX = 90  # boxes (leaf copies included) handed to dot
+EDGES_MAX = 4 * DRAW_MAX  # arrows between drawn function boxes
+PARALLEL_MAX = 8  # arrows per (source, target) pair
 DOT_TIMEOUT_S = 2.0
 SVG_CACHE_BYTES = 8 * 1024 * 1024
-CLASSES_MAX = 32               # t<row> hooks per box (the page's JS highlights a focused row's boxes)
+CLASSES_MAX = 32  # t<row> hooks per box (the page's JS highlights a focused row's boxes)
 ROOT_ATTRS = {"class": "graph-svg", "role": "img", "aria-label": "autograd graph"}
 
 
 @dataclass
 class GraphPicture:
-    svg: str = ""                # Markup from svg_sanitize (of dot's drawing of escaped DOT); a
-                                 # plain str is escaped by the template, never inlined
+    svg: str = ""  # Markup from svg_sanitize (of dot's drawing of escaped DOT); a
+    # plain str is escaped by the template, never inlined
     drawn: int = 0
     left_out: int = 0
     note: str = ""
 
 
 class Edge(NamedTuple):
-    source: int                  # positions in graph.nodes
+    source: int  # positions in graph.nodes
     target: int
 
 
 @dataclass
 class Pick:
-    kept: list[int] = field(default_factory=list)             # function nodes drawn, BFS order
+    kept: list[int] = field(default_factory=list)  # function nodes drawn, BFS order
     uses: dict[int, list[int]] = field(default_factory=dict)  # leaf -> kept users (a copy each)
-    edges: list[Edge] = field(default_factory=list)           # kept function -> kept function
+    edges: list[Edge] = field(default_factory=list)  # kept function -> kept function
 
 
 class DotSource(NamedTuple):
     source: str
-    boxes: int                   # boxes in the DOT, leaf copies included
-    drawn: int                   # distinct graph nodes drawn
+    boxes: int  # boxes in the DOT, leaf copies included
+    drawn: int  # distinct graph nodes drawn
 
 
 class Drawing(NamedTuple):
     svg: str
-    problem: str                 # why there is no svg ("" when there is one)
+    problem: str  # why there is no svg ("" when there is one)
 
 
 def pick_nodes(graph: Graph, limit: int = DRAW_MAX) -> Pick:
@@ -88,7 +89,7 @@ def pick_nodes(graph: Graph, limit: int = DRAW_MAX) -> Pick:
             continue
         seen.add(i)
         budget -= 1
-        if nodes[i].kind == "leaf":       # a lone leaf (an output nothing uses) gets its box
+        if nodes[i].kind == "leaf":  # a lone leaf (an output nothing uses) gets its box
             pick.uses.setdefault(i, [])
             continue
         pick.kept.append(i)
@@ -123,12 +124,13 @@ def to_dot(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
     of boxes, and the number of distinct graph nodes drawn. Every id in it is ``n<int>``."""
     pick = pick_nodes(graph) if graph.nodes else Pick()
     nodes = graph.nodes
-    lines = ['digraph autograd {',
-             ' graph [rankdir=BT, nodesep=0.2, ranksep=0.3, bgcolor="transparent", '
-             'fontname="DejaVu Sans"];',
-             ' node [shape=box, style="rounded,filled", fontname="DejaVu Sans", fontsize=10, '
-             'margin="0.08,0.04", penwidth=1.2];',
-             ' edge [color="#94a3b8", arrowsize=0.6, dir=back];']
+    lines = [
+        'digraph autograd {',
+        ' graph [rankdir=BT, nodesep=0.2, ranksep=0.3, bgcolor="transparent", fontname="DejaVu Sans"];',
+        ' node [shape=box, style="rounded,filled", fontname="DejaVu Sans", fontsize=10, '
+        'margin="0.08,0.04", penwidth=1.2];',
+        ' edge [color="#94a3b8", arrowsize=0.6, dir=back];',
+    ]
     lines += [f' n{i} [{_attrs(nodes[i], tensors, index)}];' for i in pick.kept]
     boxes = len(pick.kept)
     for leaf, users in pick.uses.items():
@@ -173,8 +175,9 @@ def render(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
     if graph.truncated:
         note = (note + " The inspector also stopped walking this graph at its node cap.").strip()
     drawing = run_dot(dot.source)
-    return GraphPicture(svg=drawing.svg, drawn=dot.boxes, left_out=left_out,
-                        note=(note + " " + drawing.problem).strip())
+    return GraphPicture(
+        svg=drawing.svg, drawn=dot.boxes, left_out=left_out, note=(note + " " + drawing.problem).strip()
+    )
 
 
 class SvgCache:
@@ -232,8 +235,13 @@ def _layout(source: str) -> Drawing:
     if exe is None:
         return Drawing("", "Graphviz `dot` is not installed, so the graph cannot be drawn.")
     try:
-        proc = subprocess.run([exe, "-Tsvg"], input=source.encode("utf-8", "replace"),
-                              capture_output=True, timeout=DOT_TIMEOUT_S, check=False)
+        proc = subprocess.run(
+            [exe, "-Tsvg"],
+            input=source.encode("utf-8", "replace"),
+            capture_output=True,
+            timeout=DOT_TIMEOUT_S,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return Drawing("", f"Graph layout took longer than {DOT_TIMEOUT_S:g} s and was stopped.")
     if proc.returncode != 0:
@@ -247,6 +255,6 @@ def sanitized(svg: str) -> Drawing:
     start = svg.find("<svg")
     try:
         # Markup: the one string the templates insert unescaped, and only the sanitizer's output.
-        return Drawing(Markup(svg_sanitize.sanitize(svg[max(start, 0):], ROOT_ATTRS)), "")
+        return Drawing(Markup(svg_sanitize.sanitize(svg[max(start, 0) :], ROOT_ATTRS)), "")
     except svg_sanitize.SvgRefused as exc:
         return Drawing("", f"The graph's drawing was not shown: {exc}.")

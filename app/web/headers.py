@@ -14,6 +14,7 @@ FastAPI's /docs (Swagger UI) and /redoc pages load their code from a CDN and /do
 an inline script. They keep working under their own policy: script from that CDN plus exactly
 the inline scripts of that server-made page, allowed by hash (computed from the page itself).
 """
+
 from __future__ import annotations
 
 import base64
@@ -37,9 +38,11 @@ def check_frame_ancestors(value: str) -> str:
 
 
 def page_policy(frame_ancestors: str) -> str:
-    return ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            f"frame-ancestors {frame_ancestors}")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+        f"frame-ancestors {frame_ancestors}"
+    )
 
 
 def other_policy(frame_ancestors: str) -> str:
@@ -48,13 +51,17 @@ def other_policy(frame_ancestors: str) -> str:
 
 
 def docs_policy(frame_ancestors: str, body: bytes) -> str:
-    scripts = ["'self'", CDN] + [f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'"
-                                 for s in _INLINE_SCRIPT.findall(body)]
-    return (f"default-src 'self'; script-src {' '.join(scripts)}; "
-            f"style-src 'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com; "
-            "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
-            "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
-            f"frame-ancestors {frame_ancestors}")
+    scripts = ["'self'", CDN] + [
+        f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'"
+        for s in _INLINE_SCRIPT.findall(body)
+    ]
+    return (
+        f"default-src 'self'; script-src {' '.join(scripts)}; "
+        f"style-src 'self' 'unsafe-inline' {CDN} https://fonts.googleapis.com; "
+        "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
+        "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+        f"frame-ancestors {frame_ancestors}"
+    )
 
 
 class SecurityHeaders:

@@ -2,12 +2,14 @@
 partial that ``POST /fragments/run`` returns for htmx to swap in. Both come from the same
 ``RunResponse`` that ``POST /api/run`` returns as JSON. The routes await the run and hand it to a
 thread (app.web.drawing), which draws it under the render budget and frees it."""
+
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -25,7 +27,7 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 
 TOO_BIG = "this result is too big to draw"
 _TO_NOTICE = {"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"}
-INDEX_DIGITS_MAX = 6       # a step or row number; the caps are thousands
+INDEX_DIGITS_MAX = 6  # a step or row number; the caps are thousands
 
 
 def runs(request: Request) -> RunCache:
@@ -43,8 +45,7 @@ async def _run(request: Request, code: str, gc_hold: ExitStack) -> list[RunRespo
     comes in a one-item list, for app.web.drawing to take; the GC stays paused until `gc_hold`
     closes, after the drawing freed it (RunService.run)."""
     try:
-        return [await request.app.state.service.run(code, trace=True, states=True,
-                                                    gc_hold=gc_hold)]
+        return [await request.app.state.service.run(code, trace=True, states=True, gc_hold=gc_hold)]
     except HTTPException as exc:
         return Refused(str(exc.detail), exc.status_code)
 
@@ -53,8 +54,9 @@ async def _off_loop(request: Request, fn: Callable[..., T], *args) -> T:
     """fn(*args) in a thread, under the render budget (past it, budget.TooBig), with the cyclic
     GC paused: drawing allocates enough to start full collections, and each one walked the
     whole run's objects holding the GIL (a 9 MiB run's page: /api/health waited 0.3 s)."""
-    return await asyncio.to_thread(_paused, budget.within,
-                                   request.app.state.settings.render_budget_s, fn, *args)
+    return await asyncio.to_thread(
+        _paused, budget.within, request.app.state.settings.render_budget_s, fn, *args
+    )
 
 
 def _paused(fn: Callable[..., T], *args) -> T:
@@ -64,8 +66,7 @@ def _paused(fn: Callable[..., T], *args) -> T:
 
 def _notice(refused: Refused) -> HTMLResponse:
     """Keep the last good panels on screen; show why this request drew none."""
-    html = drawing.env.get_template("_notice.html").render(notice=refused.notice,
-                                                           status=refused.status)
+    html = drawing.env.get_template("_notice.html").render(notice=refused.notice, status=refused.status)
     return HTMLResponse(html, headers=_TO_NOTICE)
 
 
@@ -93,20 +94,23 @@ async def _page(request: Request, code: str, current: str | None) -> HTMLRespons
         return await _page_drawn(request, code, current, gc_hold)
 
 
-async def _page_drawn(request: Request, code: str, current: str | None,
-                      gc_hold: ExitStack) -> HTMLResponse:
+async def _page_drawn(request: Request, code: str, current: str | None, gc_hold: ExitStack) -> HTMLResponse:
     ran = await _run(request, code, gc_hold)
-    shell = {"code": code, "examples": EXAMPLES, "current": current,
-             "examples_data": [asdict(e) for e in EXAMPLES]}
+    shell = {
+        "code": code,
+        "examples": EXAMPLES,
+        "current": current,
+        "examples_data": [asdict(e) for e in EXAMPLES],
+    }
     refused = ran if isinstance(ran, Refused) else None
     if refused is None:
         try:
-            return HTMLResponse(await _off_loop(request, drawing.owning, ran, drawing.page_html,
-                                                runs(request), shell))
+            return HTMLResponse(
+                await _off_loop(request, drawing.owning, ran, drawing.page_html, runs(request), shell)
+            )
         except budget.TooBig:
             refused = Refused(TOO_BIG)
-    context = {"view": None, "notice": refused.notice, "status": refused.status,
-               "timeline": None}
+    context = {"view": None, "notice": refused.notice, "status": refused.status, "timeline": None}
     # No result in it: the page around a notice is small, so no budget (it must not fail too).
     return HTMLResponse(await asyncio.to_thread(drawing.draw, "page.html", {**shell, **context}))
 
@@ -119,8 +123,7 @@ async def run_fragment(request: Request):
         ran = await _run(request, code, gc_hold)
         if isinstance(ran, Refused):
             return _notice(ran)
-        return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code,
-                                     form.get("focus")))
+        return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code, form.get("focus")))
 
 
 @router.post("/fragments/step", response_class=HTMLResponse)
@@ -161,8 +164,14 @@ async def diagram_fragment(request: Request):
     (empty: the run's final state), drawn when the page focuses it."""
     form = await _form(request)
     try:
-        html = await _off_loop(request, drawing.diagram_html, runs(request), form.get("run", ""),
-                               _index(form.get("step")), _index(form.get("t")))
+        html = await _off_loop(
+            request,
+            drawing.diagram_html,
+            runs(request),
+            form.get("run", ""),
+            _index(form.get("step")),
+            _index(form.get("t")),
+        )
     except budget.TooBig:
         return _notice(Refused(TOO_BIG))
     if html is None:

@@ -9,14 +9,15 @@ other threads run meanwhile: parsed in one call, a 9 MiB run held the GIL ~0.13 
 nothing can ask about (no steps, at most one tensor) is not kept, a run bigger than the whole
 budget is not kept, and a run nobody asked about for `idle_s` is dropped.
 """
+
 from __future__ import annotations
 
 import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ from app.sandbox.json_pieces import WHOLE_BYTES_MAX
 from app.schemas import RunResponse
 from app.validate_pieces import Invalid, validate_run
 
-ENTRY_OVERHEAD_BYTES = 256     # token, record and dict slot, counted with each entry
+ENTRY_OVERHEAD_BYTES = 256  # token, record and dict slot, counted with each entry
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,7 @@ class _Entry:
 class RunCache:
     """LRU by last use, evicted by bytes; thread-safe (renders run in threads)."""
 
-    def __init__(self, max_bytes: int, idle_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_bytes: int, idle_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_bytes = max_bytes
         self.idle_s = idle_s
         self.clock = clock

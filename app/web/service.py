@@ -1,5 +1,6 @@
 """Running one snippet on behalf of any route: the single owner of overload handling,
 timing, metrics and conversion, so the JSON and HTML handlers stay thin."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,8 +28,11 @@ class Metrics:
     wall_ms_total: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"runs_by_outcome": dict(self.runs_by_outcome), "rejected": dict(self.rejected),
-                "wall_ms_total": round(self.wall_ms_total, 3)}
+        return {
+            "runs_by_outcome": dict(self.runs_by_outcome),
+            "rejected": dict(self.rejected),
+            "wall_ms_total": round(self.wall_ms_total, 3),
+        }
 
 
 class RunService:
@@ -40,10 +44,13 @@ class RunService:
     def check_code(self, code: str) -> None:
         size = len(code.encode("utf-8", "surrogatepass"))
         if size > self.settings.code_max_bytes:
-            raise HTTPException(413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes")
+            raise HTTPException(
+                413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes"
+            )
 
-    async def run(self, code: str, *, trace: bool = False, states: bool = False,
-                  gc_hold: ExitStack | None = None) -> RunResponse:
+    async def run(
+        self, code: str, *, trace: bool = False, states: bool = False, gc_hold: ExitStack | None = None
+    ) -> RunResponse:
         """The run's response. Parsed and validated in a thread (and there in pieces: see
         app.convert), so a 16 MiB result does not stop the event loop or the other threads.
         `gc_hold`: the cyclic GC stays paused from the conversion until the caller closes it
@@ -78,8 +85,9 @@ class RunService:
             raise
         except Overloaded:
             self.metrics.rejected["overloaded"] += 1
-            raise _unavailable("the playground is busy; try again shortly",
-                               self.settings.overload_retry_after_s) from None
+            raise _unavailable(
+                "the playground is busy; try again shortly", self.settings.overload_retry_after_s
+            ) from None
         except Unavailable as exc:
             self.metrics.rejected["unavailable"] += 1
             raise _unavailable(f"no worker is available: {exc.reason}", exc.retry_after_s) from None

@@ -7,6 +7,7 @@ and the truncated flag when absent. Each step costs O(entries of the state) (dic
 entries are shared between states, never copied. Repeated keys keep their first place, so the
 names of a folded state are unique like a snapshot's, whatever a forged delta says.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,10 +41,12 @@ def apply(before: State, step: Step) -> State:
     delta = step.state
     if delta is None:
         return before
-    parts = {name: _keyed(getattr(before, name), getattr(delta, name), key)
-             for name, key in _KEYED.items()}
-    return State(**parts, graph=before.graph if delta.graph is None else delta.graph,
-                 truncated=before.truncated if delta.truncated is None else delta.truncated)
+    parts = {name: _keyed(getattr(before, name), getattr(delta, name), key) for name, key in _KEYED.items()}
+    return State(
+        **parts,
+        graph=before.graph if delta.graph is None else delta.graph,
+        truncated=before.truncated if delta.truncated is None else delta.truncated,
+    )
 
 
 def _keyed(before: list, part: Any, key: str) -> list:
@@ -55,12 +58,25 @@ def _keyed(before: list, part: Any, key: str) -> list:
     return [by_key[k] for k in dict.fromkeys(keys) if k in by_key]
 
 
-def as_response(state: State, *, ok: bool, error: Any, stdout: str, duration_ms: float,
-                wall_ms: float | None) -> RunResponse:
+def as_response(
+    state: State, *, ok: bool, error: Any, stdout: str, duration_ms: float, wall_ms: float | None
+) -> RunResponse:
     """A response of that state: its entries are validated already, so none is validated again
     (a state of 500 tensors took ~10 ms to re-validate on every slider move)."""
     return RunResponse.model_construct(
-        ok=ok, error=error, stdout=Output(text=stdout), stderr=Output(), duration_ms=duration_ms,
-        wall_ms=wall_ms, tensors=state.tensors, arrays=state.arrays, storages=state.storages,
-        graph=state.graph, modules=state.modules, truncated=state.truncated, warnings=[],
-        steps=[], steps_truncated=False)
+        ok=ok,
+        error=error,
+        stdout=Output(text=stdout),
+        stderr=Output(),
+        duration_ms=duration_ms,
+        wall_ms=wall_ms,
+        tensors=state.tensors,
+        arrays=state.arrays,
+        storages=state.storages,
+        graph=state.graph,
+        modules=state.modules,
+        truncated=state.truncated,
+        warnings=[],
+        steps=[],
+        steps_truncated=False,
+    )

@@ -1,5 +1,6 @@
 """Shared-storage picture: one strip per storage group with each member's byte range, and a
 verdict per variable (a view of which other, sharing with a numpy array, or its own copy)."""
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
@@ -11,14 +12,14 @@ from app.web.budget import check
 
 NAME_W, BAR_W, ROW_H = 130, 420, 20
 STRIPS_MAX, MEMBERS_MAX = 12, 12
-NAMED, SCAN = 4, 64          # names printed per kind of neighbour; members looked at for them
+NAMED, SCAN = 4, 64  # names printed per kind of neighbour; members looked at for them
 
 
 @dataclass(frozen=True)
 class Bar:
     name: str
     kind: str
-    idx: int | None              # row index in the Tensors table (for focus), if known
+    idx: int | None  # row index in the Tensors table (for focus), if known
     x: float
     w: float
     y: int
@@ -33,7 +34,7 @@ class Strip:
     nbytes: int
     height: int
     bars: list[Bar] = field(default_factory=list)
-    hidden: int = 0              # members not drawn
+    hidden: int = 0  # members not drawn
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,18 @@ def strips(storages: list[StorageInfo], index: dict[str, int]) -> tuple[list[Str
             # Clamped to the storage: a claimed byte 10**400 would not even convert to a float.
             start, end = (min(max(0, v), size) for v in _span(m.byte_range))
             # Keep tiny ranges visible: at least 3 px wide.
-            strip.bars.append(Bar(m.name, m.kind, index.get(m.name), NAME_W + start * scale,
-                                  max(3.0, (end - start) * scale), 22 + k * ROW_H, start, end))
+            strip.bars.append(
+                Bar(
+                    m.name,
+                    m.kind,
+                    index.get(m.name),
+                    NAME_W + start * scale,
+                    max(3.0, (end - start) * scale),
+                    22 + k * ROW_H,
+                    start,
+                    end,
+                )
+            )
         strip.height = 22 + len(strip.bars) * ROW_H + 4
         out.append(strip)
     return out, max(0, len(storages) - STRIPS_MAX)
@@ -90,7 +101,7 @@ class _Group:
 
     def __init__(self, storage: StorageInfo) -> None:
         self.ranges: dict[str, tuple[int, int]] = {}
-        for m in storage.members:            # a name listed twice counts once
+        for m in storage.members:  # a name listed twice counts once
             self.ranges.setdefault(m.name, _span(m.byte_range))
         self.same: dict[tuple[int, int], list[str]] = {}
         for name, span in self.ranges.items():
@@ -131,7 +142,7 @@ def _verdict(name, kind, group: _Group | None, rng, base, is_view) -> tuple[str,
     elif is_view:
         parts.append("numpy view" if kind == "array" else "a view")
     if same_n:
-        same = [n for n in bucket[:NAMED + 1] if n != name][:NAMED]
+        same = [n for n in bucket[: NAMED + 1] if n != name][:NAMED]
         parts.append("same bytes as " + _names(same, same_n))
     if overlap_n:
         parts.append("overlaps " + _names(named.overlap, overlap_n))

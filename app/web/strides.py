@@ -4,20 +4,21 @@ Pure functions of (shape, stride, storage_offset, ...) so every case - transpose
 expanded (stride 0), dtype views - is unit-tested without a browser. The template only
 draws the boxes computed here.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from math import prod
 
-CELL_W, CELL_H = 40, 26          # one logical element / one storage cell, in SVG px
-HEAD_W, HEAD_H = 34, 18          # room for row / column index labels
-STRIP_PER_ROW = 16               # storage cells per strip row (wrapping keeps the SVG narrow)
-STRIP_MAX = 64                   # storage cells drawn at most
+CELL_W, CELL_H = 40, 26  # one logical element / one storage cell, in SVG px
+HEAD_W, HEAD_H = 34, 18  # room for row / column index labels
+STRIP_PER_ROW = 16  # storage cells per strip row (wrapping keeps the SVG narrow)
+STRIP_MAX = 64  # storage cells drawn at most
 GRID_ROWS_MAX, GRID_COLS_MAX, BLOCKS_MAX = 6, 8, 3
-STRIP_TITLE_W = 420             # room for the strip's caption
-ENUMERATE_MAX = 20_000           # enumerate every element's offset only below this numel
-DIMS_DRAWN_MAX = 64              # the public schema's most dimensions
+STRIP_TITLE_W = 420  # room for the strip's caption
+ENUMERATE_MAX = 20_000  # enumerate every element's offset only below this numel
+DIMS_DRAWN_MAX = 64  # the public schema's most dimensions
 # Python ints are unbounded: a forged 10**4000 stride would make every product and str() cost
 # thousands of digits (and str() of a product past 4300 digits raises). Torch's are int64.
 VALUE_MAX = 2**63
@@ -44,7 +45,7 @@ class StripCell:
     x: int
     y: int
     offset: int
-    readers: int                 # logical elements reading this cell (>1 when expanded)
+    readers: int  # logical elements reading this cell (>1 when expanded)
 
 
 @dataclass
@@ -59,12 +60,12 @@ class StrideDiagram:
 
 
 def element_offset(index: tuple[int, ...], stride: list[int], storage_offset: int) -> int:
-    return storage_offset + sum(i * s for i, s in zip(index, stride))
+    return storage_offset + sum(i * s for i, s in zip(index, stride, strict=False))
 
 
 def offset_formula(index: tuple[int, ...], stride: list[int], storage_offset: int) -> str:
     """The hover text: ``offset = 2 + 1·3 + 0·1 = 5`` - the whole rule, not just the answer."""
-    terms = " + ".join(f"{i}·{s}" for i, s in zip(index, stride))
+    terms = " + ".join(f"{i}·{s}" for i, s in zip(index, stride, strict=False))
     total = element_offset(index, stride, storage_offset)
     if not terms:
         return f"offset = storage_offset = {total}"
@@ -100,15 +101,16 @@ def element_count(shape: list[int]) -> int | None:
     return None if any(n < 0 for n in shape) else prod(shape)
 
 
-def covered_offsets(shape: list[int], stride: list[int], storage_offset: int,
-                    limit: int = ENUMERATE_MAX) -> Counter | None:
+def covered_offsets(
+    shape: list[int], stride: list[int], storage_offset: int, limit: int = ENUMERATE_MAX
+) -> Counter | None:
     """How many logical elements read each storage offset; None when there are too many to list.
     The work is at most ndim x limit: each pass grows the Counter to at most the element count."""
     numel = element_count(shape)
     if numel is None or numel > limit:
         return None
     counts: Counter = Counter({storage_offset: 1}) if numel else Counter()
-    for size, step in zip(shape, stride):
+    for size, step in zip(shape, stride, strict=False):
         grown: Counter = Counter()
         for off, n in counts.items():
             for i in range(size):
@@ -119,21 +121,24 @@ def covered_offsets(shape: list[int], stride: list[int], storage_offset: int,
 
 def mergeable_dims(shape: list[int], stride: list[int]) -> list[bool]:
     """For each adjacent pair (d, d+1): can one stride walk both?  This is what ``view`` needs."""
-    return [shape[d] == 1 or shape[d + 1] == 1 or stride[d] == stride[d + 1] * shape[d + 1]
-            for d in range(min(len(shape), len(stride)) - 1)]
+    return [
+        shape[d] == 1 or shape[d + 1] == 1 or stride[d] == stride[d + 1] * shape[d + 1]
+        for d in range(min(len(shape), len(stride)) - 1)
+    ]
 
 
 def offset_span(shape: list[int], stride: list[int], storage_offset: int) -> tuple[int, int]:
     """Lowest and highest offset read (numpy views may have negative strides)."""
     lo = hi = storage_offset
-    for n, s in zip(shape, stride):
+    for n, s in zip(shape, stride, strict=False):
         reach = (n - 1) * s if n > 0 else 0
         lo, hi = (lo + reach, hi) if reach < 0 else (lo, hi + reach)
     return lo, hi
 
 
-def layout(shape: list[int], stride: list[int], storage_offset: int, *,
-           storage_cells: int | None = None) -> StrideDiagram:
+def layout(
+    shape: list[int], stride: list[int], storage_offset: int, *, storage_cells: int | None = None
+) -> StrideDiagram:
     """Grid of logical elements (blocks for leading dims) above a wrapped storage strip.
 
     ``storage_cells``: length of the tensor's storage in its own element units, when known
@@ -152,8 +157,9 @@ def layout(shape: list[int], stride: list[int], storage_offset: int, *,
     counts = covered_offsets(shape, stride, storage_offset)
     if counts is None:
         counts = Counter(c.offset for c in diagram.cells)
-        diagram.notes.append("tensor too big to list every element: the strip marks the "
-                             "cells read by the drawn elements only")
+        diagram.notes.append(
+            "tensor too big to list every element: the strip marks the cells read by the drawn elements only"
+        )
     _strip(diagram, counts, total, max(0, lo), y + 14)
     return diagram
 
@@ -165,9 +171,15 @@ def _grid(d: StrideDiagram, shape: list[int], stride: list[int], off: int) -> in
     row_ix = axis_indices(rows, GRID_ROWS_MAX)
     col_ix = axis_indices(cols, GRID_COLS_MAX)
     if len(row_ix) < rows or len(col_ix) < cols or len(lead) < prod(lead_shape):
-        d.notes.append(f"big tensor: drawing {_kept(row_ix)}×{_kept(col_ix)} of {rows}×{cols} "
-                       "elements per slice" + (f", {sum(1 for b in lead if b is not None)} of "
-                                               f"{prod(lead_shape)} slices" if lead_shape else ""))
+        d.notes.append(
+            f"big tensor: drawing {_kept(row_ix)}×{_kept(col_ix)} of {rows}×{cols} "
+            "elements per slice"
+            + (
+                f", {sum(1 for b in lead if b is not None)} of {prod(lead_shape)} slices"
+                if lead_shape
+                else ""
+            )
+        )
     y = 0
     for block in lead:
         if block is None:
@@ -195,8 +207,15 @@ def _block(d, shape, stride, off, block, row_ix, col_ix, y) -> int:
             if i is None or j is None:
                 continue
             index = block + tuple(k for k, keep in ((i, ndim >= 2), (j, ndim >= 1)) if keep)
-            d.cells.append(GridCell(HEAD_W + c * CELL_W, y + r * CELL_H, index,
-                                    element_offset(index, stride, off), offset_formula(index, stride, off)))
+            d.cells.append(
+                GridCell(
+                    HEAD_W + c * CELL_W,
+                    y + r * CELL_H,
+                    index,
+                    element_offset(index, stride, off),
+                    offset_formula(index, stride, off),
+                )
+            )
     return y + len(row_ix) * CELL_H
 
 

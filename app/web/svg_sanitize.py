@@ -10,13 +10,14 @@ path data), and text re-escaped. Anything else is dropped - ``<script>``, ``<sty
 attribute - and an ``<a>`` is unwrapped (its children stay, the link goes). Input size, element
 count and nesting depth are capped, so the work is linear in a bounded input.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
-SVG_BYTES_MAX = 4 * 1024 * 1024    # dot's drawing of DRAW_MAX boxes is ~100 KB at the name caps
+SVG_BYTES_MAX = 4 * 1024 * 1024  # dot's drawing of DRAW_MAX boxes is ~100 KB at the name caps
 ELEMENTS_MAX = 20_000
 DEPTH_MAX = 32
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -28,7 +29,9 @@ _VIEWBOX = re.compile(rf"{_NUM}(?:[ ,]+{_NUM}){{3}}")
 _COLOUR = re.compile(r"none|transparent|#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,24}")
 _POINTS = re.compile(r"[-+0-9.eE, \t\r\n]{0,200000}")
 _PATH = re.compile(r"[MmLlHhVvCcSsQqTtAaZz\-+0-9.eE, \t\r\n]{0,200000}")
-_TRANSFORM = re.compile(rf"(?:\s*(?:scale|rotate|translate|matrix)\(\s*{_NUM}(?:[ ,]+{_NUM}){{0,5}}\s*\))+\s*")
+_TRANSFORM = re.compile(
+    rf"(?:\s*(?:scale|rotate|translate|matrix)\(\s*{_NUM}(?:[ ,]+{_NUM}){{0,5}}\s*\))+\s*"
+)
 _DASHES = re.compile(r"[0-9., ]{1,100}")
 _FONT = re.compile(r"[A-Za-z0-9 ,._-]{1,100}")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
@@ -40,19 +43,30 @@ def _one_of(*words: str) -> re.Pattern:
     return re.compile("|".join(map(re.escape, words)))
 
 
-_PAINT = {"fill": _COLOUR, "stroke": _COLOUR, "stroke-width": _LENGTH, "stroke-dasharray": _DASHES,
-          "fill-opacity": _NUMBER, "stroke-opacity": _NUMBER, "opacity": _NUMBER,
-          "stroke-linecap": _one_of("butt", "round", "square"),
-          "stroke-linejoin": _one_of("miter", "round", "bevel")}
-_TEXT = {"x": _LENGTH, "y": _LENGTH, "text-anchor": _one_of("start", "middle", "end"),
-         "font-family": _FONT, "font-size": _LENGTH, "font-weight": _one_of("bold", "normal", "bolder",
-                                                                             "lighter", "100", "200",
-                                                                             "300", "400", "500",
-                                                                             "600", "700", "800",
-                                                                             "900"),
-         "font-style": _one_of("normal", "italic", "oblique"),
-         "text-decoration": _one_of("none", "underline", "overline", "line-through"),
-         "baseline-shift": _one_of("sub", "super", "baseline")}
+_PAINT = {
+    "fill": _COLOUR,
+    "stroke": _COLOUR,
+    "stroke-width": _LENGTH,
+    "stroke-dasharray": _DASHES,
+    "fill-opacity": _NUMBER,
+    "stroke-opacity": _NUMBER,
+    "opacity": _NUMBER,
+    "stroke-linecap": _one_of("butt", "round", "square"),
+    "stroke-linejoin": _one_of("miter", "round", "bevel"),
+}
+_TEXT = {
+    "x": _LENGTH,
+    "y": _LENGTH,
+    "text-anchor": _one_of("start", "middle", "end"),
+    "font-family": _FONT,
+    "font-size": _LENGTH,
+    "font-weight": _one_of(
+        "bold", "normal", "bolder", "lighter", "100", "200", "300", "400", "500", "600", "700", "800", "900"
+    ),
+    "font-style": _one_of("normal", "italic", "oblique"),
+    "text-decoration": _one_of("none", "underline", "overline", "line-through"),
+    "baseline-shift": _one_of("sub", "super", "baseline"),
+}
 # element -> attribute -> the pattern its whole value must match; "id" and "class" are checked
 # by _clean_value (a dot-made id; class tokens).
 ALLOWED: dict[str, dict[str, re.Pattern]] = {
@@ -65,7 +79,7 @@ ALLOWED: dict[str, dict[str, re.Pattern]] = {
     "ellipse": {"cx": _LENGTH, "cy": _LENGTH, "rx": _LENGTH, "ry": _LENGTH, **_PAINT},
     "text": {**_TEXT, **_PAINT},
 }
-UNWRAPPED = frozenset({"a"})           # dot wraps URL/tooltip nodes in <a>: keep what it holds
+UNWRAPPED = frozenset({"a"})  # dot wraps URL/tooltip nodes in <a>: keep what it holds
 TEXT_ELEMENTS = frozenset({"title", "text"})
 CLASS_TOKENS_MAX = 32
 
@@ -77,8 +91,8 @@ class SvgRefused(ValueError):
 @dataclass
 class _Frame:
     name: str
-    rules: str                 # the element whose text rules apply here (an unwrapped <a> inherits)
-    keep: bool                 # False inside a dropped element: nothing below it is written
+    rules: str  # the element whose text rules apply here (an unwrapped <a> inherits)
+    keep: bool  # False inside a dropped element: nothing below it is written
     written: bool
 
 
@@ -160,7 +174,7 @@ def _attributes(element: str, attrs: dict[str, str], extra: dict[str, str]) -> s
 
 
 def _clean_value(name: str, value: str, pattern: re.Pattern) -> str | None:
-    if name == "class":           # keep the well-formed tokens (the page's JS hooks are tokens)
+    if name == "class":  # keep the well-formed tokens (the page's JS hooks are tokens)
         tokens = [t for t in value.split()[:CLASS_TOKENS_MAX] if pattern.fullmatch(t)]
         return " ".join(tokens) or None
     return value if pattern.fullmatch(value) else None

@@ -6,33 +6,33 @@ posts (run token, step) and gets that step's panels back, built from the run as 
 (app.web.run_cache), so a step shows exactly what that run saw (an unseeded torch.randn is not
 re-rolled). A cache miss (server restarted, run evicted) re-runs the code.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from app.schemas import FieldChange, RunResponse, Step
 from app.web.budget import check
 from app.web.states import State, as_response, fold
 from app.web.view_model import fmt_shape
 
-STEPS_MAX = 2_000          # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
-CHANGES_MAX = 100          # change lines listed per step; the rest are counted
-SHARES_NAMED = 3           # names in ", shares s0 with a, b, c and 4 more"
-LISTED_MAX = 12            # names in "new storage s1 (a, b, ...)" and the like
-STDOUT_SCAN_CHARS = 4096   # of a step's output, looked at for its first line
-VALUE_ITEMS_MAX, VALUE_CHARS_MAX = 64, 200   # a field's before/after value as printed
+STEPS_MAX = 2_000  # steps drawn (the worker records TP_TRACE_STEPS_MAX, 200)
+CHANGES_MAX = 100  # change lines listed per step; the rest are counted
+SHARES_NAMED = 3  # names in ", shares s0 with a, b, c and 4 more"
+LISTED_MAX = 12  # names in "new storage s1 (a, b, ...)" and the like
+STDOUT_SCAN_CHARS = 4096  # of a step's output, looked at for its first line
+VALUE_ITEMS_MAX, VALUE_CHARS_MAX = 64, 200  # a field's before/after value as printed
 _GRAD_MODES = {"enable_grad": "grad on", "no_grad": "no_grad", "inference_mode": "inference_mode"}
 
 
 @dataclass
 class Change:
     text: str
-    name: str | None = None       # tensor/array row to highlight
-    kind: str = "changed"         # "added" | "changed" | "removed" | "storage" | "graph" | "stdout"
-    storage: str | None = None    # storage id to highlight
+    name: str | None = None  # tensor/array row to highlight
+    kind: str = "changed"  # "added" | "changed" | "removed" | "storage" | "graph" | "stdout"
+    storage: str | None = None  # storage id to highlight
 
 
 @dataclass
@@ -72,13 +72,21 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
     if not resp.steps:
         return None
     shown = resp.steps[:STEPS_MAX]
-    states = fold(shown)     # typed, read as they are by describe_changes
+    states = fold(shown)  # typed, read as they are by describe_changes
     steps = []
     for i, s in enumerate(shown):
         check()
-        steps.append(TimelineStep(s.index, s.start_line, s.end_line, _label(s), s.kind, s.note,
-                                  partial(describe_changes, s, states[i],
-                                          states[i - 1] if i else State())))
+        steps.append(
+            TimelineStep(
+                s.index,
+                s.start_line,
+                s.end_line,
+                _label(s),
+                s.kind,
+                s.note,
+                partial(describe_changes, s, states[i], states[i - 1] if i else State()),
+            )
+        )
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
     truncated = resp.steps_truncated or len(resp.steps) > STEPS_MAX
@@ -86,8 +94,11 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
 
 
 def _label(step: Step) -> str:
-    lines = (f"line {step.start_line}" if step.start_line == step.end_line
-             else f"lines {step.start_line}-{step.end_line}")
+    lines = (
+        f"line {step.start_line}"
+        if step.start_line == step.end_line
+        else f"lines {step.start_line}-{step.end_line}"
+    )
     where = f"{lines}, iteration {step.iteration}" if step.iteration else lines
     if step.kind == "error":
         where += ", raised"
@@ -103,8 +114,14 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
     step = resp.steps[index]
     stdout = "".join(s.stdout for s in resp.steps[: index + 1])
     failed = step.kind == "error"
-    return as_response(state, ok=not failed, error=resp.error if failed else None,
-                       stdout=stdout, duration_ms=resp.duration_ms, wall_ms=resp.wall_ms)
+    return as_response(
+        state,
+        ok=not failed,
+        error=resp.error if failed else None,
+        stdout=stdout,
+        duration_ms=resp.duration_ms,
+        wall_ms=resp.wall_ms,
+    )
 
 
 def describe_changes(step: Step, state, before) -> list[Change]:
@@ -116,11 +133,20 @@ def describe_changes(step: Step, state, before) -> list[Change]:
     ch = step.changes
     # Indexes of the whole state, built only for a step that adds something (most add nothing).
     adds = bool(ch.tensors.added or ch.arrays.added or ch.storages.added)
-    entries = {_get(e, "name"): e for kind in ("tensors", "arrays")
-               for e in _section(state, kind)} if adds else {}
+    entries = (
+        {_get(e, "name"): e for kind in ("tensors", "arrays") for e in _section(state, kind)} if adds else {}
+    )
     members = _Members(_section(state, "storages") if adds else [])
-    alias_of = {a: _get(e, "name") for kind in ("tensors", "arrays")
-                for e in _section(before, kind) for a in _get(e, "aliases") or []} if adds else {}
+    alias_of = (
+        {
+            a: _get(e, "name")
+            for kind in ("tensors", "arrays")
+            for e in _section(before, kind)
+            for a in _get(e, "aliases") or []
+        }
+        if adds
+        else {}
+    )
     new_storages = set(ch.storages.added)
     for section in (ch.tensors, ch.arrays):
         for name in out.take(section.added):
@@ -130,8 +156,7 @@ def describe_changes(step: Step, state, before) -> list[Change]:
             if name in alias_of:  # `y = x; x = x + 1`: y is no new tensor, x moved away from it
                 text = f"{name}{shape} listed alone: it was another name for {alias_of[name]}"
             else:
-                text = f"new {name}{shape}" + _shares(name, _get(entry, "storage"),
-                                                      new_storages, members)
+                text = f"new {name}{shape}" + _shares(name, _get(entry, "storage"), new_storages, members)
             out.add(Change(text, name, "added"))
         for fc in out.take(section.changed):
             out.add(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
@@ -195,7 +220,7 @@ class _Members:
         """Up to SHARES_NAMED members of `sid` other than `name`, and how many there are."""
         names, unique = self._of(sid)
         count = len(unique) - (name in unique)
-        return [m for m in names[:SHARES_NAMED + 1] if m != name][:SHARES_NAMED], count
+        return [m for m in names[: SHARES_NAMED + 1] if m != name][:SHARES_NAMED], count
 
     def listed(self, sid) -> str:
         return _listed(self._of(sid)[0])
@@ -254,9 +279,13 @@ def _field_text(fc: FieldChange) -> str:
         if name == "aliases":
             parts.append(_alias_text(old, new))
         elif name == "grad":
-            parts.append(".grad appeared" if old is None else
-                         ".grad became None" if new is None
-                         else f".grad {_value(old)} → {_value(new)}")
+            parts.append(
+                ".grad appeared"
+                if old is None
+                else ".grad became None"
+                if new is None
+                else f".grad {_value(old)} → {_value(new)}"
+            )
         elif name == "storage":
             parts.append("now in new memory")
         else:

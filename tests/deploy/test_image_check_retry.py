@@ -1,5 +1,6 @@
 """The image check retries buildah only on its transient re-exec seal error (CI failed once on
 "Close_Fd sealing memfd copy: Device or resource busy" before the build's pip step ran)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,10 +24,21 @@ def run_fake(tmp_path, failures: list[str], attempts: int = 3):
     (tmp_path / "fails").write_text("".join(f"{m}\n" for m in failures))
     log, count = tmp_path / "build.log", tmp_path / "count"
     proc = subprocess.run(
-        ["bash", "-c", f'set -euo pipefail; source "{HELPER}"; retry_transient {attempts} "$LOG" bash "$FAKE"'],
-        env={"PATH": "/usr/bin:/bin", "COUNT": str(count), "FAILS": str(tmp_path / "fails"),
-             "LOG": str(log), "FAKE": str(script)},
-        capture_output=True, text=True, timeout=30,
+        [
+            "bash",
+            "-c",
+            f'set -euo pipefail; source "{HELPER}"; retry_transient {attempts} "$LOG" bash "$FAKE"',
+        ],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COUNT": str(count),
+            "FAILS": str(tmp_path / "fails"),
+            "LOG": str(log),
+            "FAKE": str(script),
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     return proc.returncode, int(count.read_text()), log.read_text(), proc.stderr
 

@@ -1,5 +1,6 @@
 """deploy/kubernetes.yaml: probes hit real routes, ports line up with the image, the resources
 follow the sizing rule from the worker settings, and the security context matches the image."""
+
 from __future__ import annotations
 
 import pytest
@@ -71,8 +72,7 @@ def settings_in_pod() -> Settings:
     env = files.container_env()
     image = {k: v for k, v in files.env().items() if k.startswith("TP_")}
     merged = {**image, **env}
-    return Settings(**{k[3:].lower(): v for k, v in merged.items() if k[3:].lower() in
-                       Settings.model_fields})
+    return Settings(**{k[3:].lower(): v for k, v in merged.items() if k[3:].lower() in Settings.model_fields})
 
 
 def test_memory_limit_covers_every_concurrent_run_at_its_budget():

@@ -1,4 +1,5 @@
 """The README's Docker sections stay true to the code they document."""
+
 from __future__ import annotations
 
 import re

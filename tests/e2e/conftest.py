@@ -1,4 +1,5 @@
 """Real server (uvicorn subprocess, real sandbox) + real headless Chromium, one of each per session."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-STARTUP_S = 120     # a cold zygote imports torch; this bounds the wait, it asserts nothing
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_S = 120  # a cold zygote imports torch; this bounds the wait, it asserts nothing
 
 
 def _free_port() -> int:
@@ -41,8 +48,12 @@ def running_server(log_dir: Path):
     url = f"http://127.0.0.1:{port}"
     log_path = log_dir / "uvicorn.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-                                 "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + STARTUP_S
         while not _healthy(url):
@@ -69,7 +80,7 @@ def server(tmp_path_factory):
 def browser():
     from playwright.sync_api import expect, sync_playwright
 
-    expect.set_options(timeout=30_000)   # runs go through a real sandbox; bound, not measured
+    expect.set_options(timeout=30_000)  # runs go through a real sandbox; bound, not measured
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh test installs chromium")

@@ -1,6 +1,7 @@
 """The page under its Content-Security-Policy, in real Chromium: the main flows cause no violation
 (htmx, CodeMirror and app.js need nothing the policy forbids), and markup that got into the page
 cannot run script (the policy is the second line behind escaping and the SVG sanitizer)."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,20 +33,20 @@ def _violations(page) -> list[str]:
 def test_typing_running_stepping_and_focusing_break_no_rule(watched, server):
     page, console = watched
     open_playground(page, server, "/?example=inplace")
-    type_code(page, "import torch\nx = torch.ones(2, 3)\ny = x.t()\nx.add_(1)")    # live runs
-    expect(row(page, "y")).to_contain_text("(1, 3)")           # the transposed stride
-    row(page, "x").click()                                     # focus: /fragments/diagram
+    type_code(page, "import torch\nx = torch.ones(2, 3)\ny = x.t()\nx.add_(1)")  # live runs
+    expect(row(page, "y")).to_contain_text("(1, 3)")  # the transposed stride
+    row(page, "x").click()  # focus: /fragments/diagram
     idx = row(page, "x").get_attribute("data-t")
     expect(page.locator(f"#sd-{idx} figcaption")).to_contain_text("x: shape (2, 3)")
     slider = page.locator("#tl-slider")
     slider.focus()
-    page.keyboard.press("Home")                                # the slider: /fragments/step
+    page.keyboard.press("Home")  # the slider: /fragments/step
     expect(page.locator("#tl-label")).to_contain_text("1/4")
     page.keyboard.press("ArrowRight")
     expect(page.locator(".cm-step-line")).to_contain_text("x = torch.ones(2, 3)")
     page.click("#tl-next")
     expect(page.locator("#tl-label")).to_contain_text("3/4")
-    page.select_option("#examples", "reshape-copy")            # an example, then a share link
+    page.select_option("#examples", "reshape-copy")  # an example, then a share link
     expect(row(page, "r2")).to_be_visible()
     page.click("#share")
     assert "#code=" in page.input_value("#share-url")
@@ -85,9 +86,13 @@ def test_the_docs_page_starts_under_its_own_policy(browser, server):
     policy allows exactly that script by hash and that host, and reports nothing."""
     context = browser.new_context()
     try:
-        context.route("https://cdn.jsdelivr.net/**", lambda route: route.fulfill(
-            body="" if route.request.url.endswith(".css") else FAKE_SWAGGER,
-            content_type="text/css" if route.request.url.endswith(".css") else "application/javascript"))
+        context.route(
+            "https://cdn.jsdelivr.net/**",
+            lambda route: route.fulfill(
+                body="" if route.request.url.endswith(".css") else FAKE_SWAGGER,
+                content_type="text/css" if route.request.url.endswith(".css") else "application/javascript",
+            ),
+        )
         page = context.new_page()
         page.add_init_script(WATCH)
         page.goto(server + "/docs")

@@ -6,6 +6,7 @@ clicking the node ran the script. The server here is real (uvicorn, the app's ow
 templates); its "worker" is tests/forged_kit.py's ForgedPool, answering what a snippet that owns
 its worker could send. Every hostile string sets `window.__pwned` or opens a dialog if it runs.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -26,16 +27,23 @@ from tests.webserver import serve
 
 PWN = "window.__pwned=1"
 FORGED_ID = f'n0 [URL="javascript:{PWN}" target="_self"]; n0'
-NAMES = [f'x"]; n1 [URL="javascript:{PWN}" target="_self"]; n1 -> n0; //',
-         f'<img src=x onerror="{PWN}">', f"</title><script>{PWN}</script>", "a\\\"b\\ & ;[]{}\nz"]
+NAMES = [
+    f'x"]; n1 [URL="javascript:{PWN}" target="_self"]; n1 -> n0; //',
+    f'<img src=x onerror="{PWN}">',
+    f"</title><script>{PWN}</script>",
+    "a\\\"b\\ & ;[]{}\nz",
+]
 FORGED_EXAMPLE = next(e.id for e in EXAMPLES if e.id != DEFAULT_EXAMPLE)
 
 
 def _hostile_snapshot() -> dict:
     """A real snapshot of tensors named by hostile dict keys, one made by a custom Function
     whose class name is hostile too (both reach the graph's labels)."""
-    evil = type(f'Evil"]; n2 [URL="javascript:{PWN}"]', (torch.autograd.Function,), {
-        "forward": staticmethod(lambda ctx, a: a * 2), "backward": staticmethod(lambda ctx, g: g * 2)})
+    evil = type(
+        f'Evil"]; n2 [URL="javascript:{PWN}"]',
+        (torch.autograd.Function,),
+        {"forward": staticmethod(lambda ctx, a: a * 2), "backward": staticmethod(lambda ctx, g: g * 2)},
+    )
     w = torch.ones(2, requires_grad=True)
     d = {NAMES[0]: w * 2, NAMES[1]: (w * 3).exp(), NAMES[2]: evil.apply(w), NAMES[3]: w.sin()}
     return snapshot({"w": w, "d": d})
@@ -56,8 +64,10 @@ def forged_url():
     hostile = encoded(payload(_hostile_snapshot()))
     forged = encoded(payload(_with_forged_id(_hostile_snapshot())))
     forged_code = by_id(FORGED_EXAMPLE).code
-    app = create_app(Settings(), pool_factory=ForgedPool.factory(
-        lambda code, trace: forged if code == forged_code else hostile))
+    app = create_app(
+        Settings(),
+        pool_factory=ForgedPool.factory(lambda code, trace: forged if code == forged_code else hostile),
+    )
     with serve(app) as url:
         yield url
 
@@ -98,19 +108,24 @@ def _poke_every(page, selector: str) -> int:
 def _active_attributes(page, root: str) -> list[str]:
     """Attributes under `root` that could run script or leave the page: on*, any href, and
     any value naming javascript:."""
-    return page.evaluate("""root => [...document.querySelectorAll(root + ' *')].flatMap(el =>
+    return page.evaluate(
+        """root => [...document.querySelectorAll(root + ' *')].flatMap(el =>
         [...el.attributes].filter(a => /^on|href/i.test(a.name) || /javascript\\s*:/i.test(a.value))
-        .map(a => el.tagName + ' ' + a.name + '=' + a.value))""", root)
+        .map(a => el.tagName + ' ' + a.name + '=' + a.value))""",
+        root,
+    )
 
 
 def _open(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 2000})
     page = context.new_page()
-    page.add_init_script("window.__pwned = undefined; window.__blocked = [];"
-                         "document.addEventListener('securitypolicyviolation', e =>"
-                         " window.__blocked.push(e.violatedDirective + ' ' + e.blockedURI));")
+    page.add_init_script(
+        "window.__pwned = undefined; window.__blocked = [];"
+        "document.addEventListener('securitypolicyviolation', e =>"
+        " window.__blocked.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
     page.set_default_timeout(30_000)
-    page.goto("about:blank")      # a new document, so the init script runs in set_content pages too
+    page.goto("about:blank")  # a new document, so the init script runs in set_content pages too
     return context, page
 
 
@@ -158,9 +173,12 @@ def test_a_forged_node_id_runs_no_script(browser, forged_url):
 def test_the_renderer_alone_keeps_a_forged_id_inert(browser):
     """The strict schema now refuses the issue's id, so the served page never draws it; this is
     the drawing of that forged graph as if the schema had let it through, clicked in Chromium."""
-    nodes = [GraphNode.model_construct(id=FORGED_ID, name="MulBackward0", kind="function",
-                                       tensors=NAMES, saved=[]),
-             GraphNode.model_construct(id="n1", name="AccumulateGrad", kind="leaf", tensors=["w"], saved=[])]
+    nodes = [
+        GraphNode.model_construct(
+            id=FORGED_ID, name="MulBackward0", kind="function", tensors=NAMES, saved=[]
+        ),
+        GraphNode.model_construct(id="n1", name="AccumulateGrad", kind="leaf", tensors=["w"], saved=[]),
+    ]
     edges = [GraphEdge.model_construct(source=FORGED_ID, target="n1")]
     for graph in (Graph.model_construct(nodes=nodes, edges=edges, truncated=False), forged_graph()):
         pic = graph_view.render(graph, hostile_tensors(), {})
@@ -207,13 +225,14 @@ def test_sanitized_hostile_svgs_are_inert_in_chromium(browser):
     clicking every element runs nothing and leaves nothing that could."""
     context, page = _open(browser)
     try:
-        cases = "".join(f'<div id="case-{i}">{svg_sanitize.sanitize(_armed(c))}</div>'
-                        for i, c in enumerate(HOSTILE))
+        cases = "".join(
+            f'<div id="case-{i}">{svg_sanitize.sanitize(_armed(c))}</div>' for i, c in enumerate(HOSTILE)
+        )
         page.set_content(f"<!doctype html><body>{cases}</body>")
         url, watch = page.url, Watch(page)
         links = [c for c in HOSTILE if "<a" in HOSTILE[c] and "<text>" in HOSTILE[c]]
         assert _poke_every(page, "svg *") >= len(links) >= 4, "the unwrapped links' texts were clicked"
-        watch.assert_nothing_ran(url)      # set_content returned after load: onerror/onload are past
+        watch.assert_nothing_ran(url)  # set_content returned after load: onerror/onload are past
         assert page.locator("svg").count() == len(HOSTILE) and _active_attributes(page, "body") == []
     finally:
         context.close()

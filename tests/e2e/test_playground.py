@@ -1,5 +1,6 @@
 """The playground in real headless Chromium against the real server and sandbox.
 Waits are bounded (Playwright's timeouts) but nothing asserts how long anything took."""
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ def type_code(page, code: str) -> None:
     for line in code.strip("\n").split("\n"):
         page.keyboard.type(line.lstrip())
         page.keyboard.press("Enter")
-        page.keyboard.press("Home")      # undo auto-indent: our lines carry their own
+        page.keyboard.press("Home")  # undo auto-indent: our lines carry their own
 
 
 def row(page, name: str):
@@ -35,7 +36,7 @@ def test_typing_updates_the_panels(page, server):
     type_code(page, "import torch\nqq = torch.zeros(2, 5)\nrr = qq.t()")
     expect(row(page, "rr")).to_be_visible()
     expect(row(page, "qq")).to_contain_text("(2, 5)")
-    expect(row(page, "rr")).to_contain_text("(1, 5)")        # the transposed stride
+    expect(row(page, "rr")).to_contain_text("(1, 5)")  # the transposed stride
     assert page.evaluate("document.querySelector('#live').checked"), "live mode is on by default"
 
 
@@ -68,13 +69,17 @@ def test_share_link_round_trips(page, server, browser):
 
 def test_error_highlights_its_line(page, server):
     open_playground(page, server)
-    type_code(page, "import torch\na = torch.arange(12).view(3, 4)\nb = a.t()\nc = b.view(-1)\nprint('after')")
+    type_code(
+        page, "import torch\na = torch.arange(12).view(3, 4)\nb = a.t()\nc = b.view(-1)\nprint('after')"
+    )
     marked = page.locator(".cm-error-line")
     expect(marked).to_have_count(1)
     expect(marked).to_contain_text("c = b.view(-1)")
     expect(page.locator("#status-card")).to_contain_text("cannot be merged")
     # Fixing the line clears the mark.
-    page.evaluate("c => window.tp.setCode(c)", "import torch\na = torch.arange(12).view(3, 4)\nc = a.t().reshape(-1)")
+    page.evaluate(
+        "c => window.tp.setCode(c)", "import torch\na = torch.arange(12).view(3, 4)\nc = a.t().reshape(-1)"
+    )
     expect(row(page, "c")).to_be_visible()
     expect(marked).to_have_count(0)
 
@@ -115,8 +120,10 @@ def test_a_newer_run_supersedes_an_older_one(page, server):
     page.evaluate("c => { window.tp.setCode(c); window.tp.run(); }", "import torch\nnew_run = torch.ones(2)")
     expect(row(page, "new_run")).to_be_visible()
     # A later, slower run ends after the superseded one would have; only then judge.
-    page.evaluate("c => { window.tp.setCode(c); window.tp.run(); }",
-                  "import time, torch\ntime.sleep(2)\nlast_run = torch.ones(3)")
+    page.evaluate(
+        "c => { window.tp.setCode(c); window.tp.run(); }",
+        "import time, torch\ntime.sleep(2)\nlast_run = torch.ones(3)",
+    )
     expect(row(page, "last_run")).to_be_visible()
     swapped = page.evaluate("window.swapped")
     assert not any("old_run" in names for names in swapped), swapped

@@ -1,4 +1,5 @@
 """app.inspector.content: per-allocation evidence of writes that version counters miss."""
+
 from __future__ import annotations
 
 import torch

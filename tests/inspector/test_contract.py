@@ -59,6 +59,7 @@ def test_modules_optimizers_lazy_and_graph_states_validate():
 def test_uninspectable_fallback_entry_validates(monkeypatch):
     def broken(t):
         raise RuntimeError("no")
+
     monkeypatch.setattr("app.inspector.tensors._layout_fields", broken)
     response = validate(snapshot({"b": torch.ones(1)}))
     assert response.tensors[0].flags == ["uninspectable"]
@@ -67,10 +68,12 @@ def test_uninspectable_fallback_entry_validates(monkeypatch):
 def test_a_subclass_whose_torch_function_raises_is_described_in_full():
     """Regression: the inspector's reads went through the subclass's __torch_function__, which
     raised, and the tensor became an "uninspectable" stub."""
+
     class Broken(torch.Tensor):
         @classmethod
         def __torch_function__(cls, func, types, args=(), kwargs=None):
             raise KeyboardInterrupt("no")
+
     response = validate(snapshot({"b": torch.arange(3.0).as_subclass(Broken)}))
     entry = response.tensors[0]
     assert (entry.flags, entry.shape, entry.stride) == ([], [3], [1])

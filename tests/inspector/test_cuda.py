@@ -16,7 +16,7 @@ pytestmark = pytest.mark.cuda  # deselected by default; `pytest -m cuda` on a GP
 
 
 def test_cuda_tensor_entry_preview_stats_and_group():
-    x = torch.arange(12., device="cuda").reshape(3, 4)
+    x = torch.arange(12.0, device="cuda").reshape(3, 4)
     y = x.t()
     host = x.cpu()
     s = snapshot({"x": x, "y": y, "host": host})

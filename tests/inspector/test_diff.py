@@ -1,4 +1,5 @@
 """app.inspector.diff: what changed between two snapshots, and the step-state deltas."""
+
 from __future__ import annotations
 
 import pytest
@@ -66,7 +67,7 @@ def test_storage_keys_see_a_rebinding_to_new_memory():
     before = _snap("x = torch.ones(2, 3).t()")
     after = _snap("x = torch.ones(2, 3).t().contiguous()")
     by_names = diff(before, after)
-    assert by_names["storages"]["added"] == []           # members' names cannot tell
+    assert by_names["storages"]["added"] == []  # members' names cannot tell
     keyed = diff(before, after, storage_keys_before={"s0": "m1"}, storage_keys_after={"s0": "m2"})
     assert keyed["storages"]["added"] == ["s0"]
     assert keyed["storages"]["freed"] == [{"id": "s0", "members": ["x"]}]
@@ -95,7 +96,7 @@ def test_state_delta_round_trips_every_prefix_of_every_example(example):
     before = None
     for n in range(1, len(lines) + 1):
         ns, err = run_snippet("\n".join(lines[:n]))
-        if err is not None:            # a cut in the middle of a block, or the lesson's error
+        if err is not None:  # a cut in the middle of a block, or the lesson's error
             continue
         after = snapshot(ns)
         rebuilt = apply_state(before, state_delta(before, after))
@@ -106,15 +107,20 @@ def test_state_delta_round_trips_every_prefix_of_every_example(example):
 def test_unchanged_sections_are_not_resent():
     s = _snap("x = torch.ones(2)")
     delta = state_delta(s, s)
-    assert delta == {"tensors": {"keys": None, "set": []}, "arrays": {"keys": None, "set": []},
-                     "storages": {"keys": None, "set": []}, "modules": {"keys": None, "set": []}}
-    assert torch.is_grad_enabled()   # the inspector's no_grad did not leak
+    assert delta == {
+        "tensors": {"keys": None, "set": []},
+        "arrays": {"keys": None, "set": []},
+        "storages": {"keys": None, "set": []},
+        "modules": {"keys": None, "set": []},
+    }
+    assert torch.is_grad_enabled()  # the inspector's no_grad did not leak
 
 
 def test_identity_fast_paths_answer_as_the_full_comparison():
     """The observer hands unchanged entries over as the same objects; diff and state_delta then
     skip the comparisons, and must answer exactly what comparing copies answers."""
     import copy
+
     before = _snap("x = torch.ones(2)\nw = torch.ones(2, requires_grad=True)\ny = w * 2")
     after = dict(before, tensors=list(before["tensors"]), storages=before["storages"])
     copied = copy.deepcopy(after)
@@ -135,8 +141,10 @@ def test_a_second_name_is_a_change_of_aliases():
     after = _snap("a = torch.ones(2)\nn = a.numpy()\nb = a\nm = n")
     changes = diff(before, after)
     assert changes["tensors"]["changed"] == [
-        {"name": "a", "fields": {"aliases": [[], ["b"]]}, "values_changed": False}]
+        {"name": "a", "fields": {"aliases": [[], ["b"]]}, "values_changed": False}
+    ]
     assert changes["arrays"]["changed"] == [
-        {"name": "n", "fields": {"aliases": [[], ["m"]]}, "values_changed": False}]
+        {"name": "n", "fields": {"aliases": [[], ["m"]]}, "values_changed": False}
+    ]
     assert changes["tensors"]["added"] == [] and not changes["empty"]
     assert diff(after, before)["tensors"]["changed"][0]["fields"] == {"aliases": [["b"], []]}

@@ -32,16 +32,26 @@ def test_simple_graph_nodes_edges_and_leaf():
     ids = {n["id"] for n in g["nodes"]}
     assert all(e["source"] in ids and e["target"] in ids for e in g["edges"])
     # y*y feeds the same node twice: one edge per input slot
-    assert g["edges"] == [{"source": "n0", "target": "n2"}, {"source": "n1", "target": "n3"},
-                          {"source": "n3", "target": "n0"}, {"source": "n3", "target": "n0"}]
+    assert g["edges"] == [
+        {"source": "n0", "target": "n2"},
+        {"source": "n1", "target": "n3"},
+        {"source": "n3", "target": "n0"},
+        {"source": "n3", "target": "n0"},
+    ]
 
 
 def test_saved_tensors_name_the_inputs_and_outputs():
     s = snap("x = torch.ones(3, requires_grad=True)\ne = x.exp()\n")
     exp = node(s, "ExpBackward0")
     # saved outputs unpack as new tensor objects; matched to `e` by address/shape
-    assert saved(exp, "result") == {"name": "result", "shape": [3], "dtype": "torch.float32",
-                                    "stale": False, "freed": False, "tensor": "e"}
+    assert saved(exp, "result") == {
+        "name": "result",
+        "shape": [3],
+        "dtype": "torch.float32",
+        "stale": False,
+        "freed": False,
+        "tensor": "e",
+    }
 
 
 def test_stale_saved_tensor_after_inplace_op():
@@ -95,16 +105,25 @@ def test_custom_function_node_and_its_saved_tensors():
     s = snap(CUSTOM)
     n = node(s, "MyReluBackward")
     assert n["kind"] == "function" and n["tensors"] == ["y"]
-    assert n["saved"] == [{"name": "saved_tensors[0]", "shape": [2], "dtype": "torch.float32",
-                           "stale": False, "freed": False, "tensor": "x"}]
+    assert n["saved"] == [
+        {
+            "name": "saved_tensors[0]",
+            "shape": [2],
+            "dtype": "torch.float32",
+            "stale": False,
+            "freed": False,
+            "tensor": "x",
+        }
+    ]
     assert by_name(s["tensors"], "y")["grad_fn"] == "MyReluBackward"
 
 
 def test_custom_function_saved_tensors_freed_after_backward():
     s = snap(CUSTOM + "    y.sum().backward()\n")
     n = node(s, "MyReluBackward")
-    assert n["saved"] == [{"name": "saved_tensors", "shape": None, "dtype": None,
-                           "stale": None, "freed": True, "tensor": None}]
+    assert n["saved"] == [
+        {"name": "saved_tensors", "shape": None, "dtype": None, "stale": None, "freed": True, "tensor": None}
+    ]
 
 
 def test_saved_attr_names_are_cached_per_node_class():
@@ -115,12 +134,22 @@ def test_saved_attr_names_are_cached_per_node_class():
 
 
 def test_list_valued_saved_tensors_and_non_tensor_saved_values():
-    s = snap("a = torch.ones(3, requires_grad=True)\ni = torch.tensor([0, 2])\n"
-             "b = torch.index_put(a, (i,), torch.zeros(2))\nc = b.view(3, 1)\n")
+    s = snap(
+        "a = torch.ones(3, requires_grad=True)\ni = torch.tensor([0, 2])\n"
+        "b = torch.index_put(a, (i,), torch.zeros(2))\nc = b.view(3, 1)\n"
+    )
     put = node(s, "IndexPutBackward0")
     # _saved_indices is a tuple of tensors; _saved_accumulate (a bool) is not listed
-    assert put["saved"] == [{"name": "indices[0]", "shape": [2], "dtype": "torch.int64",
-                             "stale": False, "freed": False, "tensor": "i"}]
+    assert put["saved"] == [
+        {
+            "name": "indices[0]",
+            "shape": [2],
+            "dtype": "torch.int64",
+            "stale": False,
+            "freed": False,
+            "tensor": "i",
+        }
+    ]
     assert node(s, "ViewBackward0")["saved"] == []  # only sizes saved
 
 

@@ -1,6 +1,7 @@
 """The inspector against a hostile namespace, in process: patched torch, subclasses that lie,
 modes left active, storages resized under views, exceptions and slowness in the snippet's own
 code, shapes and names the public schema refuses."""
+
 from __future__ import annotations
 
 import time
@@ -50,8 +51,7 @@ def test_a_subclass_cannot_lie_about_its_metadata_or_its_type():
         def __class__(self):
             return torch.Tensor
 
-    s = snapshot({"t": torch.ones(2, 2).as_subclass(Liar), "n": np.ones(3).view(FakeArray),
-                  "p": Pretender()})
+    s = snapshot({"t": torch.ones(2, 2).as_subclass(Liar), "n": np.ones(3).view(FakeArray), "p": Pretender()})
     assert by_name(s["tensors"], "t")["stride"] == [2, 1]
     assert by_name(s["tensors"], "t")["shape"] == [2, 2]
     assert by_name(s["arrays"], "n")["shape"] == [3]
@@ -124,6 +124,7 @@ def test_the_time_budget_truncates_a_slow_or_hanging_walk(sleep_s):
 
 def test_a_budget_leaves_no_alarm_and_an_earlier_timer_keeps_its_due_time():
     import signal
+
     signal.setitimer(signal.ITIMER_REAL, 30)
     try:
         with budget.limit(0.05) as spent:
@@ -162,21 +163,23 @@ def test_base_exceptions_from_the_snippets_code_are_warnings(exc):
         def __iter__(self):
             raise Odd()
 
-    ns = {"__name__": __name__, "d": {Key(): torch.ones(1)}, "h": Holder(),
-          "l": BadIter([torch.zeros(1)])}
+    ns = {"__name__": __name__, "d": {Key(): torch.ones(1)}, "h": Holder(), "l": BadIter([torch.zeros(1)])}
     for snap in (snapshot(ns), StepObserver().observe(ns).snapshot):
         assert [t["name"] for t in snap["tensors"]] == ["d[<Key>]", "h.t", "l[0]"]
 
 
 def test_more_than_64_dimensions_are_left_out_and_long_names_cut_unique():
-    ns = {"t": torch.ones([1] * 100), "x" * 300: torch.ones(1), "x" * 299 + "y": torch.ones(2),
-          "ok": torch.ones(3)}
+    ns = {
+        "t": torch.ones([1] * 100),
+        "x" * 300: torch.ones(1),
+        "x" * 299 + "y": torch.ones(2),
+        "ok": torch.ones(3),
+    }
     s = snapshot(ns)
     names = [t["name"] for t in s["tensors"]]
     assert names == ["x" * 255 + "…", "x" * 254 + "…2", "ok"]
     assert s["truncated"] is True
-    assert s["warnings"] == ["t: a tensor of 100 dimensions is not shown; the playground shows "
-                             "up to 64"]
+    assert s["warnings"] == ["t: a tensor of 100 dimensions is not shown; the playground shows up to 64"]
     aliases = snapshot({"t": torch.ones(1), "many": [ns["ok"]] * 100})
     assert len(aliases["tensors"][1]["aliases"]) == InspectLimits().aliases_max
 
@@ -186,14 +189,16 @@ def test_numpy_error_state_and_recursion_limit_of_the_snippet_do_not_apply_while
     FloatingPointError and the tensor lost its stats; under a recursion limit just above the
     caller's depth the walk and the preview's recursion failed."""
     import sys
+
     depth, frame = 0, sys._getframe()
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     old_err, old_limit = np.seterr(all="raise"), sys.getrecursionlimit()
     try:
         sys.setrecursionlimit(depth + 12)  # a few frames more than this test's own
-        s = snapshot({"big": torch.tensor([1.7e308, 1.7e308], dtype=torch.float64),
-                      "deep": torch.ones([2] * 10)})
+        s = snapshot(
+            {"big": torch.tensor([1.7e308, 1.7e308], dtype=torch.float64), "deep": torch.ones([2] * 10)}
+        )
     finally:
         sys.setrecursionlimit(old_limit)
         np.seterr(**old_err)
@@ -204,11 +209,17 @@ def test_numpy_error_state_and_recursion_limit_of_the_snippet_do_not_apply_while
 def test_names_stay_unique_when_keys_print_alike():
     """Regression: dict keys with equal reprs (or reprs equal once cut to 60 characters) gave
     several tensors one name, which the server's schema refuses: the whole run was a Crash."""
+
     class Same:
         def __repr__(self):
             return "k"
+
     long_a, long_b = "x" * 100 + "a", "x" * 100 + "b"
-    s = snapshot({"d": {Same(): torch.ones(1), Same(): torch.ones(2), Same(): torch.ones(3)},
-                  "e": {long_a: torch.zeros(1), long_b: torch.zeros(2)}})
+    s = snapshot(
+        {
+            "d": {Same(): torch.ones(1), Same(): torch.ones(2), Same(): torch.ones(3)},
+            "e": {long_a: torch.zeros(1), long_b: torch.zeros(2)},
+        }
+    )
     names = [t["name"] for t in s["tensors"]]
     assert names[:3] == ["d[k]", "d[k]…2", "d[k]…3"] and len(set(names)) == 5

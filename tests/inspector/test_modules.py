@@ -26,18 +26,33 @@ NET = """
 def test_parameters_in_registration_order_with_tensor_names():
     m = by_name(snap(NET)["modules"], "model")
     assert [p["name"] for p in m["parameters"]] == [
-        "w", "linear1.weight", "linear1.bias", "bn.weight", "bn.bias",
-        "linear2.weight", "linear2.bias"]
+        "w",
+        "linear1.weight",
+        "linear1.bias",
+        "bn.weight",
+        "bn.bias",
+        "linear2.weight",
+        "linear2.bias",
+    ]
     w1 = by_name(m["parameters"], "linear1.weight")
-    assert w1 == {"name": "linear1.weight", "shape": [3, 4], "requires_grad": True,
-                  "numel": 12, "tensor": "model.linear1.weight"}
+    assert w1 == {
+        "name": "linear1.weight",
+        "shape": [3, 4],
+        "requires_grad": True,
+        "numel": 12,
+        "tensor": "model.linear1.weight",
+    }
     assert m["param_count"] == 3 + 12 + 3 + 3 + 3 + 3 + 1
 
 
 def test_buffers_unregistered_state_dict_children():
     m = by_name(snap(NET)["modules"], "model")
     assert [b["name"] for b in m["buffers"]] == [
-        "scratch", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+        "scratch",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+    ]
     assert m["unregistered"] == [{"name": "v", "shape": [3], "tensor": "model.v"}]
     assert "scratch" not in m["state_dict_keys"]  # persistent=False: only the real keys
     assert "bn.running_mean" in m["state_dict_keys"] and "w" in m["state_dict_keys"]
@@ -51,12 +66,12 @@ def test_submodules_get_entries_with_qualname():
     assert lin["qualname"] == "torch.nn.modules.linear.Linear" and lin["class"] == "Linear"
     assert [p["tensor"] for p in lin["parameters"]] == ["model.linear1.weight", "model.linear1.bias"]
     assert lin["training"] is False
-    assert [m["name"] for m in s["modules"]] == ["model", "model.linear1", "model.bn",
-                                                 "model.linear2"]
+    assert [m["name"] for m in s["modules"]] == ["model", "model.linear1", "model.bn", "model.linear2"]
 
 
 def test_module_cap_truncates():
     from app.inspector import InspectLimits
+
     s = snap(NET, InspectLimits(modules_max=2))
     assert len(s["modules"]) == 2 and s["truncated"] is True
 
@@ -107,7 +122,9 @@ def test_lazy_module_uninitialized_parameters_do_not_drop_the_module():
     assert s["warnings"] == []
     m = by_name(s["modules"], "lazy")
     assert [(p["name"], p["shape"], p["numel"]) for p in m["parameters"]] == [
-        ("weight", [], 0), ("bias", [], 0)]
+        ("weight", [], 0),
+        ("bias", [], 0),
+    ]
     w = by_name(s["tensors"], "lazy.weight")
     assert w["flags"] == ["uninitialized"] and w["storage"] is None and w["is_parameter"]
     s2 = snap("lazy = nn.LazyLinear(3)\nout = lazy(torch.ones(1, 2))\n")

@@ -1,4 +1,5 @@
 """StepObserver: the incremental snapshot equals snapshot() after every statement."""
+
 from __future__ import annotations
 
 import ast
@@ -69,8 +70,7 @@ def test_a_write_through_data_refreshes_the_parameter():
 
 def test_a_numpy_write_refreshes_the_tensor_sharing_it():
     ns: dict = {}
-    exec("import torch\nimport numpy as np\na = np.zeros(3, dtype=np.float32)\n"
-         "t = torch.from_numpy(a)", ns)
+    exec("import torch\nimport numpy as np\na = np.zeros(3, dtype=np.float32)\nt = torch.from_numpy(a)", ns)
     observer = StepObserver()
     observer.observe(ns)
     exec("a[0] = 7", ns)
@@ -86,7 +86,7 @@ def test_storage_keys_stay_while_memory_lives_and_change_for_new_memory():
     first = observer.observe(ns).storage_keys
     exec("y = x * 2", ns)
     second = observer.observe(ns).storage_keys
-    assert second["s0"] == first["s0"]                  # x's memory is still the same
+    assert second["s0"] == first["s0"]  # x's memory is still the same
     exec("x = x.contiguous()", ns)
     third = observer.observe(ns)
     x = next(t for t in third.snapshot["tensors"] if t["name"] == "x")
@@ -107,8 +107,9 @@ def test_a_write_through_a_temporary_data_shows_at_its_own_step():
 
 def test_a_storage_write_shows_at_its_own_step():
     ns: dict = {}
-    _, got = _observed(ns, "import torch\nx = torch.zeros(3)",
-                       "x.untyped_storage().fill_(0x3f)")  # bytes 0x3f3f3f3f: 0.747 as float32
+    _, got = _observed(
+        ns, "import torch\nx = torch.zeros(3)", "x.untyped_storage().fill_(0x3f)"
+    )  # bytes 0x3f3f3f3f: 0.747 as float32
     assert got.changed and got.snapshot["tensors"][0]["version"] == 0
     assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
 
@@ -116,10 +117,10 @@ def test_a_storage_write_shows_at_its_own_step():
 def _described(monkeypatch, describer: str) -> list[str]:
     """The names observe passes to `describer` from now on, in order."""
     from app.inspector import observe as observe_mod
+
     calls: list[str] = []
     real = getattr(observe_mod, describer)
-    monkeypatch.setattr(observe_mod, describer,
-                        lambda found, *a: calls.append(found.name) or real(found, *a))
+    monkeypatch.setattr(observe_mod, describer, lambda found, *a: calls.append(found.name) or real(found, *a))
     return calls
 
 
@@ -146,8 +147,9 @@ def test_final_observation_redoes_what_was_only_sampled():
 
 def test_an_unchanged_small_array_keeps_its_entry_and_a_written_one_is_redone(monkeypatch):
     calls = _described(monkeypatch, "describe_array")
-    *_, got = _observed({}, "import numpy as np\na = np.zeros(4)",
-                        "import torch\nt = torch.ones(2)", "a[1] = 3.0")
+    *_, got = _observed(
+        {}, "import numpy as np\na = np.zeros(4)", "import torch\nt = torch.ones(2)", "a[1] = 3.0"
+    )
     assert calls == ["a", "a"]
     assert got.snapshot["arrays"][0]["preview"]["values"] == [0.0, 3.0, 0.0, 0.0]
 
@@ -155,10 +157,12 @@ def test_an_unchanged_small_array_keeps_its_entry_and_a_written_one_is_redone(mo
 def _previewed(monkeypatch) -> list[tuple]:
     """The shapes whose values are read (tensors.tensor_preview) from now on, in order."""
     from app.inspector import tensors as tensors_mod
+
     calls: list[tuple] = []
     real = tensors_mod.tensor_preview
-    monkeypatch.setattr(tensors_mod, "tensor_preview",
-                        lambda t, *a: calls.append(tuple(t.shape)) or real(t, *a))
+    monkeypatch.setattr(
+        tensors_mod, "tensor_preview", lambda t, *a: calls.append(tuple(t.shape)) or real(t, *a)
+    )
     return calls
 
 
@@ -167,16 +171,23 @@ def test_a_name_only_change_keeps_the_values_read_before(monkeypatch):
     redone but its preview and stats are the previous step's; a real write still reads them."""
     calls = _previewed(monkeypatch)
     ns: dict = {}
-    steps = _observed(ns, "import torch\nx = torch.arange(4.)\nv = x.view(2, 2)",
-                      "same = x", "x = torch.zeros(1)", "v.mul_(3)")
+    steps = _observed(
+        ns,
+        "import torch\nx = torch.arange(4.)\nv = x.view(2, 2)",
+        "same = x",
+        "x = torch.zeros(1)",
+        "v.mul_(3)",
+    )
     # x and v; nothing for the alias; the new x; the write, through v into same's memory too
     assert calls == [(4,), (2, 2), (1,), (2, 2), (4,)]
     after_alias = next(t for t in steps[1].snapshot["tensors"] if t["name"] == "x")
     assert after_alias["aliases"] == ["same"]
     assert after_alias["preview"]["values"] == [0.0, 1.0, 2.0, 3.0]
     assert next(t for t in steps[2].snapshot["tensors"] if t["name"] == "v")["base"] == "same"
-    assert next(t for t in steps[3].snapshot["tensors"]
-                if t["name"] == "v")["preview"]["values"] == [[0.0, 3.0], [6.0, 9.0]]
+    assert next(t for t in steps[3].snapshot["tensors"] if t["name"] == "v")["preview"]["values"] == [
+        [0.0, 3.0],
+        [6.0, 9.0],
+    ]
     assert _without_warnings(steps[3].snapshot) == _without_warnings(snapshot(ns))
 
 
@@ -199,5 +210,4 @@ def test_tensors_held_by_plain_objects_are_observed_step_by_step():
         got = observer.observe(ns)
         assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
         seen.append([(t["name"], t["version"]) for t in got.snapshot["tensors"]])
-    assert seen[2:] == [[("d.x", 0)], [("d.x", 1)], [("d.x", 0)], [("d.x", 0), ("d.y", 0)],
-                        [("d.y", 0)]]
+    assert seen[2:] == [[("d.x", 0)], [("d.x", 1)], [("d.x", 0)], [("d.x", 0), ("d.y", 0)], [("d.y", 0)]]

@@ -16,7 +16,7 @@ L = InspectLimits()
 
 
 def test_small_tensor_preview_is_exact():
-    p = tensor_preview(torch.arange(6.).reshape(2, 3).t(), L)
+    p = tensor_preview(torch.arange(6.0).reshape(2, 3).t(), L)
     assert p == {"values": [[0.0, 3.0], [1.0, 4.0], [2.0, 5.0]], "truncated": False}
 
 
@@ -75,8 +75,7 @@ def test_float_previews_read_the_same_on_both_sides_of_the_cast_crossover(n):
         t[2], t[3] = float("nan"), -float("inf")
         expected = [str(np.array(v, dtype=t.numpy().dtype)) for v in t.tolist()]
         got = tensor_preview(t, InspectLimits(preview_edge_items=50))["values"]
-        assert [str(v) for v in got] == [e if e in ("nan", "-inf") else str(float(e))
-                                         for e in expected]
+        assert [str(v) for v in got] == [e if e in ("nan", "-inf") else str(float(e)) for e in expected]
         assert got[1] == 0.1  # the shortest repr in its own dtype, float16 too
 
 
@@ -133,8 +132,16 @@ def test_meta_and_nested_have_no_preview():
 
 def test_stats_exclude_nonfinite_and_count_them():
     st = tensor_stats(torch.tensor([1.0, float("nan"), float("inf"), 3.0]), L)
-    assert st == {"min": 1.0, "max": 3.0, "mean": 2.0, "std": 1.0, "nan_count": 1,
-                  "inf_count": 1, "sampled": False, "count": 4}
+    assert st == {
+        "min": 1.0,
+        "max": 3.0,
+        "mean": 2.0,
+        "std": 1.0,
+        "nan_count": 1,
+        "inf_count": 1,
+        "sampled": False,
+        "count": 4,
+    }
 
 
 def test_stats_all_nonfinite_and_empty():
@@ -151,10 +158,13 @@ def test_stats_only_for_real_floating():
     assert tensor_stats(torch.ones(2, dtype=torch.bfloat16), L)["mean"] == 1.0
 
 
-@pytest.mark.parametrize("make", [
-    lambda: torch.arange(1000.).reshape(10, 100),        # contiguous: strided view sample
-    lambda: torch.arange(1000.).reshape(100, 10).t(),   # non-contiguous: gathered sample
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.arange(1000.0).reshape(10, 100),  # contiguous: strided view sample
+        lambda: torch.arange(1000.0).reshape(100, 10).t(),  # non-contiguous: gathered sample
+    ],
+)
 def test_sampled_stats_respect_cap(make):
     st = tensor_stats(make(), InspectLimits(stats_sample_max=100))
     assert st["sampled"] is True and 0 < st["count"] <= 100

@@ -23,11 +23,13 @@ def test_result_has_exactly_the_wire_keys():
 
 
 def test_nan_inf_complex_are_strict_json():
-    ns = {"t": torch.tensor([float("nan"), float("inf"), -float("inf"), 1.0]),
-          "c": torch.tensor([complex(float("nan"), 1.0), 1 + 2j]),
-          "d": torch.tensor([float("nan")], dtype=torch.float64),
-          "a": np.array([np.nan, np.inf]),
-          "ac": np.array([1 - 1j])}
+    ns = {
+        "t": torch.tensor([float("nan"), float("inf"), -float("inf"), 1.0]),
+        "c": torch.tensor([complex(float("nan"), 1.0), 1 + 2j]),
+        "d": torch.tensor([float("nan")], dtype=torch.float64),
+        "a": np.array([np.nan, np.inf]),
+        "ac": np.array([1 - 1j]),
+    }
     s = snapshot(ns)
     text = json.dumps(s, allow_nan=False)
     assert json.loads(text) == s
@@ -63,8 +65,7 @@ class ExplodingModule(torch.nn.Module):
 def test_hostile_overrides_neither_hide_tensors_nor_fail_the_snapshot():
     """A list subclass's __iter__ and a module's named_parameters are the snippet's code: the
     walk reads the list and the module through their base classes' own methods."""
-    s = snapshot({"bad": ExplodingList([torch.ones(1)]), "m": ExplodingModule(),
-                  "ok": torch.zeros(1)})
+    s = snapshot({"bad": ExplodingList([torch.ones(1)]), "m": ExplodingModule(), "ok": torch.zeros(1)})
     assert [t["name"] for t in s["tensors"]] == ["ok", "bad[0]"]
     assert [m["name"] for m in s["modules"]] == ["m"] and s["warnings"] == []
     strict_json(s)
@@ -72,9 +73,11 @@ def test_hostile_overrides_neither_hide_tensors_nor_fail_the_snapshot():
 
 def test_user_code_raising_system_exit_during_walk_does_not_escape():
     """Regression: a key's __repr__ raising SystemExit lost the whole snapshot."""
+
     class Key:
         def __repr__(self):
             raise SystemExit(3)
+
     s = snapshot({"d": {Key(): torch.ones(1)}})
     assert [t["name"] for t in s["tensors"]] == ["d[<Key>]"]
 
@@ -84,6 +87,7 @@ def test_internal_failure_returns_empty_snapshot_with_warning(monkeypatch):
 
     def broken(*args, **kwargs):
         raise RuntimeError("walk exploded")
+
     monkeypatch.setattr(encoder, "walk", broken)
     s = snapshot({"x": torch.ones(1)})
     assert set(s) == TOP_KEYS and s["tensors"] == []
@@ -92,6 +96,7 @@ def test_internal_failure_returns_empty_snapshot_with_warning(monkeypatch):
 
 def test_snapshot_does_not_leak_warnings_filters():
     import warnings
+
     before = list(warnings.filters)
     snapshot({"x": torch.ones(2, requires_grad=True) * 2})
     assert warnings.filters == before
@@ -99,16 +104,23 @@ def test_snapshot_does_not_leak_warnings_filters():
 
 @pytest.mark.parametrize("limits", [InspectLimits(), InspectLimits(preview_edge_items=1)])
 def test_every_tensor_gets_preview_and_storage(limits):
-    s = snapshot({"x": torch.arange(100.).reshape(10, 10), "y": torch.ones(3)}, limits=limits)
+    s = snapshot({"x": torch.arange(100.0).reshape(10, 10), "y": torch.ones(3)}, limits=limits)
     assert all(t["storage"] and t["preview"] for t in s["tensors"])
     assert len(s["storages"]) == 2
 
 
 def test_limits_are_frozen_with_documented_defaults():
     limits = InspectLimits()
-    assert (limits.tensors_max, limits.arrays_max, limits.depth_max, limits.container_items_max,
-            limits.graph_nodes_max, limits.modules_max, limits.preview_edge_items,
-            limits.stats_sample_max) == (500, 200, 6, 1000, 20000, 200, 3, 100_000)
+    assert (
+        limits.tensors_max,
+        limits.arrays_max,
+        limits.depth_max,
+        limits.container_items_max,
+        limits.graph_nodes_max,
+        limits.modules_max,
+        limits.preview_edge_items,
+        limits.stats_sample_max,
+    ) == (500, 200, 6, 1000, 20000, 200, 3, 100_000)
     with pytest.raises(Exception):
         limits.tensors_max = 1  # type: ignore[misc]
 
@@ -117,6 +129,7 @@ def test_gc_state_is_restored_even_on_failure(monkeypatch):
     import gc
 
     import app.inspector.encoder as encoder
+
     assert gc.isenabled()
     snapshot({"x": torch.ones(1)})
     assert gc.isenabled()

@@ -13,8 +13,8 @@ from .helpers import by_name, storage_of
 
 def test_touched_handles_negative_zero_and_empty():
     assert _touched(100, (3,), [4], 4) == (100, 112)
-    assert _touched(108, (3,), [-4], 4) == (100, 112)   # numpy a[::-1]
-    assert _touched(100, (5,), [0], 4) == (100, 104)    # expanded: one element
+    assert _touched(108, (3,), [-4], 4) == (100, 112)  # numpy a[::-1]
+    assert _touched(100, (5,), [0], 4) == (100, 104)  # expanded: one element
     assert _touched(100, (0, 3), [12, 4], 4) == (100, 100)
     assert _touched(100, (2, 3), [4, 8], 4) == (100, 124)  # transposed 3x2
 
@@ -30,7 +30,9 @@ def _merged(extents) -> list[list[str]]:
 def test_merge_is_interval_union_with_strict_overlap():
     # members and groups in input order, whatever their addresses
     assert _merged([ext("a", 0, 10), ext("b", 10, 20), ext("c", 5, 12), ext("d", 30, 40)]) == [
-        ["a", "b", "c"], ["d"]]
+        ["a", "b", "c"],
+        ["d"],
+    ]
     assert _merged([ext("d", 30, 40), ext("c", 5, 12), ext("a", 0, 10)]) == [["d"], ["c", "a"]]
     assert len(_merge([ext("a", 0, 10), ext("b", 10, 20)])) == 2  # touching: no shared byte
 
@@ -45,8 +47,13 @@ def _reference_groups(extents) -> list[list[int]]:
     group = list(range(len(extents)))
     for i, a in enumerate(extents):
         for j, b in enumerate(extents[:i]):
-            if (a.device == b.device and a.alloc[0] < a.alloc[1] and b.alloc[0] < b.alloc[1]
-                    and a.alloc[0] < b.alloc[1] and b.alloc[0] < a.alloc[1]):
+            if (
+                a.device == b.device
+                and a.alloc[0] < a.alloc[1]
+                and b.alloc[0] < b.alloc[1]
+                and a.alloc[0] < b.alloc[1]
+                and b.alloc[0] < a.alloc[1]
+            ):
                 old, new = group[i], group[j]
                 group = [new if g == old else g for g in group]
     members: dict[int, list[int]] = {}
@@ -62,8 +69,9 @@ def test_merge_agrees_with_pairwise_overlap_on_random_layouts():
         exts = []
         for i in range(n):
             lo = int(rng.integers(0, 60))
-            exts.append(ext(f"t{i}", lo, lo + int(rng.integers(0, 20)),
-                            device=str(rng.choice(["cpu", "cuda:0"]))))
+            exts.append(
+                ext(f"t{i}", lo, lo + int(rng.integers(0, 20)), device=str(rng.choice(["cpu", "cuda:0"])))
+            )
         assert _merge(exts) == _reference_groups(exts), exts
 
 
@@ -73,7 +81,8 @@ def test_group_ids_follow_first_member_and_ranges_are_relative():
     assert [s["id"] for s in storages] == ["s0", "s1"]
     assert storages[0]["members"] == [
         {"name": "x", "kind": "tensor", "byte_range": [8, 24]},
-        {"name": "z", "kind": "tensor", "byte_range": [0, 24]}]
+        {"name": "z", "kind": "tensor", "byte_range": [0, 24]},
+    ]
     assert storages[0]["nbytes"] == 24 and storages[1]["nbytes"] == 8
 
 
@@ -84,7 +93,7 @@ def test_same_address_on_different_devices_does_not_merge():
 
 def test_from_numpy_of_a_slice_overlaps_the_source():
     # torch's own alias checks say these are unrelated storages
-    a = torch.arange(6.)
+    a = torch.arange(6.0)
     b = torch.from_numpy(a.numpy()[2:])
     assert a.untyped_storage()._cdata != b.untyped_storage()._cdata
     s = snapshot({"a": a, "b": b})
@@ -93,7 +102,7 @@ def test_from_numpy_of_a_slice_overlaps_the_source():
 
 
 def test_dtype_view_shares_memory_without_base():
-    x = torch.arange(4.)
+    x = torch.arange(4.0)
     v = x.view(torch.int32)
     assert v._base is None
     s = snapshot({"x": x, "v": v})
@@ -115,7 +124,7 @@ def test_separate_tensors_have_separate_single_member_groups():
 
 
 def test_numpy_views_and_tensor_numpy_round_trip():
-    x = torch.arange(8.)
+    x = torch.arange(8.0)
     arr = x.numpy()
     rev = arr[::-1]
     other = np.ones(3)
@@ -129,7 +138,7 @@ def test_numpy_views_and_tensor_numpy_round_trip():
 
 def test_numpy_slice_of_tensor_numpy_spans_whole_tensor_storage():
     # x[2:].numpy() has the tensor as base: group with x though it starts mid-storage
-    x = torch.arange(6.)
+    x = torch.arange(6.0)
     part = x[2:].numpy()
     s = snapshot({"x": x, "part": part})
     assert storage_of(s, "x") == storage_of(s, "part")
@@ -144,7 +153,7 @@ def test_zero_size_tensor_gets_its_own_group():
 
 
 def test_no_absolute_addresses_leak():
-    x = torch.arange(6.)
+    x = torch.arange(6.0)
     s = snapshot({"x": x})
     ptr = x.untyped_storage().data_ptr()
     flat = repr(s)

@@ -13,10 +13,31 @@ from app.inspector.tensors import node_name, tensor_flags, tensor_shape
 from .helpers import by_name, strict_json
 
 TENSOR_KEYS = {
-    "name", "aliases", "shape", "dtype", "device", "layout", "stride", "storage_offset",
-    "is_contiguous", "numel", "element_size", "nbytes", "requires_grad", "is_leaf", "grad_fn",
-    "version", "is_view", "base", "is_parameter", "grad", "storage", "byte_range", "preview",
-    "stats", "flags",
+    "name",
+    "aliases",
+    "shape",
+    "dtype",
+    "device",
+    "layout",
+    "stride",
+    "storage_offset",
+    "is_contiguous",
+    "numel",
+    "element_size",
+    "nbytes",
+    "requires_grad",
+    "is_leaf",
+    "grad_fn",
+    "version",
+    "is_view",
+    "base",
+    "is_parameter",
+    "grad",
+    "storage",
+    "byte_range",
+    "preview",
+    "stats",
+    "flags",
 }
 
 
@@ -35,8 +56,7 @@ def inference_tensor():
 UNUSUAL = {
     "coo": (lambda: torch.eye(3).to_sparse(), {"sparse"}),
     "csr": (lambda: quiet(lambda: torch.eye(3).to_sparse_csr()), {"sparse"}),
-    "nested": (lambda: quiet(lambda: torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])),
-               {"nested"}),
+    "nested": (lambda: quiet(lambda: torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])), {"nested"}),
     "meta": (lambda: torch.empty(2, 3, device="meta"), {"meta"}),
     "empty": (lambda: torch.zeros(0, 4), {"zero_size"}),
     "expanded": (lambda: torch.ones(3, 1).expand(3, 4), {"expanded"}),
@@ -47,8 +67,10 @@ UNUSUAL = {
     "c64": (lambda: torch.ones(2, dtype=torch.complex64), set()),
     "boolean": (lambda: torch.tensor([True]), set()),
     "i64": (lambda: torch.arange(3), set()),
-    "quant": (lambda: quiet(lambda: torch.quantize_per_tensor(torch.arange(4.), 0.5, 0,
-                                                             torch.quint8)), {"quantized"}),
+    "quant": (
+        lambda: quiet(lambda: torch.quantize_per_tensor(torch.arange(4.0), 0.5, 0, torch.quint8)),
+        {"quantized"},
+    ),
     "param": (lambda: torch.nn.Parameter(torch.ones(2)), set()),
     "rg": (lambda: torch.ones(2, requires_grad=True) * 2, set()),
     "inf_mode": (inference_tensor, {"inference"}),
@@ -69,8 +91,7 @@ def test_unusual_tensors_never_crash_and_flag(key):
 
 
 def test_sparse_nested_meta_have_no_storage_or_strides():
-    s = snapshot({"coo": UNUSUAL["coo"][0](), "nested": UNUSUAL["nested"][0](),
-                  "meta": UNUSUAL["meta"][0]()})
+    s = snapshot({"coo": UNUSUAL["coo"][0](), "nested": UNUSUAL["nested"][0](), "meta": UNUSUAL["meta"][0]()})
     for name in ("coo", "nested", "meta"):
         e = by_name(s["tensors"], name)
         assert e["storage"] is None and e["byte_range"] is None
@@ -124,6 +145,7 @@ def test_quantized_preview_is_dequantized():
 def test_a_tensor_subclass_whose_torch_function_raises_is_read_through_torch_itself():
     """It used to be an "uninspectable" stub with a warning: the inspector now reads under
     torch._C.DisableTorchFunction, so the subclass's code never runs."""
+
     class Broken(torch.Tensor):
         @classmethod
         def __torch_function__(cls, func, types, args=(), kwargs=None):

@@ -114,8 +114,10 @@ def test_tensor_and_container_caps_set_truncated():
 
 
 def test_visits_cap_stops_huge_structures():
-    s = snap("big = [[i for i in range(100)] for _ in range(100)]\nt = torch.ones(1)\n",
-             InspectLimits(visits_max=50))
+    s = snap(
+        "big = [[i for i in range(100)] for _ in range(100)]\nt = torch.ones(1)\n",
+        InspectLimits(visits_max=50),
+    )
     assert s["truncated"] is True
 
 
@@ -132,7 +134,12 @@ def test_module_names_and_unregistered_attrs():
     """)
     # breadth-first: the list's item is one level deeper than the direct attributes
     assert [t["name"] for t in s["tensors"]] == [
-        "model.linear1.weight", "model.linear1.bias", "model.running", "model.v", "model.cache[0]"]
+        "model.linear1.weight",
+        "model.linear1.bias",
+        "model.running",
+        "model.v",
+        "model.cache[0]",
+    ]
     assert [m["name"] for m in s["modules"]] == ["model", "model.linear1"]
 
 
@@ -168,6 +175,7 @@ def test_safe_repr_caps_length_and_survives_broken_repr():
     class Bad:
         def __repr__(self):
             raise ValueError("nope")
+
     assert safe_repr(Bad()) == "<Bad>"
     assert len(safe_repr("x" * 500)) == 60
     assert "\n" not in safe_repr(torch.zeros(2, 2))  # tensor dict keys: one-line names

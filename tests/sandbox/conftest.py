@@ -1,5 +1,6 @@
 """Real-worker fixtures. pytest-asyncio is not a dependency: each Pool lives on its own event
 loop in a background thread, and tests call it through PoolHarness."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,4 +1,5 @@
 """Shared pieces of the hostile-snippet suites (test_hostile.py, test_hostile_escape.py)."""
+
 from __future__ import annotations
 
 import textwrap

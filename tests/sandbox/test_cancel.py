@@ -3,6 +3,7 @@
 Before: a caller (an HTTP client) that went away left its run to the end of its time limit; about
 70 hung-up requests held the pool for ~85 s while everyone else got 503. Now a cancelled
 Pool.run tells the zygote {"op": "cancel"}, which kills that run's process group and answers."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 SLEEP = "import time\ntime.sleep(30)"
 RUNNING, QUEUED = 2, 3
-PROMPTLY_S = 2.0       # "at once": a cancel is one frame each way plus a SIGKILL
+PROMPTLY_S = 2.0  # "at once": a cancel is one frame each way plus a SIGKILL
 
 
 def _until(check, timeout_s: float, what: str):
@@ -58,8 +59,12 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def harness():
-    h = PoolHarness(SandboxLimits(exec_timeout_s=30.0, kill_grace_s=1.0),
-                    max_concurrent_runs=RUNNING, queue_max=8, spares=1)
+    h = PoolHarness(
+        SandboxLimits(exec_timeout_s=30.0, kill_grace_s=1.0),
+        max_concurrent_runs=RUNNING,
+        queue_max=8,
+        spares=1,
+    )
     yield h
     h.close()
 
@@ -67,10 +72,16 @@ def harness():
 def _fill(harness) -> tuple[list, list[int]]:
     """RUNNING sleeping runs and QUEUED more waiting behind them; their worker pids."""
     futures = [harness.submit(harness.pool.run(SLEEP)) for _ in range(RUNNING + QUEUED)]
-    _until(lambda: (harness.pool.health()["busy"], harness.pool.health()["queued"]) == (RUNNING, QUEUED),
-           20.0, "the pool fills up")
-    pids = _until(lambda: (d := harness.call(harness.pool.diagnostics()))["running"] == RUNNING
-                  and d["running_pids"], 20.0, "the workers start")
+    _until(
+        lambda: (harness.pool.health()["busy"], harness.pool.health()["queued"]) == (RUNNING, QUEUED),
+        20.0,
+        "the pool fills up",
+    )
+    pids = _until(
+        lambda: (d := harness.call(harness.pool.diagnostics()))["running"] == RUNNING and d["running_pids"],
+        20.0,
+        "the workers start",
+    )
     return futures, pids
 
 
@@ -80,13 +91,19 @@ def test_cancelled_runs_kill_their_workers_and_free_their_slots(harness):
     assert all(_alive(pid) for pid in pids)
     dropped = time.monotonic()
     for future in futures:
-        future.cancel()       # cancels each run's task on the pool's loop, as a hung-up client does
-    _until(lambda: (harness.pool.health()["busy"], harness.pool.health()["queued"]) == (0, 0),
-           PROMPTLY_S, "the slots are free")
+        future.cancel()  # cancels each run's task on the pool's loop, as a hung-up client does
+    _until(
+        lambda: (harness.pool.health()["busy"], harness.pool.health()["queued"]) == (0, 0),
+        PROMPTLY_S,
+        "the slots are free",
+    )
     # The message names each pid's state (a worker forked for its job and cancelled before its
     # setsid() once outlived its slot: test_a_worker_killed_before_its_setsid_dies_too).
-    _until(lambda: not any(_alive(pid) for pid in pids), PROMPTLY_S,
-           lambda: f"the workers are dead ({_states(pids)})")
+    _until(
+        lambda: not any(_alive(pid) for pid in pids),
+        PROMPTLY_S,
+        lambda: f"the workers are dead ({_states(pids)})",
+    )
     assert harness.call(harness.pool.diagnostics())["running"] == 0
     started = time.monotonic()
     assert harness.result("print(6 * 7)")["stdout"]["text"] == "42\n"
@@ -105,8 +122,9 @@ def test_a_cancel_that_crosses_the_runs_answer_is_answered_at_once(harness):
 
 
 # ---- over HTTP: clients that hang up mid-request --------------------------------------------
-SETTINGS = Settings(exec_timeout_s=30.0, kill_grace_s=1.0, max_concurrent_runs=RUNNING,
-                    queue_max=8, spare_workers=1)
+SETTINGS = Settings(
+    exec_timeout_s=30.0, kill_grace_s=1.0, max_concurrent_runs=RUNNING, queue_max=8, spare_workers=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +136,11 @@ def server():
 def _raw_post(url: str, path: str, body: bytes, content_type: str) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
     return sock
 
 
@@ -127,20 +148,32 @@ def _health(url: str) -> dict:
     return httpx.get(f"{url}/api/health", timeout=10).json()
 
 
-@pytest.mark.parametrize("path, body, content_type", [
-    ("/api/run", json.dumps({"code": SLEEP}).encode(), "application/json"),
-    ("/fragments/run", b"code=" + SLEEP.replace("\n", "%0A").replace(" ", "+").encode(),
-     "application/x-www-form-urlencoded"),
-])
+@pytest.mark.parametrize(
+    "path, body, content_type",
+    [
+        ("/api/run", json.dumps({"code": SLEEP}).encode(), "application/json"),
+        (
+            "/fragments/run",
+            b"code=" + SLEEP.replace("\n", "%0A").replace(" ", "+").encode(),
+            "application/x-www-form-urlencoded",
+        ),
+    ],
+)
 def test_clients_that_hang_up_cancel_their_runs(server, path, body, content_type):
     before = _health(server)["metrics"]["rejected"].get("disconnected", 0)
     socks = [_raw_post(server, path, body, content_type) for _ in range(RUNNING + QUEUED)]
-    _until(lambda: (p := _health(server)["pool"])["busy"] == RUNNING and p["queued"] == QUEUED,
-           20.0, "the pool fills up")
+    _until(
+        lambda: (p := _health(server)["pool"])["busy"] == RUNNING and p["queued"] == QUEUED,
+        20.0,
+        "the pool fills up",
+    )
     for sock in socks:
         sock.close()
-    _until(lambda: (p := _health(server)["pool"])["busy"] == 0 and p["queued"] == 0,
-           PROMPTLY_S, "the hung-up runs are cancelled")
+    _until(
+        lambda: (p := _health(server)["pool"])["busy"] == 0 and p["queued"] == 0,
+        PROMPTLY_S,
+        "the hung-up runs are cancelled",
+    )
     started = time.monotonic()
     r = httpx.post(f"{server}/api/run", json={"code": "print(6 * 7)"}, timeout=30)
     assert r.status_code == 200 and r.json()["stdout"]["text"] == "42\n"

@@ -1,5 +1,6 @@
 """Confinement layers: detection, reporting, fail-closed start-up, and each layer on its own
 (the landlock_only / seccomp_only pools switch the other layers off)."""
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,9 @@ def test_disabled_layers_are_reported_missing_with_the_reason(landlock_only):
 
 
 def test_a_required_layer_that_is_missing_refuses_to_start():
-    limits = SandboxLimits(exec_timeout_s=1.0, kill_grace_s=0.5, disable_layers="netns", require_layers="netns")
+    limits = SandboxLimits(
+        exec_timeout_s=1.0, kill_grace_s=0.5, disable_layers="netns", require_layers="netns"
+    )
     with pytest.raises(SandboxStartError, match="required confinement layers missing: netns"):
         PoolHarness(limits, spares=1)
 
@@ -63,8 +66,10 @@ def test_layer_names_are_checked():
         SandboxLimits(disable_layers="no_new_privs")
 
 
-@pytest.mark.parametrize("abi, fs, net, scope", [(0, False, False, False), (3, True, False, False),
-                                                  (5, True, True, False), (7, True, True, True)])
+@pytest.mark.parametrize(
+    "abi, fs, net, scope",
+    [(0, False, False, False), (3, True, False, False), (5, True, True, False), (7, True, True, True)],
+)
 def test_landlock_degrades_by_abi_and_says_what_is_missing(abi, fs, net, scope):
     what = landlock.describe(abi)
     assert (what["fs"], what["net"], what["scope"]) == (fs, net, scope)
@@ -77,6 +82,7 @@ def test_compiled_seccomp_program_carries_a_patchable_pid():
 
 
 # ---- each layer alone ----------------------------------------------------------------------
+
 
 def _listener(kind: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, kind)
@@ -146,10 +152,21 @@ def test_a_child_that_cannot_apply_a_probed_layer_exits_before_taking_a_job():
     """Fail closed per child: the probe found seccomp working, this child cannot load it."""
     from app.sandbox.child import child_main
 
-    plan = {"limits": SandboxLimits(), "memory_rlimit": "as", "nproc": None, "drop_uid": False,
-            "expect_layers": ("no_new_privs", "seccomp"),
-            "confinement": {"landlock_abi": 0, "ruleset_fd": None, "ruleset_why": "off", "seccomp": None,
-                            "seccomp_why": "pretend libseccomp vanished", "disabled": ()}}
+    plan = {
+        "limits": SandboxLimits(),
+        "memory_rlimit": "as",
+        "nproc": None,
+        "drop_uid": False,
+        "expect_layers": ("no_new_privs", "seccomp"),
+        "confinement": {
+            "landlock_abi": 0,
+            "ruleset_fd": None,
+            "ruleset_why": "off",
+            "seccomp": None,
+            "seccomp_why": "pretend libseccomp vanished",
+            "disabled": (),
+        },
+    }
     job_r, job_w = os.pipe()
     res_r, res_w = os.pipe()
     pid = os.fork()

@@ -5,6 +5,7 @@ characters, 25,000 parameters, a 5,000-item hyperparameter, a traceback 30,000 f
 structured dtype whose str passes 4,096 characters). Now each is cut at its source and says so,
 plain and stepped, and the run shows what the snippet did.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -13,8 +14,14 @@ import pytest
 
 from app.convert import to_response
 from app.sandbox.runner import WARNINGS_KEPT, _few
-from app.schemas import (FRAMES_MAX, LABEL_CHARS_MAX, MODULE_ITEMS_MAX, SAVED_MAX,
-                         SETTING_ITEMS_MAX, WARNINGS_MAX)
+from app.schemas import (
+    FRAMES_MAX,
+    LABEL_CHARS_MAX,
+    MODULE_ITEMS_MAX,
+    SAVED_MAX,
+    SETTING_ITEMS_MAX,
+    WARNINGS_MAX,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("next_run_is_right")]
 
@@ -41,8 +48,10 @@ def test_an_exception_class_named_by_5000_chars_is_shortened_not_a_crash(sandbox
 
 
 def test_a_module_of_25000_parameters_lists_the_first_20000_and_says_so(sandbox):
-    code = ("import torch\nfrom torch import nn\n"
-            "m = nn.ParameterList([nn.Parameter(torch.ones(1)) for _ in range(25000)])")
+    code = (
+        "import torch\nfrom torch import nn\n"
+        "m = nn.ParameterList([nn.Parameter(torch.ones(1)) for _ in range(25000)])"
+    )
     for mode, r in _responses(sandbox, code).items():
         (m,) = [e for e in r.modules if e.name == "m"]
         assert len(m.parameters) == MODULE_ITEMS_MAX, mode
@@ -74,8 +83,10 @@ def test_an_optimizer_over_25000_parameters_lists_20000_params_and_states(sandbo
 
 
 def test_a_5000_item_hyperparameter_keeps_999_items_and_an_ellipsis(sandbox):
-    code = ("import torch\np = torch.nn.Parameter(torch.ones(1))\n"
-            "opt = torch.optim.SGD([p], lr=0.1)\nopt.param_groups[0]['foo'] = list(range(5000))")
+    code = (
+        "import torch\np = torch.nn.Parameter(torch.ones(1))\n"
+        "opt = torch.optim.SGD([p], lr=0.1)\nopt.param_groups[0]['foo'] = list(range(5000))"
+    )
     for mode, r in _responses(sandbox, code).items():
         (opt,) = [e for e in r.modules if e.name == "opt"]
         foo = opt.param_groups[0].hyperparameters["foo"]
@@ -138,6 +149,6 @@ def test_warnings_past_the_kept_count_end_in_how_many_more():
     assert 2 * WARNINGS_KEPT + 2 <= WARNINGS_MAX  # (+2: the "dropped" notes of encode_payload)
     many = [f"w{i}" for i in range(WARNINGS_KEPT + 500)]
     kept = _few(many)
-    assert len(kept) == WARNINGS_KEPT and kept[:-1] == many[:WARNINGS_KEPT - 1]
+    assert len(kept) == WARNINGS_KEPT and kept[:-1] == many[: WARNINGS_KEPT - 1]
     assert kept[-1] == "and 501 more warnings not listed"
     assert _few(many[:WARNINGS_KEPT]) == many[:WARNINGS_KEPT]

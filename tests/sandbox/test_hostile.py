@@ -8,6 +8,7 @@ right answer. Attacks a specific layer stops assert that layer's own error (EPER
 EACCES from Landlock), so the test fails if the layer regresses; test_confinement checks that
 every layer this host supports is active.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,15 +23,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("next_run_is_righ
 
 # ---- time, memory, processes, threads ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("code", ["while True:\n    pass", "import time\ntime.sleep(60)"])
 def test_busy_loop_and_sleep_hit_the_time_limit(sandbox, code):
     assert sandbox.result(code)["error"]["type"] == "TimeLimit"
 
 
-@pytest.mark.parametrize("code", [
-    "chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 2**20))",
-    "import torch\nt = torch.empty(2**40, dtype=torch.uint8)",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(64 * 2**20))",
+        "import torch\nt = torch.empty(2**40, dtype=torch.uint8)",
+    ],
+)
 def test_memory_growth_and_one_huge_allocation_hit_the_memory_limit(sandbox, code):
     # A generous time limit: zero-filling a gigabyte on a loaded machine can take a while.
     assert sandbox.result(code, timeout_s=20)["error"]["type"] == "MemoryLimit"
@@ -72,11 +77,14 @@ def test_threads_still_running_after_the_snippet_are_killed_with_it(sandbox):
     assert gone(outcome.pid)
 
 
-@pytest.mark.parametrize("code", [
-    "import subprocess\nsubprocess.run(['/bin/sh', '-c', 'id'])",
-    "import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'print(1)'])",
-    "import os\nos.posix_spawn('/bin/true', ['true'], {})",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import subprocess\nsubprocess.run(['/bin/sh', '-c', 'id'])",
+        "import os, sys\nos.execv(sys.executable, [sys.executable, '-c', 'print(1)'])",
+        "import os\nos.posix_spawn('/bin/true', ['true'], {})",
+    ],
+)
 def test_subprocess_exec_and_spawn_are_refused(sandbox, code):
     res = sandbox.result(code)
     assert res["error"]["type"] == "PermissionError", res["error"]
@@ -89,6 +97,7 @@ def test_os_system_cannot_run_a_shell(sandbox):
 
 
 # ---- crashes and exits ----------------------------------------------------------------------
+
 
 def test_segfault_via_ctypes_is_a_crash(sandbox):
     outcome = sandbox.run("import ctypes\nctypes.string_at(0)")
@@ -119,6 +128,7 @@ def test_deep_recursion_is_contained(sandbox, limit):
 
 # ---- output ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_output_floods_end_with_output_limit_and_keep_a_prefix(sandbox, stream):
     res = sandbox.result(f"import sys\nwhile True:\n    print('y' * 4095, file=sys.{stream})")
@@ -141,8 +151,17 @@ def test_fake_frames_on_stdout_reach_nobody(sandbox):
 
 
 def test_forged_result_frame_only_forges_this_runs_own_result(sandbox):
-    forged = json.dumps({"ok": True, "stdout": {"text": "forged", "truncated": False}, "stderr": {"text": "",
-                         "truncated": False}, "error": None, "duration_ms": 0.0, "snapshot": None, "warnings": []})
+    forged = json.dumps(
+        {
+            "ok": True,
+            "stdout": {"text": "forged", "truncated": False},
+            "stderr": {"text": "", "truncated": False},
+            "error": None,
+            "duration_ms": 0.0,
+            "snapshot": None,
+            "warnings": [],
+        }
+    )
     code = textwrap.dedent(f"""\
         import os, stat, time
         data = {forged!r}.encode()
@@ -194,6 +213,7 @@ def test_non_utf8_and_control_characters_in_output_and_names(sandbox):
 
 # ---- the inspector and torch, attacked from inside --------------------------------------------
 
+
 def test_monkeypatched_torch_that_lies_or_raises_does_not_break_the_run(sandbox):
     code = textwrap.dedent("""\
         import torch
@@ -208,10 +228,13 @@ def test_monkeypatched_torch_that_lies_or_raises_does_not_break_the_run(sandbox)
     assert res["snapshot"] is None or [t["shape"] for t in res["snapshot"]["tensors"]] == [[3]]
 
 
-@pytest.mark.parametrize("patch, warning", [
-    ("i.snapshot = lambda ns: 1 / 0", "inspector failed: ZeroDivisionError"),
-    ("import sys\nsys.modules['app.inspector'] = None", "inspector unavailable"),
-])
+@pytest.mark.parametrize(
+    "patch, warning",
+    [
+        ("i.snapshot = lambda ns: 1 / 0", "inspector failed: ZeroDivisionError"),
+        ("import sys\nsys.modules['app.inspector'] = None", "inspector unavailable"),
+    ],
+)
 def test_a_sabotaged_inspector_only_loses_this_runs_snapshot(sandbox, patch, warning):
     res = sandbox.result(f"import app.inspector as i\n{patch}")
     assert res["snapshot"] is None
@@ -225,12 +248,16 @@ def test_an_inspector_that_lies_only_lies_about_this_run(sandbox):
 
 # ---- snapshot bombs -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("code", [
-    "import torch\nts = torch.zeros(10**6).split(1)",  # a million tiny tensors
-    "a = []\nfor _ in range(10**6):\n    a = [a]",  # a million nested lists
-    "import torch\nd = {('k' * 10**6) + str(i): torch.ones(1) for i in range(50)}",  # 50 MB of names
-    "d = {i: {i: [i] * 10} for i in range(10**6)}",
-])
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\nts = torch.zeros(10**6).split(1)",  # a million tiny tensors
+        "a = []\nfor _ in range(10**6):\n    a = [a]",  # a million nested lists
+        "import torch\nd = {('k' * 10**6) + str(i): torch.ones(1) for i in range(50)}",  # 50 MB of names
+        "d = {i: {i: [i] * 10} for i in range(10**6)}",
+    ],
+)
 def test_snapshot_bombs_give_a_bounded_result(sandbox, code):
     outcome = sandbox.run(code, timeout_s=10)
     assert outcome.status == "ok"

@@ -2,6 +2,7 @@
 files, the network, signalling other processes, dangerous syscalls. See test_hostile.py for
 the pattern (each attack contained, then the next benign run is right).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("next_run_is_righ
 
 # ---- files ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", [
-    "/etc/passwd", "/etc/shadow", str(REPO_ROOT / "pyproject.toml"), str(REPO_ROOT / "app" / "settings.py"),
-    str(REPO_ROOT / ".git" / "HEAD"), "/proc/1/environ", "/root/.bash_history",
-])
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/passwd",
+        "/etc/shadow",
+        str(REPO_ROOT / "pyproject.toml"),
+        str(REPO_ROOT / "app" / "settings.py"),
+        str(REPO_ROOT / ".git" / "HEAD"),
+        "/proc/1/environ",
+        "/root/.bash_history",
+    ],
+)
 def test_reading_files_outside_the_allowed_tree_is_denied(sandbox, path):
     assert lines(sandbox, TRY + f"attempt(lambda: open({path!r}, 'rb').read(1))") == ["PermissionError 13"]
 
@@ -36,7 +46,10 @@ def test_the_zygotes_environment_cannot_be_read(sandbox):
 
 
 def test_listing_directories_outside_the_allowed_tree_is_denied(sandbox):
-    code = TRY + "import os\nfor d in ('/', '/root', '/tmp', '/work', '/proc/self'):\n    attempt(lambda: os.listdir(d))"
+    code = (
+        TRY
+        + "import os\nfor d in ('/', '/root', '/tmp', '/work', '/proc/self'):\n    attempt(lambda: os.listdir(d))"
+    )
     assert lines(sandbox, code) == ["PermissionError 13"] * 5
 
 
@@ -70,12 +83,17 @@ def test_flooding_the_result_pipe_is_cut_off(sandbox):
 
 # ---- network --------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def listeners():
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    for sock, addr in ((tcp, ("127.0.0.1", 0)), (udp, ("127.0.0.1", 0)), (unix, f"\0tp-hostile-{os.getpid()}")):
+    for sock, addr in (
+        (tcp, ("127.0.0.1", 0)),
+        (udp, ("127.0.0.1", 0)),
+        (unix, f"\0tp-hostile-{os.getpid()}"),
+    ):
         sock.bind(addr)
         sock.setblocking(False)
     tcp.listen(8)
@@ -115,6 +133,7 @@ def test_in_process_socketpair_still_works_for_asyncio(sandbox):
 
 
 # ---- signals and the kernel -------------------------------------------------------------------
+
 
 def test_killing_the_zygote_everything_or_the_server_is_refused(sandbox):
     code = TRY + textwrap.dedent(f"""\

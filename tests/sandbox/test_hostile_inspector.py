@@ -8,6 +8,7 @@ agree, and the run must end as the snippet left it (ok) with its other tensors s
 next_run_is_right fixture then checks that the zygote is the same process and the next benign run
 is right.
 """
+
 from __future__ import annotations
 
 import textwrap
@@ -19,9 +20,26 @@ from app.convert import to_response
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("next_run_is_right")]
 
 MODES = {"plain": None, "stepped": True, "changes_only": {"states": False}}
-TENSOR_FIELDS = ("shape", "stride", "storage_offset", "dtype", "is_contiguous", "numel",
-                 "element_size", "requires_grad", "is_leaf", "grad_fn", "version", "is_view",
-                 "base", "grad", "preview", "stats", "flags", "byte_range")
+TENSOR_FIELDS = (
+    "shape",
+    "stride",
+    "storage_offset",
+    "dtype",
+    "is_contiguous",
+    "numel",
+    "element_size",
+    "requires_grad",
+    "is_leaf",
+    "grad_fn",
+    "version",
+    "is_view",
+    "base",
+    "grad",
+    "preview",
+    "stats",
+    "flags",
+    "byte_range",
+)
 ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "is_view", "preview", "byte_range")
 
 
@@ -48,8 +66,9 @@ def _same_outcome(runs: dict[str, dict]) -> dict:
     for mode, res in runs.items():
         assert (res["ok"], res["error"]) == (True, None), (mode, res["error"], res["warnings"])
         assert res["snapshot"] is not None, (mode, res["warnings"])
-        assert ([t["name"] for t in res["snapshot"]["tensors"]]
-                == [t["name"] for t in plain["snapshot"]["tensors"]]), mode
+        assert [t["name"] for t in res["snapshot"]["tensors"]] == [
+            t["name"] for t in plain["snapshot"]["tensors"]
+        ], mode
     return plain["snapshot"]
 
 
@@ -110,19 +129,22 @@ def test_patched_torch_and_numpy_do_not_make_the_snapshot_lie(sandbox):
 def test_a_storage_resized_under_live_views_is_flagged_not_read(sandbox):
     """Regression: `x.untyped_storage().resize_(0)` with `y = x[2:]` alive: the snapshot read
     y's values through numpy from freed memory and the worker died of SIGSEGV."""
-    runs = _runs(sandbox, """\
+    runs = _runs(
+        sandbox,
+        """\
         import torch
         x = torch.ones(10)
         y = x[2:]
         x.untyped_storage().resize_(0)
         z = torch.arange(3.)
-    """)
+    """,
+    )
     snap = _same_outcome(runs)
     for name in ("x", "y"):
         entry = next(t for t in snap["tensors"] if t["name"] == name)
         assert "out_of_bounds" in entry["flags"] and entry["preview"] is None, entry
         assert any(w.startswith(f"{name}: values not read") for w in snap["warnings"])
-    assert next(t for t in snap["tensors"] if t["name"] == "z")["preview"]["values"] == [0., 1., 2.]
+    assert next(t for t in snap["tensors"] if t["name"] == "z")["preview"]["values"] == [0.0, 1.0, 2.0]
 
 
 HOSTILE = {
@@ -170,15 +192,18 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("attack", sorted(HOSTILE))
-def test_exceptions_raised_by_the_snippets_code_while_inspecting_are_not_its_outcome(
-        sandbox, attack):
+def test_exceptions_raised_by_the_snippets_code_while_inspecting_are_not_its_outcome(sandbox, attack):
     """Regression: KeyboardInterrupt, SystemExit or GeneratorExit raised by a __repr__, a
     __class__ property, a metaclass or a saved-tensor hook while the inspector read the namespace
     lost the snapshot ("snapshot failed"), or, in a stepped run, escaped the step hook into the
     snippet and became its error; so did one raised by the __str__ of an exception the inspector
     put in a warning."""
-    runs = _runs(sandbox, "import torch\nbefore = torch.zeros(2)\n"
-                 + textwrap.dedent(HOSTILE[attack]) + "after = torch.zeros(3)\n")
+    runs = _runs(
+        sandbox,
+        "import torch\nbefore = torch.zeros(2)\n"
+        + textwrap.dedent(HOSTILE[attack])
+        + "after = torch.zeros(3)\n",
+    )
     snap = _same_outcome(runs)
     names = [t["name"] for t in snap["tensors"]]
     assert names[0] == "before" and "after" in names and len(names) >= 3, names
@@ -190,7 +215,10 @@ def test_a_slow_or_hanging_repr_truncates_the_snapshot_within_its_budget(sandbox
     """Regression: a __repr__ that sleeps, on each of 100 dict keys, had no bound but the
     worker's hard kill: the run was lost as a TimeLimit, plain or stepped. (A 3 s run: the
     budgets are 1 s each, however loaded the machine.)"""
-    runs = _runs(sandbox, timeout_s=3, code=f"""\
+    runs = _runs(
+        sandbox,
+        timeout_s=3,
+        code=f"""\
         import time, torch
         first = torch.ones(2)
         class Slow:
@@ -198,7 +226,8 @@ def test_a_slow_or_hanging_repr_truncates_the_snapshot_within_its_budget(sandbox
                 time.sleep({sleep_s})
                 return "slow"
         d = {{Slow(): torch.ones(1) for _ in range(100)}}
-    """)
+    """,
+    )
     snap = _same_outcome(runs)
     assert snap["tensors"][0]["name"] == "first" and snap["truncated"] is True
     assert any("time budget" in w for w in snap["warnings"]), snap["warnings"]
@@ -212,8 +241,7 @@ def test_tensors_of_more_than_64_dimensions_are_left_out_with_a_warning(sandbox,
     runs = _runs(sandbox, f"import torch\nsmall = torch.ones(2)\nt = torch.ones([1] * {dims})\n")
     snap = _same_outcome(runs)
     assert [t["name"] for t in snap["tensors"]] == ["small"] and snap["truncated"] is True
-    assert (f"t: a tensor of {dims} dimensions is not shown; the playground shows up to 64"
-            in snap["warnings"])
+    assert f"t: a tensor of {dims} dimensions is not shown; the playground shows up to 64" in snap["warnings"]
 
 
 ODDITIES = """\
@@ -234,8 +262,7 @@ half = torch.ones(2, dtype=torch.bfloat16)
 def test_odd_tensors_give_a_result(sandbox):
     snap = _same_outcome(_runs(sandbox, ODDITIES))
     by_name = {t["name"]: t for t in snap["tensors"]}
-    assert list(by_name) == ["nt", "meta", "huge_meta", "coo", "csr", "q", "c", "flags", "empty",
-                             "half"]
+    assert list(by_name) == ["nt", "meta", "huge_meta", "coo", "csr", "q", "c", "flags", "empty", "half"]
     assert by_name["nt"]["shape"] == [2, -1, 3] and by_name["nt"]["flags"] == ["nested"]
     assert by_name["huge_meta"]["numel"] == 2**60 and by_name["huge_meta"]["preview"] is None
     assert by_name["coo"]["shape"] == [2**31, 2**31] and "sparse" in by_name["coo"]["flags"]
@@ -245,7 +272,9 @@ def test_odd_tensors_give_a_result(sandbox):
 
 
 def test_names_over_256_characters_are_shortened_and_stay_unique(sandbox):
-    runs = _runs(sandbox, """\
+    runs = _runs(
+        sandbox,
+        """\
         import torch
         globals()["x" * 300] = torch.ones(1)
         globals()["x" * 299 + "y"] = torch.ones(2)
@@ -253,14 +282,14 @@ def test_names_over_256_characters_are_shortened_and_stay_unique(sandbox):
             pass
         box = Box()
         setattr(box, "a" * 10**6, torch.ones(3))
-    """)
+    """,
+    )
     names = [t["name"] for t in _same_outcome(runs)["tensors"]]
     assert len(names) == len(set(names)) == 3 and all(len(n) <= 256 for n in names)
     assert names[0] == "x" * 255 + "…" and names[2].startswith("box.aaa")
 
 
-def test_a_step_failing_outside_the_observers_is_skipped_not_raised_into_the_snippet(
-        monkeypatch):
+def test_a_step_failing_outside_the_observers_is_skipped_not_raised_into_the_snippet(monkeypatch):
     """Regression: a step hook let an exception raised after the observation (where the
     budget's alarm can land too) escape into the snippet, as the snippet's own error."""
     import json
@@ -273,8 +302,11 @@ def test_a_step_failing_outside_the_observers_is_skipped_not_raised_into_the_sni
         raise KeyboardInterrupt("between two guards")
 
     monkeypatch.setattr(trace, "grad_mode", late_alarm)
-    res = json.loads(run_snippet("import torch\nx = torch.ones(2)\ny = x * 2\n",
-                                 SandboxLimits(exec_timeout_s=5.0), trace=True))
+    res = json.loads(
+        run_snippet(
+            "import torch\nx = torch.ones(2)\ny = x * 2\n", SandboxLimits(exec_timeout_s=5.0), trace=True
+        )
+    )
     assert (res["ok"], res["error"], res["steps"]) == (True, None, [])
     assert res["warnings"].count("step skipped: KeyboardInterrupt") == 3
     assert [t["name"] for t in res["snapshot"]["tensors"]] == ["x", "y"]
@@ -284,7 +316,10 @@ def test_steps_slow_to_observe_stop_before_they_cost_the_run_its_time(sandbox):
     """Regression: each step read 30 keys whose __repr__ takes 10 ms (0.3 s, under a step's
     budget), so 20 loop iterations of steps outlasted the run's 3 s: TimeLimit, where the plain
     run is fine. The steps, all together, now stop at half of the run's time."""
-    runs = _runs(sandbox, timeout_s=3, code="""\
+    runs = _runs(
+        sandbox,
+        timeout_s=3,
+        code="""\
         import time, torch
         class Slow:
             def __repr__(self):
@@ -293,7 +328,8 @@ def test_steps_slow_to_observe_stop_before_they_cost_the_run_its_time(sandbox):
         d = {Slow(): torch.ones(1) for _ in range(30)}
         for i in range(20):
             x = torch.ones(i + 1)
-    """)
+    """,
+    )
     snap = _same_outcome(runs)
     assert len(snap["tensors"]) == 31 and snap["truncated"] is False
     for mode in ("stepped", "changes_only"):

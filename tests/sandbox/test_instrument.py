@@ -1,5 +1,6 @@
 """app.sandbox.instrument: the server compiles a traced snippet, the worker only loads it, and
 the run is the same as when the worker compiles it itself."""
+
 from __future__ import annotations
 
 import base64
@@ -46,8 +47,9 @@ def _comparable(payload: bytes) -> dict:
     return data
 
 
-@pytest.mark.parametrize("code", [LOOPS, *(textwrap.dedent(e.code) for e in EXAMPLES)],
-                         ids=["loops", *(e.id for e in EXAMPLES)])
+@pytest.mark.parametrize(
+    "code", [LOOPS, *(textwrap.dedent(e.code) for e in EXAMPLES)], ids=["loops", *(e.id for e in EXAMPLES)]
+)
 def test_precompiled_run_equals_the_worker_compiling_itself(code):
     pre = instrument.precompile(code)
     assert pre is not None
@@ -61,23 +63,25 @@ def test_precompiled_run_equals_the_worker_compiling_itself(code):
 def test_the_worker_runs_the_precompiled_code_not_the_source():
     """The job's code object is what runs (so a precompile that was not used would show)."""
     pre = instrument.precompile("x = 'precompiled'\n")
-    payload = json.loads(run_snippet("x = 'source'\nprint(x)\n", LIMITS, trace=True,
-                                     precompiled=pre))
+    payload = json.loads(run_snippet("x = 'source'\nprint(x)\n", LIMITS, trace=True, precompiled=pre))
     assert payload["stdout"]["text"] == ""
     assert [s["start_line"] for s in payload["steps"]] == [1]
 
 
-@pytest.mark.parametrize("code", [
-    "x = (1\n",                                    # a syntax error: the worker reports it
-    "x = 1 is 1\n",                                # SyntaxWarning: for the snippet's stderr
-    "s = '\\d'\n",                                 # DeprecationWarning (invalid escape), likewise
-    "x = 1\n" + "# pad\n" * (instrument.PRECOMPILE_MAX_BYTES // 6),  # too big to compile here
-    "a = 1\n" * (instrument.PRECOMPILE_MAX_STATEMENTS + 1),  # too many statements, though small
-    "a = 1; " * (instrument.PRECOMPILE_MAX_STATEMENTS + 1),   # the same on one line
-    "x = 1\x00\n",                                 # null byte: compile() raises ValueError
-    "x = '\udcff'\n",                              # lone surrogate: cannot even be encoded
-    "x = " + "(" * 300 + "1" + ")" * 300 + "\n",   # nesting beyond the parser's limit
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = (1\n",  # a syntax error: the worker reports it
+        "x = 1 is 1\n",  # SyntaxWarning: for the snippet's stderr
+        "s = '\\d'\n",  # DeprecationWarning (invalid escape), likewise
+        "x = 1\n" + "# pad\n" * (instrument.PRECOMPILE_MAX_BYTES // 6),  # too big to compile here
+        "a = 1\n" * (instrument.PRECOMPILE_MAX_STATEMENTS + 1),  # too many statements, though small
+        "a = 1; " * (instrument.PRECOMPILE_MAX_STATEMENTS + 1),  # the same on one line
+        "x = 1\x00\n",  # null byte: compile() raises ValueError
+        "x = '\udcff'\n",  # lone surrogate: cannot even be encoded
+        "x = " + "(" * 300 + "1" + ")" * 300 + "\n",  # nesting beyond the parser's limit
+    ],
+)
 def test_what_the_server_cannot_compile_exactly_is_left_to_the_worker(code):
     assert instrument.precompile(code) is None
 
@@ -89,14 +93,23 @@ def test_compile_time_warning_still_reaches_the_snippets_stderr(sandbox):
     assert len(result["steps"]) == 1
 
 
-@pytest.mark.parametrize("broken", [
-    None, "text", {}, {"magic": "0000", "code": "", "sites": []},
-    {"magic": instrument._MAGIC, "code": "not base64!", "sites": []},
-    {"magic": instrument._MAGIC, "code": base64.b64encode(b"\x00junk").decode(), "sites": []},
-    {"magic": instrument._MAGIC, "code": base64.b64encode(marshal.dumps(42)).decode(), "sites": []},
-    {"magic": instrument._MAGIC, "sites": [["a", 1]],
-     "code": base64.b64encode(marshal.dumps(compile("1", "f", "exec"))).decode()},
-])
+@pytest.mark.parametrize(
+    "broken",
+    [
+        None,
+        "text",
+        {},
+        {"magic": "0000", "code": "", "sites": []},
+        {"magic": instrument._MAGIC, "code": "not base64!", "sites": []},
+        {"magic": instrument._MAGIC, "code": base64.b64encode(b"\x00junk").decode(), "sites": []},
+        {"magic": instrument._MAGIC, "code": base64.b64encode(marshal.dumps(42)).decode(), "sites": []},
+        {
+            "magic": instrument._MAGIC,
+            "sites": [["a", 1]],
+            "code": base64.b64encode(marshal.dumps(compile("1", "f", "exec"))).decode(),
+        },
+    ],
+)
 def test_an_unusable_precompiled_field_is_ignored(broken):
     assert instrument.load(broken) is None
     payload = json.loads(run_snippet("x = 1\ny = 2\n", LIMITS, trace=True, precompiled=broken))

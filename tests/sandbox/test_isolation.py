@@ -1,4 +1,5 @@
 """Runs are isolated from each other, from the server's environment and from the host."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Every limit ends a run with a typed error and the server keeps serving."""
+
 from __future__ import annotations
 
 import textwrap
@@ -16,12 +17,15 @@ def test_busy_loop_hits_time_limit_and_keeps_earlier_variables(sandbox):
     assert [t["name"] for t in res["snapshot"]["tensors"]] == ["kept"]
 
 
-@pytest.mark.parametrize("code", [
-    # SIGALRM blocked: the soft timer never fires, only the zygote's hard kill ends it.
-    "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(30)",
-    # TimeLimit caught and ignored forever.
-    "import time\nwhile True:\n    try:\n        time.sleep(30)\n    except BaseException:\n        pass",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        # SIGALRM blocked: the soft timer never fires, only the zygote's hard kill ends it.
+        "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(30)",
+        # TimeLimit caught and ignored forever.
+        "import time\nwhile True:\n    try:\n        time.sleep(30)\n    except BaseException:\n        pass",
+    ],
+)
 def test_snippet_that_evades_the_soft_timeout_is_hard_killed(sandbox, code):
     outcome = sandbox.run(code)
     assert outcome.status == "timeout"

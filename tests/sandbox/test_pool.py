@@ -1,4 +1,5 @@
 """Pool-level behaviour: overload, oversize results, zygote death and replacement."""
+
 from __future__ import annotations
 
 import os

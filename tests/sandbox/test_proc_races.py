@@ -1,6 +1,7 @@
 """Reading /proc races with processes and threads that exit: a pid's files can vanish before
 open (ENOENT) or between open and read (ESRCH). Pins the CI flake where the isolation test's
 gone() raised ProcessLookupError for a grandchild killed between the two."""
+
 from __future__ import annotations
 
 import builtins

@@ -1,4 +1,5 @@
 """A snippet's outcome is data: output, errors with snippet line numbers, and a snapshot."""
+
 from __future__ import annotations
 
 import textwrap

@@ -1,5 +1,6 @@
 """A small mixed-load soak over the real HTTP server (bench/soak.py has the 2,000-run version).
 No timing assertions: correctness, nothing lost, bounded server memory, no process left."""
+
 from __future__ import annotations
 
 import pytest

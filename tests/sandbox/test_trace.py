@@ -1,5 +1,6 @@
 """Step-through (app.sandbox.trace) via run_snippet in this process, plus one run through the real
 pool: steps per statement and iteration, line ranges, grad modes, with-blocks, caps, errors."""
+
 from __future__ import annotations
 
 import ast
@@ -8,9 +9,9 @@ import textwrap
 
 import pytest
 
+from app.sandbox.instrument import instrument
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.runner import run_snippet
-from app.sandbox.instrument import instrument
 
 LIMITS = SandboxLimits(exec_timeout_s=5.0)
 
@@ -34,8 +35,7 @@ def test_one_step_per_top_level_statement_with_its_lines():
                        3)
         y = x.sum()
         """)
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 3, None),
-                        ("statement", 4, 4, None)]
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 3, None), ("statement", 4, 4, None)]
     assert p["steps_truncated"] is False
     assert p["steps"][1]["changes"]["tensors"]["added"] == ["x"]
 
@@ -46,10 +46,13 @@ def test_final_snapshot_is_the_same_as_a_plain_run():
     assert traced(code)["snapshot"] == plain["snapshot"]
 
 
-@pytest.mark.parametrize("code", [
-    "import torch\ntorch.manual_seed(0)\nlin = torch.nn.Linear(2, 2)\nlin.weight.data.fill_(7)\n",
-    "import torch\nbig = torch.zeros(100_000)\nbig.data[50_001] = 5.0\nprint(big.max())\n",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import torch\ntorch.manual_seed(0)\nlin = torch.nn.Linear(2, 2)\nlin.weight.data.fill_(7)\n",
+        "import torch\nbig = torch.zeros(100_000)\nbig.data[50_001] = 5.0\nprint(big.max())\n",
+    ],
+)
 def test_final_snapshot_sees_writes_no_version_counter_saw(code):
     """Regression: after `lin.weight.data.fill_(7)` a traced run's final snapshot still showed
     the old weights (the write moved no version counter), where a plain run showed 7s."""
@@ -58,19 +61,27 @@ def test_final_snapshot_sees_writes_no_version_counter_saw(code):
 
 
 def test_loop_iterations_are_steps_up_to_the_cap():
-    p = traced("""\
+    p = traced(
+        """\
         import torch
         w = torch.zeros(2)
         for i in range(5):
             w.add_(1)
         done = True
-        """, trace={"loop_iterations_max": 3, "loop_body_iterations_max": 0})
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
-                        ("iteration", 3, 4, 1), ("iteration", 3, 4, 2), ("iteration", 3, 4, 3),
-                        ("statement", 3, 4, 5), ("statement", 5, 5, None)]
+        """,
+        trace={"loop_iterations_max": 3, "loop_body_iterations_max": 0},
+    )
+    assert lines(p) == [
+        ("statement", 1, 1, None),
+        ("statement", 2, 2, None),
+        ("iteration", 3, 4, 1),
+        ("iteration", 3, 4, 2),
+        ("iteration", 3, 4, 3),
+        ("statement", 3, 4, 5),
+        ("statement", 5, 5, None),
+    ]
     assert "iterations 4-5 ran without steps" in p["steps"][5]["note"]
-    versions = [s["changes"]["tensors"]["changed"][0]["fields"]["version"]
-                for s in p["steps"][2:6]]
+    versions = [s["changes"]["tensors"]["changed"][0]["fields"]["version"] for s in p["steps"][2:6]]
     assert versions == [[0, 1], [1, 2], [2, 3], [3, 5]]
 
 
@@ -87,11 +98,20 @@ def test_the_first_iterations_step_through_the_loop_body():
                 w.grad = None
         done = 1
         """)
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
-                        ("statement", 4, 4, 1), ("statement", 5, 5, 1), ("statement", 7, 7, 1),
-                        ("iteration", 3, 7, 1),
-                        ("statement", 4, 4, 2), ("statement", 5, 5, 2), ("statement", 7, 7, 2),
-                        ("iteration", 3, 7, 2), ("iteration", 3, 7, 3), ("statement", 8, 8, None)]
+    assert lines(p) == [
+        ("statement", 1, 1, None),
+        ("statement", 2, 2, None),
+        ("statement", 4, 4, 1),
+        ("statement", 5, 5, 1),
+        ("statement", 7, 7, 1),
+        ("iteration", 3, 7, 1),
+        ("statement", 4, 4, 2),
+        ("statement", 5, 5, 2),
+        ("statement", 7, 7, 2),
+        ("iteration", 3, 7, 2),
+        ("iteration", 3, 7, 3),
+        ("statement", 8, 8, None),
+    ]
     backward, cleared = p["steps"][3]["changes"], p["steps"][4]["changes"]
     assert backward["tensors"]["added"] == ["w.grad"] and cleared["tensors"]["removed"] == ["w.grad"]
     body = traced("for i in range(4):\n    x = i\n", trace={"loop_body_iterations_max": 3})
@@ -104,27 +124,34 @@ def test_after_the_first_iterations_the_body_runs_as_written():
     300k-iteration loop's traced time."""
     tree = ast.parse("for i in range(9):\n    a = i\n    b = a\n")
     instrument(tree)
-    choose = tree.body[0].body[0].body[0]           # for > try > if __tp_body__[0]
+    choose = tree.body[0].body[0].body[0]  # for > try > if __tp_body__[0]
     assert ast.unparse(choose.test) == "__tp_body__[0]"
     assert [ast.unparse(n) for n in choose.orelse] == ["a = i", "b = a"]
     assert "__tp_step__" in ast.unparse(ast.Module(choose.body, []))
     p = traced("for i in range(9):\n    a = i\n    b = a\nflags = list(__tp_body__)\n")
-    assert p["stdout"]["text"] == "" and [s["iteration"] for s in p["steps"]][:7] == [
-        1, 1, 1, 2, 2, 2, 3]
+    assert p["stdout"]["text"] == "" and [s["iteration"] for s in p["steps"]][:7] == [1, 1, 1, 2, 2, 2, 3]
 
 
 def test_a_loop_inside_an_except_handler_still_counts_its_iterations():
     """Regression: the iteration hook took any active exception for the body raising, and in an
     except handler there always is one: such a loop had no iteration steps."""
-    p = traced("try:\n    1 / 0\nexcept ZeroDivisionError:\n    for i in range(3):\n        x = i\n",
-               trace={"loop_body_iterations_max": 0})
+    p = traced(
+        "try:\n    1 / 0\nexcept ZeroDivisionError:\n    for i in range(3):\n        x = i\n",
+        trace={"loop_body_iterations_max": 0},
+    )
     assert [s["kind"] for s in p["steps"]] == ["caught", "iteration", "iteration", "iteration"]
 
 
 def test_a_loop_in_a_loop_body_is_one_statement():
     p = traced("for i in range(2):\n    for j in range(3):\n        x = j\n    y = i\n")
-    assert lines(p) == [("statement", 2, 3, 1), ("statement", 4, 4, 1), ("iteration", 1, 4, 1),
-                        ("statement", 2, 3, 2), ("statement", 4, 4, 2), ("iteration", 1, 4, 2)]
+    assert lines(p) == [
+        ("statement", 2, 3, 1),
+        ("statement", 4, 4, 1),
+        ("iteration", 1, 4, 1),
+        ("statement", 2, 3, 2),
+        ("statement", 4, 4, 2),
+        ("iteration", 1, 4, 2),
+    ]
 
 
 def test_continue_and_break_still_end_an_iteration():
@@ -153,8 +180,14 @@ def test_with_block_bodies_are_stepped_with_their_grad_mode():
         d = x * 2
         """)
     modes = {s["start_line"]: s["grad_mode"] for s in p["steps"]}
-    assert modes == {1: "enable_grad", 2: "enable_grad", 4: "no_grad", 6: "enable_grad",
-                     8: "inference_mode", 9: "enable_grad"}
+    assert modes == {
+        1: "enable_grad",
+        2: "enable_grad",
+        4: "no_grad",
+        6: "enable_grad",
+        8: "inference_mode",
+        9: "enable_grad",
+    }
 
 
 def test_error_mid_way_keeps_the_steps_before_it_and_adds_an_error_step():
@@ -166,8 +199,12 @@ def test_error_mid_way_keeps_the_steps_before_it_and_adds_an_error_step():
         print('never')
         """)
     assert p["ok"] is False and p["error"]["line"] == 4
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
-                        ("statement", 3, 3, None), ("error", 4, 4, None)]
+    assert lines(p) == [
+        ("statement", 1, 1, None),
+        ("statement", 2, 2, None),
+        ("statement", 3, 3, None),
+        ("error", 4, 4, None),
+    ]
     assert p["stdout"]["text"] == ""
 
 
@@ -177,7 +214,7 @@ def test_error_inside_a_loop_names_the_iteration():
             if i == 2:
                 raise ValueError(i)
         """)
-    assert lines(p)[-1] == ("error", 3, 3, 3)   # the statement that raised, in iteration 3
+    assert lines(p)[-1] == ("error", 3, 3, 3)  # the statement that raised, in iteration 3
     assert [s["kind"] for s in p["steps"]] == ["iteration", "iteration", "error"]
 
 
@@ -200,22 +237,26 @@ TRY_VIEW = """\
 def test_try_bodies_are_stepped_and_a_handled_exception_is_a_caught_step():
     p = traced(TRY_VIEW)
     assert p["ok"] is True
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 2, 2, None),
-                        ("statement", 3, 3, None), ("caught", 5, 5, None),
-                        ("statement", 7, 7, None), ("statement", 8, 8, None),
-                        ("statement", 12, 12, None)]
+    assert lines(p) == [
+        ("statement", 1, 1, None),
+        ("statement", 2, 2, None),
+        ("statement", 3, 3, None),
+        ("caught", 5, 5, None),
+        ("statement", 7, 7, None),
+        ("statement", 8, 8, None),
+        ("statement", 12, 12, None),
+    ]
     caught = p["steps"][3]
     assert caught["note"].startswith("raised RuntimeError: view size is not compatible")
     assert caught["note"].endswith("handled by the except at line 6")
-    assert caught["changes"]["empty"] is True      # the failed view made nothing
+    assert caught["changes"]["empty"] is True  # the failed view made nothing
     assert p["steps"][4]["stdout"] == "view failed\n"
     assert p["steps"][5]["changes"]["tensors"]["added"] == ["c"]
 
 
 def test_try_else_runs_stepped_when_nothing_raised():
     p = traced(TRY_VIEW.replace("b.view(-1)", "a.view(-1)"))
-    assert [(k, a) for k, a, _, _ in lines(p)][3:] == [("statement", 5), ("statement", 10),
-                                                       ("statement", 12)]
+    assert [(k, a) for k, a, _, _ in lines(p)][3:] == [("statement", 5), ("statement", 10), ("statement", 12)]
     assert p["steps"][4]["stdout"] == "no error\n"
 
 
@@ -244,8 +285,7 @@ def test_an_exception_that_escapes_the_try_steps_its_finally_then_ends_in_an_err
             z = 2
         """)
     assert p["error"]["type"] == "ZeroDivisionError"
-    assert lines(p) == [("statement", 1, 1, None), ("statement", 7, 7, None),
-                        ("error", 3, 3, None)]
+    assert lines(p) == [("statement", 1, 1, None), ("statement", 7, 7, None), ("error", 3, 3, None)]
 
 
 def test_a_raise_in_a_loop_inside_try_names_its_iteration_when_caught():
@@ -257,8 +297,12 @@ def test_a_raise_in_a_loop_inside_try_names_its_iteration_when_caught():
         except ValueError as e:
             msg = str(e)
         """)
-    assert lines(p) == [("iteration", 2, 4, 1), ("iteration", 2, 4, 2), ("caught", 4, 4, 3),
-                        ("statement", 6, 6, None)]
+    assert lines(p) == [
+        ("iteration", 2, 4, 1),
+        ("iteration", 2, 4, 2),
+        ("caught", 4, 4, 3),
+        ("statement", 6, 6, None),
+    ]
     assert "raised ValueError: two" in p["steps"][2]["note"]
 
 
@@ -273,14 +317,16 @@ ODD_STR = """\
     """
 
 
-@pytest.mark.parametrize("body, kind", [("raise TypeError('no text')", "TypeError"),
-                                        ("raise SystemExit(3)", "SystemExit")])
+@pytest.mark.parametrize(
+    "body, kind", [("raise TypeError('no text')", "TypeError"), ("raise SystemExit(3)", "SystemExit")]
+)
 def test_the_snippets_broken_exception_str_does_not_break_stepping(body, kind):
     """Regression: the caught step's note calls str() on the snippet's exception, which the plain
     run never does; a __str__ raising SystemExit ended the traced run alone."""
     p = traced(ODD_STR.format(body=body))
-    assert p["ok"] is True and json.loads(run_snippet(
-        textwrap.dedent(ODD_STR.format(body=body)), LIMITS))["ok"]
+    assert (
+        p["ok"] is True and json.loads(run_snippet(textwrap.dedent(ODD_STR.format(body=body)), LIMITS))["ok"]
+    )
     assert p["steps"][1]["note"].startswith(f"raised Odd: <str() failed: {kind}>")
     assert p["steps"][-1]["start_line"] == 7
 
@@ -312,16 +358,17 @@ def test_match_case_bodies_are_stepped():
 
 
 def test_step_cap_stops_stepping_not_the_run():
-    p = traced("\n".join(f"v{i} = {i}" for i in range(10)) + "\nprint('end')",
-               trace={"steps_max": 4})
+    p = traced("\n".join(f"v{i} = {i}" for i in range(10)) + "\nprint('end')", trace={"steps_max": 4})
     assert len(p["steps"]) == 4 and p["steps_truncated"] is True
     assert p["ok"] is True and p["stdout"]["text"] == "end\n"
     assert any("steps_max=4" in w for w in p["warnings"])
 
 
 def test_byte_cap_stops_stepping_not_the_run():
-    p = traced("import torch\n" + "\n".join(f"t{i} = torch.randn(4, 4)" for i in range(20)),
-               trace={"bytes_max": 6000})
+    p = traced(
+        "import torch\n" + "\n".join(f"t{i} = torch.randn(4, 4)" for i in range(20)),
+        trace={"bytes_max": 6000},
+    )
     assert p["ok"] is True and p["steps_truncated"] is True
     assert 1 <= len(p["steps"]) < 21
     assert [t["name"] for t in p["snapshot"]["tensors"]][-1] == "t19"
@@ -334,7 +381,7 @@ def test_stdout_is_split_by_step():
 
 def test_hooks_do_not_leak_into_the_namespace():
     p = traced("names = sorted(k for k in globals() if k.startswith('__tp'))\nprint(len(names))")
-    assert p["stdout"]["text"] == "6\n"       # visible while it runs (documented) ...
+    assert p["stdout"]["text"] == "6\n"  # visible while it runs (documented) ...
     assert p["ok"] and p["snapshot"]["tensors"] == []
 
 
@@ -343,8 +390,9 @@ def test_syntax_error_has_no_steps():
     assert p["error"]["type"] == "SyntaxError" and p["steps"] == []
 
 
-@pytest.mark.parametrize("code", ["x = (1,\n", "import torch\nreturn 5\n", "a = 1\nnonlocal a\n",
-                                  "x = 1\ny = 'a\\x00'\0\n"])
+@pytest.mark.parametrize(
+    "code", ["x = (1,\n", "import torch\nreturn 5\n", "a = 1\nnonlocal a\n", "x = 1\ny = 'a\\x00'\0\n"]
+)
 def test_a_broken_snippet_fails_traced_exactly_as_plain(code):
     """The parser's errors and the compiler's ('return' outside function, which ast.parse
     accepts): a traced run compiles only the rewritten tree, yet reports the same error."""
@@ -361,8 +409,9 @@ def test_future_import_stays_first():
 
 
 def test_time_limit_while_stepping_is_a_time_limit():
-    p = traced("import time\nfor i in range(1000):\n    time.sleep(0.01)",
-               limits=SandboxLimits(exec_timeout_s=0.3))
+    p = traced(
+        "import time\nfor i in range(1000):\n    time.sleep(0.01)", limits=SandboxLimits(exec_timeout_s=0.3)
+    )
     assert p["error"]["type"] == "TimeLimit"
     assert p["steps"][-1]["kind"] == "error"
 
@@ -372,16 +421,19 @@ def test_instrument_keeps_line_numbers_inside_try_and_handlers():
     sites = instrument(tree)
     assert [(s.start_line, s.end_line) for s in sites] == [(2, 2), (3, 3), (4, 4), (6, 6)]
     handler = tree.body[0].handlers[0]
-    assert [n.lineno for n in handler.body] == [3, 4, 4]   # caught hook, y = 2, its step hook
+    assert [n.lineno for n in handler.body] == [3, 4, 4]  # caught hook, y = 2, its step hook
 
 
 def test_instrument_keeps_snippet_line_numbers():
     tree = ast.parse("x = 1\n\nfor i in range(2):\n    y = i\n")
     sites = instrument(tree)
     assert [(s.start_line, s.end_line, s.loop, s.parent) for s in sites] == [
-        (1, 1, False, None), (3, 4, True, None), (4, 4, False, 1)]
+        (1, 1, False, None),
+        (3, 4, True, None),
+        (4, 4, False, 1),
+    ]
     loop = next(n for n in tree.body if isinstance(n, ast.For))
-    assert loop.body[0].body[0].lineno == 4     # the body, wrapped in try/finally, kept its line
+    assert loop.body[0].body[0].lineno == 4  # the body, wrapped in try/finally, kept its line
 
 
 @pytest.mark.integration
@@ -398,10 +450,10 @@ def test_pre_encoded_steps_are_spliced_into_valid_json():
     as bytes (trace.Encoded): the result must be the same JSON as encoding them as dicts."""
     from app.sandbox.runner import encode_payload
     from app.sandbox.trace import Encoded
+
     steps = [{"index": 0, "note": "ü \"quoted\""}, {"index": 1, "state": None}]
     payload = {"ok": True, "warnings": [], "steps_truncated": False}
-    spliced = encode_payload({**payload, "steps": Encoded(json.dumps(s).encode() for s in steps)},
-                             10_000)
+    spliced = encode_payload({**payload, "steps": Encoded(json.dumps(s).encode() for s in steps)}, 10_000)
     assert json.loads(spliced) == {**payload, "steps": steps}
     assert json.loads(encode_payload({"steps": Encoded([])}, 100)) == {"steps": []}
 
@@ -409,8 +461,14 @@ def test_pre_encoded_steps_are_spliced_into_valid_json():
 def test_oversized_pre_encoded_steps_are_dropped_not_the_run():
     from app.sandbox.runner import encode_payload
     from app.sandbox.trace import Encoded
-    payload = {"ok": True, "warnings": [], "snapshot": {"tensors": []}, "steps_truncated": False,
-               "steps": Encoded([json.dumps({"blob": "z" * 5000}).encode()])}
+
+    payload = {
+        "ok": True,
+        "warnings": [],
+        "snapshot": {"tensors": []},
+        "steps_truncated": False,
+        "steps": Encoded([json.dumps({"blob": "z" * 5000}).encode()]),
+    }
     data = json.loads(encode_payload(payload, 1000))
     assert data["steps"] == [] and data["steps_truncated"] is True
     assert data["snapshot"] == {"tensors": []}
@@ -421,8 +479,10 @@ def test_tensor_print_falls_back_field_by_field():
     """prints._tensor_print reads every field in one try; a tensor whose storage cannot be read
     (a meta tensor... any raising field) still gets a print, with None for that field."""
     import torch
+
     from app.inspector.prints import _tensor_print
     from app.inspector.walk import WalkResult
+
     fine = _tensor_print("x", [], torch.ones(2), WalkResult())
     assert fine[4] == (2,) and fine[-1][1:] == (8, True)  # (address, nbytes, on CPU)
 
@@ -432,5 +492,6 @@ def test_tensor_print_falls_back_field_by_field():
     class Odd(torch.Tensor):  # an override is the snippet's: torch's own storage is read
         def untyped_storage(self):
             raise RuntimeError("no storage")
+
     odd = torch.ones(3).as_subclass(Odd)
     assert _tensor_print("o", [], odd, WalkResult())[-1][1:] == (12, True)

@@ -1,5 +1,6 @@
 """Stepping without per-step states (trace {"states": false}, app.inspector.changes): the same
 `changes` as the full step-through after every step of every lesson, for a fraction of its cost."""
+
 from __future__ import annotations
 
 import json
@@ -22,23 +23,27 @@ EDGE_CASES = {
     "disjoint-views": "import torch\nx = torch.zeros(6)\na = x[:3]\nb = x[3:]\nb.fill_(1)\n",
     # numpy writes move no version counter; from_numpy and .numpy() share the bytes
     "numpy-write": "import torch, numpy as np\narr = np.zeros(4)\nt = torch.from_numpy(arr)\n"
-                   "arr[1] = 5\nback = t.numpy()\nback[2] = 7\n",
+    "arr[1] = 5\nback = t.numpy()\nback[2] = 7\n",
     # .data writes go through a tensor with a version counter of its own
     "data-write": "import torch\nw = torch.ones(3, requires_grad=True)\nw.data.mul_(2)\n",
     # a big tensor: memory sampled, values compared by preview
     "big": "import torch\nbig = torch.zeros(200, 200)\nbig[0, 0] = 1\nbig.add_(1)\nbig[100, 100] = 5\n",
     # empty allocations: each a storage of its own (as group_storages has them), same key
     "empty": "import torch\ne = torch.empty(0)\nf = torch.zeros(0, 3)\ng = e.view(0, 1)\n"
-             "h = torch.ones(4)[2:2]\ndel e\ns = torch.ones(2).to_sparse()\n",
+    "h = torch.ones(4)[2:2]\ndel e\ns = torch.ones(2).to_sparse()\n",
     "rebinding": "import torch\nx = torch.ones(3)\nx = x.clone()\nx = x + 1\ny = x\ndel y\n",
     "reshape-in-place": "import torch\nx = torch.ones(2, 3)\nx.t_()\nx.unsqueeze_(0)\n",
     "modules": "import torch\nm = torch.nn.Linear(2, 2)\nm.eval()\nm.extra = torch.nn.Linear(1, 1)\n"
-               "opt = torch.optim.SGD(m.parameters(), lr=0.1)\nopt.param_groups[0]['lr'] = 0.5\n",
+    "opt = torch.optim.SGD(m.parameters(), lr=0.1)\nopt.param_groups[0]['lr'] = 0.5\n",
     "errors": "import torch\nx = torch.ones(2)\ntry:\n    x.view(3)\nexcept RuntimeError:\n"
-              "    x.add_(1)\nx.mul_(2)\nx.view(5)\n",
+    "    x.add_(1)\nx.mul_(2)\nx.view(5)\n",
 }
-CASES = {**{e.id: textwrap.dedent(e.code) for e in EXAMPLES}, **EDGE_CASES,
-         "synthetic": snippet(), "training-loop": TRAINING_LOOP}
+CASES = {
+    **{e.id: textwrap.dedent(e.code) for e in EXAMPLES},
+    **EDGE_CASES,
+    "synthetic": snippet(),
+    "training-loop": TRAINING_LOOP,
+}
 
 
 def keyed(changes: dict, before_keys: dict[str, str], after_keys: dict[str, str]) -> dict:
@@ -68,13 +73,17 @@ def side_by_side(code: str, monkeypatch) -> list[tuple[dict, dict]]:
         full, prev = self.__dict__.setdefault("_full", [StepObserver(), (None, {})])
         obs = full.observe(self.namespace)
         if obs.changed:
-            expected = keyed(diff(prev[0], obs.snapshot, storage_keys_before=prev[1],
-                                  storage_keys_after=obs.storage_keys), prev[1], obs.storage_keys)
+            expected = keyed(
+                diff(prev[0], obs.snapshot, storage_keys_before=prev[1], storage_keys_after=obs.storage_keys),
+                prev[1],
+                obs.storage_keys,
+            )
             self._full[1] = (obs.snapshot, obs.storage_keys)
         else:
             expected = empty_changes()
         pairs.append((expected, json.loads(json.dumps(changes))))
         return changes, keys, state
+
     monkeypatch.setattr(trace.Tracer, "_observe", both)
     payload = json.loads(run_snippet(code, LIMITS, trace={"states": False}))
     assert payload["steps"] and all(s["state"] is None for s in payload["steps"])
@@ -94,6 +103,7 @@ def test_light_steps_are_the_same_steps(case):
         payload = json.loads(run_snippet(CASES[case], LIMITS, trace={"states": states}))
         keep = ("index", "kind", "start_line", "end_line", "iteration", "grad_mode", "stdout", "note")
         return [{k: s[k] for k in keep} for s in payload["steps"]]
+
     assert steps(False) == steps(True)
 
 

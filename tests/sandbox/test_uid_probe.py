@@ -1,5 +1,6 @@
 """The uid-drop probe must report unreadable paths (e.g. a repo under a mode-700 mktemp dir)
 instead of hanging or crashing, and require_uid_drop makes that fatal."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ def test_probe_names_the_directory_that_blocks_the_sandbox_uid(private_dir):
     readable = os.path.dirname(os.__file__)
     if os.geteuid() != 0:
         assert probe_readable_as(LIMITS.sandbox_uid, LIMITS.sandbox_gid, [readable]) == [
-            "probe child produced no answer"]  # cannot drop uid: counts as a failed probe
+            "probe child produced no answer"
+        ]  # cannot drop uid: counts as a failed probe
         return
     blocked = probe_readable_as(LIMITS.sandbox_uid, LIMITS.sandbox_gid, [readable, private_dir + "/app"])
     assert blocked == [f"{private_dir} (PermissionError)"]

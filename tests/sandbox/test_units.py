@@ -1,5 +1,6 @@
 """In-process unit tests of the sandbox's pure pieces: framing, capped output, payload encoding,
 limits (de)serialisation."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,14 @@ import pytest
 
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.output import CappedWriter, OutputLimit
-from app.sandbox.protocol import FrameDecoder, FrameError, FrameTooLarge, encode_frame, read_frame, write_frame
+from app.sandbox.protocol import (
+    FrameDecoder,
+    FrameError,
+    FrameTooLarge,
+    encode_frame,
+    read_frame,
+    write_frame,
+)
 from app.sandbox.runner import encode_payload
 
 
@@ -22,7 +30,7 @@ def test_decoder_reassembles_frames_split_anywhere():
     decoder = FrameDecoder(max_size=1000)
     frames = []
     for i in range(len(stream)):
-        frames += decoder.feed(stream[i:i + 1])
+        frames += decoder.feed(stream[i : i + 1])
     assert frames == [b"first", b"", b"x" * 300]
     assert decoder.buffered == 0
 
@@ -71,8 +79,15 @@ def test_capped_writer_exact_fit_is_not_truncated():
 
 def _payload(snapshot, text="hi"):
     out = {"text": text, "truncated": False}
-    return {"ok": True, "stdout": out, "stderr": dict(out), "error": None, "duration_ms": 1.0,
-            "snapshot": snapshot, "warnings": []}
+    return {
+        "ok": True,
+        "stdout": out,
+        "stderr": dict(out),
+        "error": None,
+        "duration_ms": 1.0,
+        "snapshot": snapshot,
+        "warnings": [],
+    }
 
 
 def test_payload_that_fits_is_kept_whole():
@@ -121,11 +136,13 @@ def test_warm_up_ignores_the_snippets_exec_timeout():
     # lazy import and every child inherited a half-imported sympy ("module 'sympy' has no
     # attribute 'printing'" from torch.optim.SGD in three lesson examples).
     from app.sandbox import zygote
+
     assert zygote._warm_up(SandboxLimits(exec_timeout_s=0.000001)) is None
 
 
 def test_failed_warm_up_is_reported_not_served(monkeypatch):
     from app.sandbox import zygote
+
     monkeypatch.setattr(zygote, "WARMUP_SNIPPET", "import torch\n1 / 0\n")
     reason = zygote._warm_up(SandboxLimits())
     assert reason is not None and "ZeroDivisionError" in reason
@@ -133,11 +150,13 @@ def test_failed_warm_up_is_reported_not_served(monkeypatch):
 
 def _recorded_warm_up(monkeypatch) -> list[tuple[str, str]]:
     from app.sandbox import zygote
+
     runs: list[tuple[str, str]] = []
 
     def run(code, limits, trace=False):
         runs.append((code, json.dumps(trace)))
         return b'{"ok": true}'
+
     monkeypatch.setattr(zygote, "run_snippet", run)
     assert zygote._warm_up(SandboxLimits(exec_timeout_s=0.5)) is None
     return runs
@@ -145,7 +164,9 @@ def _recorded_warm_up(monkeypatch) -> list[tuple[str, str]]:
 
 def test_warm_up_runs_every_lesson_example_plain_and_stepped_both_ways(monkeypatch):
     import textwrap
+
     from app.examples import EXAMPLES
+
     runs = _recorded_warm_up(monkeypatch)
     for code in [textwrap.dedent(e.code) for e in EXAMPLES] + [zygote_snippet()]:
         modes = {trace for c, trace in runs if c == code}
@@ -154,6 +175,7 @@ def test_warm_up_runs_every_lesson_example_plain_and_stepped_both_ways(monkeypat
 
 def zygote_snippet() -> str:
     from app.sandbox import zygote
+
     return zygote.WARMUP_SNIPPET
 
 
@@ -161,8 +183,10 @@ def test_warm_up_skips_the_lessons_on_a_cuda_build(monkeypatch):
     # Their backward() would start the autograd engine's device threads in the zygote, and every
     # forked child would then be a "bad autograd fork".
     import torch
+
     monkeypatch.setattr(torch.version, "cuda", "12.4")
     from app.sandbox import zygote
+
     assert {code for code, _ in _recorded_warm_up(monkeypatch)} == {zygote.WARMUP_SNIPPET}
 
 
@@ -170,12 +194,20 @@ def test_warm_up_leaves_torch_as_a_fresh_import_would(monkeypatch):
     # The zygote's global state is every child's: a lesson that turns grad off, seeds or changes
     # the default dtype, then fails before undoing it, must not leak into every run.
     import torch
+
     import app.examples
     from app.examples import Example
     from app.sandbox import zygote
-    leaky = Example("leaky", "t", "l", "c", "import torch\ntorch.manual_seed(123)\n"
-                    "torch.set_grad_enabled(False)\ntorch.set_default_dtype(torch.float64)\n"
-                    "torch.set_printoptions(precision=1)\n1 / 0\n")
+
+    leaky = Example(
+        "leaky",
+        "t",
+        "l",
+        "c",
+        "import torch\ntorch.manual_seed(123)\n"
+        "torch.set_grad_enabled(False)\ntorch.set_default_dtype(torch.float64)\n"
+        "torch.set_printoptions(precision=1)\n1 / 0\n",
+    )
     monkeypatch.setattr(app.examples, "EXAMPLES", [leaky])
     seed = torch.initial_seed()
     expected = torch.randn(3, generator=torch.Generator().manual_seed(seed))
@@ -193,6 +225,7 @@ def test_lesson_examples_in_the_zygote_leave_children_working():
     # run autograd (a CPU build starts no device threads, so no bad fork).
     from app.sandbox import zygote
     from app.sandbox.runner import run_snippet
+
     zygote._warm_up_lessons(SandboxLimits(exec_timeout_s=30.0))
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -215,9 +248,11 @@ def test_allocator_failures_surface_as_memory_limit(message):
     # Regression: torch reports some allocation failures as RuntimeError("std::bad_alloc"),
     # which showed the user a RuntimeError instead of the MemoryLimit they hit.
     from app.sandbox.runner import describe_error
+
     assert describe_error(RuntimeError(message), [])["type"] == "MemoryLimit"
 
 
 def test_ordinary_runtime_errors_stay_themselves():
     from app.sandbox.runner import describe_error
+
     assert describe_error(RuntimeError("view size is not compatible"), [])["type"] == "RuntimeError"

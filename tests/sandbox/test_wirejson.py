@@ -1,4 +1,5 @@
 """app.sandbox.wirejson: orjson's speed, the standard library's answers, on untrusted values."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,16 @@ from app.sandbox import wirejson
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("value", [
-    {"a": [1, 2.5, None, True, "ü \"q\""], "b": {"c": []}},
-    {"hp": 10**30, "neg": -(10**25)},          # beyond 64 bits: orjson refuses to write these
-    {"name": "globals()['\udcff']"},            # a lone surrogate: orjson refuses it
-    {1: "int key", "x": 0.1},                   # json.dumps turns int keys into strings
-    [[[[[]]]]] * 3,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": [1, 2.5, None, True, "ü \"q\""], "b": {"c": []}},
+        {"hp": 10**30, "neg": -(10**25)},  # beyond 64 bits: orjson refuses to write these
+        {"name": "globals()['\udcff']"},  # a lone surrogate: orjson refuses it
+        {1: "int key", "x": 0.1},  # json.dumps turns int keys into strings
+        [[[[[]]]]] * 3,
+    ],
+)
 def test_round_trip_matches_the_standard_library(value):
     data = wirejson.dumps(value)
     assert isinstance(data, bytes)
@@ -79,8 +83,14 @@ def test_out_of_memory_is_a_memory_error_not_a_crash():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _LITTLE_MEMORY], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LITTLE_MEMORY],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
     assert (proc.returncode, proc.stdout.strip()) == (0, "MemoryError"), proc.stderr[-2000:]
 
 
@@ -106,19 +116,30 @@ def test_long_fractions_take_the_fast_path(monkeypatch):
     assert wirejson.loads(doc) == {"mean": -0.0014250894309952855, "std": [1.2e-22, 1e-22]}
 
 
-@pytest.mark.parametrize("doc", [b"12345678901234567890", b"-12345678901234567890",
-                                 b'{"x":12345678901234567890.5}', b'["a1234567890123456789"]'])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"12345678901234567890",
+        b"-12345678901234567890",
+        b'{"x":12345678901234567890.5}',
+        b'["a1234567890123456789"]',
+    ],
+)
 def test_a_long_run_not_after_a_point_still_takes_the_exact_path(doc, monkeypatch):
     calls = []
     real = wirejson.json.loads
-    monkeypatch.setattr(wirejson.json, "loads",
-                        lambda data, **kw: calls.append(1) or real(data, **kw))
+    monkeypatch.setattr(wirejson.json, "loads", lambda data, **kw: calls.append(1) or real(data, **kw))
     assert wirejson.loads(doc) == real(doc) and calls == [1]
 
 
-@pytest.mark.parametrize("doc", [b"[" * 100_000 + b"]" * 100_000,
-                                 b'["\\udcff", ' + b"[" * 100_000 + b"]" * 100_000 + b"]",
-                                 b"[12345678901234567890, " + b"[" * 5_000 + b"]" * 5_000 + b"]"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'["\\udcff", ' + b"[" * 100_000 + b"]" * 100_000 + b"]",
+        b"[12345678901234567890, " + b"[" * 5_000 + b"]" * 5_000 + b"]",
+    ],
+)
 def test_json_nested_100000_deep_is_a_value_error_not_a_recursion_error(doc):
     """Regression: orjson refuses nesting past 1,024 levels, and the standard library's parser
     it fell back on recursed into a RecursionError (a server error, not a Crash run)."""
@@ -126,8 +147,17 @@ def test_json_nested_100000_deep_is_a_value_error_not_a_recursion_error(doc):
         wirejson.loads(doc)
 
 
-@pytest.mark.parametrize("doc", [b"[NaN]", b"[Infinity]", b"[-Infinity]", b"[1e400]",
-                                 b'["\\udcff", 1e400]', b"[12345678901234567890, NaN]"])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        b"[NaN]",
+        b"[Infinity]",
+        b"[-Infinity]",
+        b"[1e400]",
+        b'["\\udcff", 1e400]',
+        b"[12345678901234567890, NaN]",
+    ],
+)
 def test_non_finite_numbers_are_refused_on_both_paths(doc):
     """json.loads reads NaN, Infinity and 1e400 as floats; strict JSON has none of them, and a
     non-finite float would reach the views (and json.dumps(allow_nan=False) would refuse it)."""
@@ -137,11 +167,19 @@ def test_non_finite_numbers_are_refused_on_both_paths(doc):
 
 def _tricky_docs() -> list[bytes]:
     values = [
-        {"a\\\"": ["x" * 300, {"k": [1, 2, {"z": "\\\"]},:"}]}], "b": [[]] * 50, "c": {},
-         "d": " \\\\", "e": [{"s": "q\\\\", "t": "[{,:"}] * 20},
+        {
+            "a\\\"": ["x" * 300, {"k": [1, 2, {"z": "\\\"]},:"}]}],
+            "b": [[]] * 50,
+            "c": {},
+            "d": " \\\\",
+            "e": [{"s": "q\\\\", "t": "[{,:"}] * 20,
+        },
         [{"name": "é ü \u2603", "v": [1.5, -2, None, True, False, "\\\\\\\""]}] * 40,
         {"big": {"inner": list(range(300)), "ints": [10**30, -(10**25)]}, "x": "\udcff"},
-        [], {}, [[[[[[]]]]]], {"only": {"nested": {"objects": {}}}},
+        [],
+        {},
+        [[[[[[]]]]]],
+        {"only": {"nested": {"objects": {}}}},
     ]
     docs = [json.dumps(v).encode() for v in values]
     docs.append(b'  {\n "spaced" : [ 1 ,\t2 , [ 3 ] ] ,\r\n "k" : { } }  ')
@@ -153,16 +191,31 @@ def test_parsing_in_pieces_gives_what_one_parse_gives(doc, monkeypatch):
     """app.sandbox.json_pieces lays a big document out by its strings, brackets and separators
     and parses it piece by piece; with tiny pieces every split path runs on small documents."""
     from app.sandbox import json_pieces
+
     monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
     monkeypatch.setattr(json_pieces, "PIECE_BYTES", 16)
     assert json_pieces.loads(doc) == json.loads(doc)
 
 
-@pytest.mark.parametrize("bad", [b"[1, 2,]", b'{"a": 1,}', b"[1, 2", b"[1, 2]]", b'{"a" 1}',
-                                 b'{"a": [1}', b'["unterminated]', b'{1: 2}', b"[1] [2]",
-                                 b'{"a": NaN}', b"[" * 200 + b"]" * 200])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"[1, 2,]",
+        b'{"a": 1,}',
+        b"[1, 2",
+        b"[1, 2]]",
+        b'{"a" 1}',
+        b'{"a": [1}',
+        b'["unterminated]',
+        b'{1: 2}',
+        b"[1] [2]",
+        b'{"a": NaN}',
+        b"[" * 200 + b"]" * 200,
+    ],
+)
 def test_parsing_in_pieces_refuses_what_one_parse_refuses(bad, monkeypatch):
     from app.sandbox import json_pieces
+
     monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
     monkeypatch.setattr(json_pieces, "PIECE_BYTES", 4)
     with pytest.raises(ValueError):
@@ -171,6 +224,7 @@ def test_parsing_in_pieces_refuses_what_one_parse_refuses(bad, monkeypatch):
 
 def test_parsing_in_pieces_bounds_depth_before_parsing(monkeypatch):
     from app.sandbox import json_pieces
+
     monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 0)
     ok = b"[" * json_pieces.DEPTH_MAX + b"]" * json_pieces.DEPTH_MAX
     assert json_pieces.loads(ok) == json.loads(ok)
@@ -186,15 +240,17 @@ def test_a_big_document_is_parsed_in_calls_of_at_most_a_piece(monkeypatch):
     shaped: long lists, big objects, one big member nested in another. (One long string or
     number is parsed whole: those go at memory speed.)"""
     from app.sandbox import json_pieces
+
     calls: list[int] = []
     real = wirejson.loads
     monkeypatch.setattr(wirejson, "loads", lambda data: calls.append(len(data)) or real(data))
     monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 1000)
     monkeypatch.setattr(json_pieces, "PIECE_BYTES", 200)
-    doc = {"steps": [{"state": {"set": [{"name": f"t{i}", "v": [i] * 5} for i in range(30)]}}
-                     for _ in range(5)],
-           "graph": {"nodes": [{"id": f"n{i}"} for i in range(300)], "edges": list(range(500))},
-           "stdout": {"text": "short"}}
+    doc = {
+        "steps": [{"state": {"set": [{"name": f"t{i}", "v": [i] * 5} for i in range(30)]}} for _ in range(5)],
+        "graph": {"nodes": [{"id": f"n{i}"} for i in range(300)], "edges": list(range(500))},
+        "stdout": {"text": "short"},
+    }
     data = json.dumps(doc).encode()
     assert json_pieces.loads(data) == doc
     assert len(calls) > 20 and max(calls) <= 200 + 2

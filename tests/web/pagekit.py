@@ -1,4 +1,5 @@
 """Helpers for the page tests: real snapshots of real torch objects, in-process."""
+
 from app.inspector import snapshot
 from app.schemas import RunResponse
 

@@ -1,4 +1,5 @@
 """HTTP contract of /api/run and /api/health, over httpx against real workers."""
+
 import os
 import signal
 import threading
@@ -45,12 +46,15 @@ def test_syntax_error_reports_its_line(client):
     assert body["error"]["line"] in (2, 3)
 
 
-@pytest.mark.parametrize("payload, fragment", [
-    ({}, "code"),
-    ({"code": 5}, "code"),
-    ({"code": None}, "code"),
-    ({"code": "x=1", "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        ({}, "code"),
+        ({"code": 5}, "code"),
+        ({"code": None}, "code"),
+        ({"code": "x=1", "extra": 1}, "extra"),
+    ],
+)
 def test_bad_request_bodies_get_422_with_a_clear_message(client, payload, fragment):
     r = client.post("/api/run", json=payload)
     assert r.status_code == 422
@@ -149,8 +153,7 @@ def test_traced_run_is_encoded_counted_and_leaves_the_gc_on(client):
     import gc
 
     before = client.get("/api/health").json()["metrics"]["runs_by_outcome"].get("ok", 0)
-    r = client.post("/api/run", json={"code": "import torch\nx = torch.ones(2)\nx.add_(1)\n",
-                                      "trace": True})
+    r = client.post("/api/run", json={"code": "import torch\nx = torch.ones(2)\nx.add_(1)\n", "trace": True})
     assert r.status_code == 200
     body = r.json()
     assert [s["start_line"] for s in body["steps"]] == [1, 2, 3]

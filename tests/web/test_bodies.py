@@ -3,6 +3,7 @@
 The bug: BodyLimit trusted content-length, so a chunked body (which declares none) was read and
 parsed whole before its 413 (200 MB: +600 MB peak). These tests send bodies over raw sockets and
 count, in an ASGI layer outside the app, every body byte the app was handed."""
+
 from __future__ import annotations
 
 import logging
@@ -18,9 +19,9 @@ from app.settings import Settings
 from tests.forged_kit import ForgedPool, encoded, payload
 from tests.webserver import serve
 
-SETTINGS = Settings()                       # the default limit: the server hands the app its body
-LIMIT = body_max_bytes(SETTINGS)            # in pieces of up to ~64 KiB; this is 394,240 bytes
-HUGE = 200 * 1024 * 1024                    # what the client offers: 200 MB
+SETTINGS = Settings()  # the default limit: the server hands the app its body
+LIMIT = body_max_bytes(SETTINGS)  # in pieces of up to ~64 KiB; this is 394,240 bytes
+HUGE = 200 * 1024 * 1024  # what the client offers: 200 MB
 CHUNK = 64 * 1024
 BODY_ROUTES = ["/api/run", "/", "/fragments/run", "/fragments/step", "/fragments/diagram"]
 
@@ -72,8 +73,12 @@ def connection(url: str):
 
 
 def _head(path: str, *headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: test", "Content-Type: application/x-www-form-urlencoded",
-             *headers]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: test",
+        "Content-Type: application/x-www-form-urlencoded",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -97,7 +102,7 @@ def _offer_chunked(sock: socket.socket, total: int) -> int:
             sock.sendall(chunk)
             sent += CHUNK
     except (BrokenPipeError, ConnectionResetError, TimeoutError):
-        pass   # the server closed the connection, or stopped reading: it refused the rest
+        pass  # the server closed the connection, or stopped reading: it refused the rest
     sock.settimeout(30)
     return sent
 
@@ -129,9 +134,9 @@ def test_a_body_longer_than_its_content_length_gives_the_app_only_the_declared_b
     url, counted = server
     with connection(url) as sock:
         sock.sendall(_head("/fragments/diagram", "Content-Length: 5") + b"t=1&x")
-        assert _status(sock) == 404          # no such run: the five declared bytes were parsed
-        sock.sendall(b"z" * LIMIT * 4)       # ... and the rest of the "body"
-        assert _status(sock) == 400          # is a malformed request of its own
+        assert _status(sock) == 404  # no such run: the five declared bytes were parsed
+        sock.sendall(b"z" * LIMIT * 4)  # ... and the rest of the "body"
+        assert _status(sock) == 400  # is a malformed request of its own
     assert counted.seen["/fragments/diagram"] == 5
     assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
 
@@ -161,19 +166,28 @@ def _until_answered(counted: Counted, path: str) -> None:
 def test_a_body_at_the_limit_is_accepted(server):
     url, counted = server
     body = b"code=" + b"x" * (LIMIT - 5)
-    r = httpx.post(f"{url}/fragments/run", content=body, timeout=30,
-                   headers={"content-type": "application/x-www-form-urlencoded"})
-    assert r.status_code == 200          # a notice (the code is over code_max_bytes), not a 413
+    r = httpx.post(
+        f"{url}/fragments/run",
+        content=body,
+        timeout=30,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 200  # a notice (the code is over code_max_bytes), not a 413
     assert counted.seen["/fragments/run"] == LIMIT
-    r = httpx.post(f"{url}/fragments/run", content=body + b"x", timeout=30,
-                   headers={"content-type": "application/x-www-form-urlencoded"})
+    r = httpx.post(
+        f"{url}/fragments/run",
+        content=body + b"x",
+        timeout=30,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 413 and r.headers["connection"] == "close"
 
 
 def test_a_body_that_never_arrives_is_a_408_after_the_read_timeout():
     """A client that declares more than it sends and waits: uvicorn alone would wait forever."""
-    app = create_app(Settings(body_read_timeout_s=0.5),
-                     pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
+    app = create_app(
+        Settings(body_read_timeout_s=0.5), pool_factory=ForgedPool.factory(lambda c, t: encoded(payload()))
+    )
     with serve(app) as url:
         for path in BODY_ROUTES:
             with connection(url) as sock:

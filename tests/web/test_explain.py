@@ -1,4 +1,5 @@
 """Explanations are built from errors torch really raises (messages captured live, not typed in)."""
+
 import sys
 
 import pytest
@@ -31,14 +32,14 @@ def test_view_on_transposed_tensor_names_the_dims_that_cannot_merge():
 
 
 def test_view_explanation_only_blames_dims_that_really_cannot_merge():
-    t = torch.arange(24).view(2, 3, 4).permute(0, 2, 1)   # dims 0,1 mergeable? no; 1,2 no
-    u = torch.arange(24).view(2, 3, 4)[:, :, :2]            # dims 0,1 mergeable? no (12 != 3*4... )
+    t = torch.arange(24).view(2, 3, 4).permute(0, 2, 1)  # dims 0,1 mergeable? no; 1,2 no
+    u = torch.arange(24).view(2, 3, 4)[:, :, :2]  # dims 0,1 mergeable? no (12 != 3*4... )
     for x in (t, u):
         msg = _raise(lambda: x.view(-1))
         ex = _explain(msg, "y = x.view(-1)", 1, {"x": x})
         blamed = [p for p in ex.points if p.startswith("Dims")]
         for d in range(x.dim() - 1):
-            merged = list(x.shape[:d]) + [x.shape[d] * x.shape[d + 1]] + list(x.shape[d + 2:])
+            merged = list(x.shape[:d]) + [x.shape[d] * x.shape[d + 1]] + list(x.shape[d + 2 :])
             try:
                 x.view(merged)
                 ok = True
@@ -62,12 +63,15 @@ def test_stale_saved_tensor_names_node_and_versions():
     assert "of Exp was saved" in text and "now 1" in text and "was 0" in text
 
 
-@pytest.mark.parametrize("make, needle", [
-    (lambda: torch.ones(2, 3) + torch.ones(2, 4), "dimension 1"),
-    (lambda: torch.ones(2, 3) @ torch.ones(4, 5), "inner sizes 3 and 4"),
-    (lambda: torch.arange(6).view(4, 2), "6 elements"),
-    (lambda: torch.ones(3, requires_grad=True).mul(2).backward(), "scalar"),
-])
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda: torch.ones(2, 3) + torch.ones(2, 4), "dimension 1"),
+        (lambda: torch.ones(2, 3) @ torch.ones(4, 5), "inner sizes 3 and 4"),
+        (lambda: torch.arange(6).view(4, 2), "6 elements"),
+        (lambda: torch.ones(3, requires_grad=True).mul(2).backward(), "scalar"),
+    ],
+)
 def test_shape_and_backward_mistakes_are_explained(make, needle):
     msg = _raise(make)
     ex = _explain(msg, "x", 1)
@@ -100,18 +104,19 @@ def test_a_receiver_nested_past_the_recursion_limit_gives_none_instead_of_raisin
     line = "c = (" + "-" * 150 + "b).view(-1)"
     assert receiver_of(line, "view") == "-" * 150 + "b"
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(250)       # unparse of 150 nested operators now recurses too deep
+    sys.setrecursionlimit(250)  # unparse of 150 nested operators now recurses too deep
     try:
         assert receiver_of(line, "view") is None
     finally:
         sys.setrecursionlimit(limit)
-    assert receiver_of("c = b.view(-1)\x00", "view") is None   # a null byte: ValueError
+    assert receiver_of("c = b.view(-1)\x00", "view") is None  # a null byte: ValueError
 
 
 def test_a_view_error_on_a_forged_geometry_skips_the_stride_arithmetic():
     """Strides of 4,000 digits would print products past str()'s digit limit (ValueError)."""
     b = torch.arange(12).view(3, 4).t()
     t = response_for({"b": b}).tensors[0].model_copy(update={"stride": [10**4000, 1]})
-    ex = explain(RunError(type="RuntimeError", line=1, message=_raise(lambda: b.view(-1))),
-                 "c = b.view(-1)", [t])
+    ex = explain(
+        RunError(type="RuntimeError", line=1, message=_raise(lambda: b.view(-1))), "c = b.view(-1)", [t]
+    )
     assert not any(p.startswith("Dims") for p in ex.points) and "b.reshape(...)" in ex.fixes[0]

@@ -7,6 +7,7 @@ and the next benign run must be right.
 The server runs create_app with tests/forged_kit.ForgedPool: the "code" of a request names the
 forged payload its worker answers (FORGED below); "benign" answers a well-formed result.
 """
+
 from __future__ import annotations
 
 import re
@@ -25,21 +26,35 @@ DOT = 'n0 [URL="javascript:alert(document.domain)" target="_self"]; n0'
 
 
 def tensor(**over) -> dict:
-    base = {"name": "x", "aliases": [], "shape": [2, 3], "dtype": "torch.float32",
-            "device": "cpu", "stride": [3, 1], "storage_offset": 0, "numel": 6,
-            "element_size": 4, "nbytes": 24, "storage": "s0", "byte_range": [0, 24],
-            "preview": {"values": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "truncated": False},
-            "flags": []}
+    base = {
+        "name": "x",
+        "aliases": [],
+        "shape": [2, 3],
+        "dtype": "torch.float32",
+        "device": "cpu",
+        "stride": [3, 1],
+        "storage_offset": 0,
+        "numel": 6,
+        "element_size": 4,
+        "nbytes": 24,
+        "storage": "s0",
+        "byte_range": [0, 24],
+        "preview": {"values": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]], "truncated": False},
+        "flags": [],
+    }
     return base | over
 
 
-STORAGE = {"id": "s0", "device": "cpu", "nbytes": 24,
-           "members": [{"name": "x", "kind": "tensor", "byte_range": [0, 24]}]}
+STORAGE = {
+    "id": "s0",
+    "device": "cpu",
+    "nbytes": 24,
+    "members": [{"name": "x", "kind": "tensor", "byte_range": [0, 24]}],
+}
 
 
 def snap(*tensors: dict, **over) -> bytes:
-    return encoded(payload({"tensors": list(tensors) or [tensor()], "storages": [STORAGE]},
-                           **over))
+    return encoded(payload({"tensors": list(tensors) or [tensor()], "storages": [STORAGE]}, **over))
 
 
 def step(state, **over) -> dict:
@@ -50,9 +65,18 @@ def _deep(n: int) -> bytes:
     return b"[" * n + b"]" * n
 
 
-BENIGN = snap(tensor(name="benign", shape=[4], stride=[1], numel=4, nbytes=16,
-                     byte_range=[0, 16], preview={"values": [1.0, 2.0, 3.0, 4.0]}),
-              stdout={"text": "fine\n", "truncated": False})
+BENIGN = snap(
+    tensor(
+        name="benign",
+        shape=[4],
+        stride=[1],
+        numel=4,
+        nbytes=16,
+        byte_range=[0, 16],
+        preview={"values": [1.0, 2.0, 3.0, 4.0]},
+    ),
+    stdout={"text": "fine\n", "truncated": False},
+)
 FORGED: dict[str, bytes] = {
     "negative dimension": snap(tensor(shape=[10**18, -1], numel=0)),
     "10**30 dimension": snap(tensor(shape=[10**30, 1], numel=10**30)),
@@ -63,17 +87,20 @@ FORGED: dict[str, bytes] = {
     "numel not the shape's": snap(tensor(numel=10**12)),
     "a 10 MB name": snap(tensor(name="x" * 10_000_000)),
     "storage id with markup": snap(tensor(storage=f's0">{MARKUP}')),
-    "node id with DOT": encoded(payload({"graph": {"nodes": [
-        {"id": DOT, "name": "MulBackward0", "kind": "function"}], "edges": []}})),
-    "edge with markup": encoded(payload({"graph": {"nodes": [], "edges": [
-        {"source": MARKUP, "target": "n0"}]}})),
+    "node id with DOT": encoded(
+        payload({"graph": {"nodes": [{"id": DOT, "name": "MulBackward0", "kind": "function"}], "edges": []}})
+    ),
+    "edge with markup": encoded(
+        payload({"graph": {"nodes": [], "edges": [{"source": MARKUP, "target": "n0"}]}})
+    ),
     "step section not a list": snap(steps=[step({"tensors": {"keys": "x", "set": {}}})]),
     "step entry not a tensor": snap(steps=[step({"tensors": {"keys": None, "set": [7, "x"]}})]),
     "a state with a million entries": snap(steps=[step({"tensors": {"keys": ["x"] * 10**6}})]),
     "changes not a dict": snap(steps=[step(None, changes=[1, 2])]),
     "JSON nested 100,000 deep": _deep(100_000),
     "JSON nested 100,000 deep in a field": snap(warnings=[]).replace(
-        b'"warnings": []', b'"warnings": ' + _deep(100_000), 1),
+        b'"warnings": []', b'"warnings": ' + _deep(100_000), 1
+    ),
     "raw surrogate bytes": snap(tensor(name="ok")).replace(b'"ok"', b'"\xed\xa0\x80"', 1),
     "not JSON": b"\xff\xfe{{{",
     "a list at the top": encoded([1, 2, 3]),
@@ -117,8 +144,10 @@ def test_the_fragment_routes_answer_a_forged_result_without_a_server_error(clien
     r = client.post("/fragments/run", data={"code": name, "focus": "0"})
     assert r.status_code < 500, r.text[:300]
     assert "invalid result" in r.text and MARKUP not in r.text and "javascript:" not in r.text
-    for route, form in (("/fragments/step", {"code": name, "run": "gone", "step": "3"}),
-                        ("/fragments/diagram", {"run": "gone", "step": "0", "t": "0"})):
+    for route, form in (
+        ("/fragments/step", {"code": name, "run": "gone", "step": "3"}),
+        ("/fragments/diagram", {"run": "gone", "step": "0", "t": "0"}),
+    ):
         r = client.post(route, data=form)
         assert r.status_code < 500, (route, r.text[:300])
         assert MARKUP not in r.text and "javascript:" not in r.text
@@ -127,29 +156,53 @@ def test_the_fragment_routes_answer_a_forged_result_without_a_server_error(clien
 
 # ---- results the schema accepts, whose strings are hostile: they reach the views escaped ----
 def _hostile() -> bytes:
-    t = tensor(name=MARKUP, aliases=[f"{MARKUP}#2", DOT[:200]], grad_fn=DOT,
-               dtype=f"torch.float32{MARKUP}", device=MARKUP, flags=["expanded"])
+    t = tensor(
+        name=MARKUP,
+        aliases=[f"{MARKUP}#2", DOT[:200]],
+        grad_fn=DOT,
+        dtype=f"torch.float32{MARKUP}",
+        device=MARKUP,
+        flags=["expanded"],
+    )
     storage = dict(STORAGE, members=[{"name": MARKUP, "kind": "tensor", "byte_range": [0, 24]}])
-    graph = {"nodes": [{"id": "n0", "name": DOT, "kind": "function", "tensors": [MARKUP],
-                        "saved": [{"name": MARKUP, "shape": [2], "dtype": MARKUP}]},
-                       {"id": "n1", "name": MARKUP, "kind": "leaf", "tensors": []}],
-             "edges": [{"source": "n0", "target": "n1"}]}
-    state = {"tensors": {"keys": [MARKUP], "set": [t]},
-             "storages": {"keys": ["s0"], "set": [storage]}, "graph": graph}
+    graph = {
+        "nodes": [
+            {
+                "id": "n0",
+                "name": DOT,
+                "kind": "function",
+                "tensors": [MARKUP],
+                "saved": [{"name": MARKUP, "shape": [2], "dtype": MARKUP}],
+            },
+            {"id": "n1", "name": MARKUP, "kind": "leaf", "tensors": []},
+        ],
+        "edges": [{"source": "n0", "target": "n1"}],
+    }
+    state = {
+        "tensors": {"keys": [MARKUP], "set": [t]},
+        "storages": {"keys": ["s0"], "set": [storage]},
+        "graph": graph,
+    }
     changes = {"tensors": {"added": [MARKUP]}, "graph": {"added": [{"id": "n0", "name": DOT}]}}
-    steps = [step(state, changes=changes, stdout=MARKUP, note=MARKUP, storage_keys={"s0": "m1"}),
-             step(None, index=1, start_line=2, end_line=2, stdout=DOT)]
-    return encoded(payload({"tensors": [t], "storages": [storage], "graph": graph},
-                           steps=steps, warnings=[MARKUP],
-                           stdout={"text": MARKUP, "truncated": False}))
+    steps = [
+        step(state, changes=changes, stdout=MARKUP, note=MARKUP, storage_keys={"s0": "m1"}),
+        step(None, index=1, start_line=2, end_line=2, stdout=DOT),
+    ]
+    return encoded(
+        payload(
+            {"tensors": [t], "storages": [storage], "graph": graph},
+            steps=steps,
+            warnings=[MARKUP],
+            stdout={"text": MARKUP, "truncated": False},
+        )
+    )
 
 
 HOSTILE = {"hostile strings": _hostile()}
 
 
 def test_hostile_strings_the_schema_accepts_reach_every_view_escaped(client):
-    r = client.post("/api/run", json={"code": "hostile strings", "trace": True,
-                                      "step_states": True})
+    r = client.post("/api/run", json={"code": "hostile strings", "trace": True, "step_states": True})
     assert r.status_code == 200 and r.json()["ok"], r.text[:500]
     assert r.json()["tensors"][0]["name"] == MARKUP  # the API gives the data as it is (JSON)
     page = client.post("/fragments/run", data={"code": "hostile strings", "focus": "0"})
@@ -157,8 +210,11 @@ def test_hostile_strings_the_schema_accepts_reach_every_view_escaped(client):
     token = re.search(r'data-run="([^"]*)"', page.text).group(1)
     assert token, "a traced run is cached for its timeline"
     pages = [page]
-    pages.append(client.post("/fragments/step", data={"code": "hostile strings", "run": token,
-                                                       "step": "0", "focus": "0"}))
+    pages.append(
+        client.post(
+            "/fragments/step", data={"code": "hostile strings", "run": token, "step": "0", "focus": "0"}
+        )
+    )
     pages.append(client.post("/fragments/diagram", data={"run": token, "step": "0", "t": "0"}))
     pages.append(client.post("/fragments/diagram", data={"run": token, "t": "0"}))
     for p in pages:
@@ -174,7 +230,9 @@ def test_hostile_strings_the_schema_accepts_reach_every_view_escaped(client):
 def test_a_snippet_that_forges_its_own_result_gets_a_crash_and_the_next_run_is_right():
     """The real sandbox: the snippet replaces the runner's encoder, as any snippet can."""
     from tests.web.conftest import make_client
-    forge = textwrap.dedent("""\
+
+    forge = (
+        textwrap.dedent("""\
         import json, sys
         runner = sys.modules["app.sandbox.runner"]
         forged = {"ok": True, "stdout": {"text": "", "truncated": False},
@@ -184,14 +242,15 @@ def test_a_snippet_that_forges_its_own_result_gets_a_crash_and_the_next_run_is_r
                                             "dtype": "torch.float32", "device": "cpu"}],
                                "graph": {"nodes": [{"id": %r, "name": "A", "kind": "leaf"}]}}}
         runner.encode_payload = lambda payload, max_bytes: json.dumps(forged).encode()
-    """) % DOT
+    """)
+        % DOT
+    )
     with make_client() as real:
         body = real.post("/api/run", json={"code": forge}).json()
         assert (body["ok"], body["error"]["type"]) == (False, "Crash")
         assert body["error"]["message"].startswith(INVALID)
         nxt = real.post("/api/run", json={"code": "import torch\nx = torch.ones(2, 3)"}).json()
         assert nxt["ok"] and nxt["tensors"][0]["shape"] == [2, 3]
-
 
 
 def test_converting_a_result_runs_off_the_event_loop(client, monkeypatch):
@@ -201,15 +260,19 @@ def test_converting_a_result_runs_off_the_event_loop(client, monkeypatch):
     import threading
 
     import app.web.service as service
+
     real, entered, release = service.to_response, threading.Event(), threading.Event()
 
     def held(outcome):
         entered.set()
         release.wait(30)
         return real(outcome)
+
     monkeypatch.setattr(service, "to_response", held)
-    for route, body in (("/api/run", {"json": {"code": "benign"}}),
-                        ("/fragments/run", {"data": {"code": "benign"}})):
+    for route, body in (
+        ("/api/run", {"json": {"code": "benign"}}),
+        ("/fragments/run", {"data": {"code": "benign"}}),
+    ):
         entered.clear()
         release.clear()
         done: list = []

@@ -2,6 +2,7 @@
 
 The bugs: parse_qs took any escape and any bytes (U+FFFD in their place), any number of fields,
 and `step=²` passed str.isdigit() and then broke int() (a 500), as did 5,000 digits."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,13 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 # ---- the parser ------------------------------------------------------------------------------
 def test_a_browser_form_parses_to_its_fields():
     body = b"code=import+torch%0D%0Ax+%3D+1%E2%82%AC&focus=x&run=Ab-_9&step=12&t=&extra=whatever"
-    assert forms.parse(body) == {"code": "import torch\nx = 1€", "focus": "x", "run": "Ab-_9",
-                                 "step": "12", "t": ""}
+    assert forms.parse(body) == {
+        "code": "import torch\nx = 1€",
+        "focus": "x",
+        "run": "Ab-_9",
+        "step": "12",
+        "t": "",
+    }
 
 
 def test_an_empty_body_and_empty_pairs_are_no_fields():
@@ -29,28 +35,31 @@ def test_an_empty_body_and_empty_pairs_are_no_fields():
     assert forms.parse(b"code") == {"code": ""}
 
 
-@pytest.mark.parametrize("body, reason", [
-    ("step=²".encode(), "step number"),                        # isdigit() says yes; int() ...
-    (b"step=%C2%B2", "step number"),                           # ... the same, escaped
-    (b"t=" + b"9" * 5000, "too long"),
-    (b"step=123456", "the limit is 5"),
-    (b"step=-1", "step number"),
-    (b"t=+1", "tensor row"),                                   # "+" is a space, then "1"
-    (b"t=0x1", "tensor row"),
-    (b"step=1&step=2", "more than once"),
-    (b"&".join([b"a=1"] * (forms.FIELDS_MAX + 1)), "fields"),
-    (b"code=%zz", "percent-escape"),
-    (b"code=%e", "percent-escape"),
-    (b"code=%FF%FE", "UTF-8"),
-    (b"code=%ED%A0%80", "UTF-8"),                              # an encoded lone surrogate
-    (b"code=\xff", "UTF-8"),
-    (b"%zz=1", "percent-escape"),
-    (b"x" * 200 + b"=1", "too long"),
-    (b"run=../../etc", "run token"),
-    (b"run=" + b"a" * 65, "the limit is 64"),
-    (b"focus=" + b"f" * 1025, "the limit is 1024"),
-    (b"other=" + b"o" * 1025 * 12, "too long"),                # unknown fields are capped too
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("step=²".encode(), "step number"),  # isdigit() says yes; int() ...
+        (b"step=%C2%B2", "step number"),  # ... the same, escaped
+        (b"t=" + b"9" * 5000, "too long"),
+        (b"step=123456", "the limit is 5"),
+        (b"step=-1", "step number"),
+        (b"t=+1", "tensor row"),  # "+" is a space, then "1"
+        (b"t=0x1", "tensor row"),
+        (b"step=1&step=2", "more than once"),
+        (b"&".join([b"a=1"] * (forms.FIELDS_MAX + 1)), "fields"),
+        (b"code=%zz", "percent-escape"),
+        (b"code=%e", "percent-escape"),
+        (b"code=%FF%FE", "UTF-8"),
+        (b"code=%ED%A0%80", "UTF-8"),  # an encoded lone surrogate
+        (b"code=\xff", "UTF-8"),
+        (b"%zz=1", "percent-escape"),
+        (b"x" * 200 + b"=1", "too long"),
+        (b"run=../../etc", "run token"),
+        (b"run=" + b"a" * 65, "the limit is 64"),
+        (b"focus=" + b"f" * 1025, "the limit is 1024"),
+        (b"other=" + b"o" * 1025 * 12, "too long"),  # unknown fields are capped too
+    ],
+)
 def test_hostile_fields_are_refused_with_a_reason(body, reason):
     with pytest.raises(forms.FormError, match=reason):
         forms.parse(body)
@@ -69,9 +78,18 @@ def client():
 
 
 HOSTILE = [
-    "step=²".encode(), b"step=" + b"7" * 5000, b"t=" + b"1" * 5000, b"step=-3", b"t=-1",
-    b"step=1&step=1", b"&".join(b"f%d=1" % i for i in range(500)), b"code=%zz", b"code=%FF",
-    b"code=a&code=b", b"run=%00", b"t=\xd9\xa3",                      # an Arabic-Indic digit three
+    "step=²".encode(),
+    b"step=" + b"7" * 5000,
+    b"t=" + b"1" * 5000,
+    b"step=-3",
+    b"t=-1",
+    b"step=1&step=1",
+    b"&".join(b"f%d=1" % i for i in range(500)),
+    b"code=%zz",
+    b"code=%FF",
+    b"code=a&code=b",
+    b"run=%00",
+    b"t=\xd9\xa3",  # an Arabic-Indic digit three
 ]
 
 

@@ -4,6 +4,7 @@ the raw body, POST / and /fragments/* never answer 5xx, and the server keeps ser
 (The JSON API is fuzzed from its OpenAPI schema in tests/sandbox/test_api_schema.py; these routes
 are not in that schema.) Before, `step=²` or a 5,000-digit `step` on /fragments/step and
 /fragments/diagram were 500s."""
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,12 @@ pytestmark = pytest.mark.integration
 ROUTES = ["/", "/fragments/run", "/fragments/step", "/fragments/diagram"]
 SETTINGS = Settings(exec_timeout_s=1.0, kill_grace_s=0.5, code_max_bytes=4096)
 CODE = "import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()\nx.add_(1)\n"
-FUZZ = settings(max_examples=60, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +42,27 @@ def site():
 
 
 text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
-numbers = st.one_of(st.integers(-10, 10**7).map(str), st.sampled_from(["²", "١", "1e3", " 1", "0x1",
-                                                                       "9" * 5000, "", "-0"]))
-code = st.one_of(st.just(CODE), text, st.sampled_from(["x = (" * 200, "\x00", "raise SystemExit",
-                                                       "import time; time.sleep(5)", "1/0"]))
+numbers = st.one_of(
+    st.integers(-10, 10**7).map(str), st.sampled_from(["²", "١", "1e3", " 1", "0x1", "9" * 5000, "", "-0"])
+)
+code = st.one_of(
+    st.just(CODE),
+    text,
+    st.sampled_from(["x = (" * 200, "\x00", "raise SystemExit", "import time; time.sleep(5)", "1/0"]),
+)
 
 
 def _fields(token: str):
-    values = {"code": code, "focus": st.one_of(text, st.just("x")), "step": numbers, "t": numbers,
-              "run": st.one_of(st.just(token), text)}
-    pairs = st.lists(st.one_of(*(st.tuples(st.just(k), v) for k, v in values.items()),
-                               st.tuples(text, text)), max_size=24)
+    values = {
+        "code": code,
+        "focus": st.one_of(text, st.just("x")),
+        "step": numbers,
+        "t": numbers,
+        "run": st.one_of(st.just(token), text),
+    }
+    pairs = st.lists(
+        st.one_of(*(st.tuples(st.just(k), v) for k, v in values.items()), st.tuples(text, text)), max_size=24
+    )
     return pairs.map(lambda ps: "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in ps).encode())
 
 
@@ -71,12 +86,40 @@ def test_generated_forms_never_make_a_5xx(site, route):
     assert client.get("/api/health").status_code == 200
 
 
-raw = st.one_of(st.binary(max_size=2048),
-                st.lists(st.sampled_from([b"%", b"%zz", b"%ff", b"%ed%a0%80", b"=", b"&", b"+",
-                                          b"step=", b"t=", b"run=", b"code=", b"\xff", b"\x00",
-                                          b"9" * 50, "²".encode()]), max_size=60).map(b"".join))
-content_types = st.sampled_from([None, "application/x-www-form-urlencoded", "application/json",
-                                 "multipart/form-data; boundary=x", "text/plain; charset=latin-1"])
+raw = st.one_of(
+    st.binary(max_size=2048),
+    st.lists(
+        st.sampled_from(
+            [
+                b"%",
+                b"%zz",
+                b"%ff",
+                b"%ed%a0%80",
+                b"=",
+                b"&",
+                b"+",
+                b"step=",
+                b"t=",
+                b"run=",
+                b"code=",
+                b"\xff",
+                b"\x00",
+                b"9" * 50,
+                "²".encode(),
+            ]
+        ),
+        max_size=60,
+    ).map(b"".join),
+)
+content_types = st.sampled_from(
+    [
+        None,
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "multipart/form-data; boundary=x",
+        "text/plain; charset=latin-1",
+    ]
+)
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -89,5 +132,5 @@ def test_raw_bodies_never_make_a_5xx(site, route):
         _post(client, route, body, content_type)
 
     check()
-    r = client.post("/fragments/run", data={"code": CODE})      # and the next benign run is right
+    r = client.post("/fragments/run", data={"code": CODE})  # and the next benign run is right
     assert r.status_code == 200 and 'data-name="y"' in r.text

@@ -1,5 +1,6 @@
 """The cyclic GC around a page run: paused from the conversion until the drawing has freed the
 run, and never off for good."""
+
 from __future__ import annotations
 
 import gc
@@ -26,9 +27,12 @@ def test_the_gc_stays_paused_between_a_page_runs_conversion_and_its_drawing(monk
     async def recording(request, fn, *args):
         seen.append(gc.isenabled())
         return await real(request, fn, *args)
+
     monkeypatch.setattr(pages, "_off_loop", recording)
-    app = create_app(Settings(), pool_factory=ForgedPool.factory(
-        lambda code, trace: encoded(payload({"tensors": [TENSOR]}))))
+    app = create_app(
+        Settings(),
+        pool_factory=ForgedPool.factory(lambda code, trace: encoded(payload({"tensors": [TENSOR]}))),
+    )
     with client_for(app) as client:
         assert client.post("/fragments/run", data={"code": "x = 1"}).status_code == 200
         assert client.get("/").status_code == 200

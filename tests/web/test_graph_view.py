@@ -11,7 +11,9 @@ from app.schemas import Graph, GraphEdge, GraphNode, SavedTensor, TensorInfo
 from app.web import graph_view, svg_sanitize
 from tests.web.pagekit import response_for
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by scripts/setup.sh")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz is installed by scripts/setup.sh"
+)
 
 
 def _picture(namespace):
@@ -112,34 +114,63 @@ def test_dot_timeout_becomes_a_note(monkeypatch):
 
 
 FORGED_ID = 'n0 [URL="javascript:alert(document.domain)" target="_self"]; n0'
-HOSTILE_NAMES = ['x"]; n9 [URL="javascript:alert(1)"]; n9 -> n0; //', "a\\\"b\\", "<img src=x onerror=alert(1)>",
-                 "semi;colon{brace}[bracket]", "new\nline\rcr\ttab", "&amp; &lt;", "}\ndigraph x {"]
+HOSTILE_NAMES = [
+    'x"]; n9 [URL="javascript:alert(1)"]; n9 -> n0; //',
+    "a\\\"b\\",
+    "<img src=x onerror=alert(1)>",
+    "semi;colon{brace}[bracket]",
+    "new\nline\rcr\ttab",
+    "&amp; &lt;",
+    "}\ndigraph x {",
+]
 
 
 def forged_graph() -> Graph:
     """What a snippet that owns its worker may send: validation bypassed, as if the schema let
     anything through."""
-    saved = [SavedTensor.model_construct(name=n, shape=[2, 3], stale=False, freed=False) for n in HOSTILE_NAMES[:4]]
-    nodes = [GraphNode.model_construct(id=FORGED_ID, name='Evil"]; n1 [URL="javascript:x"]Backward',
-                                       kind="function", tensors=HOSTILE_NAMES[:3], saved=saved),
-             GraphNode.model_construct(id="</title><script>alert(1)</script>", name="MulBackward0",
-                                       kind="function", tensors=HOSTILE_NAMES[3:5], saved=[]),
-             GraphNode.model_construct(id='"leaf"', name="AccumulateGrad", kind="leaf",
-                                       tensors=HOSTILE_NAMES[5:], saved=[])]
-    edges = [GraphEdge.model_construct(source=FORGED_ID, target="</title><script>alert(1)</script>"),
-             GraphEdge.model_construct(source="</title><script>alert(1)</script>", target='"leaf"')]
+    saved = [
+        SavedTensor.model_construct(name=n, shape=[2, 3], stale=False, freed=False) for n in HOSTILE_NAMES[:4]
+    ]
+    nodes = [
+        GraphNode.model_construct(
+            id=FORGED_ID,
+            name='Evil"]; n1 [URL="javascript:x"]Backward',
+            kind="function",
+            tensors=HOSTILE_NAMES[:3],
+            saved=saved,
+        ),
+        GraphNode.model_construct(
+            id="</title><script>alert(1)</script>",
+            name="MulBackward0",
+            kind="function",
+            tensors=HOSTILE_NAMES[3:5],
+            saved=[],
+        ),
+        GraphNode.model_construct(
+            id='"leaf"', name="AccumulateGrad", kind="leaf", tensors=HOSTILE_NAMES[5:], saved=[]
+        ),
+    ]
+    edges = [
+        GraphEdge.model_construct(source=FORGED_ID, target="</title><script>alert(1)</script>"),
+        GraphEdge.model_construct(source="</title><script>alert(1)</script>", target='"leaf"'),
+    ]
     return Graph.model_construct(nodes=nodes, edges=edges, truncated=False)
 
 
 def hostile_tensors() -> dict[str, TensorInfo]:
     leaf = HOSTILE_NAMES[5]
-    return {leaf: TensorInfo.model_construct(name=leaf, shape=[10 ** 30, -1], dtype='torch."float"<b>',
-                                             grad='<script>alert("g")</script>')}
+    return {
+        leaf: TensorInfo.model_construct(
+            name=leaf, shape=[10**30, -1], dtype='torch."float"<b>', grad='<script>alert("g")</script>'
+        )
+    }
 
 
-_STATEMENT = re.compile(r' (n\d+(?:_u\d+)?) \[class="gnode(?: t\d+)*", fillcolor="#[0-9a-f]{6}", '
-                        r'color="#[0-9a-f]{6}", label=<(.*)>\];|'
-                        r' n\d+(?:_u\d+)? -> n\d+(?:_u\d+)?;')
+_STATEMENT = re.compile(
+    r' (n\d+(?:_u\d+)?) \[class="gnode(?: t\d+)*", fillcolor="#[0-9a-f]{6}", '
+    r'color="#[0-9a-f]{6}", label=<(.*)>\];|'
+    r' n\d+(?:_u\d+)? -> n\d+(?:_u\d+)?;'
+)
 
 
 def _label_texts(source: str) -> list[str]:
@@ -198,8 +229,9 @@ def test_refused_drawing_is_a_note_and_plain_text():
 def test_characters_xml_cannot_hold_still_draw():
     """A lone surrogate or a control character in a name made the label invalid XML (dot fails)
     or the source unencodable; they are replaced instead."""
-    node = GraphNode.model_construct(id="n0", name="Bad\ud800\x01\x1bBackward", kind="function",
-                                     tensors=["t\udcff\x00"], saved=[])
+    node = GraphNode.model_construct(
+        id="n0", name="Bad\ud800\x01\x1bBackward", kind="function", tensors=["t\udcff\x00"], saved=[]
+    )
     pic = graph_view.render(Graph.model_construct(nodes=[node], edges=[], truncated=False), {}, {})
     assert pic.svg, pic.note
     assert "Bad\ufffd\ufffd\ufffdBackward" in pic.svg
@@ -212,8 +244,10 @@ def test_repeated_edges_are_capped_but_parallel_uses_are_kept():
     resp = response_for({"w": w, "z": z})
     source = graph_view.to_dot(resp.graph, {}, {}).source
     assert len(re.findall(r"^ n\d+ -> n\d+;$", source, re.M)) == 3, "z = y*y: two arrows, exp->mul one"
-    nodes = [{"id": "n7", "name": "MulBackward0", "kind": "function"},
-             {"id": "n8", "name": "MulBackward0", "kind": "function"}]
+    nodes = [
+        {"id": "n7", "name": "MulBackward0", "kind": "function"},
+        {"id": "n8", "name": "MulBackward0", "kind": "function"},
+    ]
     graph = Graph.model_validate({"nodes": nodes, "edges": [{"source": "n7", "target": "n8"}] * 20_000})
     source = graph_view.to_dot(graph, {}, {}).source
     assert source.count("n0 -> n1;") == graph_view.PARALLEL_MAX
@@ -231,7 +265,9 @@ def _at_cap_graph(n: int) -> Graph:
     `node.id in set(roots)` rebuilt a set of ~n/2 roots for each of the n nodes."""
     half = n // 2
     nodes = [GraphNode(id=f"n{i}", name="SinBackward0", kind="function") for i in range(half)]
-    nodes += [GraphNode(id=f"n{i}", name="AccumulateGrad", kind="leaf", tensors=[f"p{i}"]) for i in range(half, n)]
+    nodes += [
+        GraphNode(id=f"n{i}", name="AccumulateGrad", kind="leaf", tensors=[f"p{i}"]) for i in range(half, n)
+    ]
     edges = [GraphEdge(source=f"n{i}", target=f"n{i + 1}") for i in range(half - 1)] * 2
     return Graph(nodes=nodes, edges=edges)
 
@@ -251,7 +287,7 @@ def test_svg_cache_is_bounded_in_characters_lru_first():
     drawings = [graph_view.Drawing("x" * 400, "") for _ in range(3)]
     cache.put(b"a", drawings[0])
     cache.put(b"b", drawings[1])
-    assert cache.get(b"a") is drawings[0]          # a is now the most recent
+    assert cache.get(b"a") is drawings[0]  # a is now the most recent
     cache.put(b"c", drawings[2])
     assert cache.chars == 800 and cache.get(b"b") is None and cache.get(b"a") is drawings[0]
     cache.put(b"huge", graph_view.Drawing("y" * 1001, ""))

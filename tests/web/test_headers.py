@@ -1,6 +1,7 @@
 """Security headers on every response: a CSP that lets no inline or foreign script run in the page
 (a share link shows one person's results on another's screen), nosniff everywhere, framing per
 TP_FRAME_ANCESTORS."""
+
 from __future__ import annotations
 
 import base64
@@ -16,20 +17,27 @@ from app.settings import Settings
 from tests.forged_kit import ForgedPool, encoded, payload
 from tests.webserver import client_for
 
-HTML_ROUTES = [("GET", "/", None), ("POST", "/", {"code": "x = 1"}),
-               ("POST", "/fragments/run", {"code": "x = 1"}),
-               ("POST", "/fragments/step", {"code": "x = 1", "run": "gone", "step": "0"})]
-OTHER_ROUTES = [("GET", "/api/health", None), ("POST", "/api/run", None),
-                ("GET", "/openapi.json", None), ("GET", "/static/app.js", None),
-                ("GET", "/static/app.css", None), ("GET", "/static/favicon.svg", None),
-                ("GET", "/no/such/page", None),
-                ("POST", "/fragments/diagram", {"run": "gone", "t": "0"}),    # a 404
-                ("POST", "/fragments/run", {"step": "²"})]                     # a 422
+HTML_ROUTES = [
+    ("GET", "/", None),
+    ("POST", "/", {"code": "x = 1"}),
+    ("POST", "/fragments/run", {"code": "x = 1"}),
+    ("POST", "/fragments/step", {"code": "x = 1", "run": "gone", "step": "0"}),
+]
+OTHER_ROUTES = [
+    ("GET", "/api/health", None),
+    ("POST", "/api/run", None),
+    ("GET", "/openapi.json", None),
+    ("GET", "/static/app.js", None),
+    ("GET", "/static/app.css", None),
+    ("GET", "/static/favicon.svg", None),
+    ("GET", "/no/such/page", None),
+    ("POST", "/fragments/diagram", {"run": "gone", "t": "0"}),  # a 404
+    ("POST", "/fragments/run", {"step": "²"}),
+]  # a 422
 
 
 def _forged_app(**settings):
-    return create_app(Settings(**settings),
-                      pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
+    return create_app(Settings(**settings), pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +61,7 @@ def test_html_gets_a_policy_that_runs_only_our_own_script_files(client, method, 
     r = _call(client, method, path, form)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     policy = _directives(r.headers["content-security-policy"])
-    assert policy["script-src"] == ["'self'"]       # no 'unsafe-inline', no 'unsafe-eval', no host
+    assert policy["script-src"] == ["'self'"]  # no 'unsafe-inline', no 'unsafe-eval', no host
     assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
     assert policy["frame-ancestors"] == ["'none'"] and policy["form-action"] == ["'self'"]
     assert policy["default-src"] == ["'self'"]
@@ -106,7 +114,7 @@ def test_the_docs_keep_their_cdn_and_exactly_their_own_inline_script(client, pat
     inline = re.findall(rb"<script>(.*?)</script>", r.content, re.S)
     hashes = {f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in inline}
     assert set(policy["script-src"]) == {"'self'", "https://cdn.jsdelivr.net"} | hashes
-    assert (path == "/docs") == bool(hashes)      # Swagger UI starts itself inline; ReDoc does not
+    assert (path == "/docs") == bool(hashes)  # Swagger UI starts itself inline; ReDoc does not
     assert policy["object-src"] == ["'none'"] and policy["frame-ancestors"] == ["'none'"]
     assert r.headers["x-content-type-options"] == "nosniff"
 
@@ -118,8 +126,17 @@ def test_frame_ancestors_comes_from_the_setting():
             assert policy["frame-ancestors"] == ["'self'", "https://docs.example.org"]
 
 
-@pytest.mark.parametrize("value", ["", "x; script-src *", "'none' 'self'", "'unsafe-inline'",
-                                   "https://a.org,https://b.org", "a.org\r\nX-Evil: 1"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "x; script-src *",
+        "'none' 'self'",
+        "'unsafe-inline'",
+        "https://a.org,https://b.org",
+        "a.org\r\nX-Evil: 1",
+    ],
+)
 def test_a_frame_ancestors_setting_that_is_not_a_source_list_is_refused(value):
     with pytest.raises(ValidationError):
         Settings(frame_ancestors=value)

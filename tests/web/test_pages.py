@@ -1,5 +1,6 @@
 """HTML routes against a stand-in RunService: the page and the fragment come from the same
 partial, errors still render panels, busy servers keep the old panels, everything is escaped."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,7 @@ class FakeService:
         self.asked: list[tuple[bool, bool]] = []  # (trace, states) of each call
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
-    async def run(self, code: str, *, trace: bool = False, states: bool = False,
-                  gc_hold=None) -> RunResponse:
+    async def run(self, code: str, *, trace: bool = False, states: bool = False, gc_hold=None) -> RunResponse:
         self.codes.append(code)
         self.asked.append((trace, states))
         if isinstance(self.next, HTTPException):
@@ -42,7 +42,7 @@ def app_and_service():
     app = create_app()
     service = FakeService()
     app.state.service = service
-    with client_for(app, lifespan="off") as client:   # no lifespan: no worker pool starts
+    with client_for(app, lifespan="off") as client:  # no lifespan: no worker pool starts
         yield client, service
 
 
@@ -98,10 +98,16 @@ def test_examples_menu_lists_every_example(client, service):
 
 def test_user_error_still_renders_panels_with_message_and_line(client, service):
     b = torch.arange(12).view(3, 4).t()
-    service.next = response_for({"b": b}, ok=False, error=RunError(
-        type="RuntimeError", line=2,
-        message="view size is not compatible with input tensor's size and stride (at least one "
-                "dimension spans across two contiguous subspaces). Use .reshape(...) instead."))
+    service.next = response_for(
+        {"b": b},
+        ok=False,
+        error=RunError(
+            type="RuntimeError",
+            line=2,
+            message="view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead.",
+        ),
+    )
     html = client.post("/fragments/run", data={"code": "import torch\nc = b.view(-1)\n"}).text
     assert 'data-error-line="2"' in html
     assert "RuntimeError" in html and "Dims 0 and 1 cannot be merged" in html
@@ -123,8 +129,9 @@ def test_page_renders_even_when_no_worker_is_available(client, service):
 
 
 def test_stdout_is_shown_with_carriage_returns_resolved(client, service):
-    service.next = RunResponse.model_validate({"ok": True, "stdout": {"text": "hello <b>\n"},
-                                               "stderr": {"text": "  0%|   \r 50%|#  \r100%|##\n"}})
+    service.next = RunResponse.model_validate(
+        {"ok": True, "stdout": {"text": "hello <b>\n"}, "stderr": {"text": "  0%|   \r 50%|#  \r100%|##\n"}}
+    )
     html = client.post("/fragments/run", data={"code": "print(1)"}).text
     assert "hello &lt;b&gt;" in html
     assert "100%|##" in html and "50%|#" not in html
@@ -143,10 +150,10 @@ def test_dict_key_with_script_tag_stays_text_everywhere(client, service):
     for t in range(3):  # the other diagrams, drawn on demand, escape it too
         drawn = client.post("/fragments/diagram", data={"code": "...", "run": run, "t": str(t)})
         assert drawn.status_code == 200 and XSS not in drawn.text
-    table = html[html.index('id="tensors-card"'):html.index('id="strides-card"')]
-    strides_svg = html[html.index('class="stride-svg"'):html.index('id="storage-card"')]
-    storage = html[html.index('id="storage-card"'):html.index('id="graph-card"')]
-    graph = html[html.index('id="graph-card"'):]
+    table = html[html.index('id="tensors-card"') : html.index('id="strides-card"')]
+    strides_svg = html[html.index('class="stride-svg"') : html.index('id="storage-card"')]
+    storage = html[html.index('id="storage-card"') : html.index('id="graph-card"')]
+    graph = html[html.index('id="graph-card"') :]
     for part in (table, strides_svg, storage, graph):
         assert escaped in part
     assert re.search(r"<svg[^>]*graph-svg", graph), "the graph SVG is rendered"
@@ -161,8 +168,12 @@ def test_form_fallback_without_javascript_renders_the_full_page(client, service)
 
 
 def test_static_assets_are_served(client):
-    for path in ("/static/app.js", "/static/app.css", "/static/vendor/htmx.min.js",
-                 "/static/vendor/codemirror.js"):
+    for path in (
+        "/static/app.js",
+        "/static/app.css",
+        "/static/vendor/htmx.min.js",
+        "/static/vendor/codemirror.js",
+    ):
         assert client.get(path).status_code == 200, path
 
 
@@ -173,11 +184,12 @@ def test_only_the_focused_stride_diagram_is_drawn_with_the_panels(client, servic
     service.next = response_for({"x": x, "y": x.t(), "z": x[1:]})
     html = client.post("/fragments/run", data={"code": "..."}).text
     assert html.count("<figcaption>") == 1 and html.count('data-lazy="1"') == 2
-    assert "<figcaption>z: shape (2, 4)" in html            # the default: the last variable
+    assert "<figcaption>z: shape (2, 4)" in html  # the default: the last variable
     html = client.post("/fragments/run", data={"code": "...", "focus": "x"}).text
     assert "<figcaption>x: shape (3, 4)" in html and html.count("<figcaption>") == 1
     assert re.search(r'data-focus="(\d)"', html).group(1) == re.search(
-        r'<figure class="sd" data-t="(\d)" id="sd-\d">', html).group(1)
+        r'<figure class="sd" data-t="(\d)" id="sd-\d">', html
+    ).group(1)
 
 
 def test_a_lazy_diagram_is_drawn_on_demand(client, service):
@@ -198,15 +210,25 @@ def test_a_step_of_a_run_no_longer_cached_whose_rerun_has_no_steps_is_a_notice(c
     """Regression: after a restart, moving the slider on code that now times out re-ran it,
     got no timeline back, and raised AttributeError (a 500)."""
     service.next = RunResponse(ok=False, error=RunError(type="TimeLimit", message="5 s"))
-    r = client.post("/fragments/step", data={"code": "while True: pass", "run": "gone",
-                                              "step": "3"})
+    r = client.post("/fragments/step", data={"code": "while True: pass", "run": "gone", "step": "3"})
     assert r.status_code == 200 and r.headers["HX-Retarget"] == "#notice"
     assert r.text == "this code has no steps to show: it ended with TimeLimit"
     assert service.codes == ["while True: pass"]
 
 
-@pytest.mark.parametrize("value, number", [("12", 12), ("0", 0), ("²", None), ("1" * 5000, None),
-                                           ("٣", None), ("-1", None), ("", None), (None, None)])
+@pytest.mark.parametrize(
+    "value, number",
+    [
+        ("12", 12),
+        ("0", 0),
+        ("²", None),
+        ("1" * 5000, None),
+        ("٣", None),
+        ("-1", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_step_and_row_numbers_are_plain_ascii_digits(value, number):
     """int('²') raises and int() of 5,000 digits raises: the pages read neither."""
     assert pages._index(value) == number

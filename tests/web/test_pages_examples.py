@@ -1,4 +1,5 @@
 """Every example runs in the real sandbox through the real app and shows its lesson's claim."""
+
 from __future__ import annotations
 
 import ast
@@ -49,72 +50,129 @@ def _array(r: RunResponse, name: str):
 
 def _shuffled_epochs(stdout: str) -> bool:
     first, second, everything = (ast.literal_eval(line) for line in stdout.splitlines())
-    return (everything == list(range(6)) == sorted(first) == sorted(second)
-            and first != everything and first != second)
+    return (
+        everything == list(range(6)) == sorted(first) == sorted(second)
+        and first != everything
+        and first != second
+    )
 
 
 CHECKS = {
     "numpy-sharing": lambda r: r.ok and _same_storage(r, "a", "t", "b") and not _same_storage(r, "a", "c"),
-    "inplace": lambda r: _t(r, "x").version >= 2 and _t(r, "x").stride == [1, 3]
-                         and not _same_storage(r, "x", "y"),
+    "inplace": lambda r: (
+        _t(r, "x").version >= 2 and _t(r, "x").stride == [1, 3] and not _same_storage(r, "x", "y")
+    ),
     "view-shares": lambda r: _same_storage(r, "x", "v", "w") and r.stdout.text.strip() == "-1",
-    "view-non-contiguous": lambda r: not r.ok and r.error.line == 6 and "view size" in r.error.message
-                                     and _t(r, "b").stride == [1, 4],
-    "reshape-copy": lambda r: _same_storage(r, "a", "r1") and not _same_storage(r, "a", "r2")
-                              and not _same_storage(r, "a", "f"),
+    "view-non-contiguous": lambda r: (
+        not r.ok and r.error.line == 6 and "view size" in r.error.message and _t(r, "b").stride == [1, 4]
+    ),
+    "reshape-copy": lambda r: (
+        _same_storage(r, "a", "r1") and not _same_storage(r, "a", "r2") and not _same_storage(r, "a", "f")
+    ),
     "squeeze": lambda r: _same_storage(r, "x", "s", "u0", "u1") and _t(r, "u1").shape == [3, 1, 5],
-    "dtypes": lambda r: _t(r, "d").nbytes == 32 and "same" in _t(r, "x").aliases + [_t(r, "x").name]
-                        and _same_storage(r, "x", "i") and _t(r, "i").dtype == "torch.int32",
+    "dtypes": lambda r: (
+        _t(r, "d").nbytes == 32
+        and "same" in _t(r, "x").aliases + [_t(r, "x").name]
+        and _same_storage(r, "x", "i")
+        and _t(r, "i").dtype == "torch.int32"
+    ),
     "expand": lambda r: _t(r, "grid").stride == [0, 1] and _same_storage(r, "row", "grid"),
-    "leaf-grad": lambda r: _t(r, "x").is_leaf and _t(r, "x").grad and _t(r, "y").grad_fn == "MulBackward0"
-                           and not _t(r, "y").grad and _t(r, "z").grad,
-    "backward-gradient": lambda r: [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [2.0, 0.4, 0.06],
-    "grad-modes": lambda r: [_t(r, n).grad_fn for n in "abcde"] == [None, "MulBackward0", None, None, "MulBackward0"],
-    "grad-accumulation": lambda r: _flat(_t(r, "g_before").preview.values) == [9.0, 9.0]
-                                   and _flat(_t(r, "w.grad").preview.values) == [0.0, 0.0],
-    "custom-function": lambda r: _t(r, "y").grad_fn == "SumFunctionBackward"
-                                 and any(n.name == "SumFunctionBackward" for n in r.graph.nodes)
-                                 and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [0.8] * 3,
-    "stale-saved": lambda r: not r.ok and r.error.line == 6 and "inplace operation" in r.error.message
-                             and any(s.stale for n in r.graph.nodes for s in n.saved),
-    "detach-vs-data": lambda r: _same_storage(r, "d", "y") and _t(r, "y").version == 1
-                                and not _t(r, "d").requires_grad and _t(r, "y2").version == 0
-                                and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)]
-                                == [5.4366] * 3
-                                and r.stdout.text.startswith("detach: one of the variables"),
-    "parameters": lambda r: [p.name for p in _module(r, "model").parameters]
-                            == ["scale", "fc2.weight", "fc2.bias", "fc1.weight", "fc1.bias"]
-                            and [u.name for u in _module(r, "model").unregistered] == ["mask"],
+    "leaf-grad": lambda r: (
+        _t(r, "x").is_leaf
+        and _t(r, "x").grad
+        and _t(r, "y").grad_fn == "MulBackward0"
+        and not _t(r, "y").grad
+        and _t(r, "z").grad
+    ),
+    "backward-gradient": lambda r: (
+        [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [2.0, 0.4, 0.06]
+    ),
+    "grad-modes": lambda r: (
+        [_t(r, n).grad_fn for n in "abcde"] == [None, "MulBackward0", None, None, "MulBackward0"]
+    ),
+    "grad-accumulation": lambda r: (
+        _flat(_t(r, "g_before").preview.values) == [9.0, 9.0]
+        and _flat(_t(r, "w.grad").preview.values) == [0.0, 0.0]
+    ),
+    "custom-function": lambda r: (
+        _t(r, "y").grad_fn == "SumFunctionBackward"
+        and any(n.name == "SumFunctionBackward" for n in r.graph.nodes)
+        and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [0.8] * 3
+    ),
+    "stale-saved": lambda r: (
+        not r.ok
+        and r.error.line == 6
+        and "inplace operation" in r.error.message
+        and any(s.stale for n in r.graph.nodes for s in n.saved)
+    ),
+    "detach-vs-data": lambda r: (
+        _same_storage(r, "d", "y")
+        and _t(r, "y").version == 1
+        and not _t(r, "d").requires_grad
+        and _t(r, "y2").version == 0
+        and [round(v, 4) for v in _flat(_t(r, "x.grad").preview.values)] == [5.4366] * 3
+        and r.stdout.text.startswith("detach: one of the variables")
+    ),
+    "parameters": lambda r: (
+        [p.name for p in _module(r, "model").parameters]
+        == ["scale", "fc2.weight", "fc2.bias", "fc1.weight", "fc1.bias"]
+        and [u.name for u in _module(r, "model").unregistered] == ["mask"]
+    ),
     "data": lambda r: _same_storage(r, "w", "conv.weight") and not _t(r, "w").requires_grad,
-    "init": lambda r: _flat(_t(r, "lin.bias").preview.values) == [0.0, 0.0] and _t(r, "lin.weight").version >= 1,
-    "module-vs-functional": lambda r: r.stdout.text.strip() == "True" and len(_module(r, "conv").parameters) == 2,
-    "state-dict": lambda r: _same_storage(r, "sd['weight']", "model.weight")
-                            and not _same_storage(r, "model2.weight", "model.weight")
-                            and r.stdout.text.strip() == "True",
-    "dataloader": lambda r: _t(r, "batch['image']").shape == [4, 3, 4, 4]
-                            and _t(r, "batch['landmarks']").shape == [4, 2] and r.stdout.text.startswith("dict"),
-    "collate-copies": lambda r: "ds.tensors[0]" in _t(r, "images").aliases
-                                and not _same_storage(r, "images", "xb")
-                                and _flat(_t(r, "xb").preview.values) == [0.0] * 4
-                                and r.stdout.text.strip() == "[0.0, 1.0]",
-    "collate-fn": lambda r: _t(r, "batch").shape == [2, 2] and _t(r, "batch").dtype == "torch.float32"
-                            and "raw[0]" in _array(r, "rows[0]").aliases
-                            and _array(r, "rows[0]").storage != _t(r, "batch").storage
-                            and r.stdout.text.strip().endswith("[100.   0.]"),
-    "shuffle": lambda r: _shuffled_epochs(r.stdout.text)
-                         and [_t(r, f"epoch1[{i}]").shape for i in range(3)] == [[2]] * 3
-                         and not _same_storage(r, "epoch1[0]", "loader.dataset"),
-    "to-tensor": lambda r: _same_storage(r, "img", "t") and not _t(r, "t").is_contiguous
-                           and _t(r, "x").shape == [3, 2, 3] and _t(r, "x").dtype == "torch.float32"
-                           and float(_t(r, "x").stats.max) <= 1.0,
-    "eval-vs-no-grad": lambda r: _t(r, "y1").grad_fn is None
-                                 and _t(r, "y2").grad_fn == "NativeBatchNormBackward0"
-                                 and _flat(_t(r, "bn.num_batches_tracked").preview.values) == [1]
-                                 and all(v != 0.0 for v in _flat(_t(r, "bn.running_mean").preview.values))
-                                 and _module(r, "bn").training is False,
-    "train-step": lambda r: r.ok and _t(r, "loss").grad_fn == "NllLossBackward0"
-                            and _t(r, "model.0.weight").grad
-                            and any("momentum_buffer" in s.entries for s in _module(r, "opt").state),
+    "init": lambda r: (
+        _flat(_t(r, "lin.bias").preview.values) == [0.0, 0.0] and _t(r, "lin.weight").version >= 1
+    ),
+    "module-vs-functional": lambda r: (
+        r.stdout.text.strip() == "True" and len(_module(r, "conv").parameters) == 2
+    ),
+    "state-dict": lambda r: (
+        _same_storage(r, "sd['weight']", "model.weight")
+        and not _same_storage(r, "model2.weight", "model.weight")
+        and r.stdout.text.strip() == "True"
+    ),
+    "dataloader": lambda r: (
+        _t(r, "batch['image']").shape == [4, 3, 4, 4]
+        and _t(r, "batch['landmarks']").shape == [4, 2]
+        and r.stdout.text.startswith("dict")
+    ),
+    "collate-copies": lambda r: (
+        "ds.tensors[0]" in _t(r, "images").aliases
+        and not _same_storage(r, "images", "xb")
+        and _flat(_t(r, "xb").preview.values) == [0.0] * 4
+        and r.stdout.text.strip() == "[0.0, 1.0]"
+    ),
+    "collate-fn": lambda r: (
+        _t(r, "batch").shape == [2, 2]
+        and _t(r, "batch").dtype == "torch.float32"
+        and "raw[0]" in _array(r, "rows[0]").aliases
+        and _array(r, "rows[0]").storage != _t(r, "batch").storage
+        and r.stdout.text.strip().endswith("[100.   0.]")
+    ),
+    "shuffle": lambda r: (
+        _shuffled_epochs(r.stdout.text)
+        and [_t(r, f"epoch1[{i}]").shape for i in range(3)] == [[2]] * 3
+        and not _same_storage(r, "epoch1[0]", "loader.dataset")
+    ),
+    "to-tensor": lambda r: (
+        _same_storage(r, "img", "t")
+        and not _t(r, "t").is_contiguous
+        and _t(r, "x").shape == [3, 2, 3]
+        and _t(r, "x").dtype == "torch.float32"
+        and float(_t(r, "x").stats.max) <= 1.0
+    ),
+    "eval-vs-no-grad": lambda r: (
+        _t(r, "y1").grad_fn is None
+        and _t(r, "y2").grad_fn == "NativeBatchNormBackward0"
+        and _flat(_t(r, "bn.num_batches_tracked").preview.values) == [1]
+        and all(v != 0.0 for v in _flat(_t(r, "bn.running_mean").preview.values))
+        and _module(r, "bn").training is False
+    ),
+    "train-step": lambda r: (
+        r.ok
+        and _t(r, "loss").grad_fn == "NllLossBackward0"
+        and _t(r, "model.0.weight").grad
+        and any("momentum_buffer" in s.entries for s in _module(r, "opt").state)
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """The vendored browser files are exactly what frontend/ built and pinned."""
+
 import hashlib
 from pathlib import Path
 

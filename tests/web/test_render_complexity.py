@@ -6,6 +6,7 @@ Growth tests: the CPU time for 8n items over that for n (best of five) stays und
 linear or n log n work gives 8-20 here (a busy machine and 8n items falling out of the CPU
 caches spread it that much) and quadratic work 64.
 """
+
 from __future__ import annotations
 
 import gc
@@ -18,9 +19,20 @@ import pytest
 
 from app.convert import paused_gc
 from app.main import create_app
-from app.schemas import (DIMS_MAX, NAME_CHARS_MAX, STORAGE_MEMBERS_MAX, TENSORS_MAX, EntryChanges,
-                         Graph, GraphChanges, RunError, RunResponse, Step, StepChanges,
-                         StorageChanges)
+from app.schemas import (
+    DIMS_MAX,
+    NAME_CHARS_MAX,
+    STORAGE_MEMBERS_MAX,
+    TENSORS_MAX,
+    EntryChanges,
+    Graph,
+    GraphChanges,
+    RunError,
+    RunResponse,
+    Step,
+    StepChanges,
+    StorageChanges,
+)
 from app.settings import Settings
 from app.web import drawing, storage_view, strides, timeline, view_model
 from app.web.explain import explain
@@ -32,7 +44,7 @@ from tests.webserver import serve
 
 RATIO_MAX = 24.0
 GROWTH = 8
-CAP_CPU_S = 5.0            # a whole page of a result at the caps; measured here: 0.1-0.7 s
+CAP_CPU_S = 5.0  # a whole page of a result at the caps; measured here: 0.1-0.7 s
 
 
 def cpu_s(fn, *args, repeat: int = 1) -> float:
@@ -66,10 +78,11 @@ def _name(i: int) -> str:
 def _storage_run(n: int):
     """n tensors in one storage, all with the same bytes: every verdict names all the others."""
     members = [SimpleNamespace(name=_name(i), byte_range=[0, 8]) for i in range(n)]
-    tensors = [SimpleNamespace(name=_name(i), storage="s0", byte_range=[0, 8], base=None,
-                               is_view=True) for i in range(n)]
-    return SimpleNamespace(storages=[SimpleNamespace(id="s0", members=members)],
-                           tensors=tensors, arrays=[])
+    tensors = [
+        SimpleNamespace(name=_name(i), storage="s0", byte_range=[0, 8], base=None, is_view=True)
+        for i in range(n)
+    ]
+    return SimpleNamespace(storages=[SimpleNamespace(id="s0", members=members)], tensors=tensors, arrays=[])
 
 
 def test_storage_verdicts_are_n_log_n():
@@ -78,33 +91,40 @@ def test_storage_verdicts_are_n_log_n():
 
 def _adding_step(n: int):
     names = [_name(i) for i in range(n)]
-    state = {"tensors": [{"name": a, "shape": [2], "storage": "s0"} for a in names],
-             "storages": [{"id": "s0", "members": [{"name": a} for a in names]}]}
+    state = {
+        "tensors": [{"name": a, "shape": [2], "storage": "s0"} for a in names],
+        "storages": [{"id": "s0", "members": [{"name": a} for a in names]}],
+    }
     before = {"tensors": [{"name": "x", "aliases": names}]}
     changes = StepChanges.model_construct(
         tensors=EntryChanges.model_construct(added=names, removed=names, changed=[]),
-        arrays=EntryChanges.model_construct(), modules=EntryChanges.model_construct(),
+        arrays=EntryChanges.model_construct(),
+        modules=EntryChanges.model_construct(),
         storages=StorageChanges.model_construct(added=[], freed=[]),
-        graph=GraphChanges.model_construct())
+        graph=GraphChanges.model_construct(),
+    )
     return Step.model_construct(index=0, start_line=1, end_line=1, changes=changes), state, before
 
 
 def test_change_lines_are_linear_in_the_names_a_step_adds():
     def describe(args):
         return timeline.describe_changes(*args)
+
     assert growth(_adding_step, describe, 5_000, repeat=5) < RATIO_MAX
 
 
 def _steps_run(n: int) -> RunResponse:
     step = _adding_step(10)[0]
-    return RunResponse.model_construct(steps=[step.model_copy(update={"index": i})
-                                              for i in range(n)], steps_truncated=False)
+    return RunResponse.model_construct(
+        steps=[step.model_copy(update={"index": i}) for i in range(n)], steps_truncated=False
+    )
 
 
 def test_the_timeline_is_linear_in_its_steps():
     def show(resp):
         tl = timeline.build(resp, "t")
         return tl.step.changes
+
     assert GROWTH * 250 <= timeline.STEPS_MAX
     assert growth(_steps_run, show, 250, repeat=10) < RATIO_MAX
 
@@ -123,12 +143,13 @@ def test_the_view_model_and_its_template_are_linear_in_the_rows(at_caps):
     assert max(len(t.name) for t in tensors) == NAME_CHARS_MAX
 
     def make(n):
-        return at_caps[0].model_copy(update={"tensors": tensors[:n], "arrays": [],
-                                             "storages": [], "modules": [],
-                                             "graph": Graph()})
+        return at_caps[0].model_copy(
+            update={"tensors": tensors[:n], "arrays": [], "storages": [], "modules": [], "graph": Graph()}
+        )
 
     def draw(resp):
         return drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, "tok"))
+
     assert GROWTH * 60 <= len(tensors)
     assert growth(make, lambda r: view_model.build(r, "c", None), 60, repeat=8) < RATIO_MAX
     assert growth(make, draw, 60, repeat=8) < RATIO_MAX
@@ -148,6 +169,7 @@ def test_every_forged_result_at_the_caps_renders_within_the_cpu_budget(at_caps):
             if resp.steps:
                 html += drawing.step_html(resp, cache, token, "c", len(resp.steps) // 2, None)
             return html
+
         started = time.process_time()
         html = page()
         assert time.process_time() - started < CAP_CPU_S
@@ -181,6 +203,7 @@ def test_health_answers_while_the_heaviest_result_renders():
             with httpx.Client(base_url=url, timeout=60) as other:
                 assert other.post("/fragments/run", data={"code": "c"}).status_code == 200
             done.set()
+
         thread = threading.Thread(target=render)
         thread.start()
         while not done.is_set():

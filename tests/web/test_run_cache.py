@@ -1,4 +1,5 @@
 """The runs kept for the pages' next requests: bounded in bytes (the JSON kept), not entries."""
+
 from __future__ import annotations
 
 from app.schemas import RunResponse, Step
@@ -9,8 +10,9 @@ TENSORS = 50
 
 def _run(stdout: str = "") -> RunResponse:
     """A run a page can step through (one step), its size set by its stdout."""
-    return RunResponse.model_validate({"ok": True, "stdout": {"text": stdout},
-                                       "steps": [Step(index=0, start_line=1, end_line=1)]})
+    return RunResponse.model_validate(
+        {"ok": True, "stdout": {"text": stdout}, "steps": [Step(index=0, start_line=1, end_line=1)]}
+    )
 
 
 class Clock:
@@ -32,9 +34,9 @@ def test_the_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used():
     cache = RunCache(max_bytes=3 * _size(big, "a"), idle_s=60)
     first, second, third = (cache.put(c, big) for c in "abc")
     assert cache.nbytes == 3 * _size(big, "a") and len(cache) == 3
-    assert cache.get(first, "a") is not None            # first is now the most recent
+    assert cache.get(first, "a") is not None  # first is now the most recent
     cache.put("d", big)
-    assert cache.get(second, "b") is None               # the least recently used went
+    assert cache.get(second, "b") is None  # the least recently used went
     assert cache.get(first, "a") is not None and cache.get(third, "c") is not None
     assert cache.nbytes <= cache.max_bytes
 
@@ -54,7 +56,7 @@ def test_a_run_idle_too_long_is_dropped():
     fresh = cache.put("b", _run())
     clock.now = 11
     assert cache.get(old, "a") is None and cache.get(fresh, "b") is not None
-    clock.now = 20                                       # b was used at 11: still wanted
+    clock.now = 20  # b was used at 11: still wanted
     assert cache.get(fresh, "b") is not None
     assert cache.nbytes == _size(_run(), "b")
 
@@ -70,8 +72,9 @@ def test_get_checks_the_code_and_gives_back_an_equal_run():
 
 def test_a_run_nothing_can_ask_about_is_not_kept():
     """No steps and at most one tensor: no timeline and no diagram drawn on demand."""
-    one = RunResponse.model_validate({"ok": True, "tensors": [
-        {"name": "x", "shape": [2], "dtype": "torch.float32", "device": "cpu"}]})
+    one = RunResponse.model_validate(
+        {"ok": True, "tensors": [{"name": "x", "shape": [2], "dtype": "torch.float32", "device": "cpu"}]}
+    )
     two = one.model_copy(update={"tensors": one.tensors * 2})
     assert not needed(one) and needed(two) and needed(_run())
     cache = RunCache(max_bytes=1 << 20, idle_s=60)
@@ -83,7 +86,7 @@ def test_a_kept_run_that_does_not_read_back_is_a_miss_and_is_dropped():
     cache = RunCache(max_bytes=1 << 20, idle_s=60)
     token = cache.put("a", _run())
     entry = cache._runs[token]
-    wrong = b'{"ok": "maybe"}'.ljust(len(entry.body))       # same size, so the count holds
+    wrong = b'{"ok": "maybe"}'.ljust(len(entry.body))  # same size, so the count holds
     cache._runs[token] = type(entry)(entry.code, wrong, entry.used_at)
     assert cache.get(token, "a") is None
     assert len(cache) == 0 and cache.nbytes == 0
@@ -94,12 +97,29 @@ def test_a_kept_run_over_a_mebibyte_is_read_back_in_pieces_and_whole(monkeypatch
     whole parse (/api/health waited ~130 ms behind a slider move on it)."""
     from app.sandbox import json_pieces
 
-    tensors = [{"name": f"t{i}", "shape": [2], "dtype": "torch.float32", "device": "cpu",
-                "stride": [1], "storage_offset": 0, "numel": 2, "element_size": 4, "nbytes": 8,
-                "flags": ["x" * 20]} for i in range(TENSORS)]
-    resp = RunResponse.model_validate({"ok": True, "stdout": {"text": "y" * (2 << 20)},
-                                       "tensors": tensors,
-                                       "steps": [Step(index=0, start_line=1, end_line=1)]})
+    tensors = [
+        {
+            "name": f"t{i}",
+            "shape": [2],
+            "dtype": "torch.float32",
+            "device": "cpu",
+            "stride": [1],
+            "storage_offset": 0,
+            "numel": 2,
+            "element_size": 4,
+            "nbytes": 8,
+            "flags": ["x" * 20],
+        }
+        for i in range(TENSORS)
+    ]
+    resp = RunResponse.model_validate(
+        {
+            "ok": True,
+            "stdout": {"text": "y" * (2 << 20)},
+            "tensors": tensors,
+            "steps": [Step(index=0, start_line=1, end_line=1)],
+        }
+    )
     calls: list[int] = []
     real = json_pieces.loads
     monkeypatch.setattr(json_pieces, "loads", lambda data: calls.append(len(data)) or real(data))

@@ -71,25 +71,41 @@ def _reference_text(name, group_members, rng):
     if not others:
         return "own memory - no other variable shares it"
     same = [m.name for m in others if rng is not None and m.byte_range == rng]
-    overlap = [m.name for m in others if m.name not in same
-               and rng is not None and rng[0] < m.byte_range[1] and m.byte_range[0] < rng[1]]
+    overlap = [
+        m.name
+        for m in others
+        if m.name not in same and rng is not None and rng[0] < m.byte_range[1] and m.byte_range[0] < rng[1]
+    ]
     apart = [m.name for m in others if m.name not in same and m.name not in overlap]
 
     def names(ns):
         return ", ".join(ns[:4]) + (f" and {len(ns) - 4} more" if len(ns) > 4 else "")
-    parts = [f"{label} {names(ns)}{tail}" for label, ns, tail in (
-        ("same bytes as", same, ""), ("overlaps", overlap, ""),
-        ("same storage as", apart, " (other bytes)")) if ns]
+
+    parts = [
+        f"{label} {names(ns)}{tail}"
+        for label, ns, tail in (
+            ("same bytes as", same, ""),
+            ("overlaps", overlap, ""),
+            ("same storage as", apart, " (other bytes)"),
+        )
+        if ns
+    ]
     return "; ".join(parts) + " - writes through one show in the others"
 
 
 def _group(ranges: list[tuple[int, int]]) -> RunResponse:
     """One storage of these members, built unvalidated: the renderer must hold by itself,
     past the schema's caps too."""
-    members = [StorageMember.model_construct(name=f"t{i}", kind="tensor", byte_range=list(r))
-               for i, r in enumerate(ranges)]
-    return RunResponse.model_construct(ok=True, tensors=[], arrays=[], storages=[
-        StorageInfo.model_construct(id="s0", device="cpu", nbytes=64, members=members)])
+    members = [
+        StorageMember.model_construct(name=f"t{i}", kind="tensor", byte_range=list(r))
+        for i, r in enumerate(ranges)
+    ]
+    return RunResponse.model_construct(
+        ok=True,
+        tensors=[],
+        arrays=[],
+        storages=[StorageInfo.model_construct(id="s0", device="cpu", nbytes=64, members=members)],
+    )
 
 
 def _verdict_of(resp: RunResponse, name: str, rng) -> str:
@@ -118,21 +134,24 @@ def test_indexed_verdicts_match_the_three_scans_on_random_groups():
 @pytest.mark.parametrize("members", [2_000, 3_000])
 def test_a_storage_of_thousands_of_members_is_judged_in_n_log_n(members):
     """Regression: 2,000 members took 39 s and 3,000 took 137 s (three nested scans)."""
-    ranges = [(i % 7, i % 7 + 8) for i in range(members)]        # seven distinct ranges
+    ranges = [(i % 7, i % 7 + 8) for i in range(members)]  # seven distinct ranges
     # Plain records with the fields the verdicts read: thousands of pydantic models take
     # longer to build than the verdicts take to judge.
     entries = [SimpleNamespace(name=f"t{i}", byte_range=list(r)) for i, r in enumerate(ranges)]
-    tensors = [SimpleNamespace(name=f"t{i}", storage="s0", byte_range=list(r), base=None,
-                               is_view=False) for i, r in enumerate(ranges)]
-    resp = SimpleNamespace(storages=[SimpleNamespace(id="s0", members=entries)],
-                           tensors=tensors, arrays=[])
+    tensors = [
+        SimpleNamespace(name=f"t{i}", storage="s0", byte_range=list(r), base=None, is_view=False)
+        for i, r in enumerate(ranges)
+    ]
+    resp = SimpleNamespace(storages=[SimpleNamespace(id="s0", members=entries)], tensors=tensors, arrays=[])
     started = time.process_time()
     verdicts = storage_view.verdicts(resp, {})
     assert time.process_time() - started < 2.0
     same = sum(1 for r in ranges if r == ranges[0]) - 1
-    assert verdicts[0].text == (f"same bytes as t7, t14, t21, t28 and {same - 4} more; "
-                                f"overlaps t1, t2, t3, t4 and {members - same - 1 - 4} more"
-                                " - writes through one show in the others")
+    assert verdicts[0].text == (
+        f"same bytes as t7, t14, t21, t28 and {same - 4} more; "
+        f"overlaps t1, t2, t3, t4 and {members - same - 1 - 4} more"
+        " - writes through one show in the others"
+    )
 
 
 def test_a_claimed_byte_past_any_float_is_clamped_to_the_strip():

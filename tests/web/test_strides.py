@@ -1,5 +1,6 @@
 """Stride geometry checked against torch itself: views of ``arange`` hold their own storage
 offsets as values, so ``view[idx]`` must equal the offset the diagram prints for ``idx``."""
+
 import pytest
 import torch
 
@@ -36,16 +37,20 @@ def test_strip_marks_exactly_the_cells_the_view_reads(name):
 
 
 def test_expanded_tensor_counts_repeated_readers():
-    v = torch.arange(3).expand(4, 3)            # stride (0, 1)
+    v = torch.arange(3).expand(4, 3)  # stride (0, 1)
     d = strides.layout(list(v.shape), list(v.stride()), v.storage_offset())
     assert [(s.offset, s.readers) for s in d.strip] == [(0, 4), (1, 4), (2, 4)]
 
 
 def test_dtype_view_draws_its_own_element_size_cells():
     x = torch.zeros(4, dtype=torch.float32)
-    h = x.view(torch.int16)[2:5]                # 2-byte cells over x's 16 bytes: 8 cells
-    d = strides.layout(list(h.shape), list(h.stride()), h.storage_offset(),
-                       storage_cells=x.untyped_storage().nbytes() // h.element_size())
+    h = x.view(torch.int16)[2:5]  # 2-byte cells over x's 16 bytes: 8 cells
+    d = strides.layout(
+        list(h.shape),
+        list(h.stride()),
+        h.storage_offset(),
+        storage_cells=x.untyped_storage().nbytes() // h.element_size(),
+    )
     assert len(d.strip) == 8
     assert [s.offset for s in d.strip if s.readers] == [2, 3, 4]
 
@@ -85,16 +90,21 @@ def test_empty_tensor_reads_nothing():
     assert any("empty" in n for n in d.notes)
 
 
-@pytest.mark.parametrize("make", [lambda: torch.arange(12).view(3, 4),
-                                  lambda: torch.arange(12).view(3, 4).t(),
-                                  lambda: torch.arange(24).view(2, 3, 4)[:, 1:, :],
-                                  lambda: torch.arange(24).view(2, 3, 4).permute(1, 0, 2),
-                                  lambda: torch.arange(3).expand(2, 3)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.arange(12).view(3, 4),
+        lambda: torch.arange(12).view(3, 4).t(),
+        lambda: torch.arange(24).view(2, 3, 4)[:, 1:, :],
+        lambda: torch.arange(24).view(2, 3, 4).permute(1, 0, 2),
+        lambda: torch.arange(3).expand(2, 3),
+    ],
+)
 def test_mergeable_dims_agrees_with_torch_view(make):
     t = make()
     merge = strides.mergeable_dims(list(t.shape), list(t.stride()))
     for d, ok in enumerate(merge):
-        shape = list(t.shape[:d]) + [t.shape[d] * t.shape[d + 1]] + list(t.shape[d + 2:])
+        shape = list(t.shape[:d]) + [t.shape[d] * t.shape[d + 1]] + list(t.shape[d + 2 :])
         try:
             t.view(shape)
             viewable = True
@@ -124,16 +134,20 @@ def test_a_10_30_element_tensor_is_drawn_from_a_few_cells():
     assert strides.covered_offsets([10**15, 10**15], [10**15, 1], 0) is None
     assert len(d.cells) == strides.GRID_ROWS_MAX * strides.GRID_COLS_MAX
     assert len(d.strip) == strides.STRIP_MAX
-    assert {s.offset for s in d.strip if s.readers} == {c.offset for c in d.cells
-                                                        if c.offset < strides.STRIP_MAX}
+    assert {s.offset for s in d.strip if s.readers} == {
+        c.offset for c in d.cells if c.offset < strides.STRIP_MAX
+    }
 
 
-@pytest.mark.parametrize("shape, stride, offset, reason", [
-    ([2] * 65, [1] * 65, 0, "65 dimensions (the diagram draws up to 64)"),
-    ([2, 3], [3], 0, "1 strides for 2 dimensions"),
-    ([2, 3], [3, 2**63], 0, "a size, stride or offset beyond 64 bits"),
-    ([2, 3], [3, 1], -(10**4000), "a size, stride or offset beyond 64 bits"),
-])
+@pytest.mark.parametrize(
+    "shape, stride, offset, reason",
+    [
+        ([2] * 65, [1] * 65, 0, "65 dimensions (the diagram draws up to 64)"),
+        ([2, 3], [3], 0, "1 strides for 2 dimensions"),
+        ([2, 3], [3, 2**63], 0, "a size, stride or offset beyond 64 bits"),
+        ([2, 3], [3, 1], -(10**4000), "a size, stride or offset beyond 64 bits"),
+    ],
+)
 def test_a_geometry_no_tensor_has_is_not_drawn(shape, stride, offset, reason):
     """A forged shape, stride or offset: no loop and no 4,000-digit str(), a reason instead."""
     assert strides.undrawable(shape, stride, offset) == reason

@@ -1,5 +1,6 @@
 """The allow-list SVG sanitizer: hostile SVG loses everything active, and dot's own drawings of
 every lesson's graph come through with the same elements, attributes and texts."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ HOSTILE = {
     "case and whitespace": '<svg><a href=" JaVaScRiPt:alert(1)"><text>t</text></a></svg>',
     "tab inside scheme": '<svg><a href="java&#x09;script:alert(1)"><text>t</text></a></svg>',
     "href on a kept element": '<svg><g href="javascript:alert(1)"><text href="#x">t</text></g></svg>',
-    "foreignObject": ('<svg><foreignObject><body xmlns="http://www.w3.org/1999/xhtml">'
-                      '<img src="x" onerror="alert(1)"/></body></foreignObject></svg>'),
+    "foreignObject": (
+        '<svg><foreignObject><body xmlns="http://www.w3.org/1999/xhtml">'
+        '<img src="x" onerror="alert(1)"/></body></foreignObject></svg>'
+    ),
     "style element": "<svg><style>@import url(javascript:alert(1));</style></svg>",
     "style attribute": '<svg><g style="background:url(javascript:alert(1));x:expression(alert(1))"/></svg>',
     "url() paint": '<svg><path fill="url(javascript:alert(1))" stroke="url(#x)" d="M0,0"/></svg>',
@@ -98,18 +101,31 @@ def test_root_attributes_are_added_escaped():
         sanitize("<svg/>", {"onload": "x", "a b": "y"})
 
 
-@pytest.mark.parametrize("svg", [
-    '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>',
-    '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><svg><text>&b;</text></svg>',
-    '<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg><text>&x;</text></svg>',
-    '<svg><text>&undefined;</text></svg>',
-    "<svg><g></svg>",
-    "not xml at all",
-    "",
-    "<html><script>alert(1)</script></html>",
-    "<svg><text>\ud800</text></svg>",
-], ids=["doctype", "billion laughs", "external entity", "undefined entity", "unclosed", "text",
-        "empty", "root not svg", "lone surrogate"])
+@pytest.mark.parametrize(
+    "svg",
+    [
+        '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>',
+        '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><svg><text>&b;</text></svg>',
+        '<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg><text>&x;</text></svg>',
+        '<svg><text>&undefined;</text></svg>',
+        "<svg><g></svg>",
+        "not xml at all",
+        "",
+        "<html><script>alert(1)</script></html>",
+        "<svg><text>\ud800</text></svg>",
+    ],
+    ids=[
+        "doctype",
+        "billion laughs",
+        "external entity",
+        "undefined entity",
+        "unclosed",
+        "text",
+        "empty",
+        "root not svg",
+        "lone surrogate",
+    ],
+)
 def test_refused_inputs(svg):
     with pytest.raises(SvgRefused):
         sanitize(svg)
@@ -167,23 +183,32 @@ json.dump(out, sys.stdout)
 
 @pytest.fixture(scope="module")
 def lesson_dots() -> dict[str, str]:
-    proc = subprocess.run([sys.executable, "-c", _LESSON_DOTS], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _LESSON_DOTS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return json.loads(proc.stdout)
 
 
 def _meaning(svg: str, skip_root: bool) -> list[tuple]:
     """Every element in document order: its tag, attributes and stripped text."""
     els = list(ET.fromstring(svg).iter())
-    return [(el.tag.rsplit("}", 1)[-1], {} if skip_root and i == 0 else dict(el.attrib), (el.text or "").strip())
-            for i, el in enumerate(els)]
+    return [
+        (el.tag.rsplit("}", 1)[-1], {} if skip_root and i == 0 else dict(el.attrib), (el.text or "").strip())
+        for i, el in enumerate(els)
+    ]
 
 
 def test_every_lessons_drawing_passes_unchanged_in_meaning(lesson_dots):
     assert len(lesson_dots) >= 5, f"only {sorted(lesson_dots)} have graphs"
     for lesson, source in lesson_dots.items():
-        raw = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True,
-                             check=True, timeout=10).stdout.decode()
+        raw = subprocess.run(
+            ["dot", "-Tsvg"], input=source.encode(), capture_output=True, check=True, timeout=10
+        ).stdout.decode()
         drawing = graph_view.sanitized(raw)
         assert drawing.problem == "", (lesson, drawing.problem)
         before, after = _meaning(raw, True), _meaning(drawing.svg, True)

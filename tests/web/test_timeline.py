@@ -1,4 +1,5 @@
 """Step-through over HTTP: /api/run with trace, the page's timeline and /fragments/step."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,15 @@ import time
 import pytest
 
 from app.examples import EXAMPLES, by_id
-from app.schemas import (EntryChanges, FieldChange, GraphChanges, RunResponse, Step, StepChanges,
-                         StorageChanges)
+from app.schemas import (
+    EntryChanges,
+    FieldChange,
+    GraphChanges,
+    RunResponse,
+    Step,
+    StepChanges,
+    StorageChanges,
+)
 from app.web import timeline
 
 pytestmark = pytest.mark.integration
@@ -43,8 +51,9 @@ def test_trace_must_be_a_boolean(client):
 def test_api_steps_carry_changes_and_states_only_when_asked(client):
     light = client.post("/api/run", json={"code": INPLACE, "trace": True}).json()
     full = traced(client, INPLACE)
-    assert [s["changes"]["tensors"] for s in light["steps"]] == \
-        [s["changes"]["tensors"] for s in full["steps"]]
+    assert [s["changes"]["tensors"] for s in light["steps"]] == [
+        s["changes"]["tensors"] for s in full["steps"]
+    ]
     assert all(s["state"] is None and s["storage_keys"] == {} for s in light["steps"])
     assert any(s["state"] for s in full["steps"])
     # Without states the storage ids in the changes are the stable keys themselves.
@@ -81,7 +90,7 @@ def test_change_lines_name_the_lessons(client):
     resp = RunResponse.model_validate(traced(client, by_id("grad-accumulation").code))
     tl = timeline.build(resp, "t")
     texts = {s.label.split(" · ")[0]: [c.text for c in s.changes] for s in tl.steps}
-    assert "w: .grad appeared" in texts["line 6, iteration 1"]         # loss.backward()
+    assert "w: .grad appeared" in texts["line 6, iteration 1"]  # loss.backward()
     assert "w.grad: version 0 → 1, values changed" in texts["line 6, iteration 2"]
     assert any("w.grad: version 1 → 2" in t for t in texts["lines 4-7, iteration 3"])
     resp = RunResponse.model_validate(traced(client, by_id("to-tensor").code))
@@ -103,8 +112,10 @@ def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
 
 
 def test_change_lines_tell_names_views_and_copies_apart(client):
-    code = ("import torch\na = torch.ones(3)\nb = a\nc = a.view(3)\ne = a.clone()\ndel b\n"
-            "n = a.numpy()\ng = e\ng, h = None, e\ne = e + 1\n")
+    code = (
+        "import torch\na = torch.ones(3)\nb = a\nc = a.view(3)\ne = a.clone()\ndel b\n"
+        "n = a.numpy()\ng = e\ng, h = None, e\ne = e + 1\n"
+    )
     resp = RunResponse.model_validate(traced(client, code))
     texts = {s.start_line: [c.text for c in s.changes] for s in timeline.build(resp, "t").steps}
     assert texts[3] == ["a: also named b"]
@@ -124,8 +135,7 @@ def test_every_lesson_steps_through(client, example):
     token = re.search(r'data-run="([^"]+)"', r.text).group(1)
     assert count >= 2
     for step in range(count):
-        r = client.post("/fragments/step", data={"code": example.code, "run": token,
-                                                  "step": str(step)})
+        r = client.post("/fragments/step", data={"code": example.code, "run": token, "step": str(step)})
         assert r.status_code == 200
         assert f'data-step="{step}"' in r.text and 'id="panels"' in r.text
 
@@ -154,13 +164,14 @@ def test_a_caught_exception_and_step_notes_show_on_the_page(client):
     tl = timeline.build(resp, "t")
     caught = next(i for i, s in enumerate(tl.steps) if s.kind == "caught")
     assert tl.steps[caught].label.startswith("line 4, raised and caught")
-    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone",
-                                              "step": str(caught)})
+    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone", "step": str(caught)})
     assert r.status_code == 200
-    assert re.search(r'class="note step-note">raised RuntimeError: view size is not compatible'
-                     r'.*handled by the except at line 5</p>', r.text)
-    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone",
-                                              "step": str(len(tl.steps) - 1)})
+    assert re.search(
+        r'class="note step-note">raised RuntimeError: view size is not compatible'
+        r'.*handled by the except at line 5</p>',
+        r.text,
+    )
+    r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone", "step": str(len(tl.steps) - 1)})
     assert "iterations 21-30 ran without steps" in r.text
 
 
@@ -170,7 +181,7 @@ def test_detach_moves_the_shared_counter_and_data_writes_show_without_one(client
     at = {s.start_line: [c.text for c in s.changes] for s in tl.steps}
     assert at[5] == ["new d (3,), shares s1 with y"]
     assert at[6] == ["y: version 0 → 1, values changed", "d: version 0 → 1, values changed"]
-    assert at[12] == ["y2: values changed"]               # .data: the bytes moved, no counter
+    assert at[12] == ["y2: values changed"]  # .data: the bytes moved, no counter
     caught = next(s for s in tl.steps if s.kind == "caught")
     assert caught.start_line == 8 and "modified by an inplace operation" in caught.note
 
@@ -187,13 +198,13 @@ def test_a_diagram_drawn_on_demand_shows_the_state_of_the_step_on_screen(client)
     x = re.search(r'<tr class="trow[^"]*" data-t="(\d+)" data-name="x"', html).group(1)
 
     def caption(step: str) -> str:
-        r = client.post("/fragments/diagram", data={"code": INPLACE, "run": run, "step": step,
-                                                     "t": x})
+        r = client.post("/fragments/diagram", data={"code": INPLACE, "run": run, "step": step, "t": x})
         assert r.status_code == 200
         return re.search(r"<figcaption>([^<]*)", r.text).group(1)
-    assert caption("3").startswith("x: shape (2, 3), stride (3, 1)")      # after x.add_(1)
-    assert caption("4").startswith("x: shape (3, 2), stride (1, 3)")      # after x.t_()
-    assert caption("") == caption("5")                                    # the final state
+
+    assert caption("3").startswith("x: shape (2, 3), stride (3, 1)")  # after x.add_(1)
+    assert caption("4").startswith("x: shape (3, 2), stride (1, 3)")  # after x.t_()
+    assert caption("") == caption("5")  # the final state
 
 
 def test_run_fragment_swaps_the_timeline_out_of_band(client):
@@ -205,20 +216,27 @@ def test_run_fragment_swaps_the_timeline_out_of_band(client):
 def _step(index: int = 0, **sections) -> Step:
     """A step whose changes are `sections` ({"tensors": {"added": [...]}, ...}), built without
     validation: the timeline must hold past the schema's caps by itself."""
-    kinds = {"tensors": EntryChanges, "arrays": EntryChanges, "modules": EntryChanges,
-             "storages": StorageChanges, "graph": GraphChanges}
-    changes = StepChanges.model_construct(**{
-        k: kinds[k].model_construct(**sections.get(k, {})) for k in kinds})
-    return Step.model_construct(index=index, start_line=index + 1, end_line=index + 1,
-                                changes=changes)
+    kinds = {
+        "tensors": EntryChanges,
+        "arrays": EntryChanges,
+        "modules": EntryChanges,
+        "storages": StorageChanges,
+        "graph": GraphChanges,
+    }
+    changes = StepChanges.model_construct(
+        **{k: kinds[k].model_construct(**sections.get(k, {})) for k in kinds}
+    )
+    return Step.model_construct(index=index, start_line=index + 1, end_line=index + 1, changes=changes)
 
 
 def test_a_step_adding_25000_names_is_described_in_linear_time():
     """Regression: a step adding 25,000 names sharing one storage took 10 s on the event loop
     (a scan of the storage's members per name, list membership per name)."""
     names = [f"t{i}" for i in range(25_000)]
-    state = {"tensors": [{"name": n, "shape": [2], "storage": "s0"} for n in names],
-             "storages": [{"id": "s0", "members": [{"name": n} for n in names]}]}
+    state = {
+        "tensors": [{"name": n, "shape": [2], "storage": "s0"} for n in names],
+        "storages": [{"id": "s0", "members": [{"name": n} for n in names]}],
+    }
     before = {"tensors": [{"name": "x", "aliases": [f"a{i}" for i in range(25_000)]}]}
     started = time.process_time()
     lines = timeline.describe_changes(_step(tensors={"added": names}), state, before)
@@ -232,14 +250,17 @@ def test_a_new_storage_of_thousands_of_members_lists_a_few():
     names = [f"t{i}" for i in range(5_000)]
     state = {"storages": [{"id": "s1", "members": [{"name": n} for n in names]}]}
     (line,) = timeline.describe_changes(_step(storages={"added": ["s1"]}), state, {})
-    assert line.text == ("new storage s1 (" + ", ".join(names[:timeline.LISTED_MAX])
-                         + f" and {5_000 - timeline.LISTED_MAX} more)")
+    assert line.text == (
+        "new storage s1 ("
+        + ", ".join(names[: timeline.LISTED_MAX])
+        + f" and {5_000 - timeline.LISTED_MAX} more)"
+    )
 
 
 def test_a_forged_field_value_is_printed_short():
-    fc = FieldChange.model_construct(name="x", fields={"shape": [[1] * 10_000, "z" * 10_000],
-                                                       "aliases": [5, ["b"]]},
-                                     values_changed=False)
+    fc = FieldChange.model_construct(
+        name="x", fields={"shape": [[1] * 10_000, "z" * 10_000], "aliases": [5, ["b"]]}, values_changed=False
+    )
     (line,) = timeline.describe_changes(_step(tensors={"changed": [fc]}), {}, {})
     assert line.text == f"x: shape [10000 items] → {'z' * timeline.VALUE_CHARS_MAX}, also named b"
 
@@ -249,8 +270,9 @@ def test_only_the_step_on_screen_is_described(monkeypatch):
     state size per render."""
     described = []
     real = timeline.describe_changes
-    monkeypatch.setattr(timeline, "describe_changes",
-                        lambda step, *a: described.append(step.index) or real(step, *a))
+    monkeypatch.setattr(
+        timeline, "describe_changes", lambda step, *a: described.append(step.index) or real(step, *a)
+    )
     resp = RunResponse.model_construct(steps=[_step(i) for i in range(50)], steps_truncated=False)
     tl = timeline.build(resp, "t", 7)
     assert described == [] and len(tl.steps) == 50
