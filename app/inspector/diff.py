@@ -143,7 +143,9 @@ def _storages(old: list[dict], new: list[dict], kb: dict | None, ka: dict | None
     else:
         old_members = [_members(s) for s in old]
         new_members = [_members(s) for s in new]
-        added = [s["id"] for s, m in zip(new, new_members, strict=False) if not any(m & o for o in old_members)]
+        added = [
+            s["id"] for s, m in zip(new, new_members, strict=False) if not any(m & o for o in old_members)
+        ]
         freed = [s for s, m in zip(old, old_members, strict=False) if not any(m & n for n in new_members)]
     return {"added": added, "freed": [{"id": s.get("id"), "members": sorted(_members(s))} for s in freed]}
 

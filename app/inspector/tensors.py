@@ -74,7 +74,12 @@ def tensor_flags(t: torch.Tensor) -> list[str]:
         ("nested", lambda: R.is_nested(t)),
         ("meta", lambda: R.is_meta(t)),
         ("zero_size", lambda: R.numel(t) == 0),
-        ("expanded", lambda: strided and any(st == 0 and n > 1 for n, st in zip(R.shape(t), R.stride(t), strict=False))),
+        (
+            "expanded",
+            lambda: (
+                strided and any(st == 0 and n > 1 for n, st in zip(R.shape(t), R.stride(t), strict=False))
+            ),
+        ),
         ("conj", lambda: R.is_conj(t)),
         ("neg", lambda: R.is_neg(t)),
         ("quantized", lambda: R.is_quantized(t)),
