@@ -13,8 +13,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
+from app.sandbox.trace_options import MINIMUMS as _LEAST
+from app.sandbox.trace_options import TraceOptions
 from app.schema_rules import STEPS_MAX
 from app.web.headers import check_frame_ancestors
+
+_TRACE = TraceOptions()  # the step-through's defaults
 
 
 class Settings(BaseSettings):
@@ -75,13 +79,16 @@ class Settings(BaseSettings):
         parse_disabled(value)
         return value
 
-    # Step-through (requests with trace): the caps on steps and on their share of the result.
+    # Step-through (requests with trace): the caps on steps and on their share of the result,
+    # defaults and bounds from app.sandbox.trace_options (one set for server and worker).
     # At most STEPS_MAX: the server refuses a result with more steps than that.
-    trace_steps_max: int = Field(200, ge=1, le=STEPS_MAX)
-    trace_loop_iterations_max: int = Field(20, ge=1)
+    trace_steps_max: int = Field(_TRACE.steps_max, ge=_LEAST["steps_max"], le=STEPS_MAX)
+    trace_loop_iterations_max: int = Field(_TRACE.loop_iterations_max, ge=_LEAST["loop_iterations_max"])
     # The first iterations of a top-level loop are also stepped statement by statement.
-    trace_loop_body_iterations_max: int = Field(2, ge=0)
-    trace_bytes_max: int = Field(4 * 1024 * 1024, ge=1024)
+    trace_loop_body_iterations_max: int = Field(
+        _TRACE.loop_body_iterations_max, ge=_LEAST["loop_body_iterations_max"]
+    )
+    trace_bytes_max: int = Field(_TRACE.bytes_max, ge=_LEAST["bytes_max"])
 
     # Drawing a result (web layer): each page render's time budget, past which the page says the
     # result is too big to draw; and the runs kept for the pages' next steps, as JSON bytes.
@@ -89,15 +96,15 @@ class Settings(BaseSettings):
     run_cache_max_bytes: int = Field(32 * 1024 * 1024, ge=0)
     run_cache_idle_s: float = Field(1800.0, gt=0)
 
-    def trace_options(self, states: bool = False) -> dict:
+    def trace_options(self, states: bool = False) -> TraceOptions:
         """The worker's trace options; `states`: each step with the whole state after it."""
-        return {
-            "steps_max": self.trace_steps_max,
-            "loop_iterations_max": self.trace_loop_iterations_max,
-            "loop_body_iterations_max": self.trace_loop_body_iterations_max,
-            "bytes_max": self.trace_bytes_max,
-            "states": states,
-        }
+        return TraceOptions(
+            steps_max=self.trace_steps_max,
+            loop_iterations_max=self.trace_loop_iterations_max,
+            loop_body_iterations_max=self.trace_loop_body_iterations_max,
+            bytes_max=self.trace_bytes_max,
+            states=states,
+        )
 
     def sandbox_limits(self) -> SandboxLimits:
         names = SandboxLimits.__dataclass_fields__.keys()

@@ -45,3 +45,33 @@ def test_trace_steps_max_cannot_exceed_what_the_schema_accepts():
     assert Settings(trace_steps_max=STEPS_MAX).trace_steps_max == STEPS_MAX
     with pytest.raises(ValidationError):
         Settings(trace_steps_max=STEPS_MAX + 1)
+
+
+def test_trace_settings_default_to_the_trace_options_defaults(monkeypatch):
+    """One set of defaults: the TP_TRACE_* fields take theirs from TraceOptions, so the server's
+    options and what trace=True means in the worker cannot drift apart."""
+    from app.sandbox.trace_options import FIELDS, TraceOptions
+
+    for name in FIELDS:
+        monkeypatch.delenv(f"TP_TRACE_{name.upper()}", raising=False)
+    assert Settings().trace_options(states=True) == TraceOptions()
+    assert Settings().trace_options() == TraceOptions(states=False)
+    # Every cap is a setting (states is per request: step_states).
+    assert {f"trace_{n}" for n in FIELDS if n != "states"} <= set(Settings.model_fields)
+
+
+def test_trace_settings_reach_the_options_and_their_wire_form(monkeypatch):
+    monkeypatch.setenv("TP_TRACE_STEPS_MAX", "7")
+    monkeypatch.setenv("TP_TRACE_LOOP_BODY_ITERATIONS_MAX", "0")
+    options = Settings().trace_options(states=True)
+    assert (options.steps_max, options.loop_body_iterations_max, options.states) == (7, 0, True)
+    assert options.to_wire()["steps_max"] == 7
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("trace_steps_max", 0), ("trace_loop_iterations_max", 0), ("trace_bytes_max", 1023)],
+)
+def test_trace_settings_below_what_the_options_accept_are_rejected(name, value):
+    with pytest.raises(ValidationError):
+        Settings(**{name: value})

@@ -6,7 +6,8 @@ exactly N bytes. Nothing else ever travels on these pipes.
 server -> zygote (zygote's stdin):
   1. config frame (JSON): {"limits": SandboxLimits.to_dict(), "spares": int}
   2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null, "trace"?: true |
-     caps, "precompiled"?: app.sandbox.instrument.precompile(code)}
+     TraceOptions.to_wire() (app.sandbox.trace_options: unknown keys are refused),
+     "precompiled"?: app.sandbox.instrument.precompile(code)}
      or a diagnostic request {"id": int, "op": "diag"}
      or a cancel request {"id": int, "op": "cancel"}: the server gave up on run `id` (its client
      left); the zygote kills that run's process group and answers with status "cancelled"

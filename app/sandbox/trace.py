@@ -53,14 +53,10 @@ from app.sandbox.instrument import (
     Site,
 )
 from app.sandbox.limits import TimeLimit
+from app.sandbox.trace_options import TraceOptions
 
-DEFAULTS = {
-    "steps_max": 200,
-    "loop_iterations_max": 20,
-    "loop_body_iterations_max": 2,
-    "bytes_max": 4 * 1024 * 1024,
-    "states": True,
-}
+# What trace=True means: the one set of defaults (app.sandbox.trace_options).
+DEFAULTS = TraceOptions()
 # Encoding a result of N bytes needs up to ~3N more (orjson's buffer doubling); see wirejson.
 HEADROOM_PER_RESULT_BYTE = 4
 
@@ -89,12 +85,14 @@ class Encoded(list):
 class Tracer:
     """One per traced run: runner.run_snippet calls instrument(), exec()s, then finish()."""
 
-    def __init__(self, options: dict | bool | None, stdout: Any, result_max_bytes: int) -> None:
-        opts = dict(DEFAULTS, **(options if isinstance(options, dict) else {}))
-        self.steps_max = int(opts["steps_max"])
-        self.loop_iterations_max = int(opts["loop_iterations_max"])
-        self.loop_body_iterations_max = int(opts["loop_body_iterations_max"])
-        self.bytes_max = min(int(opts["bytes_max"]), result_max_bytes // 2)
+    def __init__(self, options: TraceOptions | dict | bool, stdout: Any, result_max_bytes: int) -> None:
+        # The wire form (true, or a dict of some fields) is read once, here; an unknown key
+        # raises ValueError rather than leaving a cap at its default.
+        opts = TraceOptions.from_wire(options)
+        self.steps_max = opts.steps_max
+        self.loop_iterations_max = opts.loop_iterations_max
+        self.loop_body_iterations_max = opts.loop_body_iterations_max
+        self.bytes_max = min(opts.bytes_max, result_max_bytes // 2)
         self.stdout = stdout
         self.headroom_bytes = HEADROOM_PER_RESULT_BYTE * result_max_bytes
         self.steps: list[bytes] = []  # each step's JSON
@@ -102,7 +100,7 @@ class Tracer:
         self.sites: list[Site] = []
         self.namespace: dict | None = None
         # states=False: `changes` only (ChangeObserver), no per-step state; several times cheaper.
-        self._observer = StepObserver() if bool(opts["states"]) else ChangeObserver()
+        self._observer = StepObserver() if opts.states else ChangeObserver()
         self._body_flags: list[bool] = []
         self._prev: Any = None  # (snapshot, storage keys) of the latest step
         self._bytes = 0

@@ -76,7 +76,8 @@ class RunService:
 
     async def _outcome(self, code: str, trace: bool, states: bool) -> RunOutcome:
         self.check_code(code)
-        run = self.pool.run(code, trace=self.settings.trace_options(states) if trace else None)
+        options = self.settings.trace_options(states).to_wire() if trace else None
+        run = self.pool.run(code, trace=options)
         try:
             # A client that hangs up cancels its run: its worker is killed, its slot freed.
             return await unless_disconnected(run)
