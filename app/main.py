@@ -12,15 +12,17 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from app.sandbox.pool import Pool
 from app.settings import Settings
+from app.web import drawing, static_files
 from app.web.api import router as api_router
 from app.web.bodies import BodyLimit
 from app.web.disconnect import RequestReceive, client_closed
+from app.web.docs import DOCS_PATHS
+from app.web.docs import router as docs_router
 from app.web.headers import SecurityHeaders
 from app.web.pages import router as pages_router
 from app.web.service import RunService
@@ -55,6 +57,8 @@ def create_app(
         title="Tensor Playground",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # app.web.docs serves /docs and /redoc from our origin
+        redoc_url=None,
         description="Run a PyTorch snippet in a sandbox and see shapes, strides, "
         "shared storage, autograd graphs and modules.",
     )
@@ -64,7 +68,8 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.include_router(api_router)
     app.include_router(pages_router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(docs_router)
+    static_files.install(app, drawing.env)
     return app
 
 
@@ -90,7 +95,7 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         SecurityHeaders,
         frame_ancestors=settings.frame_ancestors,
-        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+        docs_paths=DOCS_PATHS,
     )
     app.add_exception_handler(ClientDisconnect, client_closed)
 

@@ -6,9 +6,23 @@ import {createHash} from "node:crypto";
 const out = "../static/vendor";
 await build({entryPoints: ["editor.js"], bundle: true, minify: true, format: "iife",
              target: "es2020", outfile: `${out}/codemirror.js`, legalComments: "none"});
-copyFileSync("node_modules/htmx.org/dist/htmx.min.js", `${out}/htmx.min.js`);
 
-const files = ["codemirror.js", "htmx.min.js"];
+// Copied as published (already minified), with their licences: the API docs pages (/docs,
+// /redoc) load these from our origin, so they work offline and under `script-src 'self'`.
+const copies = {
+  "htmx.min.js": "node_modules/htmx.org/dist/htmx.min.js",
+  "swagger-ui-bundle.js": "node_modules/swagger-ui-dist/swagger-ui-bundle.js",
+  "swagger-ui.css": "node_modules/swagger-ui-dist/swagger-ui.css",
+  "swagger-ui.LICENSE": "node_modules/swagger-ui-dist/LICENSE",
+  "swagger-ui.NOTICE": "node_modules/swagger-ui-dist/NOTICE",
+  "swagger-ui-bundle.js.LICENSE.txt": "node_modules/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt",
+  "redoc.standalone.js": "node_modules/redoc/bundles/redoc.standalone.js",
+  "redoc.LICENSE": "node_modules/redoc/LICENSE",
+  "redoc.standalone.js.LICENSE.txt": "node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt",
+};
+for (const [name, from] of Object.entries(copies)) copyFileSync(from, `${out}/${name}`);
+
+const files = ["codemirror.js", ...Object.keys(copies)].sort();
 const lines = files.map(f => {
   const digest = createHash("sha256").update(readFileSync(`${out}/${f}`)).digest("hex");
   return `${digest}  ${f}`;
