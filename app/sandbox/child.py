@@ -2,7 +2,8 @@
 
 Order matters: new session (so the zygote can kill the run's whole process group), drop every
 inherited fd, rlimits, then the uid drop, then PR_SET_PDEATHSIG (a credential change clears it),
-then block on the job pipe. The zygote forks these ahead of time ("spares").
+then the child layers of app.sandbox.layers, then block on the job pipe. The zygote forks these
+ahead of time ("spares"), each with the same ChildPlan.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import json
 import os
 import resource
 import signal
+from dataclasses import dataclass
 
 from app.sandbox import confinement
+from app.sandbox.confinement import ChildLayers
+from app.sandbox.layers import LayerReport
 from app.sandbox.limits import SandboxLimits
+from app.sandbox.procstatus import status_kib
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
 from app.sandbox.trace_options import TraceOptions
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
-PR_SET_NO_NEW_PRIVS = 38
 JOB_MAX_BYTES = 64 * 1024 * 1024
 # What every run does (exec, a tensor, snapshot, encode, a print). Not print(tensor): its
 # formatting code copies ~900 pages (6 ms in a fresh child, measured), a cost only the snippets
@@ -51,6 +55,19 @@ MEMORY_FALLBACK = json.dumps(
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+@dataclass(frozen=True)
+class ChildPlan:
+    """Decided once by the zygote (app.sandbox.zygote._plan), applied by every child it forks."""
+
+    limits: SandboxLimits
+    memory_rlimit: str  # "as" or "data": which rlimit caps the memory budget
+    nproc: int | None  # RLIMIT_NPROC, or None to leave it
+    drop_uid: bool  # setresuid to limits.sandbox_uid (the server is root and the probe passed)
+    layers: ChildLayers  # the child confinement layers' decisions
+    # Filled in from the probe child: the layers every child must apply, or it exits (72).
+    expect_layers: tuple[str, ...] = ()
+
+
 def _prctl(option: int, arg: int) -> None:
     if _libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
@@ -77,11 +94,10 @@ def _isolate_fds(keep: tuple[int, ...]) -> None:
 
 
 def _own_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} missing from /proc/self/status")
+    kib = status_kib(field)
+    if kib is None:
+        raise RuntimeError(f"{field} missing from /proc/self/status")
+    return kib
 
 
 def _set(which: int, value: int) -> None:
@@ -110,39 +126,33 @@ def drop_uid(uid: int, gid: int) -> None:
     os.setresuid(uid, uid, uid)
 
 
-def confine(plan: dict, keep: tuple[int, int], zygote_pid: int) -> dict[str, dict]:
-    """plan: {"limits", "memory_rlimit", "nproc", "drop_uid": bool, "confinement": dict} decided
-    once by the zygote. Returns the per-layer report of app.sandbox.confinement."""
+def confine(plan: ChildPlan, keep: tuple[int, int], zygote_pid: int) -> dict[str, LayerReport]:
+    """Everything but the job. Returns the child layers' reports (app.sandbox.confinement)."""
     os.setsid()
     _reset_signals()
-    ruleset_fd = plan["confinement"]["ruleset_fd"]  # Landlock's, built by the zygote
-    _isolate_fds(keep if ruleset_fd is None else (*keep, ruleset_fd))
-    limits: SandboxLimits = plan["limits"]
-    apply_rlimits(limits, plan["memory_rlimit"], plan["nproc"])
-    if plan["drop_uid"]:
+    _isolate_fds((*keep, *plan.layers.keep_fds()))  # the layers' fds, e.g. Landlock's ruleset
+    limits = plan.limits
+    apply_rlimits(limits, plan.memory_rlimit, plan.nproc)
+    if plan.drop_uid:
         drop_uid(limits.sandbox_uid, limits.sandbox_gid)
         # Other sandbox children share this uid: forbid ptrace / /proc/<pid>/mem among them.
         _prctl(PR_SET_DUMPABLE, 0)
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)  # setuid binaries cannot regain root
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote_pid:  # the zygote died before PDEATHSIG was armed
         os._exit(1)
-    layers = {"no_new_privs": {"active": True, "detail": "set"}}
-    # Last: the seccomp filter is built for this pid, and Landlock needs no_new_privs first.
-    layers.update(confinement.apply_child_layers(plan["confinement"]))
-    return layers
+    return confinement.apply_child_layers(plan.layers)
 
 
-def child_main(plan: dict, job_r: int, res_w: int, zygote_pid: int) -> None:
+def child_main(plan: ChildPlan, job_r: int, res_w: int, zygote_pid: int) -> None:
     """Body of a spare: confine, wait for the job, run it, send one frame, _exit. Never returns."""
     code = 70
     try:
         layers = confine(plan, (job_r, res_w), zygote_pid)
-        if confinement.missing_required(layers, plan["expect_layers"]):
+        if confinement.missing_required(layers, plan.expect_layers):
             os._exit(72)  # fail closed: never run a job less confined than the probe was
         # Pre-fault (copy-on-write) the pages a run touches while we are still a spare: ~1.5 ms
         # per run moved off the request's critical path. Our own constant code: nothing leaks.
-        run_snippet(PREWARM_SNIPPET, plan["limits"])
+        run_snippet(PREWARM_SNIPPET, plan.limits)
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()

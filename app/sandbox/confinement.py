@@ -1,36 +1,24 @@
-"""Kernel confinement layers: which exist here, applying them in a child, and the report.
+"""Applying the confinement layers of app.sandbox.layers, stage by stage, and their report.
 
-Layers (names used in reports and in SandboxLimits.require_layers):
-  zygote-wide, set once at start-up:
-    dumpable_off    PR_SET_DUMPABLE 0 on the zygote: children cannot read /proc/<zygote>/environ,
-                    maps or mem, nor ptrace it, even when they share its uid
-    subreaper       PR_SET_CHILD_SUBREAPER: orphans of a run come back to the zygote and die
-    netns           a private, empty network namespace (needs CAP_SYS_ADMIN; never by default)
-  per child, applied to every spare before its job:
-    no_new_privs    PR_SET_NO_NEW_PRIVS: no setuid gains; lets unprivileged Landlock/seccomp load
-    seccomp         see app.sandbox.seccomp_filter
-    landlock_fs     read-only beneath the paths of read_paths(), no writes anywhere
-    landlock_net    no TCP bind/connect (Landlock ABI >= 4)
-    landlock_scope  no signals / abstract unix sockets beyond the run (Landlock ABI >= 6)
-The zygote learns what really works by confining a probe child (app.sandbox.zygote); a child
-that later fails to apply a layer of the plan exits before taking a job (fail closed).
+The zygote applies its own stages itself (apply_zygote_stage), decides the child layers once
+(plan_child: each layer's probe()), confines a probe child exactly like a spare to learn what the
+kernel really accepts (app.sandbox.probe), and then every child applies the plan
+(apply_child_layers); a child that fails to apply a layer the probe had fails closed (it exits
+before taking a job). This module also holds the Landlock layer's paths: what a child may read.
 """
 
 from __future__ import annotations
 
-import ctypes
 import glob
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from app.sandbox import landlock, seccomp_filter
-from app.sandbox.limits import CHILD_LAYERS, LAYERS, ZYGOTE_LAYERS  # noqa: F401 (re-exported)
+from app.sandbox import layers
+from app.sandbox.layers import DISABLED, LayerReport, Stage
 
-CLONE_NEWNET = 0x40000000
-PR_SET_DUMPABLE = 4
-DISABLED = "disabled by disable_layers"
-
-_libc = ctypes.CDLL(None, use_errno=True)
 APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Read-only system paths a snippet may need after the fork: shared libraries a lazy import
@@ -73,117 +61,67 @@ def rw_files() -> list[str]:
     return [*RW_FILES, *sorted(glob.glob("/dev/nvidia*"))]
 
 
-def zygote_setup(disabled: tuple[str, ...]) -> dict[str, dict]:
-    """Zygote-wide layers, except the subreaper (app.sandbox.strays owns it)."""
-    layers = {}
-    ok = _libc.prctl(PR_SET_DUMPABLE, ctypes.c_ulong(0), 0, 0, 0) == 0
-    layers["dumpable_off"] = _layer(ok, "zygote not dumpable" if ok else _errno_text("prctl"))
-    if "netns" in disabled:
-        layers["netns"] = _layer(False, DISABLED)
-        return layers
-    ok = _libc.unshare(CLONE_NEWNET) == 0
-    layers["netns"] = _layer(
-        ok, "private network namespace, no interfaces up" if ok else _errno_text("unshare")
-    )
-    return layers
+def apply_zygote_stage(stage: Stage, disabled: tuple[str, ...]) -> dict[str, LayerReport]:
+    """Probe and apply one of the zygote's own stages on the calling process (the zygote)."""
+    done: dict[str, LayerReport] = {}
+    for layer in layers.of_stage(stage):
+        if layer.name in disabled:
+            done[layer.name] = LayerReport(False, DISABLED)
+        else:
+            done[layer.name] = layer.apply(layer.probe(disabled), done)
+    return done
 
 
-def _errno_text(what: str) -> str:
-    err = ctypes.get_errno()
-    return f"{what} failed: {os.strerror(err)}"
+@dataclass(frozen=True)
+class ChildLayers:
+    """The zygote's decisions for the child layers (each layer's probe()), applied by every child."""
+
+    states: Mapping[str, Any]  # by layer name; a disabled layer has none
+    disabled: tuple[str, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)  # the layers' extra report keys
+
+    def keep_fds(self) -> tuple[int, ...]:
+        return tuple(fd for layer in _probed(self) for fd in layer.keep_fds(self.states[layer.name]))
 
 
-def _layer(active: bool, detail: str) -> dict:
-    return {"active": bool(active), "detail": detail}
+def _probed(plan: ChildLayers) -> list[layers.Layer[Any]]:
+    return [layer for layer in layers.of_stage(Stage.CHILD) if layer.name in plan.states]
 
 
-def child_plan(disabled: tuple[str, ...]) -> dict:
-    """Decided once in the zygote, applied in every child (see apply_child_layers)."""
-    seccomp_ok, seccomp_why = seccomp_filter.available()
-    if "seccomp" in disabled:
-        seccomp_ok, seccomp_why = False, DISABLED
-    compiled = None
-    if seccomp_ok:
-        try:
-            compiled = seccomp_filter.compile()
-        except OSError as exc:
-            seccomp_why = f"could not compile the filter: {exc}"
-    abi = 0 if "landlock_fs" in disabled else landlock.abi_version()
-    ruleset_fd, ruleset_why = (
-        None,
-        DISABLED
-        if abi == 0 and "landlock_fs" in disabled
-        else "Landlock not supported or disabled by this kernel",
-    )
-    if abi:
-        try:
-            ruleset_fd, rules = landlock.create_ruleset(abi, read_paths(), rw_files(), skip=disabled)
-            ruleset_why = f"ABI {abi}: read-only beneath {rules} paths, no writes"
-        except OSError as exc:
-            ruleset_why = f"could not build the ruleset: {exc}"
-    return {
-        "landlock_abi": abi,
-        "ruleset_fd": ruleset_fd,
-        "ruleset_why": ruleset_why,
-        "seccomp": compiled,
-        "seccomp_why": seccomp_why,
-        "disabled": disabled,
-    }
+def plan_child(disabled: tuple[str, ...]) -> ChildLayers:
+    """Decided once in the zygote, before the first fork; see apply_child_layers."""
+    states: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
+    for layer in layers.of_stage(Stage.CHILD):
+        state = None if layer.name in disabled else layer.probe(disabled)
+        if layer.name not in disabled:
+            states[layer.name] = state
+        facts.update(layer.facts(state))
+    return ChildLayers(states, disabled, facts)
 
 
-def apply_child_layers(plan: dict) -> dict[str, dict]:
-    """Landlock then seccomp on the calling (single-threaded) child, after no_new_privs.
-    Returns the per-layer report; a layer that fails raises nothing here: the caller decides."""
-    report: dict[str, dict] = {}
-    abi = plan["landlock_abi"]
-    what = landlock.describe(abi, skip=plan["disabled"])
-    if plan["ruleset_fd"] is not None:
-        try:
-            landlock.restrict_self(plan["ruleset_fd"])
-            report["landlock_fs"] = _layer(True, plan["ruleset_why"])
-        except OSError as exc:
-            report["landlock_fs"] = _layer(False, f"landlock_restrict_self failed: {exc}")
-    else:
-        report["landlock_fs"] = _layer(False, plan["ruleset_why"])
-    if not report["landlock_fs"]["active"]:
-        what = {"net": False, "scope": False}
-    report["landlock_net"] = _layer(
-        what["net"],
-        "TCP bind/connect denied"
-        if what["net"]
-        else _why_not("landlock_net", plan, "needs Landlock ABI 4 (Linux 6.7)"),
-    )
-    report["landlock_scope"] = _layer(
-        what["scope"],
-        "signals and abstract sockets scoped"
-        if what["scope"]
-        else _why_not("landlock_scope", plan, "needs Landlock ABI 6 (Linux 6.12)"),
-    )
-    if plan["seccomp"]:
-        try:
-            report["seccomp"] = _layer(True, seccomp_filter.install(plan["seccomp"], os.getpid()))
-        except OSError as exc:
-            report["seccomp"] = _layer(False, f"seccomp_load failed: {exc}")
-    else:
-        report["seccomp"] = _layer(False, plan["seccomp_why"])
-    return report
+def apply_child_layers(plan: ChildLayers) -> dict[str, LayerReport]:
+    """Every child layer, in order, on the calling (single-threaded) child. A layer that cannot
+    apply reports why rather than raising (but no_new_privs raises): the caller decides."""
+    done: dict[str, LayerReport] = {}
+    for layer in layers.of_stage(Stage.CHILD):
+        if layer.name in plan.states:
+            done[layer.name] = layer.apply(plan.states[layer.name], done)
+        else:
+            done[layer.name] = LayerReport(False, DISABLED)
+    return done
 
 
-def _why_not(name: str, plan: dict, otherwise: str) -> str:
-    if name in plan["disabled"] or "landlock_fs" in plan["disabled"]:
-        return DISABLED
-    return otherwise if plan["landlock_abi"] else "Landlock unavailable"
-
-
-def summary(layers: dict[str, dict], abi: int) -> dict:
+def summary(reports: Mapping[str, LayerReport], facts: Mapping[str, Any]) -> dict[str, Any]:
     """The shape reported by the ready frame, Pool.health() and GET /api/health."""
+    order = layers.names()
     return {
-        "active": [n for n in LAYERS if layers.get(n, {}).get("active")],
-        "missing": {n: layers[n]["detail"] for n in LAYERS if n in layers and not layers[n]["active"]},
-        "landlock_abi": abi,
-        "layers": layers,
+        "active": [n for n in order if n in reports and reports[n].active],
+        "missing": {n: reports[n].detail for n in order if n in reports and not reports[n].active},
+        **facts,
+        "layers": {n: reports[n].to_dict() for n in order if n in reports},
     }
 
 
-def missing_required(layers: dict[str, dict], required: tuple[str, ...]) -> list[str]:
-    return [n for n in required if not layers.get(n, {}).get("active")]
+def missing_required(reports: Mapping[str, LayerReport], required: tuple[str, ...]) -> list[str]:
+    return [n for n in required if n not in reports or not reports[n].active]

@@ -1,14 +1,18 @@
-"""Per-run limits of the sandbox, as a plain frozen dataclass.
+"""Per-run limits of the sandbox, as a plain frozen dataclass: the one set of their defaults.
 
 The sandbox must import on a GPU box that only has torch and numpy, so this is NOT a pydantic
-model; the web layer's settings construct it. Every field name carries its unit.
+model; the web layer's settings take their defaults from it (app.settings) and construct it.
+Every field name carries its unit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+from app.sandbox import layers
+from app.sandbox.layers import parse_disabled, parse_required  # noqa: F401 (re-exported)
 
 MiB = 1024 * 1024
 
@@ -23,38 +27,18 @@ class TimeLimit(BaseException):
 # context, so a CUDA snippet would fail under it. "data" caps private writable memory
 # (RLIMIT_DATA), which those PROT_NONE reservations do not count against. "auto" picks "data"
 # when this torch build has CUDA and a GPU device node exists, else "as".
-MEMORY_RLIMIT_MODES = ("auto", "as", "data")
+MemoryRlimitMode = Literal["auto", "as", "data"]
+MEMORY_RLIMIT_MODES: tuple[str, ...] = get_args(MemoryRlimitMode)
 
-# Confinement layers (see app.sandbox.confinement), in report order.
-ZYGOTE_LAYERS = ("dumpable_off", "subreaper", "netns")
-CHILD_LAYERS = ("no_new_privs", "seccomp", "landlock_fs", "landlock_net", "landlock_scope")
-LAYERS = ZYGOTE_LAYERS + CHILD_LAYERS
+# Confinement layer names, from the registry (app.sandbox.layers), in report order. Snapshots
+# for readers; the limits themselves check names against the registry at call time.
+LAYERS = layers.names()
+CHILD_LAYERS = layers.names(layers.Stage.CHILD)
+ZYGOTE_LAYERS = tuple(n for n in LAYERS if n not in CHILD_LAYERS)
 # "all" in require_layers: every layer but netns, which a default Docker profile cannot grant.
-ALL_REQUIRED = tuple(n for n in LAYERS if n != "netns")
-
-
-def parse_required(spec: str) -> tuple[str, ...]:
-    """'' -> (); 'all' -> ALL_REQUIRED; 'seccomp,landlock_fs' -> those. ValueError on a typo."""
-    names = [n.strip() for n in spec.split(",") if n.strip()]
-    if "all" in names:
-        return tuple(dict.fromkeys([*ALL_REQUIRED, *(n for n in names if n != "all")]))
-    unknown = [n for n in names if n not in LAYERS]
-    if unknown:
-        raise ValueError(f"unknown confinement layers {unknown}; known: {', '.join(LAYERS)} or 'all'")
-    return tuple(names)
-
-
-# Layers an operator may switch off (e.g. a GPU driver that Landlock breaks); tests use it to
-# check that each remaining layer holds on its own. "landlock_fs" switches off all of Landlock.
-OPTIONAL_LAYERS = ("netns", "seccomp", "landlock_fs", "landlock_net", "landlock_scope")
-
-
-def parse_disabled(spec: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in spec.split(",") if n.strip())
-    wrong = [n for n in names if n not in OPTIONAL_LAYERS]
-    if wrong:
-        raise ValueError(f"cannot disable {wrong}; optional layers: {', '.join(OPTIONAL_LAYERS)}")
-    return names
+ALL_REQUIRED = layers.all_required()
+# Layers an operator may switch off; "landlock_fs" switches off all of Landlock.
+OPTIONAL_LAYERS = layers.optional()
 
 
 @dataclass(frozen=True)
@@ -72,7 +56,7 @@ class SandboxLimits:
     sandbox_uid: int = 64123  # uid/gid children drop to when the server runs as root
     sandbox_gid: int = 64123
     require_uid_drop: bool = False  # refuse to start when the uid drop is impossible
-    memory_rlimit: str = "auto"  # see MEMORY_RLIMIT_MODES
+    memory_rlimit: MemoryRlimitMode = "auto"  # see MEMORY_RLIMIT_MODES
     # Comma-separated confinement layers (or "all") without which the zygote refuses to start.
     require_layers: str = ""
     disable_layers: str = ""  # comma-separated OPTIONAL_LAYERS not to apply at all

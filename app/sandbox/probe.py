@@ -1,5 +1,6 @@
-"""Start-up decisions of the zygote: can children drop to the sandbox uid, and how is memory
-capped. Decided once, reported in the ready frame and in the pool's health."""
+"""Start-up decisions of the zygote: can children drop to the sandbox uid, how is memory capped,
+and which child confinement layers the kernel really accepts (a throw-away child confined like a
+spare). Decided once, reported in the ready frame and in the pool's health."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import select
 import signal
 import sys
 
-from app.sandbox.child import drop_uid
+from app.sandbox.child import ChildPlan, drop_uid
+from app.sandbox.layers import LayerReport
 from app.sandbox.limits import SandboxLimits
 
 PROBE_TIMEOUT_S = 10.0
@@ -116,20 +118,20 @@ def nproc_limit(limits: SandboxLimits, uid_drop_active: bool) -> int | None:
     return count + limits.processes_max
 
 
-def _confinement_probe_child(write_fd: int, plan: dict, zygote_pid: int) -> None:
+def _confinement_probe_child(write_fd: int, plan: ChildPlan, zygote_pid: int) -> None:
     from app.sandbox.child import confine
 
     try:
-        layers = confine(plan, (write_fd, write_fd), zygote_pid)
-        os.write(write_fd, json.dumps(layers).encode())
+        reports = confine(plan, (write_fd, write_fd), zygote_pid)
+        os.write(write_fd, json.dumps({n: r.to_dict() for n, r in reports.items()}).encode())
     finally:
         os._exit(0)
 
 
-def confinement_probe(plan: dict) -> dict[str, dict]:
+def confinement_probe(plan: ChildPlan) -> dict[str, LayerReport]:
     """Confine a throw-away child exactly like a spare and return its per-layer report: what
     the kernel actually accepted here, not what it claims to support."""
     data = _ask_forked(_confinement_probe_child, plan, os.getpid())
     if not data:
-        return {"no_new_privs": {"active": False, "detail": "confinement probe produced no answer"}}
-    return json.loads(data)
+        return {"no_new_privs": LayerReport(False, "confinement probe produced no answer")}
+    return {n: LayerReport(bool(r["active"]), str(r["detail"])) for n, r in json.loads(data).items()}

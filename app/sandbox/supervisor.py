@@ -17,7 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from app.sandbox.child import child_main
+from app.sandbox.child import ChildPlan, child_main
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.protocol import FrameDecoder, FrameTooLarge, encode_frame, write_frame
 from app.sandbox.strays import StraySweeper
@@ -69,7 +69,7 @@ def _describe_status(status: int) -> tuple[str | None, int | None]:
 
 
 class Supervisor:
-    def __init__(self, limits: SandboxLimits, plan: dict, spares: int, req_fd: int, resp_fd: int):
+    def __init__(self, limits: SandboxLimits, plan: ChildPlan, spares: int, req_fd: int, resp_fd: int):
         self.limits = limits
         self.plan = plan  # confinement plan handed to every child (see child.confine)
         self.spares_target = spares

@@ -9,15 +9,20 @@ Frames are described in app.sandbox.protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
 import platform
 import signal
 import sys
+from typing import NamedTuple
 
-from app.sandbox import child, confinement, hugepages, probe, strays
+from app.sandbox import child, confinement, hugepages, probe
+from app.sandbox.child import ChildPlan
+from app.sandbox.layers import LayerReport, Stage
 from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
+from app.sandbox.procstatus import status_kib
 from app.sandbox.protocol import read_frame, write_frame
 from app.sandbox.runner import run_snippet
 from app.sandbox.supervisor import Supervisor
@@ -69,39 +74,41 @@ def _import_everything() -> None:
 
 
 def _vm_size_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return (status_kib("VmSize") or 0) * 1024
 
 
-def _plan(limits: SandboxLimits) -> tuple[dict, dict]:
+def _plan(limits: SandboxLimits) -> tuple[ChildPlan, dict]:
     uid_drop = probe.uid_drop_plan(limits)
-    plan = {
-        "limits": limits,
-        "memory_rlimit": probe.memory_rlimit_mode(limits),
-        "nproc": probe.nproc_limit(limits, uid_drop["active"]),
-        "drop_uid": uid_drop["active"],
-        "confinement": confinement.child_plan(parse_disabled(limits.disable_layers)),
-        "expect_layers": (),  # filled in from the probe: the layers every child must apply
-    }
+    plan = ChildPlan(
+        limits=limits,
+        memory_rlimit=probe.memory_rlimit_mode(limits),
+        nproc=probe.nproc_limit(limits, uid_drop["active"]),
+        drop_uid=uid_drop["active"],
+        layers=confinement.plan_child(parse_disabled(limits.disable_layers)),
+    )
     return plan, uid_drop
 
 
-def _confine_plan(plan: dict, zygote_layers: dict) -> tuple[dict, str | None]:
-    """Probe the child layers; returns (confinement summary, reason to refuse or None)."""
-    layers = {**zygote_layers, **probe.confinement_probe(plan)}
-    plan["expect_layers"] = tuple(n for n in confinement.CHILD_LAYERS if layers.get(n, {}).get("active"))
-    report = confinement.summary(layers, plan["confinement"]["landlock_abi"])
-    missing = confinement.missing_required(layers, parse_required(plan["limits"].require_layers))
+class Confined(NamedTuple):
+    plan: ChildPlan  # with expect_layers: what the probe child applied
+    report: dict  # confinement.summary(), for the ready frame
+    refuse: str | None  # why the zygote must not start, or None
+
+
+def _confine_plan(plan: ChildPlan, zygote_layers: dict[str, LayerReport]) -> Confined:
+    """Probe the child layers in a throw-away child and check the required ones."""
+    probed = probe.confinement_probe(plan)
+    reports = {**zygote_layers, **probed}
+    plan = dataclasses.replace(plan, expect_layers=tuple(n for n, r in probed.items() if r.active))
+    report = confinement.summary(reports, plan.layers.facts)
+    missing = confinement.missing_required(reports, parse_required(plan.limits.require_layers))
     if missing:
-        why = "; ".join(f"{n}: {layers.get(n, {}).get('detail', 'unknown')}" for n in missing)
-        return report, f"required confinement layers missing: {why}"
-    return report, None
+        why = "; ".join(f"{n}: {reports[n].detail if n in reports else 'unknown'}" for n in missing)
+        return Confined(plan, report, f"required confinement layers missing: {why}")
+    return Confined(plan, report, None)
 
 
-def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
+def _ready_frame(plan: ChildPlan, uid_drop: dict, sweeper_ok: bool) -> dict:
     import torch
 
     return {
@@ -109,8 +116,8 @@ def _ready_frame(plan: dict, uid_drop: dict, sweeper_ok: bool) -> dict:
         "pid": os.getpid(),
         "vm_size": _vm_size_bytes(),
         "uid_drop": uid_drop,
-        "memory_rlimit": plan["memory_rlimit"],
-        "nproc": plan["nproc"],
+        "memory_rlimit": plan.memory_rlimit,
+        "nproc": plan.nproc,
         "cuda_initialized": bool(torch.cuda.is_initialized()),
         "stray_sweep": sweeper_ok,
         "python": platform.python_version(),
@@ -176,41 +183,39 @@ def _warm_up_lessons(warm: SandboxLimits) -> None:
             run_snippet(textwrap.dedent(example.code), warm, trace=trace)  # errors are lessons too
 
 
+def _fatal(resp_fd: int, reason: str) -> int:
+    write_frame(resp_fd, json.dumps({"type": "fatal", "reason": reason}).encode())
+    return 2
+
+
 def main() -> int:
     resp_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints (ours or a library's) must not corrupt the frames
     child._prctl(child.PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the server
     config = json.loads(read_frame(0, CONFIG_MAX_BYTES))
     limits = SandboxLimits.from_dict(config["limits"])
-    # Before anything a child could inherit: non-dumpable, own network namespace.
-    zygote_layers = confinement.zygote_setup(parse_disabled(limits.disable_layers))
+    disabled = parse_disabled(limits.disable_layers)
+    # Before anything a child could inherit (e.g. non-dumpable, own network namespace).
+    zygote_layers = confinement.apply_zygote_stage(Stage.ZYGOTE_START, disabled)
     _import_everything()
     warm_error = _warm_up(limits)
     if warm_error:
-        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": warm_error}).encode())
-        return 2
+        return _fatal(resp_fd, warm_error)
     plan, uid_drop = _plan(limits)
     if limits.require_uid_drop and not uid_drop["active"]:
-        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": uid_drop["reason"]}).encode())
-        return 2
-    sweeper_ok = strays.become_subreaper()
-    zygote_layers["subreaper"] = {
-        "active": sweeper_ok,
-        "detail": "orphans of a run are re-parented to the zygote and killed"
-        if sweeper_ok
-        else "prctl failed",
-    }
-    report, refuse = _confine_plan(plan, zygote_layers)
-    if refuse:
-        write_frame(resp_fd, json.dumps({"type": "fatal", "reason": refuse}).encode())
-        return 2
+        return _fatal(resp_fd, uid_drop["reason"])
+    zygote_layers.update(confinement.apply_zygote_stage(Stage.ZYGOTE_FORKS, disabled))
+    confined = _confine_plan(plan, zygote_layers)
+    if confined.refuse:
+        return _fatal(resp_fd, confined.refuse)
     gc.collect()
     gc.freeze()  # children then never touch (copy) the zygote's objects' GC headers
-    ready = _ready_frame(plan, uid_drop, sweeper_ok)
-    ready["confinement"] = report
+    subreaper = zygote_layers.get("subreaper")
+    ready = _ready_frame(confined.plan, uid_drop, sweeper_ok=bool(subreaper and subreaper.active))
+    ready["confinement"] = confined.report
     ready["hugepages"] = hugepages.collapse_anonymous_memory()
     write_frame(resp_fd, json.dumps(ready).encode())
-    Supervisor(limits, plan, int(config.get("spares", 2)), 0, resp_fd).serve()
+    Supervisor(limits, confined.plan, int(config.get("spares", 2)), 0, resp_fd).serve()
     return 0
 
 

@@ -150,23 +150,25 @@ def test_file_size_limit_is_an_os_error_not_a_death(seccomp_only):
 
 def test_a_child_that_cannot_apply_a_probed_layer_exits_before_taking_a_job():
     """Fail closed per child: the probe found seccomp working, this child cannot load it."""
-    from app.sandbox.child import child_main
+    from app.sandbox.child import ChildPlan, child_main
+    from app.sandbox.confinement import ChildLayers
+    from app.sandbox.layers import FeatureState, RulesetState, SeccompState
 
-    plan = {
-        "limits": SandboxLimits(),
-        "memory_rlimit": "as",
-        "nproc": None,
-        "drop_uid": False,
-        "expect_layers": ("no_new_privs", "seccomp"),
-        "confinement": {
-            "landlock_abi": 0,
-            "ruleset_fd": None,
-            "ruleset_why": "off",
-            "seccomp": None,
-            "seccomp_why": "pretend libseccomp vanished",
-            "disabled": (),
-        },
+    states = {
+        "no_new_privs": None,
+        "seccomp": SeccompState(None, "pretend libseccomp vanished"),
+        "landlock_fs": RulesetState(0, None, "off"),
+        "landlock_net": FeatureState(0, False, False),
+        "landlock_scope": FeatureState(0, False, False),
     }
+    plan = ChildPlan(
+        limits=SandboxLimits(),
+        memory_rlimit="as",
+        nproc=None,
+        drop_uid=False,
+        layers=ChildLayers(states),
+        expect_layers=("no_new_privs", "seccomp"),
+    )
     job_r, job_w = os.pipe()
     res_r, res_w = os.pipe()
     pid = os.fork()
