@@ -11,6 +11,7 @@ from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
 from app.web.budget import check
 from app.web.explain import Explanation, explain
+from app.web.terminal import terminal_text  # the output panel: progress bars as a terminal shows them
 
 DIAGRAMS_MAX = 40  # stride diagrams per run: the focused one drawn, the rest on demand
 PREVIEW_CHARS = 70
@@ -142,17 +143,6 @@ def _rows(resp: RunResponse) -> list[Row]:
         check()
         rows.append(_array_row(first + i, a))
     return rows
-
-
-def terminal_text(text: str, limit: int = OUTPUT_SHOWN_CHARS) -> str:
-    """What a terminal would show: a carriage return (tqdm's progress bar) rewrites its line.
-    At most `limit` characters of the output are read (the worker keeps 64 KiB of a stream, a
-    forged result may claim 16 MiB)."""
-    out = []
-    for line in text[:limit].split("\n"):
-        parts = [p for p in line.split("\r") if p]
-        out.append(parts[-1] if parts else "")
-    return "\n".join(out)
 
 
 def fmt_shape(shape: list[int]) -> str:
