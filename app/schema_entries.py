@@ -239,6 +239,7 @@ class OptimizerState(_Model):
 
 class ModuleInfo(_Model):
     name: Name
+    aliases: list[Name] = _capped(ALIASES_MAX)
     kind: Literal["module", "optimizer"]
     # "class" is a Python keyword, hence the alias.
     class_: Label = Field(..., alias="class")

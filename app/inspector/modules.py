@@ -66,6 +66,7 @@ def describe_module(found: Found, walk: WalkResult) -> dict[str, Any]:
     cuts: list[str] = []
     entry = {
         "name": found.name,
+        "aliases": list(found.aliases),  # `linear_layer = model[0]`: further names, as tensors have
         "kind": "module",
         "class": _name(R.type_name(cls)),
         "qualname": _name(f"{R.type_module(cls)}.{_QUALNAME(cls)}"),
@@ -173,6 +174,7 @@ def describe_optimizer(found: Found, walk: WalkResult) -> dict[str, Any]:
     return _noted(
         {
             "name": found.name,
+            "aliases": list(found.aliases),
             "kind": "optimizer",
             "class": _name(R.type_name(type(opt))),
             "param_groups": groups,
@@ -184,8 +186,8 @@ def describe_optimizer(found: Found, walk: WalkResult) -> dict[str, Any]:
 
 def _group(group: Any, walk: WalkResult, cuts: list[str]) -> dict[str, Any]:
     items = list(dict.items(group)) if R.is_subtype(dict, type(group)) else []
-    params = next((v for k, v in items if k == "params"), [])
-    params = list(params) if type(params) in (list, tuple) else []
+    found: Any = next((v for k, v in items if k == "params"), [])
+    params = list(found) if type(found) in (list, tuple) else []
     settings = _cut(
         [(k, v) for k, v in items if k != "params"], _LIMITS.settings_max, "hyperparameters of a group", cuts
     )

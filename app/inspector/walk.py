@@ -100,6 +100,7 @@ class Walker:
         self.limits = limits
         self.result = WalkResult()
         self.queue: deque[tuple[str, Any, int]] = deque()
+        self.later: deque[tuple[str, Any, int]] = deque()  # modules reached again: for aliases
         self.visits = 0
         self.containers: dict[int, Any] = {}  # walked once each; value keeps it alive
         self.snippet_module: Any = None  # the namespace's __name__: its classes are walked
@@ -117,21 +118,34 @@ class Walker:
             # walks after every statement, and `lr = 0.1` or `i` would cost a visit each time).
             if id(type(value)) not in ATOM_IDS and not self._skipped(name, value):
                 self.queue.append((_part(name), value, 0))
+        complete = self._drain(aliasing=False)
+        # Then the modules met again under a second name (`linear_layer = model[0]`): their
+        # parameters get the names through it as aliases (`linear_layer.bias`). Last, so that
+        # the visits spent on aliases never crowd out an object not yet found.
+        while complete and self.later:
+            name, obj, depth = self.later.popleft()
+            self._guarded(name, self._expand, name, self._module_children(name, obj), depth)
+            complete = self._drain(aliasing=True)
+        for found in list(self.result.optimizers):
+            self._guarded(found.name, self._name_optimizer_tensors, found)
+        return self.result
+
+    def _drain(self, aliasing: bool) -> bool:
+        """Visit what is queued; False when a limit stopped it. Past a limit while only aliases
+        are sought, nothing is marked truncated: like aliases past aliases_max, they are left out."""
         while self.queue:
             name, obj, depth = self.queue.popleft()
             self.visits += 1
             if self.visits > self.limits.visits_max or (
                 perf_counter() > self.deadline and budget.over(budget.WALK_SHARE)
             ):
-                self.result.truncated = True
-                break
+                self.result.truncated = self.result.truncated or not aliasing
+                return False
             try:  # inline rather than _guarded(): this loop runs for every object walked
                 self._visit(name, obj, depth)
             except BaseException as exc:  # noqa: BLE001 - user objects may raise anything
                 self._failed(name, exc)
-        for found in list(self.result.optimizers):
-            self._guarded(found.name, self._name_optimizer_tensors, found)
-        return self.result
+        return True
 
     def _skipped(self, name: Any, value: Any) -> bool:
         try:
@@ -162,8 +176,12 @@ class Walker:
         elif kind == ARRAY:
             self._record(name, obj, self.result.arrays, self.limits.arrays_max)
         elif kind == MODULE:
-            if self._record(name, obj, self.result.modules, self.limits.modules_max):
-                self._expand(name, self._module_children(name, obj), depth)
+            found = self._known(obj)
+            if found is None:
+                if self._record(name, obj, self.result.modules, self.limits.modules_max):
+                    self._expand(name, self._module_children(name, obj), depth)
+            elif self._alias(found, name):
+                self.later.append((name, obj, depth))  # walked for aliases once all is found
         elif kind == OPTIMIZER:
             self._record(name, obj, self.result.optimizers, self.limits.optimizers_max)
         elif kind in (MAPPING, SEQUENCE):
@@ -208,12 +226,9 @@ class Walker:
     # -- bookkeeping -------------------------------------------------------
     def _record(self, name: str, obj: Any, bucket: list[Found], cap: int) -> bool:
         """Register obj under name; True only when it is new (walk its children)."""
-        found = self.result.by_id.get(id(obj))
-        if found is not None and found.obj is obj:
-            if len(found.aliases) < self.limits.aliases_max:
-                alias = self._fit(name, reserve=False)
-                if alias != found.name and alias not in found.aliases:
-                    found.aliases.append(alias)
+        found = self._known(obj)
+        if found is not None:
+            self._alias(found, name)
             return False
         if len(bucket) >= cap:
             self.result.truncated = True
@@ -222,6 +237,20 @@ class Walker:
         bucket.append(found)
         self.result.by_id[id(obj)] = found
         self.result.keep.append(obj)
+        return True
+
+    def _known(self, obj: Any) -> Found | None:
+        found = self.result.by_id.get(id(obj))
+        return found if found is not None and found.obj is obj else None
+
+    def _alias(self, found: Found, name: str) -> bool:
+        """Add `name` to found's aliases; True when it was added (new, and under aliases_max)."""
+        if len(found.aliases) >= self.limits.aliases_max:
+            return False
+        alias = self._fit(name, reserve=False)
+        if alias == found.name or alias in found.aliases:
+            return False
+        found.aliases.append(alias)
         return True
 
     def _fit(self, name: str, reserve: bool = True) -> str:
@@ -269,7 +298,7 @@ class Walker:
     # -- children ----------------------------------------------------------
     def _container_children(self, name: str, obj: Any, kind: int) -> Iterable[tuple[str, Any]]:
         # The container's own C iteration: a subclass's __iter__, __len__ or items() is not run.
-        base = dict if kind == MAPPING else _sequence_base(obj)
+        base: Any = dict if kind == MAPPING else _sequence_base(obj)  # its unbound C methods are called
         size = base.__len__(obj)
         values = (lambda: dict.values(obj)) if base is dict else (lambda: base.__iter__(obj))
         if size <= ATOMS_SCAN_MAX and not has_non_atoms(values()):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.web.conftest import make_client
+
 from .helpers import by_name, snap
 
 NET = """
@@ -129,3 +133,41 @@ def test_lazy_module_uninitialized_parameters_do_not_drop_the_module():
     assert w["flags"] == ["uninitialized"] and w["storage"] is None and w["is_parameter"]
     s2 = snap("lazy = nn.LazyLinear(3)\nout = lazy(torch.ones(1, 2))\n")
     assert by_name(s2["modules"], "lazy")["parameters"][0]["shape"] == [3, 2]
+
+
+POLYNOMIAL = """
+    import torch
+    from torch import nn
+    model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))
+    linear_layer = model[0]
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    optimizer = opt
+"""
+
+
+def test_second_names_of_modules_and_optimizers_are_their_aliases():
+    s = snap(POLYNOMIAL)
+    assert by_name(s["modules"], "model.0")["aliases"] == ["linear_layer"]
+    assert by_name(s["modules"], "model")["aliases"] == []
+    assert by_name(s["modules"], "opt")["aliases"] == ["optimizer"]
+    assert by_name(s["tensors"], "model.0.bias")["aliases"] == ["linear_layer.bias"]
+    # The entry's own lists keep the first name: one name per tensor across the panels.
+    assert [p["tensor"] for p in by_name(s["modules"], "model.0")["parameters"]] == [
+        "model.0.weight",
+        "model.0.bias",
+    ]
+
+
+@pytest.mark.integration
+def test_module_aliases_reach_the_api_and_the_modules_panel():
+    """Through a real worker: the schema lets the field through, and the page lists it."""
+    code = "\n".join(line.strip() for line in POLYNOMIAL.strip().splitlines())
+    with make_client() as client:
+        body = client.post("/api/run", json={"code": code}).json()
+        page = client.post("/fragments/run", data={"code": code}).text
+    assert body["ok"] is True, body["error"]
+    assert by_name(body["modules"], "model.0")["aliases"] == ["linear_layer"]
+    assert by_name(body["tensors"], "model.0.bias")["aliases"] == ["linear_layer.bias"]
+    modules_card = page[page.index('id="modules-card"') :]
+    assert '<code>model.0</code> <span class="aliases">= linear_layer</span>' in modules_card
+    assert '<code>opt</code> <span class="aliases">= optimizer</span>' in modules_card

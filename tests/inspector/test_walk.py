@@ -315,3 +315,60 @@ def test_numbers_and_strings_cost_no_visit():
     result = walker.run(ns)
     assert names(result.tensors) == ["mixed[2]"]
     assert walker.visits == 2  # the list and its tensor
+
+
+def test_a_second_name_for_a_module_names_its_parameters_too():
+    """The PyTorch tutorial's polynomial example: `linear_layer = model[0]`, then it prints
+    `linear_layer.bias`. The module was walked as model.0 already; its second name reaches the
+    same tensors, which get it as aliases (whichever name comes first stays the name)."""
+    ns, _ = run_snippet("""
+        model = nn.Sequential(nn.Linear(3, 1), nn.Sequential(nn.ReLU()))
+        linear_layer = model[0]
+        inner = model[1]
+    """)
+    result = walk(ns, InspectLimits())
+    modules = {f.name: f.aliases for f in result.modules}
+    assert modules == {
+        "model": [],
+        "model.0": ["linear_layer"],
+        "model.1": ["inner"],
+        "model.1.0": ["inner.0"],
+    }
+    tensors = {f.name: f.aliases for f in result.tensors}
+    assert tensors == {"model.0.weight": ["linear_layer.weight"], "model.0.bias": ["linear_layer.bias"]}
+    assert not result.truncated
+
+
+def test_module_aliases_do_not_crowd_out_objects_not_yet_found():
+    """The walks under second names run after everything else: with the visits for only the
+    first names, every tensor is still found, and the aliases left out mark nothing truncated."""
+    ns, _ = run_snippet("""
+        model = nn.Linear(2, 2)
+        again = model
+        d = {'t': torch.ones(1)}
+    """)
+    # model, again, d, model.weight, model.bias, d['t']: had `again` been walked in turn,
+    # again.weight and again.bias would have come before d['t'] and spent its visit.
+    walker = Walker(InspectLimits(visits_max=6))
+    result = walker.run(ns)
+    assert names(result.tensors) == ["model.weight", "model.bias", "d['t']"]
+    assert result.modules[0].aliases == ["again"] and result.tensors[0].aliases == []
+    assert not result.truncated
+
+
+def test_a_module_that_reaches_itself_gets_at_most_aliases_max_names():
+    ns, _ = run_snippet("""
+        m = nn.Linear(1, 1)
+        m.__dict__['me'] = m     # a plain attribute, past nn.Module's registration
+    """)
+    result = walk(ns, InspectLimits(aliases_max=3, depth_max=50))
+    assert result.modules[0].aliases == ["m.me", "m.me.me", "m.me.me.me"]
+    assert by_name_found(result.tensors, "m.weight").aliases == [
+        "m.me.weight",
+        "m.me.me.weight",
+        "m.me.me.me.weight",
+    ]
+
+
+def by_name_found(found_list, name: str):
+    return next(f for f in found_list if f.name == name)
