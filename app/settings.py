@@ -7,18 +7,19 @@ Each name carries its unit (``_s``, ``_mb``, ``_bytes``) so that an operator rea
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.sandbox.limits import SandboxLimits, parse_disabled, parse_required
+from app.sandbox.limits import MemoryRlimitMode, SandboxLimits, parse_disabled, parse_required
 from app.sandbox.trace_options import MINIMUMS as _LEAST
 from app.sandbox.trace_options import TraceOptions
 from app.schema_rules import STEPS_MAX
 from app.web.headers import check_frame_ancestors
 
 _TRACE = TraceOptions()  # the step-through's defaults
+_LIMITS = SandboxLimits()  # the sandbox limits' defaults
 
 
 class Settings(BaseSettings):
@@ -43,29 +44,29 @@ class Settings(BaseSettings):
     overload_retry_after_s: int = Field(1, ge=1)
     zygote_start_timeout_s: float = Field(60.0, gt=0)
 
-    # Per-run sandbox limits (forwarded to app.sandbox).
-    exec_timeout_s: float = Field(5.0, gt=0)
-    kill_grace_s: float = Field(1.0, gt=0)
-    cpu_time_s: int = Field(10, ge=1)
-    memory_budget_mb: int = Field(1024, ge=16)
-    file_size_max_bytes: int = Field(1024 * 1024, ge=0)
-    open_files_max: int = Field(64, ge=8)
-    processes_max: int = Field(64, ge=1)
-    output_max_bytes: int = Field(64 * 1024, ge=0)
-    output_abort_bytes: int = Field(8 * 1024 * 1024, ge=1)
-    result_max_bytes: int = Field(16 * 1024 * 1024, ge=1024)
-    sandbox_uid: int = Field(64123, ge=1)
-    sandbox_gid: int = Field(64123, ge=1)
-    require_uid_drop: bool = False
+    # Per-run sandbox limits (forwarded to app.sandbox); their defaults are SandboxLimits' own.
+    exec_timeout_s: float = Field(_LIMITS.exec_timeout_s, gt=0)
+    kill_grace_s: float = Field(_LIMITS.kill_grace_s, gt=0)
+    cpu_time_s: int = Field(_LIMITS.cpu_time_s, ge=1)
+    memory_budget_mb: int = Field(_LIMITS.memory_budget_mb, ge=16)
+    file_size_max_bytes: int = Field(_LIMITS.file_size_max_bytes, ge=0)
+    open_files_max: int = Field(_LIMITS.open_files_max, ge=8)
+    processes_max: int = Field(_LIMITS.processes_max, ge=1)
+    output_max_bytes: int = Field(_LIMITS.output_max_bytes, ge=0)
+    output_abort_bytes: int = Field(_LIMITS.output_abort_bytes, ge=1)
+    result_max_bytes: int = Field(_LIMITS.result_max_bytes, ge=1024)
+    sandbox_uid: int = Field(_LIMITS.sandbox_uid, ge=1)
+    sandbox_gid: int = Field(_LIMITS.sandbox_gid, ge=1)
+    require_uid_drop: bool = _LIMITS.require_uid_drop
     # How the memory budget is enforced: "as" caps address space, "data" caps private writable
     # memory (CUDA contexts reserve huge address ranges), "auto" picks "data" only with a GPU.
-    memory_rlimit: Literal["auto", "as", "data"] = "auto"
+    memory_rlimit: MemoryRlimitMode = _LIMITS.memory_rlimit
     # Fail closed: comma-separated confinement layers (or "all") without which the server refuses
-    # to start, e.g. TP_REQUIRE_LAYERS=all in production. Names: app.sandbox.limits.LAYERS.
-    require_layers: str = ""
+    # to start, e.g. TP_REQUIRE_LAYERS=all in production. Names: app.sandbox.layers.REGISTRY.
+    require_layers: str = _LIMITS.require_layers
     # Optional layers not to apply (netns, seccomp, landlock_fs = all of Landlock, landlock_net,
     # landlock_scope), for a host where one breaks something. Health reports them as missing.
-    disable_layers: str = ""
+    disable_layers: str = _LIMITS.disable_layers
 
     @field_validator("require_layers")
     @classmethod
@@ -107,5 +108,5 @@ class Settings(BaseSettings):
         )
 
     def sandbox_limits(self) -> SandboxLimits:
-        names = SandboxLimits.__dataclass_fields__.keys()
-        return SandboxLimits(**{n: getattr(self, n) for n in names if hasattr(self, n)})
+        # Every field (an AttributeError, not a silent default, if a setting went missing).
+        return SandboxLimits(**{f.name: getattr(self, f.name) for f in dataclasses.fields(SandboxLimits)})
