@@ -70,13 +70,17 @@ def fn_label(node: GraphNode) -> str:
     return _table(rows)
 
 
-def leaf_label(node: GraphNode, tensors: dict[str, TensorInfo]) -> str:
+def leaf_label(node: GraphNode, tensors: dict[str, TensorInfo], copies: int = 1) -> str:
+    """`copies`: how many boxes this one leaf is drawn as (one per use, see graph_view); each
+    of them then says so, or a leaf used twice would read as two tensors."""
     name = node.tensors[0] if node.tensors else "(unnamed leaf)"
     rows = [_row(name, "#064e3b", 10, bold=True, limit=40)]
     info = tensors.get(name)
     if info is not None:
         rows.append(_row(_shape(info.shape) + " " + info.dtype.replace("torch.", "")[:24]))
         rows.append(_row(f"grad: {info.grad[:60]}" if info.grad else "grad: None", "#047857"))
+    if copies > 1:
+        rows.append(_row(f"same tensor: 1 of {copies} boxes, one per use", "#b45309", bold=True))
     rows.append(_row("AccumulateGrad", "#64748b", 8))
     return _table(rows)
 

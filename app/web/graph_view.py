@@ -34,6 +34,7 @@ PARALLEL_MAX = 8  # arrows per (source, target) pair
 DOT_TIMEOUT_S = 2.0
 SVG_CACHE_BYTES = 8 * 1024 * 1024
 CLASSES_MAX = 32  # t<row> hooks per box (the page's JS highlights a focused row's boxes)
+NAMES_IN_NOTE = 4  # tensors named in the no-graph note
 ROOT_ATTRS = {"class": "graph-svg", "role": "img", "aria-label": "autograd graph"}
 
 
@@ -111,8 +112,9 @@ def _links(graph: Graph, position: dict[str, int]) -> list[tuple[int, int]]:
     seen: dict[tuple[int, int], int] = {}
     links = []
     for e in graph.edges:
-        pair = (position.get(e.source), position.get(e.target))
-        if pair[0] is not None and pair[1] is not None:
+        source, target = position.get(e.source), position.get(e.target)
+        if source is not None and target is not None:
+            pair = (source, target)
             seen[pair] = count = seen.get(pair, 0) + 1
             if count <= PARALLEL_MAX:
                 links.append(pair)
@@ -134,7 +136,7 @@ def to_dot(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
     lines += [f' n{i} [{_attrs(nodes[i], tensors, index)}];' for i in pick.kept]
     boxes = len(pick.kept)
     for leaf, users in pick.uses.items():
-        attrs = _attrs(nodes[leaf], tensors, index)
+        attrs = _attrs(nodes[leaf], tensors, index, copies=len(users))
         for k, user in enumerate(users or [None]):
             lines.append(f' n{leaf}_u{k} [{attrs}];')
             boxes += 1
@@ -145,7 +147,7 @@ def to_dot(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
     return DotSource("\n".join(lines), boxes, len(pick.kept) + len(pick.uses))
 
 
-def _attrs(node: GraphNode, tensors: dict[str, TensorInfo], index: dict[str, int]) -> str:
+def _attrs(node: GraphNode, tensors: dict[str, TensorInfo], index: dict[str, int], copies: int = 1) -> str:
     rows = dict.fromkeys(int(index[t]) for t in node.tensors if t in index)
     classes = " ".join(["gnode"] + [f"t{r}" for r in list(rows)[:CLASSES_MAX]])
     stale = any(s.stale for s in node.saved)
@@ -157,7 +159,7 @@ def _attrs(node: GraphNode, tensors: dict[str, TensorInfo], index: dict[str, int
         fill, edge = "#eef2ff", "#6366f1"
     if stale:
         edge = "#dc2626"
-    label = leaf_label(node, tensors) if node.kind == "leaf" else fn_label(node)
+    label = leaf_label(node, tensors, copies) if node.kind == "leaf" else fn_label(node)
     return f'class={_quoted(classes)}, fillcolor={_quoted(fill)}, color={_quoted(edge)}, label=<{label}>'
 
 
@@ -168,7 +170,7 @@ def _quoted(value: str) -> str:
 
 def render(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) -> GraphPicture:
     if not graph.nodes:
-        return GraphPicture(note="No autograd graph: no tensor here has a grad_fn or requires grad.")
+        return GraphPicture(note=no_graph_note(tensors))
     dot = to_dot(graph, tensors, index)
     left_out = max(0, len(graph.nodes) - dot.drawn)
     note = f"{left_out} of {len(graph.nodes)} nodes not drawn (cap {DRAW_MAX} boxes)." if left_out else ""
@@ -176,7 +178,31 @@ def render(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
         note = (note + " The inspector also stopped walking this graph at its node cap.").strip()
     drawing = run_dot(dot.source)
     return GraphPicture(
-        svg=drawing.svg, drawn=dot.boxes, left_out=left_out, note=(note + " " + drawing.problem).strip()
+        svg=drawing.svg,
+        drawn=dot.boxes,
+        left_out=left_out,
+        note=(note + " " + drawing.problem).strip(),
+    )
+
+
+def no_graph_note(tensors: dict[str, TensorInfo]) -> str:
+    """Why there is no graph, true whatever the namespace holds: no tensors, tensors that do not
+    require grad, or leaves that require grad (a model's parameters) that nothing used yet."""
+    if not tensors:
+        return "No autograd graph: there are no tensors here yet."
+    leaves = [name for name, t in tensors.items() if t.requires_grad]
+    if not leaves:
+        return (
+            "No autograd graph: no tensor here requires grad. Operations are recorded only on "
+            "tensors made with requires_grad=True (and on results computed from them)."
+        )
+    shown = ", ".join(leaves[:NAMES_IN_NOTE]) + (
+        f" and {len(leaves) - NAMES_IN_NOTE} more" if len(leaves) > NAMES_IN_NOTE else ""
+    )
+    return (
+        f"No autograd graph yet: {shown} require{'s' if len(leaves) == 1 else ''} grad, but no "
+        "operation has run on them yet, so no tensor here has a grad_fn. The graph appears when a "
+        "result computed from them (outside torch.no_grad()) is kept in a variable."
     )
 
 

@@ -305,3 +305,43 @@ def test_run_dot_lays_out_once_per_source(monkeypatch):
     finally:
         graph_view.CACHE.clear()
     assert first.svg and second is first and len(calls) == 1
+
+
+def test_a_leaf_drawn_once_per_use_says_each_box_is_the_same_tensor():
+    x = torch.ones(2, requires_grad=True)
+    z = x * x  # one leaf, two uses: two boxes (dot stays fast on hub leaves), each marked
+    resp = response_for({"x": x, "z": z})
+    source, _, _ = graph_view.to_dot(resp.graph, {t.name: t for t in resp.tensors}, {})
+    leaf_boxes = re.findall(r"^ n\d+_u\d+ \[.*$", source, re.M)
+    assert len(leaf_boxes) == 2
+    assert all("same tensor: 1 of 2 boxes" in box for box in leaf_boxes)
+
+
+def test_a_leaf_used_once_has_no_same_tensor_mark():
+    x = torch.ones(2, requires_grad=True)
+    resp = response_for({"x": x, "y": x * 2})
+    source, _, _ = graph_view.to_dot(resp.graph, {t.name: t for t in resp.tensors}, {})
+    assert "same tensor" not in source
+
+
+def test_no_graph_note_is_true_for_parameters_nothing_used_yet():
+    resp = response_for({"lin": torch.nn.Linear(2, 3)})
+    pic = graph_view.render(resp.graph, {t.name: t for t in resp.tensors}, {})
+    assert pic.svg == ""
+    assert pic.note.startswith("No autograd graph yet: lin.weight, lin.bias require grad")
+    assert "no operation has run on them yet" in pic.note
+    assert "no tensor here has a grad_fn or requires grad" not in pic.note
+
+
+def test_no_graph_note_for_no_tensors_and_for_tensors_without_grad():
+    assert graph_view.render(Graph(), {}, {}).note == "No autograd graph: there are no tensors here yet."
+    resp = response_for({"x": torch.ones(2)})
+    note = graph_view.render(resp.graph, {t.name: t for t in resp.tensors}, {}).note
+    assert note.startswith("No autograd graph: no tensor here requires grad.")
+
+
+def test_no_graph_note_names_a_few_leaves_and_counts_the_rest():
+    params = {f"p{i}": torch.ones(1, requires_grad=True) for i in range(6)}
+    resp = response_for(params)
+    note = graph_view.render(resp.graph, {t.name: t for t in resp.tensors}, {}).note
+    assert "p0, p1, p2, p3 and 2 more require grad" in note
