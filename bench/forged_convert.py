@@ -140,16 +140,7 @@ def measure(port: int, rounds: int) -> None:
         for _ in range(rounds):
             latencies: list[float] = []
             done = threading.Event()
-
-            def poll() -> None:
-                with httpx.Client(base_url=base, timeout=120) as health:
-                    while not done.is_set():
-                        t0 = time.perf_counter()
-                        health.get("/api/health")
-                        latencies.append((time.perf_counter() - t0) * 1000)
-                        time.sleep(0.005)
-
-            poller = threading.Thread(target=poll)
+            poller = threading.Thread(target=_poll_health, args=(base, done, latencies))
             poller.start()
             time.sleep(0.1)
             t0 = time.perf_counter()
@@ -163,6 +154,16 @@ def measure(port: int, rounds: int) -> None:
                 f"p50 {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms "
                 f"({len(latencies)} polls)"
             )
+
+
+def _poll_health(base: str, done: threading.Event, latencies: list[float]) -> None:
+    """/api/health's latency in ms, every 5 ms, into `latencies` until `done` is set."""
+    with httpx.Client(base_url=base, timeout=120) as health:
+        while not done.is_set():
+            t0 = time.perf_counter()
+            health.get("/api/health")
+            latencies.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.005)
 
 
 def _peak_rss_mb(pid: int) -> float:

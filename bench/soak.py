@@ -33,7 +33,8 @@ HOSTILE = [
     "while True:\n    pass",
     "import time\ntime.sleep(60)",
     "import os\nwhile True:\n    os.fork()",
-    "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()",
+    "import threading, time\nwhile True:\n"
+    "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()",
     "b = bytearray(50 * 2**30)",
     "chunks = []\nwhile True:\n    chunks.append(bytearray(2**28))",
     "while True:\n    print('x' * 10000)",
@@ -48,7 +49,8 @@ HOSTILE = [
     "def f():\n    return f()\nf()",
     "import torch\nts = torch.zeros(10**6).split(1)",
     "import app.inspector as i\ni.snapshot = lambda ns: 1 / 0",
-    "import os, stat\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'\\xff' * 99)\n    except OSError:\n        pass",
+    "import os, stat\nfor fd in range(3, 64):\n"
+    "    try:\n        os.write(fd, b'\\xff' * 99)\n    except OSError:\n        pass",
 ]
 
 

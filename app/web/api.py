@@ -12,7 +12,9 @@ _ERRORS = {
     413: {"model": ErrorBody, "description": "The code (or the request body) is too large."},
     422: {
         "model": ErrorBody,
-        "description": "The body is not JSON of the form {\"code\": str, \"trace\"?: bool, \"step_states\"?: bool}.",
+        "description": (
+            "The body is not JSON of the form {\"code\": str, \"trace\"?: bool, \"step_states\"?: bool}."
+        ),
     },
     503: {"model": ErrorBody, "description": "Overloaded or no worker available; see Retry-After."},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_limits_are_frozen_with_documented_defaults():
         limits.preview_edge_items,
         limits.stats_sample_max,
     ) == (500, 200, 6, 1000, 20000, 200, 3, 100_000)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         limits.tensors_max = 1  # type: ignore[misc]
 
 

@@ -48,7 +48,8 @@ def test_the_zygotes_environment_cannot_be_read(sandbox):
 def test_listing_directories_outside_the_allowed_tree_is_denied(sandbox):
     code = (
         TRY
-        + "import os\nfor d in ('/', '/root', '/tmp', '/work', '/proc/self'):\n    attempt(lambda: os.listdir(d))"
+        + "import os\nfor d in ('/', '/root', '/tmp', '/work', '/proc/self'):\n"
+        + "    attempt(lambda: os.listdir(d))"
     )
     assert lines(sandbox, code) == ["PermissionError 13"] * 5
 
@@ -111,10 +112,11 @@ def _assert_nothing_arrived(sock: socket.socket) -> None:
 
 def test_tcp_udp_and_unix_sockets_to_the_host_are_refused(sandbox, listeners):
     tcp, udp, unix = listeners
+    udp_port = udp.getsockname()[1]
     code = TRY + textwrap.dedent(f"""\
         import socket
         attempt(lambda: socket.create_connection(('127.0.0.1', {tcp.getsockname()[1]}), timeout=0.5))
-        attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp.getsockname()[1]})))
+        attempt(lambda: socket.socket(type=socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp_port})))
         attempt(lambda: socket.socket(socket.AF_UNIX).connect({unix.getsockname()!r}))
         attempt(lambda: socket.socket(socket.AF_INET6))
         attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW))

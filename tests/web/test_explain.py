@@ -35,7 +35,7 @@ def test_view_explanation_only_blames_dims_that_really_cannot_merge():
     t = torch.arange(24).view(2, 3, 4).permute(0, 2, 1)  # dims 0,1 mergeable? no; 1,2 no
     u = torch.arange(24).view(2, 3, 4)[:, :, :2]  # dims 0,1 mergeable? no (12 != 3*4... )
     for x in (t, u):
-        msg = _raise(lambda: x.view(-1))
+        msg = _raise(lambda x=x: x.view(-1))
         ex = _explain(msg, "y = x.view(-1)", 1, {"x": x})
         blamed = [p for p in ex.points if p.startswith("Dims")]
         for d in range(x.dim() - 1):

@@ -276,7 +276,7 @@ def test_converting_a_result_runs_off_the_event_loop(client, monkeypatch):
         entered.clear()
         release.clear()
         done: list = []
-        worker = threading.Thread(target=lambda: done.append(client.post(route, **body)))
+        worker = threading.Thread(target=lambda r=route, b=body, d=done: d.append(client.post(r, **b)))
         worker.start()
         try:
             assert entered.wait(10), route

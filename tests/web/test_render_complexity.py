@@ -162,7 +162,7 @@ def test_every_forged_result_at_the_caps_renders_within_the_cpu_budget(at_caps):
     for resp in at_caps:
         cache = RunCache(1 << 30, 60)
 
-        def page():
+        def page(resp=resp, cache=cache):  # bound now: B023
             token = cache.reserve(resp)
             html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, token))
             cache.keep(token, "c", resp)

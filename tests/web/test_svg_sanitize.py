@@ -36,7 +36,9 @@ HOSTILE = {
     "url() paint": '<svg><path fill="url(javascript:alert(1))" stroke="url(#x)" d="M0,0"/></svg>',
     "use of external ref": f'<svg {XLINK}><use xlink:href="http://evil.example/x.svg#a"/></svg>',
     "iframe": '<svg><iframe src="javascript:alert(1)"/></svg>',
-    "animate href": '<svg><a><animate attributeName="href" to="javascript:alert(1)"/><text>t</text></a></svg>',
+    "animate href": (
+        '<svg><a><animate attributeName="href" to="javascript:alert(1)"/><text>t</text></a></svg>'
+    ),
     "set onload": '<svg><set attributeName="onload" to="alert(1)"/></svg>',
     "image onerror": '<svg><image href="x" onerror="alert(1)"/></svg>',
     "breakout through title": "<svg><title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title></svg>",
@@ -105,7 +107,8 @@ def test_root_attributes_are_added_escaped():
     "svg",
     [
         '<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>',
-        '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><svg><text>&b;</text></svg>',
+        '<!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        "<svg><text>&b;</text></svg>",
         '<!DOCTYPE svg [<!ENTITY x SYSTEM "file:///etc/passwd">]><svg><text>&x;</text></svg>',
         '<svg><text>&undefined;</text></svg>',
         "<svg><g></svg>",
@@ -173,7 +176,8 @@ for ex in EXAMPLES:
             exec(compile(ex.code, ex.id, "exec"), ns)
         except Exception:
             pass
-    resp = RunResponse.model_validate(snapshot({k: v for k, v in ns.items() if not k.startswith("__")}) | {"ok": True})
+    shown = {k: v for k, v in ns.items() if not k.startswith("__")}
+    resp = RunResponse.model_validate(snapshot(shown) | {"ok": True})
     index = {t.name: i for i, t in enumerate(resp.tensors)}
     if resp.graph.nodes:
         out[ex.id] = graph_view.to_dot(resp.graph, {t.name: t for t in resp.tensors}, index).source
