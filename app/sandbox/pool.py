@@ -80,12 +80,13 @@ class Pool:
         cwd: str | os.PathLike = REPO_ROOT,
         env_passthrough: tuple[str, ...] = ("CUDA_VISIBLE_DEVICES",),
         start_timeout_s: float = 60.0,
+        zygote_module: str = "app.sandbox.zygote",  # tests start one with layers of their own
     ) -> None:
         self.limits = limits
         self.max_concurrent_runs = max_concurrent_runs
         self.queue_max = queue_max
         self.spares = spares
-        self._argv = [python, "-E", "-s", "-B", "-m", "app.sandbox.zygote"]
+        self._argv = [python, "-E", "-s", "-B", "-m", zygote_module]
         self._cwd = str(cwd)
         self._env = clean_env(tuple(env_passthrough))
         self.start_timeout_s = start_timeout_s
