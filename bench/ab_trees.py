@@ -19,8 +19,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import free_port  # noqa: E402
-from bench.trace_overhead import TRAINING_LOOP, lessons_snippet, snippet  # noqa: E402
+from bench.run import free_port
+from bench.trace_overhead import TRAINING_LOOP, lessons_snippet, snippet
 
 
 def start(tree: str) -> tuple[subprocess.Popen, str]:

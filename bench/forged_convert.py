@@ -27,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import free_port  # noqa: E402
-from tests.forged_kit import ForgedPool, payload  # noqa: E402
+from bench.run import free_port  # noqa: E402 - after ROOT is put on sys.path
+from tests.forged_kit import ForgedPool, payload  # noqa: E402 - after ROOT is put on sys.path
 
 LIMIT = 16 * 2**20
 

@@ -26,14 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
+import httpx  # noqa: E402 - after ROOT is put on sys.path
 
-from app.convert import to_response  # noqa: E402
-from app.sandbox.outcome import RunOutcome  # noqa: E402
-from app.web import drawing  # noqa: E402
-from app.web.run_cache import RunCache  # noqa: E402
-from bench.hostile_payloads import Forged, all_payloads  # noqa: E402
-from tests.webserver import free_port  # noqa: E402
+from app.convert import to_response  # noqa: E402 - after ROOT is put on sys.path
+from app.sandbox.outcome import RunOutcome  # noqa: E402 - after ROOT is put on sys.path
+from app.web import drawing  # noqa: E402 - after ROOT is put on sys.path
+from app.web.run_cache import RunCache  # noqa: E402 - after ROOT is put on sys.path
+from bench.hostile_payloads import Forged, all_payloads  # noqa: E402 - after ROOT is put on sys.path
+from tests.webserver import free_port  # noqa: E402 - after ROOT is put on sys.path
 
 
 def response(f: Forged):

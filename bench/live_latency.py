@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tempfile  # noqa: E402
+import tempfile
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, running_server  # noqa: E402
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, running_server
 
 SNIPPET = "import torch\nx = torch.arange(6.).view(2, 3)\ny = x.t()\nz = y.sum()"
 SETTLE_MS = 700  # longer than any debounce plus a small run: the page is quiet before the keystroke

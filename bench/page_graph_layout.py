@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from app.inspector import snapshot  # noqa: E402
-from app.schemas import RunResponse  # noqa: E402
-from app.web import graph_view  # noqa: E402
+from app.inspector import snapshot
+from app.schemas import RunResponse
+from app.web import graph_view
 
 
 def hub(n: int):

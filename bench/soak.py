@@ -26,8 +26,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-import bench.run as run_bench  # noqa: E402
-from bench.run import free_port, pct  # noqa: E402
+import bench.run as run_bench  # noqa: E402 - after ROOT is put on sys.path
+from bench.run import free_port, pct  # noqa: E402 - after ROOT is put on sys.path
 
 HOSTILE = [
     "while True:\n    pass",

@@ -28,7 +28,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import free_port, start_server  # noqa: E402
+from bench.run import free_port, start_server  # noqa: E402 - after ROOT is put on sys.path
 
 
 def snippet(statements: int = 50) -> str:

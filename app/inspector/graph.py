@@ -49,7 +49,7 @@ def _fingerprint(t: torch.Tensor) -> tuple | None:
     """Saved outputs unpack as new tensor objects; match them by where they point."""
     try:
         return (R.device(t), R.data_ptr(t), R.dtype(t), R.shape(t), R.stride(t))
-    except Exception:  # noqa: BLE001 - no storage (sparse, nested, meta): no match
+    except Exception:  # no storage (sparse, nested, meta): no match
         return None
 
 
@@ -94,7 +94,7 @@ class GraphBuilder:
     def _grad_fn(self, found) -> Any:
         try:
             return R.grad_fn(found.obj)
-        except BaseException as exc:  # noqa: BLE001 - a hostile subclass must not sink the graph
+        except BaseException as exc:  # a hostile subclass must not sink the graph
             budget.absorb(exc)
             self.warnings.append(f"graph: {found.name}.grad_fn: {R.exception_text(exc)}")
             return None
@@ -110,7 +110,7 @@ class GraphBuilder:
     def _next(self, node: Any) -> list[Any]:
         try:
             return [fn for fn, _ in node.next_functions if fn is not None]
-        except BaseException as exc:  # noqa: BLE001 - a custom Function's node is the snippet's
+        except BaseException as exc:  # a custom Function's node is the snippet's
             budget.absorb(exc)
             self.warnings.append(f"graph: {node_name(node)}: next_functions: {R.exception_text(exc)}")
             return []
@@ -154,7 +154,7 @@ class GraphBuilder:
                     out.extend(
                         self._saved_tensor(f"{label}[{i}]", v) for i, v in enumerate(value) if R.is_tensor(v)
                     )
-            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+            except BaseException as exc:  # see app.inspector.budget
                 budget.absorb(exc)
                 out.extend(self._unreadable(label, node_label, exc))
         return out
@@ -199,7 +199,7 @@ def _variable(node: Any) -> Any:
     """An AccumulateGrad's tensor."""
     try:
         return node.variable
-    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+    except BaseException as exc:  # see app.inspector.budget
         budget.absorb(exc)
         return None
 

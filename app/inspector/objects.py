@@ -75,7 +75,7 @@ def safe_repr(value: Any, limit: int = 60) -> str:
         text = repr(value)
         if type(text) is not str:
             raise TypeError("__repr__ returned a str subclass")
-    except BaseException as exc:  # noqa: BLE001 - the snippet's __repr__ is not our outcome
+    except BaseException as exc:  # the snippet's __repr__ is not our outcome
         budget.absorb(exc)
         text = f"<{_type_name(value)}>"
     text = text[: limit + 1].replace("\n", " ")  # multi-line reprs (tensor keys): one-line names

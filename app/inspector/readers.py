@@ -177,7 +177,7 @@ def exception_text(exc: BaseException) -> str:
     raise anything too."""
     try:
         message = str(exc)
-    except BaseException as err:  # noqa: BLE001 - a broken __str__ is the snippet's
+    except BaseException as err:  # a broken __str__ is the snippet's
         budget.absorb(err)
         message = "<str() failed>"
     if len(message) > EXCEPTION_TEXT_CHARS:
@@ -262,7 +262,7 @@ _pop_dispatch_stack = torch._C._pop_torch_dispatch_stack
 _push_dispatch_stack = torch._C._push_on_torch_dispatch_stack
 
 
-class torch_unhooked:  # noqa: N801 - a context manager, used as `with torch_unhooked():`
+class torch_unhooked:  # lowercase: a context manager, used as `with torch_unhooked():`
     """No `__torch_function__` (subclasses, modes) and no user `__torch_dispatch__` mode while
     the inspector reads; the snippet's modes are pushed back afterwards, in their order. (A
     class: entered at every step, a generator-based one cost a few us more.)"""
@@ -272,7 +272,7 @@ class torch_unhooked:  # noqa: N801 - a context manager, used as `with torch_unh
         try:
             for _ in range(_len_dispatch_stack()):
                 self.modes.append(_pop_dispatch_stack(None))
-        except Exception:  # noqa: BLE001 - an infra mode this build pops otherwise: leave the rest
+        except Exception:  # an infra mode this build pops otherwise: leave the rest
             pass
         self.disabled = _DisableTorchFunction()
         self.disabled.__enter__()

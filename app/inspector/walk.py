@@ -143,14 +143,14 @@ class Walker:
                 return False
             try:  # inline rather than _guarded(): this loop runs for every object walked
                 self._visit(name, obj, depth)
-            except BaseException as exc:  # noqa: BLE001 - user objects may raise anything
+            except BaseException as exc:  # user objects may raise anything
                 self._failed(name, exc)
         return True
 
     def _skipped(self, name: Any, value: Any) -> bool:
         try:
             return skip_top_level(name, value)
-        except BaseException as exc:  # noqa: BLE001 - a hostile metaclass, say
+        except BaseException as exc:  # a hostile metaclass, say
             budget.absorb(exc)
             return True
 
@@ -161,7 +161,7 @@ class Walker:
     def _guarded(self, name: str, fn, *args) -> None:
         try:
             fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - user objects may raise anything
+        except BaseException as exc:  # user objects may raise anything
             self._failed(name, exc)
 
     def _visit(self, name: str, obj: Any, depth: int) -> None:
