@@ -28,6 +28,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from app.sandbox.procstatus import status_kib  # noqa: E402 - after ROOT is put on sys.path
+
 SLEEP = json.dumps({"code": "import time\ntime.sleep(30)"}).encode()
 
 
@@ -55,10 +57,8 @@ def start(root: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
 
 
 def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    kib = status_kib("VmHWM", pid)
+    return float("nan") if kib is None else kib / 1024
 
 
 def raw_post(port: int, head_extra: str, body: bytes = b"") -> socket.socket:

@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.sandbox.procstatus import status_kib  # noqa: E402 - after ROOT is put on sys.path
 from bench.run import free_port  # noqa: E402 - after ROOT is put on sys.path
 from tests.forged_kit import ForgedPool, payload  # noqa: E402 - after ROOT is put on sys.path
 
@@ -167,9 +168,8 @@ def _poll_health(base: str, done: threading.Event, latencies: list[float]) -> No
 
 
 def _peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        line = next(line for line in f if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+    kib = status_kib("VmHWM", pid)
+    return float("nan") if kib is None else kib / 1024
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import httpx  # noqa: E402 - after ROOT is put on sys.path
 
 from app.convert import to_response  # noqa: E402 - after ROOT is put on sys.path
 from app.sandbox.outcome import RunOutcome  # noqa: E402 - after ROOT is put on sys.path
+from app.sandbox.procstatus import status_kib  # noqa: E402 - after ROOT is put on sys.path
 from app.web import drawing  # noqa: E402 - after ROOT is put on sys.path
 from app.web.run_cache import RunCache  # noqa: E402 - after ROOT is put on sys.path
 from bench.hostile_payloads import Forged, all_payloads  # noqa: E402 - after ROOT is put on sys.path
@@ -97,8 +98,10 @@ class Server:
 
     def status(self, field: str) -> int:
         """A /proc/<pid>/status figure of the server, in KiB."""
-        text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(rf"^{field}:\s+(\d+) kB", text, re.M).group(1))
+        kib = status_kib(field, self.proc.pid)
+        if kib is None:
+            raise RuntimeError(f"{field} missing from /proc/{self.proc.pid}/status")
+        return kib
 
     def close(self) -> None:
         self.client.close()

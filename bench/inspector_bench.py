@@ -9,6 +9,7 @@ import time
 import torch
 
 from app.inspector import snapshot
+from app.sandbox.procstatus import status_kib
 
 
 def _timed(fn, repeat: int = 5) -> float:
@@ -21,11 +22,7 @@ def _timed(fn, repeat: int = 5) -> float:
 
 
 def _rss_peak_kb() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
+    return status_kib("VmHWM") or 0
 
 
 def _reset_peak() -> None:

@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import bench.run as run_bench  # noqa: E402 - after ROOT is put on sys.path
+from app.sandbox.procstatus import status_kib  # noqa: E402 - after ROOT is put on sys.path
 from bench.run import free_port, pct  # noqa: E402 - after ROOT is put on sys.path
 
 HOSTILE = [
@@ -61,8 +62,10 @@ def benign(i: int) -> tuple[str, str]:
 
 
 def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    kib = status_kib("VmRSS", pid)
+    if kib is None:
+        raise RuntimeError(f"no VmRSS for pid {pid}")
+    return kib
 
 
 def descendants(root: int) -> set[tuple[int, str]]:
