@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
 
 from app.schemas import RunError, TensorInfo
+from app.web.explain_limits import LIMIT_TYPES, Limits, configured_limits, explain_limit
+from app.web.explanation import Explanation
 from app.web.strides import mergeable_dims, undrawable
 
 # The line is parsed to find `x` in `x.view(...)`: no line a learner writes is longer, and a
@@ -17,17 +18,18 @@ LINE_PARSE_MAX_CHARS = 400
 MESSAGE_MAX_CHARS = 4096  # of the error message, matched against the known errors
 
 
-@dataclass
-class Explanation:
-    title: str
-    points: list[str] = field(default_factory=list)
-    fixes: list[str] = field(default_factory=list)  # code suggestions, shown as <code>
+__all__ = ["Explanation", "Limits", "explain", "receiver_of"]
 
 
-def explain(error: RunError | None, code: str, tensors: list[TensorInfo]) -> Explanation | None:
+def explain(
+    error: RunError | None, code: str, tensors: list[TensorInfo], limits: Limits | None = None
+) -> Explanation | None:
+    """`limits`: the server's (Settings); by default those this process's environment sets."""
     if error is None:
         return None
     msg = error.message[:MESSAGE_MAX_CHARS]
+    if error.type in LIMIT_TYPES:
+        return explain_limit(error, msg, limits or configured_limits())
     line = _source_line(code, error.line)
     by_name = {t.name: t for t in tensors} | {a: t for t in tensors for a in t.aliases}
     for matcher in (

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
 from app.web.budget import check
-from app.web.explain import Explanation, explain
+from app.web.explain import Explanation, Limits, explain
 from app.web.terminal import terminal_text  # the output panel: progress bars as a terminal shows them
 
 DIAGRAMS_MAX = 40  # stride diagrams per run: the focused one drawn, the rest on demand
@@ -80,10 +80,11 @@ class PageView:
     index: dict[str, int] = field(default_factory=dict)
 
 
-def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
+def build(resp: RunResponse, code: str, focus: str | None = None, limits: Limits | None = None) -> PageView:
     """`focus`: the name of the tensor the page has focused, whose stride diagram is drawn in
     the panels; the others are drawn on demand (diagram_at). A model's worth of diagrams was
-    ~450 KB of hidden SVG in every run's HTML."""
+    ~450 KB of hidden SVG in every run's HTML. `limits`: the server's, which a limit error's
+    explanation names (by default, those the environment configures)."""
     rows = _rows(resp)
     index: dict[str, int] = {}
     for r in rows:
@@ -114,7 +115,7 @@ def build(resp: RunResponse, code: str, focus: str | None = None) -> PageView:
         optimizers=[m for m in modules if m.kind == "optimizer"],
         module_items_cut=MODULE_ITEMS_SHOWN
         * any(len(getattr(m, k)) > MODULE_ITEMS_SHOWN for m in resp.modules for k in _MODULE_LISTS),
-        explanation=explain(resp.error, code, resp.tensors),
+        explanation=explain(resp.error, code, resp.tensors, limits),
         stdout=terminal_text(resp.stdout.text),
         stderr=terminal_text(resp.stderr.text),
     )
