@@ -3,10 +3,10 @@ custom Functions, and the stale-saved-tensor error."""
 
 from __future__ import annotations
 
-from app.examples.tensors import _ex
+from app.examples import StepClaim, lesson
 
 EXAMPLES = [
-    _ex(
+    lesson(
         "leaf-grad",
         "requires_grad, grad_fn, leaves and .grad",
         "tensor 的 attrib",
@@ -24,7 +24,7 @@ EXAMPLES = [
         print(x.grad)                           # tensor([5., 5., 5.])
         """,
     ),
-    _ex(
+    lesson(
         "backward-gradient",
         "backward() with a gradient argument",
         "autograd: out.backward(do)",
@@ -39,7 +39,7 @@ EXAMPLES = [
         print(x.grad)                         # tensor([2.0000, 0.4000, 0.0600])
         """,
     ),
-    _ex(
+    lesson(
         "grad-modes",
         "no_grad / enable_grad / set_grad_enabled",
         "解除记录梯度的方法",
@@ -60,7 +60,7 @@ EXAMPLES = [
         print(a.requires_grad, b.requires_grad, c.requires_grad, e.requires_grad)
         """,
     ),
-    _ex(
+    lesson(
         "grad-accumulation",
         "Gradients accumulate: zero them per batch",
         "梯度清零",
@@ -77,7 +77,7 @@ EXAMPLES = [
         w.grad.zero_()    # what optimizer.zero_grad() does - once per batch, not per epoch
         """,
     ),
-    _ex(
+    lesson(
         "custom-function",
         "A custom autograd.Function",
         "autograd.Function",
@@ -104,7 +104,7 @@ EXAMPLES = [
         print(x.grad)                                 # tensor([0.8000, 0.8000, 0.8000])
         """,
     ),
-    _ex(
+    lesson(
         "stale-saved",
         "A saved tensor modified in place",
         "运算 in-place",
@@ -119,7 +119,7 @@ EXAMPLES = [
         y.sum().backward()  # RuntimeError: ... modified by an inplace operation
         """,
     ),
-    _ex(
+    lesson(
         "detach-vs-data",
         "detach() shares memory and the version counter; .data does not count",
         "解除记录梯度的方法: x.detach()",
@@ -143,5 +143,9 @@ EXAMPLES = [
         y2.sum().backward()       # runs, on the doubled y2: a silently wrong gradient
         print(x.grad)             # tensor([5.4366, 5.4366, 5.4366]) = 2e, the truth is e
         """,
+        steps=(
+            StepClaim(5, "y", "version"),
+            StepClaim(9, "y2", "values", unchanged=("version",)),
+        ),
     ),
 ]

@@ -3,10 +3,10 @@ Dataset/DataLoader, ToTensor's layout change, and one optimizer step."""
 
 from __future__ import annotations
 
-from app.examples.tensors import _ex
+from app.examples import StepClaim, lesson
 
 EXAMPLES = [
-    _ex(
+    lesson(
         "parameters",
         "Parameter registration and order",
         "参数注册和顺序",
@@ -32,7 +32,7 @@ EXAMPLES = [
         print([name for name, _ in model.named_parameters()])   # scale, fc2.*, fc1.*
         """,
     ),
-    _ex(
+    lesson(
         "data",
         "parameter.data",
         "parameter.data",
@@ -47,7 +47,7 @@ EXAMPLES = [
         w[0].zero_()            # silently edits the parameter: autograd does not see it
         """,
     ),
-    _ex(
+    lesson(
         "init",
         "Parameter initialisation",
         "参数初始化",
@@ -64,7 +64,7 @@ EXAMPLES = [
         print(lin.bias, lin.weight.is_leaf)
         """,
     ),
-    _ex(
+    lesson(
         "module-vs-functional",
         "nn.Module vs nn.functional",
         "nn.functional",
@@ -81,7 +81,7 @@ EXAMPLES = [
         print(torch.equal(y_module, y_func))            # True
         """,
     ),
-    _ex(
+    lesson(
         "state-dict",
         "state_dict save / load round trip",
         "参数保存和读取",
@@ -105,7 +105,7 @@ EXAMPLES = [
         print(torch.equal(model.weight, model2.weight))   # True
         """,
     ),
-    _ex(
+    lesson(
         "dataloader",
         "Dataset and DataLoader: dict samples stay dicts",
         "Dataset / Dataloader",
@@ -128,7 +128,7 @@ EXAMPLES = [
         print(type(batch).__name__, {k: tuple(v.shape) for k, v in batch.items()})
         """,
     ),
-    _ex(
+    lesson(
         "collate-copies",
         "DataLoader collate: a batch is new memory",
         "Dataset / Dataloader",
@@ -147,7 +147,7 @@ EXAMPLES = [
         print(images[0].tolist())             # [0.0, 1.0]: the dataset is untouched
         """,
     ),
-    _ex(
+    lesson(
         "collate-fn",
         "collate_fn: default_collate copies, a custom one decides",
         "collate_fn",
@@ -166,7 +166,7 @@ EXAMPLES = [
         print(batch.shape, rows[0])
         """,
     ),
-    _ex(
+    lesson(
         "shuffle",
         "shuffle=True: a new order per epoch, not per batch",
         "sampler",
@@ -186,7 +186,7 @@ EXAMPLES = [
         print(torch.cat(epoch1).sort().values.tolist())   # each sample once: [0, 1, ..., 5]
         """,
     ),
-    _ex(
+    lesson(
         "to-tensor",
         "ToTensor: HWC uint8 -> CHW float in [0, 1]",
         "ToTensor",
@@ -202,11 +202,11 @@ EXAMPLES = [
         print(x.shape, x.max().item())
         """,
     ),
-    _ex(
+    lesson(
         "eval-vs-no-grad",
         "model.eval() and no_grad() are different switches",
         "train and test",
-        "Under no_grad a train-mode BatchNorm still writes its running stats (step 8: running_mean "
+        "Under no_grad a train-mode BatchNorm still writes its running stats (step 6: running_mean "
         "and running_var change with no version bump, the kernel writes them in place) and y1 gets "
         "no graph; after bn.eval() the stats stay put and y2 does get a graph.",
         """
@@ -222,8 +222,13 @@ EXAMPLES = [
         y2 = bn(x)          # eval mode reads the running stats and writes nothing; a graph is built
         print(bn.running_mean, bn.num_batches_tracked.item())
         """,
+        steps=(
+            StepClaim(6, "bn.running_mean", "values", unchanged=("version",)),
+            StepClaim(6, "bn.running_var", "values", unchanged=("version",)),
+            StepClaim(6, "y1", "added"),
+        ),
     ),
-    _ex(
+    lesson(
         "train-step",
         "One training step with an optimizer",
         "pytorch 训练代码参考",
@@ -246,5 +251,6 @@ EXAMPLES = [
         opt.step()
         print(f"loss {loss.item():.4f}")
         """,
+        graph_focus="NllLossBackward0",
     ),
 ]

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from textwrap import dedent
+from app.examples import lesson
 
-from app.examples import Example
-
-
-def _ex(id_: str, title: str, lesson: str, claim: str, code: str) -> Example:
-    return Example(id_, title, lesson, claim, dedent(code).strip() + "\n")
+_ex = lesson  # the old private name, for example files written against it
 
 
 EXAMPLES = [
-    _ex(
+    lesson(
         "numpy-sharing",
         "numpy ⇄ tensor share memory",
         "Tensor: tenor <--> numpy",
@@ -29,7 +25,7 @@ EXAMPLES = [
         c = torch.tensor(a)       # torch.tensor() always copies
         """,
     ),
-    _ex(
+    lesson(
         "inplace",
         "In-place ops end in _",
         "运算 in-place: x.t_()",
@@ -44,7 +40,7 @@ EXAMPLES = [
         print(x.shape, x.stride(), x._version)
         """,
     ),
-    _ex(
+    lesson(
         "view-shares",
         "view() shares storage",
         "view()",
@@ -59,7 +55,7 @@ EXAMPLES = [
         print(x[0].item())    # -1
         """,
     ),
-    _ex(
+    lesson(
         "view-non-contiguous",
         "view() fails on a non-contiguous tensor",
         "contiguous",
@@ -73,7 +69,7 @@ EXAMPLES = [
         c = b.view(-1)            # RuntimeError: use .reshape() or .contiguous().view()
         """,
     ),
-    _ex(
+    lesson(
         "reshape-copy",
         "flatten/reshape copy only when needed",
         "flatten / reshape",
@@ -92,7 +88,7 @@ EXAMPLES = [
         print(r1[0].item(), r2[0].item(), f[0].item())   # -1 0 0
         """,
     ),
-    _ex(
+    lesson(
         "squeeze",
         "squeeze / unsqueeze",
         "squeeze/unsqueeze",
@@ -108,7 +104,7 @@ EXAMPLES = [
         print(s.shape, u0.shape, u1.shape)
         """,
     ),
-    _ex(
+    lesson(
         "dtypes",
         "dtypes and .to()",
         "dtype / cuda tensor",
@@ -127,7 +123,7 @@ EXAMPLES = [
         print(same is x, i[1].item())   # True 1065353216 (the bits of 1.0)
         """,
     ),
-    _ex(
+    lesson(
         "expand",
         "expand: stride 0",
         "view()",
