@@ -29,14 +29,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from app.sandbox.procstatus import status_kib  # noqa: E402 - after ROOT is put on sys.path
+from tests.ports import free_port  # noqa: E402 - after ROOT is put on sys.path
 
 SLEEP = json.dumps({"code": "import time\ntime.sleep(30)"}).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(root: Path, port: int, env: dict[str, str]) -> subprocess.Popen:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,18 +20,16 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.ports import free_port  # noqa: E402 - after ROOT is put on sys.path
+
+__all__ = ["free_port", "pct", "start_server"]  # free_port: re-exported for the other benches
 SNIPPET = "import torch\nx = torch.ones(3)\n"
 
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(
@@ -125,7 +122,6 @@ def main() -> None:
     args = parser.parse_args()
     if not args.skip_http:
         run_http(args)
-    sys.path.insert(0, str(ROOT))
     from bench.inspector_bench import run_inspector_benches
 
     run_inspector_benches()

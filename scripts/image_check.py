@@ -13,10 +13,14 @@ Each check prints what it saw and exits 1 with the reason when the answer is wro
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout: tests.ports
+from tests.ports import free_port
 
 TRANSPOSE = "import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()\n"
 WHOAMI = "import os\nprint(os.getuid())\n"
@@ -45,10 +49,8 @@ def run(port: int, code: str) -> dict:
     return result
 
 
-def free_port() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
+def port() -> None:
+    print(free_port())
 
 
 def health(port: int) -> None:
@@ -109,8 +111,8 @@ def page(port: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    commands = {
-        "port": (free_port, 0),
+    commands: dict[str, tuple[Callable[..., None], int]] = {
+        "port": (port, 0),
         "health": (health, 1),
         "snippet": (snippet, 1),
         "uid": (uid, 2),

@@ -6,24 +6,23 @@ web tests talk real HTTP to uvicorn instead: same code path as production, lifes
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import httpx
 import uvicorn
 
+from tests.ports import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["client_for", "free_port", "serve"]  # free_port: re-exported for the benches
+Lifespan = Literal["auto", "on", "off"]
 
 
 @contextmanager
-def serve(app, *, lifespan: str = "on") -> Iterator[str]:
+def serve(app, *, lifespan: Lifespan = "on") -> Iterator[str]:
     """Yield the base URL of ``app`` served by uvicorn; ``lifespan="off"`` skips the pool."""
     port = free_port()
     config = uvicorn.Config(
@@ -44,6 +43,6 @@ def serve(app, *, lifespan: str = "on") -> Iterator[str]:
 
 
 @contextmanager
-def client_for(app, *, lifespan: str = "on") -> Iterator[httpx.Client]:
+def client_for(app, *, lifespan: Lifespan = "on") -> Iterator[httpx.Client]:
     with serve(app, lifespan=lifespan) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("TP_CHROMIUM", "/usr/bin/chromium")
@@ -27,12 +28,6 @@ CHROMIUM_ARGS = [
 STARTUP_S = 120  # a cold zygote imports torch; this bounds the wait, it asserts nothing
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/api/health", timeout=2) as r:
@@ -44,7 +39,7 @@ def _healthy(url: str) -> bool:
 @contextmanager
 def running_server(log_dir: Path):
     """uvicorn serving app.main:app on a free port, stopped (and reaped) on exit."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = log_dir / "uvicorn.log"
     with open(log_path, "wb") as log:
