@@ -7,9 +7,12 @@ other. Field names here are promises: add fields, never rename them.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import JsonValue as Json
 
+from app.sandbox.limits import SandboxLimits
 from app.schema_entries import (
     ArrayInfo,
     Frame,
@@ -218,11 +221,18 @@ class PoolHealth(_Model):
     restarts: int = 0
     zygote_pid: int | None = None
     uid_drop: dict[str, Json] = Field(default_factory=dict)
+    memory_rlimit: Literal["as", "data"] | None = Field(
+        None,
+        description="How the workers' memory budget is enforced: 'as' (address space) or 'data' "
+        "(private memory), i.e. what TP_MEMORY_RLIMIT=auto chose; null until a zygote is ready.",
+    )
     confinement: dict[str, Json] = Field(
         default_factory=dict,
         description="Kernel confinement of the workers: 'active' layer names, "
         "'missing' {layer: why}, 'landlock_abi', and per-layer 'layers' details.",
     )
+    # The sandbox's own dataclass, so a limit added there is in this model too (no copy to forget).
+    limits: SandboxLimits | None = Field(None, description="The per-run limits the pool hands its workers.")
 
 
 class Health(_Model):

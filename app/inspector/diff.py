@@ -25,20 +25,8 @@ import operator
 from collections import Counter
 from typing import Any
 
-# "aliases": `b = a` makes no tensor, only a second name for one; a learner must see that step.
-TENSOR_FIELDS = (
-    "shape",
-    "stride",
-    "storage_offset",
-    "dtype",
-    "device",
-    "requires_grad",
-    "grad_fn",
-    "version",
-    "grad",
-    "is_contiguous",
-    "aliases",
-)
+from .tensors import CHANGE_FIELDS as TENSOR_FIELDS  # next to the tensor entry's one key list
+
 ARRAY_FIELDS = ("shape", "strides", "dtype", "offset_bytes", "writeable", "aliases")
 MODULE_FIELDS = ("training", "param_count")
 

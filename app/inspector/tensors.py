@@ -185,16 +185,15 @@ def describe_tensor(
     return entry
 
 
-def minimal_tensor(found: Found) -> dict[str, Any]:
-    """Fallback entry when describe_tensor itself failed: keep the name visible."""
-    t = found.obj
+def _unread_entry() -> dict[str, Any]:
+    """A tensor entry with every key at its value when nothing could be read (a fresh dict)."""
     return {
-        "name": found.name,
-        "aliases": list(found.aliases),
+        "name": "",
+        "aliases": [],
         "shape": [],
-        "dtype": str(_safe(lambda: R.dtype(t))),
-        "device": str(_safe(lambda: R.device(t))),
-        "layout": str(_safe(lambda: R.layout(t))),
+        "dtype": "None",
+        "device": "None",
+        "layout": "None",
         "stride": None,
         "storage_offset": None,
         "is_contiguous": False,
@@ -213,8 +212,45 @@ def minimal_tensor(found: Found) -> dict[str, Any]:
         "byte_range": None,
         "preview": None,
         "stats": None,
-        "flags": ["uninspectable"],
+        "flags": [],
     }
+
+
+# A tensor entry's keys in wire order: the one list. describe_tensor and minimal_tensor emit
+# exactly these, app.schema_entries.TensorInfo declares exactly these, and
+# tests/inspector/test_contract.py fails naming any key found on one side only.
+TENSOR_KEYS = tuple(_unread_entry())
+# The keys a step reports changed field by field (app.inspector.diff), in the order it lists
+# them; the others are identity (name), values (preview, stats) or follow from these.
+# "aliases": `b = a` makes no tensor, only a second name for one; a learner must see that step.
+CHANGE_FIELDS = (
+    "shape",
+    "stride",
+    "storage_offset",
+    "dtype",
+    "device",
+    "requires_grad",
+    "grad_fn",
+    "version",
+    "grad",
+    "is_contiguous",
+    "aliases",
+)
+
+
+def minimal_tensor(found: Found) -> dict[str, Any]:
+    """Fallback entry when describe_tensor itself failed: keep the name visible."""
+    t = found.obj
+    entry = _unread_entry()
+    entry.update(
+        name=found.name,
+        aliases=list(found.aliases),
+        dtype=str(_safe(lambda: R.dtype(t))),
+        device=str(_safe(lambda: R.device(t))),
+        layout=str(_safe(lambda: R.layout(t))),
+        flags=["uninspectable"],
+    )
+    return entry
 
 
 def _guard(name: str, what: str, fn, t, limits, warnings: list[str]) -> Any:

@@ -184,12 +184,14 @@ def audit():
 def test_every_key_the_worker_sends_has_a_public_field(audit):
     """Regression: a key the worker sent but the schema did not declare was dropped without an
     error (extra="ignore"), as module aliases were."""
-    assert not audit.dropped, f"sent by the worker, dropped by the schema: {sorted(audit.dropped)}"
+    if audit.dropped:
+        pytest.fail(f"sent by the worker, dropped by the schema: {sorted(audit.dropped)}")
 
 
 def test_every_public_field_is_sent_by_the_worker(audit):
     missing = audit.never_sent(RunResponse) - SERVER_ONLY
-    assert not missing, f"declared by the schema, never sent by the worker: {sorted(missing)}"
+    if missing:
+        pytest.fail(f"declared by the schema, never sent by the worker: {sorted(missing)}")
 
 
 def test_the_tensor_entry_keys_are_the_schema_fields_in_one_list():
