@@ -10,9 +10,9 @@ anyway, doing the rest only where those prints moved:
   memory moved. diff compares preview values; here a tensor's own bytes and shape where its
   memory is small and readable (the same answer: such a preview shows every value), else its
   preview, as there.
-* storages: StepObserver's groups and keys; without interval merging when no two allocations
-  overlap (the rule), and updated in place for the common step (one more tensor). Storage ids in
-  these changes are the stable keys ("m1"): there is no per-step snapshot to index.
+* storages: the groups and keys of app.inspector.layout, StepObserver's grouper, which answers
+  the common step (one more tensor) without regrouping. Storage ids in these changes are the
+  stable keys ("m1"): there is no per-step snapshot to index.
 * graph: rebuilt when the tensors that have or need a grad_fn moved (diff matches nodes by name
   and the tensors named at them); its node ids are that step's graph's. modules: only training
   and param_count, which diff compares. arrays: described as in a snapshot, when their prints
@@ -24,7 +24,7 @@ same run, after every step of every lesson and of edge cases.
 
 from __future__ import annotations
 
-import operator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -32,15 +32,23 @@ import torch
 from . import budget, content
 from . import readers as R
 from .arrays import describe_array
-from .diff import ARRAY_FIELDS, MODULE_FIELDS, TENSOR_FIELDS, _entries, _graph, empty_changes, is_empty
-from .encoder import _entry, _section, reading
+from .diff import (
+    ARRAY_FIELDS,
+    MODULE_FIELDS,
+    TENSOR_FIELDS,
+    empty_changes,
+    entry_changes,
+    graph_changes,
+    is_empty,
+)
+from .encoder import guarded_entry, guarded_section, reading
 from .graph import build_graph
+from .labels import StorageLabeller
+from .layout import Grouping, StorageGrouper
 from .limits import InspectLimits
-from .modules import _numel
-from .observe import StepObserver, _extent, _indexed
 from .preview import _NUMPY_DTYPES, tensor_preview
-from .prints import _training, take_prints
-from .storages import array_extent, group_storages, tensor_extent
+from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints, training_mode
+from .storages import Extent, Slot, array_extent, extent_or_warning, tensor_extent
 from .tensors import _autograd_fields, _layout_fields, in_bounds, is_uninitialized, minimal_tensor
 from .walk import WalkResult
 
@@ -48,22 +56,36 @@ _EMPTY_GRAPH = {"nodes": [], "edges": [], "truncated": False}
 _NO_GRAD_FN = id(None)
 
 
-class ChangeObserver(StepObserver):
-    """observe_changes() after every step; StepObserver's storage keys and module cache reused."""
+@dataclass(slots=True)
+class _Seen:
+    """What one tensor print gave at the last step."""
 
-    def __init__(self, limits: InspectLimits | None = None) -> None:
-        super().__init__(limits)
-        self._prints: dict[tuple, tuple[dict, Any]] = {}  # print -> (entry, extent)
-        self._by_name: dict[str, tuple] = {}  # name -> (print, entry, extent)
+    print: TensorPrint
+    entry: dict  # the fields diff compares, its storage key and preview values
+    extent: Extent | None
+
+
+class ChangeObserver:
+    """observe_changes() after every step. `labeller`: the run's, so that the final snapshot's
+    storage ids (app.inspector.observe with the same labeller) follow the same memory."""
+
+    def __init__(self, limits: InspectLimits | None = None, labeller: StorageLabeller | None = None) -> None:
+        self.limits = limits or InspectLimits()
+        self.grouper = StorageGrouper(labeller)
+        self.warnings: list[str] = []  # what failed, for the run's warnings
+        self._fingerprint: Fingerprint | None = None
+        self._tokens: dict[Any, bytes | None] = {}
+        self._seen: dict[TensorPrint, _Seen] = {}
+        self._by_name: dict[str, _Seen] = {}
         self._tensors: list[dict] = []  # last step's entries, walk order
-        self._array_entries: dict[tuple, dict] = {}  # array print -> entry (no storage)
+        self._described_arrays: dict[ArrayPrint, dict] = {}  # array print -> entry (no storage)
         self._placed_arrays: list[dict] = []
-        self._members: list[tuple[str, list[str]]] = []  # (storage key, member names)
+        self._grouping: Grouping | None = None  # last step's, and its keys by slot
+        self._slot_keys: dict[Slot, str] = {}
         self._graph: dict = _EMPTY_GRAPH
         self._graph_key: tuple | None = ()
         self._mods: list[dict] = []
         self._mods_key: tuple | None = None
-        self.warnings: list[str] = []  # what failed, for the run's warnings
 
     def observe_changes(self, namespace: dict) -> dict[str, Any]:
         """Never raises; reads for at most limits.time_budget_s (or the budget already running).
@@ -81,223 +103,151 @@ class ChangeObserver(StepObserver):
                 return empty_changes()
 
     def reset(self) -> None:
-        super().reset()
-        self._prints, self._by_name, self._mods_key, self._graph_key = {}, {}, None, ()
+        """Compare the next step afresh (what the last steps showed is kept, to diff against)."""
+        self._fingerprint, self._tokens, self._seen, self._by_name = None, {}, {}, {}
+        self._mods_key, self._graph_key = None, ()
+        self.grouper.reset()
 
     def _changes(self, namespace: dict) -> dict[str, Any]:
-        walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
-        fingerprint = (tuple(tprints), tuple(aprints), others, tokens)
+        prints = take_prints(namespace, self.limits)
+        fingerprint = prints.fingerprint()
         if fingerprint == self._fingerprint:
             return empty_changes()
         warnings: list[str] = []
-        known = [self._prints.get(p) for p in tprints]
-        keys = self._storages(walked, tprints, known, warnings)
+        walked, tokens = prints.walked, prints.tokens
+        seen = [self._seen.get(p) for p in prints.tensors]
+        extents = [
+            s.extent if s is not None else self._new_extent(i, f, p, warnings)
+            for i, (f, p, s) in enumerate(zip(walked.tensors, prints.tensors, seen, strict=False))
+        ]
+        arrays_at = [extent_or_warning(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)]
+        grouping = self.grouper.group(extents, arrays_at)
+        keys = self._keys(grouping)
         written = {a for a, tok in tokens.items() if tok is None or self._tokens.get(a) != tok}
-        tensors = self._tensor_entries(walked, tprints, known, keys, tokens, written, warnings)
-        arrays = self._arrays_now(walked, aprints, keys, warnings)
-        changes = {
-            "tensors": _entries(self._tensors, tensors, TENSOR_FIELDS, _SAME_KEYS),
-            "arrays": _entries(self._placed_arrays, arrays, ARRAY_FIELDS, _SAME_KEYS),
-            "storages": self._storage_changes(),
-            "graph": self._graph_changes(walked, tprints, warnings),
-            "modules": self._module_changes(walked, tprints, others, warnings),
+        tensors = self._tensor_entries(prints, seen, extents, keys, written, warnings)
+        arrays = self._arrays_now(walked, prints.arrays, keys, warnings)
+        changes: dict[str, Any] = {
+            "tensors": entry_changes(self._tensors, tensors, TENSOR_FIELDS, _SAME_KEYS),
+            "arrays": entry_changes(self._placed_arrays, arrays, ARRAY_FIELDS, _SAME_KEYS),
+            "storages": self._storage_changes(grouping),
+            "graph": self._graph_changes(walked, prints.tensors, warnings),
+            "modules": self._module_changes(walked, prints.tensors, prints.others, warnings),
         }
         changes["empty"] = is_empty(changes)
-        self._tensors, self._placed_arrays = tensors, arrays
+        self._tensors, self._placed_arrays, self._grouping = tensors, arrays, grouping
         self._fingerprint, self._tokens = fingerprint, tokens
         return changes
 
-    def _storages(
-        self, walked: WalkResult, tprints: list[tuple], known: list, warnings: list[str]
-    ) -> dict[tuple[str, int], str]:
-        """(kind, index) -> storage key. self._groups: (layout key, [(storage key, member
-        names)] in StepObserver's group order, that map, {key: its allocation's index in the
-        groups} (None after group_storages: no appending), the tensors' extents (None with
-        arrays)), redone only when the layout moved."""
-        self._textents = [
-            k[1] if k is not None else self._new_extent(i, f, p, warnings)
-            for i, (f, p, k) in enumerate(zip(walked.tensors, tprints, known, strict=False))
-        ]
-        aextents = [_extent(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)]
-        old = self._groups
-        if (
-            old is not None
-            and not aextents
-            and old[4] is not None
-            and len(old[4]) == len(self._textents)
-            and all(map(operator.is_, old[4], self._textents))
-        ):
-            return old[2]  # the very extents (they hold the names): the same layout
-        key = tuple(_item(f.name, e) for f, e in zip(walked.tensors, self._textents, strict=False)) + tuple(
-            _item(f.name, e) for f, e in zip(walked.arrays, aextents, strict=False)
-        )
-        textents = None if aextents else self._textents
-        if old is not None and old[0] == key:
-            self._groups = (*old[:4], textents)
-            return old[2]
-        if (
-            old is not None
-            and not aextents
-            and len(key) == len(old[0]) + 1
-            and key[:-1] == old[0]
-            and old[3] is not None
-        ):
-            groups, places, spans = list(old[1]), dict(old[2]), dict(old[3])
-            if key[-1] is not None:
-                self._add(key[-1], ("tensor", len(key) - 1), groups, places, spans)
-            self._groups = (key, groups, places, spans, textents)  # the common step
-        elif _disjoint(key):
-            self._groups = (key, *self._by_allocation(key, len(walked.tensors)), textents)
-        else:  # memory shared across allocations (numpy views of part of one): merge intervals
-            extents = _indexed(self._textents, aextents)
-            storages, where = group_storages(extents)
-            storage_keys = self._storage_keys(extents, storages)
-            groups = [
-                (storage_keys.get(s["id"]), sorted({m["name"] for m in s["members"]})) for s in storages
-            ]
-            places = {place: storage_keys.get(sid) for place, (sid, _) in where.items()}
-            self._groups = (key, groups, places, None, textents)
-        return self._groups[2]
-
-    def _new_extent(self, i: int, found, p: tuple, warnings: list[str]) -> Any:
+    def _new_extent(self, i: int, found, p: TensorPrint, warnings: list[str]) -> Extent | None:
         """A new print's extent: its name's last one when only the version moved (in place)."""
-        prev = self._by_name.get(p[0])
-        if prev is not None and _in_place(prev[0], p):
-            return prev[2]
-        return _extent(tensor_extent, i, found, warnings)
+        prev = self._by_name.get(p.name)
+        if prev is not None and p.in_place_of(prev.print):
+            return prev.extent
+        return extent_or_warning(tensor_extent, i, found, warnings)
 
-    def _by_allocation(self, key: tuple, tensor_count: int) -> tuple[list, dict, dict]:
-        """group_storages' groups when no two allocations overlap (the rule: torch keeps every
-        view inside its storage, live allocations never overlap, numpy views of a whole one
-        start where it does): one group per allocation, an empty one a group of its own."""
-        self._labels = {
-            place: self._labels.get(place) or f"m{next(self._counter)}"
-            for place in dict.fromkeys(k[1] for k in key if k is not None)
-        }
-        groups: list = []
-        places: dict = {}
-        spans: dict = {}
-        for i, item in enumerate(key):
-            if item is not None:
-                where = ("tensor", i) if i < tensor_count else ("array", i - tensor_count)
-                self._add(item, where, groups, places, spans)
-        return groups, places, spans
-
-    def _add(self, item: tuple, where: tuple, groups: list, places: dict, spans: dict) -> None:
-        """One member into groups [(key, names)], places {(kind, i): key} and spans {key: its
-        allocation's index in groups} (empty allocations have none: a group each)."""
-        name, place, hi = item
-        if place not in self._labels:
-            self._labels = {**self._labels, place: f"m{next(self._counter)}"}
-        label = self._labels[place]
-        places[where] = label
-        at = spans.get(label) if place[1] < hi else None
-        if at is None:
-            if place[1] < hi:
-                spans[label] = len(groups)
-            groups.append((label, [name]))
-        else:
-            groups[at] = (label, sorted({*groups[at][1], name}))
+    def _keys(self, grouping: Grouping) -> dict[Slot, str]:
+        """Each tensor's and array's storage key: the ids these changes give storages."""
+        if grouping is not self._grouping:
+            self._slot_keys = {slot: grouping.keys[at.storage] for slot, at in grouping.where.items()}
+        return self._slot_keys
 
     def _tensor_entries(
         self,
-        walked: WalkResult,
-        tprints: list[tuple],
-        known: list,
-        keys: dict,
-        tokens: dict,
+        prints: Prints,
+        seen: list[_Seen | None],
+        extents: list[Extent | None],
+        keys: dict[Slot, str],
         written: set,
         warnings: list[str],
     ) -> list[dict]:
-        entries, prints, by_name = [], {}, {}
-        for i, (found, p, k) in enumerate(zip(walked.tensors, tprints, known, strict=False)):
+        entries, now, by_name = [], {}, {}
+        walked, tokens = prints.walked, prints.tokens
+        for i, (found, p, s) in enumerate(zip(walked.tensors, prints.tensors, seen, strict=False)):
             key = keys.get(("tensor", i))
-            if k is not None and p[-1] not in written and k[0]["storage"] == key:
-                entry = k[0]  # the same object: diffed by identity, as StepObserver's
+            if s is not None and p.allocation not in written and s.entry["storage"] == key:
+                entry = s.entry  # the same object: diffed by identity, as StepObserver's
             else:
-                prev = self._by_name.get(p[0])
-                if prev is not None and _in_place(prev[0], p):
-                    entry = dict(prev[1], version=p[3])
+                prev = self._by_name.get(p.name)
+                if prev is not None and p.in_place_of(prev.print):
+                    entry = dict(prev.entry, version=p.version)
                 else:
-                    entry = _entry(found, _light_tensor, (found, walked, self.limits, warnings), warnings)
+                    entry = guarded_entry(
+                        found, _light_tensor, (found, walked, self.limits, warnings), warnings
+                    )
                 entry["storage"] = key
-                # diff._entries compares preview values: these hold the bytes where readable
-                entry["preview"] = {"values": _values(found.obj, tokens.get(p[-1]), self.limits)}
+                # diff's entry_changes compares preview values: these hold the bytes where readable
+                entry["preview"] = {"values": _values(found.obj, tokens.get(p.allocation), self.limits)}
             entries.append(entry)
-            prints[p] = (entry, self._textents[i])
-            by_name[p[0]] = (p, entry, self._textents[i])
-        self._prints, self._by_name = prints, by_name
+            now[p] = by_name[p.name] = _Seen(p, entry, extents[i])
+        self._seen, self._by_name = now, by_name
         return entries
 
     def _arrays_now(
-        self, walked: WalkResult, aprints: list[tuple], keys: dict, warnings: list[str]
+        self, walked: WalkResult, aprints: list[ArrayPrint], keys: dict[Slot, str], warnings: list[str]
     ) -> list[dict]:
         described, placed = {}, []
         for i, (found, p) in enumerate(zip(walked.arrays, aprints, strict=False)):
-            entry = self._array_entries.get(p) if p[-1] is not None else None
+            entry = self._described_arrays.get(p) if p.digest is not None else None
             if entry is None:
-                entry = _entry(found, describe_array, (found, self.limits, warnings), warnings)
+                entry = guarded_entry(found, describe_array, (found, self.limits, warnings), warnings)
             described[p] = entry
             placed.append(dict(entry, storage=keys.get(("array", i))))
-        self._array_entries = described
+        self._described_arrays = described
         return placed
 
-    def _storage_changes(self) -> dict[str, list]:
+    def _storage_changes(self, grouping: Grouping) -> dict[str, list]:
         """As diff's: storages whose key is new, and those whose key is gone (with members)."""
-        old, new = self._members, self._groups[1]
-        self._members = new
-        old_keys, new_keys = {k for k, _ in old}, {k for k, _ in new}
+        old = self._grouping
+        if grouping is old:
+            return {"added": [], "freed": []}
+        before = _members_by_key(old) if old is not None else {}
+        after = _members_by_key(grouping)
         return {
-            "added": [k for k, _ in new if k not in old_keys],
-            "freed": [{"id": k, "members": m} for k, m in old if k not in new_keys],
+            "added": [k for k in after if k not in before],
+            "freed": [{"id": k, "members": sorted(m)} for k, m in before.items() if k not in after],
         }
 
-    def _graph_changes(self, walked: WalkResult, tprints: list[tuple], warnings: list[str]) -> dict:
+    def _graph_changes(self, walked: WalkResult, tprints: list[TensorPrint], warnings: list[str]) -> dict:
         """Rebuilt only when a node's key can have moved: diff compares graph nodes by (name,
-        tensors named at it), which follow the tensors that have or need a grad_fn."""
-        key = tuple((p[0], p[2], p[9]) for p in tprints if p[8] or p[9] != _NO_GRAD_FN)
+        tensors named at them), which follow the tensors that have or need a grad_fn."""
+        key = tuple(
+            (p.name, p.obj, p.grad_fn) for p in tprints if p.requires_grad or p.grad_fn != _NO_GRAD_FN
+        )
         if key == self._graph_key:
             return {"added": [], "removed": 0}
         self._graph_key = key
         graph = (
-            _section("graph", build_graph, (walked, self.limits, warnings), warnings, _EMPTY_GRAPH)
+            guarded_section("graph", build_graph, (walked, self.limits, warnings), warnings, _EMPTY_GRAPH)
             if key
             else _EMPTY_GRAPH
         )
-        changes, self._graph = _graph(self._graph, graph), graph
+        changes, self._graph = graph_changes(self._graph, graph), graph
         return changes
 
     def _module_changes(
-        self, walked: WalkResult, tprints: list[tuple], others: tuple, warnings: list[str]
+        self, walked: WalkResult, tprints: list[TensorPrint], others: OtherPrints, warnings: list[str]
     ) -> dict:
         """diff compares modules by training and param_count only: those, when modules or
         tensors (parameters among them) moved."""
-        if not (others[0] or others[1] or self._mods):
+        if not (others.modules or others.optimizers or self._mods):
             self._mods_key = None  # no modules, now or before: nothing to compare
             return {"added": [], "removed": [], "changed": []}
-        key = (others[:2], tuple((p[2], p[4]) for p in tprints))
+        key = (others.modules, others.optimizers, tuple((p.obj, p.shape) for p in tprints))
         if key == self._mods_key:
             return {"added": [], "removed": [], "changed": []}
         self._mods_key = key
         mods = [m for m in (_light_module(f, warnings) for f in walked.modules) if m is not None]
         mods += [{"name": f.name} for f in walked.optimizers]
-        changes, self._mods = _entries(self._mods, mods, MODULE_FIELDS, None), mods
+        changes, self._mods = entry_changes(self._mods, mods, MODULE_FIELDS, None), mods
         return changes
 
 
-def _in_place(before: tuple, after: tuple) -> bool:
-    """Two prints of one name differing in the version alone (index 3): an in-place op."""
-    return before[:3] == after[:3] and before[4:] == after[4:]
-
-
-def _item(name: str, e: Any) -> tuple | None:
-    return (name, (e.device, e.alloc[0]), e.alloc[1]) if e is not None else None
-
-
-def _disjoint(key: tuple) -> bool:
-    """No two allocations' byte spans overlap (per device), so none merge."""
-    spans = sorted({(p[0], p[1], hi) for _, p, hi in filter(None, key) if p[1] < hi})
-    return all(a[0] != b[0] or a[2] <= b[1] or a[1] == b[1] for a, b in zip(spans, spans[1:], strict=False))
+def _members_by_key(grouping: Grouping) -> dict[str, set[str]]:
+    """Each storage's key and its members' names, in the grouping's order."""
+    out: dict[str, set[str]] = {}
+    for s in grouping.storages:
+        out.setdefault(grouping.keys[s["id"]], set()).update(m["name"] for m in s["members"])
+    return out
 
 
 class _SameKeys(dict):
@@ -314,8 +264,8 @@ def _light_module(found, warnings: list[str]) -> dict[str, Any] | None:
     """The fields diff compares of describe_module's entry; None where it would fail."""
     m = found.obj
     try:
-        count = sum(_numel(p) for _, p in R.named_parameters(m))
-        return {"name": found.name, "training": _training(m), "param_count": count}
+        count = sum(0 if R.is_lazy(p) else int(R.numel(p)) for _, p in R.named_parameters(m))
+        return {"name": found.name, "training": training_mode(m), "param_count": count}
     except BaseException as exc:  # noqa: BLE001 - as encoder._module: a module we cannot read
         budget.absorb(exc)
         warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
@@ -326,9 +276,7 @@ def _light_tensor(found, walked: WalkResult, limits: InspectLimits, warnings: li
     """The fields diff compares, read as describe_tensor reads them."""
     t = found.obj
     if is_uninitialized(t):
-        entry = minimal_tensor(found)
-        entry.update(requires_grad=bool(R.requires_grad(t)))
-        return entry
+        return dict(minimal_tensor(found), requires_grad=bool(R.requires_grad(t)))
     entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
     entry.update(_autograd_fields(t, walked))

@@ -41,11 +41,11 @@ def diff(
     before = before or {}
     kb, ka = storage_keys_before or {}, storage_keys_after or {}
     keyed = bool(storage_keys_after)
-    changes = {
-        "tensors": _entries(
+    changes: dict[str, Any] = {
+        "tensors": entry_changes(
             before.get("tensors", []), after.get("tensors", []), TENSOR_FIELDS, (kb, ka) if keyed else None
         ),
-        "arrays": _entries(
+        "arrays": entry_changes(
             before.get("arrays", []), after.get("arrays", []), ARRAY_FIELDS, (kb, ka) if keyed else None
         ),
         "storages": _storages(
@@ -54,8 +54,8 @@ def diff(
             kb if keyed else None,
             ka if keyed else None,
         ),
-        "graph": _graph(before.get("graph") or {}, after.get("graph") or {}),
-        "modules": _entries(before.get("modules", []), after.get("modules", []), MODULE_FIELDS, None),
+        "graph": graph_changes(before.get("graph") or {}, after.get("graph") or {}),
+        "modules": entry_changes(before.get("modules", []), after.get("modules", []), MODULE_FIELDS, None),
     }
     changes["empty"] = is_empty(changes)
     return changes
@@ -87,7 +87,7 @@ def _same_objects(old: list, new: list) -> bool:
     return old is new or (len(old) == len(new) and all(map(operator.is_, old, new)))
 
 
-def _entries(
+def entry_changes(
     old: list[dict], new: list[dict], fields: tuple[str, ...], keys: tuple[dict, dict] | None
 ) -> dict[str, list]:
     if _same_objects(old, new):  # as `prev is entry` below: an entry shared is an entry unchanged
@@ -123,7 +123,7 @@ def _preview(entry: dict) -> Any:
 def _storages(old: list[dict], new: list[dict], kb: dict | None, ka: dict | None) -> dict:
     if old is new and kb == ka:  # the observer's unchanged grouping
         return {"added": [], "freed": []}
-    if ka is not None:
+    if ka is not None and kb is not None:
         old_keys = {kb.get(s.get("id")) for s in old} - {None}
         new_keys = {ka.get(s.get("id")) for s in new} - {None}
         added = [s["id"] for s in new if ka.get(s.get("id")) not in old_keys]
@@ -146,7 +146,7 @@ def _node_key(node: dict) -> tuple:
     return node.get("name"), tuple(node.get("tensors", []))
 
 
-def _graph(old: dict, new: dict) -> dict:
+def graph_changes(old: dict, new: dict) -> dict:
     if old.get("nodes") == new.get("nodes"):
         return {"added": [], "removed": 0}
     remaining = Counter(_node_key(n) for n in old.get("nodes", []))

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from collections.abc import Callable
 from typing import Any
 from warnings import catch_warnings, simplefilter
 
@@ -138,7 +139,7 @@ class reading:  # noqa: N801 - used as `with reading():`, as it was a function
         self.gc_was_enabled, self.grad_was_enabled = gc.isenabled(), _is_grad_enabled()
         gc.disable()
         _set_grad_enabled(False)
-        self.contexts = [catch_warnings(), R.torch_unhooked()]
+        self.contexts: list[Any] = [catch_warnings(), R.torch_unhooked()]
         entered = []
         try:
             for context in self.contexts:
@@ -167,7 +168,7 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
     tensors = described(walked, walked.tensors, describe_tensor, (walked, limits, warnings), warnings)
     arrays = described(walked, walked.arrays, describe_array, (limits, warnings), warnings)
     storages = _attach_storages(walked, tensors, arrays, warnings)
-    graph = _section(
+    graph = guarded_section(
         "graph",
         build_graph,
         (walked, limits, warnings),
@@ -175,11 +176,13 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
         {"nodes": [], "edges": [], "truncated": False},
     )
     modules = [
-        m for m in (_module(f, describe_module, walked, warnings) for f in walked.modules) if m is not None
+        m
+        for m in (guarded_module(f, describe_module, walked, warnings) for f in walked.modules)
+        if m is not None
     ]
     modules += [
         m
-        for m in (_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
+        for m in (guarded_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
         if m is not None
     ]
     cut = module_cuts(modules, warnings)
@@ -197,18 +200,19 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
 def described(walked: WalkResult, found_list: list, describe, args: tuple, warnings: list[str]) -> list[dict]:
     """describe(found, *args) of each, until the time budget runs out: the rest are left out of
     the walk result too (storages and names refer to described entries only)."""
-    out = []
+    out: list[dict] = []
     for found in found_list:
         if budget.over():
             for rest in found_list[len(out) :]:
                 walked.by_id.pop(id(rest.obj), None)
             del found_list[len(out) :]
             break
-        out.append(_entry(found, describe, (found, *args), warnings))
+        out.append(guarded_entry(found, describe, (found, *args), warnings))
     return out
 
 
-def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
+def guarded_entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
+    """describe(*args); when that raises, a stub entry that keeps the name visible."""
     try:
         return describe(*args)
     except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
@@ -234,7 +238,8 @@ def _entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
         }
 
 
-def _section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
+def guarded_section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
+    """fn(*args), or `default` when the budget is over or it raises (with a warning)."""
     if budget.over():
         return default
     try:
@@ -245,7 +250,8 @@ def _section(label: str, fn, args, warnings: list[str], default: Any) -> Any:
         return default
 
 
-def _module(found, describe, walked: WalkResult, warnings: list[str]) -> dict | None:
+def guarded_module(found, describe, walked: WalkResult, warnings: list[str]) -> dict | None:
+    """describe(found, walked), or None (left out) when the budget is over or it raises."""
     if budget.over():
         return None
     try:
@@ -260,7 +266,10 @@ def _attach_storages(
     walked: WalkResult, tensors: list[dict], arrays: list[dict], warnings: list[str]
 ) -> list[dict]:
     extents: list[Extent] = []
-    sources = [(walked.tensors, tensor_extent), (walked.arrays, array_extent)]
+    sources: list[tuple[list, Callable[[int, str, Any], Extent | None]]] = [
+        (walked.tensors, tensor_extent),
+        (walked.arrays, array_extent),
+    ]
     for found_list, make in sources:
         for i, found in enumerate(found_list):
             try:

@@ -13,29 +13,31 @@ writes through `.data`, numpy views and storages: the bytes (or, over 64 KiB, a 
 of the fingerprint; where they cannot be read (CUDA, sparse...), a new or changed tensor on an
 allocation redoes every tensor on it. With `final=True` whatever was not compared byte for byte
 is redone, so the last observation equals snapshot() of the same namespace
-(tests/inspector/test_observe.py checks it after every statement of every lesson).
+(tests/inspector/test_observe.py checks it after every statement of every lesson; with stable
+storage ids, up to those ids).
 
-It also keys storages stably from one step to the next ("m1", "m2"...), which the per-snapshot
-ids ("s0") are not: an allocation keeps its key while it stays alive from step to step; an
-address absent at the previous step gets a new key (the allocator reuses freed memory). Addresses
-never leave this module, only the keys.
+Storages are grouped by app.inspector.layout (each with a key that stays while its memory lives,
+"m1"); given the run's StorageLabeller, the storage ids themselves are those labels ("s3" while
+that memory lives, in every step's snapshot and the last), else the snapshot's discovery order.
+Addresses never leave app.inspector.storages, only ids and keys.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import budget, content
 from . import readers as R
 from .arrays import describe_array
-from .encoder import _entry, _module, _section, note_budget, reading, snapshot
+from .encoder import guarded_entry, guarded_module, guarded_section, note_budget, reading, snapshot
 from .graph import build_graph
+from .labels import StorageLabeller
+from .layout import StorageGrouper
 from .limits import InspectLimits
 from .modules import describe_module, describe_optimizer, module_cuts
-from .prints import take_prints
-from .storages import Extent, array_extent, group_storages, tensor_extent
+from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints
+from .storages import Extent, Placement, Slot, array_extent, extent_or_warning, tensor_extent
 from .tensors import describe_tensor
 from .walk import WalkResult
 
@@ -53,14 +55,20 @@ class _Known:
         self.placed: dict | None = None
         self.extent: Any = _UNSET
 
-    def place(self, storage: str | None, byte_range: list[int] | None) -> dict:
+    def place(self, where: Placement | None) -> dict:
         """The entry with these storage fields: the previous placed object when they match."""
+        storage, byte_range = where if where is not None else (None, None)
         placed = self.placed
         if placed is None or placed["storage"] != storage or placed["byte_range"] != byte_range:
-            self.placed = dict(
-                self.entry, storage=storage, byte_range=None if byte_range is None else list(byte_range)
+            placed = self.placed = dict(
+                self.entry or {}, storage=storage, byte_range=None if byte_range is None else list(byte_range)
             )
-        return self.placed
+        return placed
+
+
+class _Modules(NamedTuple):
+    key: tuple  # what the module entries depend on (see _module_entries)
+    entries: list[dict]
 
 
 @dataclass
@@ -71,17 +79,18 @@ class Observation:
 
 
 class StepObserver:
-    def __init__(self, limits: InspectLimits | None = None) -> None:
+    """observe() after every step. `labeller`: the run's (stable storage ids), or none (a
+    labeller of its own for the keys; ids in discovery order, as snapshot() gives them)."""
+
+    def __init__(self, limits: InspectLimits | None = None, labeller: StorageLabeller | None = None) -> None:
         self.limits = limits or InspectLimits()
+        self.grouper = StorageGrouper(labeller)
         self._last: Observation | None = None
-        self._fingerprint: tuple | None = None
-        self._known: dict[tuple, _Known] = {}  # tensor print -> what it gave, previous step
-        self._arrays: dict[tuple, _Known] = {}  # the same for arrays
-        self._modules: tuple[Any, list] | None = None
-        self._groups: tuple | None = None  # (extents key, storages, where, storage keys)
+        self._fingerprint: Fingerprint | None = None
+        self._known: dict[TensorPrint, _Known] = {}  # tensor print -> what it gave, previous step
+        self._arrays: dict[ArrayPrint, _Known] = {}  # the same for arrays
+        self._modules: _Modules | None = None
         self._tokens: dict[Any, bytes | None] = {}  # allocation -> content.token, last look
-        self._labels: dict[tuple[str, int], str] = {}
-        self._counter = itertools.count(1)
 
     def observe(self, namespace: dict, final: bool = False) -> Observation:
         """The snapshot now; `final`: the run is over, redo what was not compared exactly.
@@ -102,103 +111,92 @@ class StepObserver:
                 return self._last
 
     def reset(self) -> None:
-        """Forget what earlier steps gave: the next observation starts afresh."""
+        """Forget what earlier steps gave: the next observation starts afresh (storage labels
+        stay: they follow memory, not what was read of it)."""
         self._known, self._arrays, self._modules, self._fingerprint = {}, {}, None, None
-        self._groups, self._tokens = None, {}
+        self._tokens = {}
+        self.grouper.reset()
 
     def _observe(self, namespace: dict, final: bool) -> Observation:
-        walked, tprints, tokens, aprints, others = take_prints(namespace, self.limits)
-        fingerprint = (tuple(tprints), tuple(aprints), others, tokens)
-        inexact = {a for a in tokens if not content.is_exact(a)} if final else set()
+        prints = take_prints(namespace, self.limits)
+        fingerprint = prints.fingerprint()
+        inexact = {a for a in prints.tokens if not content.is_exact(a)} if final else set()
         if self._last is not None and fingerprint == self._fingerprint and not inexact:
             return Observation(False, self._last.snapshot, self._last.storage_keys)
-        known = [self._known.get(p) for p in tprints]  # the one lookup per tensor and step
-        dirty = self._dirty(tprints, known, tokens) | inexact
-        self._last = Observation(True, *self._assemble(walked, tprints, known, dirty, aprints, others))
-        self._fingerprint, self._tokens = fingerprint, tokens
+        known = [self._known.get(p) for p in prints.tensors]  # the one lookup per tensor and step
+        dirty = self._dirty(prints.tensors, known, prints.tokens) | inexact
+        self._last = self._assemble(prints, known, dirty)
+        self._fingerprint, self._tokens = fingerprint, prints.tokens
         return self._last
 
     def _dirty(
-        self, tprints: list[tuple], known: list[_Known | None], tokens: dict[Any, bytes | None]
+        self, tprints: list[TensorPrint], known: list[_Known | None], tokens: dict[Any, bytes | None]
     ) -> set:
         """Allocations whose tensors must be described afresh, whatever their prints say."""
-        touched = {p[-1] for p, k in zip(tprints, known, strict=False) if k is None}  # a new or changed print
+        touched = {p.allocation for p, k in zip(tprints, known, strict=False) if k is None}  # new or changed
         dirty = {a for a in touched if tokens.get(a) is None}  # unreadable: assume written
         dirty.update(a for a, tok in tokens.items() if tok is not None and self._tokens.get(a) != tok)
         return dirty
 
-    def _assemble(
-        self,
-        walked: WalkResult,
-        tprints: list[tuple],
-        known: list[_Known | None],
-        dirty: set,
-        aprints: list[tuple],
-        others: tuple,
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        limits, warnings = self.limits, list(walked.warnings)
+    def _assemble(self, prints: Prints, known: list[_Known | None], dirty: set) -> Observation:
+        walked, limits, warnings = prints.walked, self.limits, list(prints.walked.warnings)
         records = [k if k is not None else _Known() for k in known]
-        key = _extents(walked, records, warnings)
-        if self._groups is None or self._groups[0] != key:  # same memory layout: same groups
-            extents = _indexed(*key)
-            storages, where = group_storages(extents)
-            self._groups = (key, storages, where, self._storage_keys(extents, storages))
         # The storage entries are shared with the previous snapshot when unchanged: read-only.
-        _, storages, where, storage_keys = self._groups
-        tensors = self._tensor_entries(walked, tprints, records, dirty, where, warnings)
-        arrays = self._array_entries(walked, aprints, where, warnings)
-        graph = _section(
+        grouping = self.grouper.group(*_extents(walked, records, warnings))
+        tensors = self._tensor_entries(walked, prints.tensors, records, dirty, grouping.where, warnings)
+        arrays = self._array_entries(walked, prints.arrays, grouping.where, warnings)
+        graph = guarded_section(
             "graph",
             build_graph,
             (walked, limits, warnings),
             warnings,
             {"nodes": [], "edges": [], "truncated": False},
         )
-        modules = self._module_entries(walked, tprints, known, others, warnings)
+        modules = self._module_entries(walked, len(prints.tensors), known, prints.others, warnings)
         cut = module_cuts(modules, warnings)  # cached entries too: the flag holds every step
         snap = {
             "tensors": tensors,
             "arrays": arrays,
-            "storages": storages,
+            "storages": grouping.storages,
             "graph": graph,
             "modules": modules,
             "truncated": bool(walked.truncated or graph["truncated"] or cut),
             "warnings": warnings,
         }
-        return snap, storage_keys
+        return Observation(True, snap, grouping.keys)
 
     def _tensor_entries(
         self,
         walked: WalkResult,
-        tprints: list[tuple],
+        tprints: list[TensorPrint],
         records: list[_Known],
         dirty: set,
-        where: dict,
+        where: dict[Slot, Placement],
         warnings: list[str],
     ) -> list[dict]:
         """Each tensor's entry, placed in its storage. An entry unchanged since the previous
         step is that step's very object: diff and state_delta pass over it by identity."""
         tensors, args = [], (walked, self.limits, warnings)
-        values: dict[tuple, dict] | None = None  # previous entries by _values_key, when needed
+        values: dict[tuple, dict | None] | None = None  # previous entries by values_key, when needed
         for i, (found, p, rec) in enumerate(zip(walked.tensors, tprints, records, strict=False)):
             if budget.over():
                 break  # the rest is left out (observe() then starts afresh next time)
-            if rec.entry is None or p[-1] in dirty:
+            if rec.entry is None or p.allocation in dirty:
                 same = None
-                if p[-1] not in dirty:
+                if p.allocation not in dirty:
                     # Only names changed (an alias, its base's or .grad's name)? Then its values
                     # are the previous step's: same object, version, geometry, unwritten memory.
                     if values is None:
-                        values = {_values_key(q): r.entry for q, r in self._known.items()}
-                    same = values.get(_values_key(p))
-                rec.entry = _entry(found, describe_tensor, (found, *args, same), warnings)
+                        values = {q.values_key(): r.entry for q, r in self._known.items()}
+                    same = values.get(p.values_key())
+                rec.entry = guarded_entry(found, describe_tensor, (found, *args, same), warnings)
                 rec.placed = None
-            tensors.append(rec.place(*where.get(("tensor", i), (None, None))))
+            tensors.append(rec.place(where.get(("tensor", i))))
         self._known = dict(zip(tprints, records, strict=False))
         return tensors
 
     def _array_entries(
-        self, walked: WalkResult, aprints: list[tuple], where: dict, warnings: list[str]
+        self, walked: WalkResult, aprints: list[ArrayPrint], where: dict[Slot, Placement], warnings: list[str]
     ) -> list[dict]:
         """As _tensor_entries, for arrays. Only an array whose print holds its content (small:
         numpy writes move no counter) can keep its entry; a big one is described every time."""
@@ -206,61 +204,39 @@ class StepObserver:
         for i, (found, p) in enumerate(zip(walked.arrays, aprints, strict=False)):
             if budget.over():
                 break
-            rec = self._arrays.get(p) if p[-1] is not None else None
-            rec = rec or _Known()
+            rec = (self._arrays.get(p) if p.digest is not None else None) or _Known()
             if rec.entry is None:
-                rec.entry = _entry(found, describe_array, (found, self.limits, warnings), warnings)
+                rec.entry = guarded_entry(found, describe_array, (found, self.limits, warnings), warnings)
             known[p] = rec
-            arrays.append(rec.place(*where.get(("array", i), (None, None))))
+            arrays.append(rec.place(where.get(("array", i))))
         self._arrays = known
         return arrays
 
     def _module_entries(
-        self, walked: WalkResult, tprints: list[tuple], known: list, others: tuple, warnings: list[str]
+        self,
+        walked: WalkResult,
+        tensor_count: int,
+        known: list[_Known | None],
+        others: OtherPrints,
+        warnings: list[str],
     ) -> list[dict]:
         # Module entries read tensor names, shapes and requires_grad only, never values: the
         # same modules over the same tensor prints give the same entries.
-        key = (others[:2], len(tprints))
-        if self._modules is not None and self._modules[0] == key and all(k is not None for k in known):
-            return self._modules[1]  # shared with the previous snapshot: read-only
+        key = (others.modules, others.optimizers, tensor_count)
+        if self._modules is not None and self._modules.key == key and all(k is not None for k in known):
+            return self._modules.entries  # shared with the previous snapshot: read-only
         mods = [
             m
-            for m in (_module(f, describe_module, walked, warnings) for f in walked.modules)
+            for m in (guarded_module(f, describe_module, walked, warnings) for f in walked.modules)
             if m is not None
         ]
         mods += [
             m
-            for m in (_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
+            for m in (guarded_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
             if m is not None
         ]
-        self._modules = (key, mods)
+        self._modules = _Modules(key, mods)
         return mods
-
-    def _storage_keys(self, extents: list[Extent], storages: list[dict]) -> dict[str, str]:
-        starts = {(e.kind, e.name): (e.device, e.alloc[0]) for e in extents}
-        # New places numbered in walk order, not address order: the same snippet gets the same
-        # keys on every run (the allocator's addresses differ from run to run).
-        labels = {
-            place: self._labels.get(place) or f"m{next(self._counter)}"
-            for place in dict.fromkeys(starts.values())
-        }
-        self._labels = labels  # only allocations alive now keep their key
-        keys = {}
-        for group in storages:
-            places = [
-                starts[(m["kind"], m["name"])] for m in group["members"] if (m["kind"], m["name"]) in starts
-            ]
-            if places:
-                keys[group["id"]] = labels[min(places)]
-        return keys
-
-
-def _extent(make, i: int, found, warnings: list[str]) -> Extent | None:
-    try:
-        return make(i, found.name, found.obj)
-    except Exception as exc:
-        warnings.append(f"{found.name}: no storage: {type(exc).__name__}: {exc}")
-        return None
 
 
 def _extents(
@@ -271,23 +247,7 @@ def _extents(
     (cheap to compare)."""
     for i, (found, rec) in enumerate(zip(walked.tensors, records, strict=False)):
         if rec.extent is _UNSET:
-            rec.extent = _extent(tensor_extent, i, found, warnings)
+            rec.extent = extent_or_warning(tensor_extent, i, found, warnings)
     return [r.extent for r in records], [
-        _extent(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)
+        extent_or_warning(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)
     ]
-
-
-def _indexed(tensor_extents: list[Extent | None], array_extents: list[Extent | None]) -> list[Extent]:
-    """The extents encoder._attach_storages groups, in its order, indexed by position."""
-    extents = [
-        Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
-        for i, e in enumerate(tensor_extents)
-        if e is not None
-    ]
-    return extents + [e for e in array_extents if e is not None]
-
-
-def _values_key(p: tuple) -> tuple:
-    """What a tensor's values depend on, from its print: object, version, shape, stride, offset,
-    dtype and allocation (whose bytes content.tokens compares from step to step)."""
-    return p[2:8] + p[-1:]

@@ -21,7 +21,9 @@ dereferenced.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -86,6 +88,18 @@ def tensor_extent(kind_index: int, name: str, t: torch.Tensor) -> Extent | None:
     return Extent("tensor", kind_index, name, str(R.device(t)), alloc, touch)
 
 
+def extent_or_warning(
+    make: Callable[[int, str, Any], Extent | None], i: int, found: Any, warnings: list[str]
+) -> Extent | None:
+    """make(i, name, obj) (tensor_extent or array_extent) of a walked object; None, with a
+    warning, when its storage cannot be read."""
+    try:
+        return make(i, found.name, found.obj)
+    except Exception as exc:
+        warnings.append(f"{found.name}: no storage: {type(exc).__name__}: {exc}")
+        return None
+
+
 def array_root(a: np.ndarray) -> np.ndarray:
     root = a
     while R.is_ndarray(R.a_base(root)):
@@ -128,24 +142,48 @@ def _merge(extents: list[Extent]) -> list[list[int]]:
     return groups
 
 
-def group_storages(extents: list[Extent]) -> tuple[list[dict], dict[tuple[str, int], tuple[str, list[int]]]]:
-    """-> (storage entries, {(kind, index): (storage id, byte_range)}).
+class Placement(NamedTuple):
+    """Where one tensor or array lies: its storage's id, the bytes it can touch in it."""
 
-    `extents` must be in output order (tensors then arrays) so ids s0, s1, ...
-    follow first member appearance, and members keep that order too.
+    storage: str
+    byte_range: list[int]
+
+
+Slot = tuple[str, int]  # (kind, index): an entry's place in the snapshot's tensors or arrays
+Namer = Callable[[int, list[Extent]], str]  # (group's position, its extents) -> its storage id
+
+
+def storage_entry(sid: str, group: list[Extent], where: dict[Slot, Placement]) -> dict:
+    """The storage entry of one group (its extents in position order); each member's placement
+    into `where`."""
+    lo = min(e.alloc[0] for e in group)
+    hi = max(e.alloc[1] for e in group)
+    members = []
+    for e in group:
+        rng = [e.touch[0] - lo, e.touch[1] - lo]
+        members.append({"name": e.name, "kind": e.kind, "byte_range": rng})
+        where[(e.kind, e.index)] = Placement(sid, rng)
+    return {"id": sid, "device": group[0].device, "nbytes": hi - lo, "members": members}
+
+
+def _position_id(n: int, group: list[Extent]) -> str:
+    return f"s{n}"
+
+
+def group_storages(
+    extents: list[Extent], name: Namer = _position_id
+) -> tuple[list[dict], dict[Slot, Placement]]:
+    """-> (storage entries, {(kind, index): placement}).
+
+    `extents` must be in output order (tensors then arrays) so groups, and members within them,
+    follow first appearance; ids s0, s1, ... in that order, unless `name` gives them
+    (app.inspector.layout: labels that stay with their memory from step to step).
     """
-    storages, where = [], {}
-    for n, positions in enumerate(_merge(extents)):
-        sid = f"s{n}"
-        group = [extents[i] for i in positions]
-        lo = min(e.alloc[0] for e in group)
-        hi = max(e.alloc[1] for e in group)
-        members = []
-        for e in group:
-            rng = [e.touch[0] - lo, e.touch[1] - lo]
-            members.append({"name": e.name, "kind": e.kind, "byte_range": rng})
-            where[(e.kind, e.index)] = (sid, rng)
-        storages.append({"id": sid, "device": group[0].device, "nbytes": hi - lo, "members": members})
+    where: dict[Slot, Placement] = {}
+    storages = [
+        storage_entry(name(n, group), group, where)
+        for n, group in enumerate([extents[i] for i in positions] for positions in _merge(extents))
+    ]
     return storages, where
 
 

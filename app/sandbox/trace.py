@@ -38,7 +38,7 @@ import torch
 from app.inspector import budget
 from app.inspector.changes import ChangeObserver
 from app.inspector.diff import diff, empty_changes, state_delta
-from app.inspector.encoder import snapshot
+from app.inspector.labels import StorageLabeller
 from app.inspector.observe import StepObserver
 from app.sandbox import instrument, wirejson
 from app.sandbox.instrument import (
@@ -100,7 +100,12 @@ class Tracer:
         self.sites: list[Site] = []
         self.namespace: dict | None = None
         # states=False: `changes` only (ChangeObserver), no per-step state; several times cheaper.
-        self._observer = StepObserver() if opts.states else ChangeObserver()
+        # One labeller for the run: a storage keeps its id ("s3") in every step's state and in
+        # the final snapshot for as long as its memory lives (app.inspector.labels).
+        self._labeller = StorageLabeller()
+        self._observer = (
+            StepObserver(labeller=self._labeller) if opts.states else ChangeObserver(labeller=self._labeller)
+        )
         self._body_flags: list[bool] = []
         self._prev: Any = None  # (snapshot, storage keys) of the latest step
         self._bytes = 0
@@ -298,10 +303,12 @@ class Tracer:
         return {"steps": Encoded(self.steps), "steps_truncated": self.truncated}
 
     def snapshot(self, namespace: dict) -> dict:
-        """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work."""
-        if isinstance(self._observer, ChangeObserver):
-            return snapshot(namespace, limits=self._observer.limits)
-        return self._observer.observe(namespace, final=True).snapshot
+        """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work, and
+        with the steps' storage ids (the run's labeller) rather than discovery order."""
+        observer = self._observer
+        if isinstance(observer, ChangeObserver):  # no step states to reuse: a fresh observer
+            observer = StepObserver(self._observer.limits, labeller=self._labeller)
+        return observer.observe(namespace, final=True).snapshot
 
     def _failing_site(self, error: dict) -> Site | None:
         frames = [f for f in error.get("traceback", []) if f.get("function") == "<module>"]
