@@ -1,9 +1,25 @@
 // Entry point bundled by build.mjs into static/vendor/codemirror.js (an IIFE exposing window.TPEditor).
-import {basicSetup} from "codemirror";
-import {EditorView, Decoration, keymap} from "@codemirror/view";
-import {EditorState, StateEffect, StateField, Prec} from "@codemirror/state";
+// The setup is basicSetup's list spelled out, so the editor can behave like a Python editor:
+// four-space indents, and Enter that is a newline unless the user picked a completion.
+import {
+  EditorView, Decoration, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars,
+  drawSelection, dropCursor, rectangularSelection, crosshairCursor, highlightActiveLine,
+} from "@codemirror/view";
+import {EditorState, EditorSelection, StateEffect, StateField, Prec} from "@codemirror/state";
+import {
+  foldGutter, indentOnInput, indentUnit, syntaxHighlighting, defaultHighlightStyle,
+  bracketMatching, foldKeymap,
+} from "@codemirror/language";
+import {defaultKeymap, history, historyKeymap, indentMore, indentLess} from "@codemirror/commands";
+import {searchKeymap, highlightSelectionMatches} from "@codemirror/search";
+import {
+  autocompletion, closeBrackets, closeBracketsKeymap, completionKeymap, completionStatus,
+  currentCompletions, selectedCompletionIndex, setSelectedCompletion, acceptCompletion,
+} from "@codemirror/autocomplete";
+import {lintKeymap} from "@codemirror/lint";
 import {python} from "@codemirror/lang-python";
-import {indentWithTab} from "@codemirror/commands";
+
+const INDENT = "    ";   // PEP 8, and every example: a two-space line in a block is an IndentationError
 
 const setErrorLine = StateEffect.define();
 const errorLineMark = Decoration.line({class: "cm-error-line"});
@@ -46,16 +62,58 @@ const stepLinesField = StateField.define({
   provide: f => EditorView.decorations.from(f),
 });
 
+// Tab with the completion list open takes the highlighted option (the first if none is): an
+// explicit pick. Otherwise Tab and Shift-Tab indent the lines by one unit (four spaces).
+function tabCompletesOrIndents(view) {
+  if (completionStatus(view.state) === "active" && currentCompletions(view.state).length) {
+    if (selectedCompletionIndex(view.state) === null || selectedCompletionIndex(view.state) < 0) {
+      view.dispatch({effects: setSelectedCompletion(0)});
+    }
+    if (acceptCompletion(view)) return true;
+  }
+  return indentMore(view);
+}
+
+function setup() {
+  return [
+    lineNumbers(), highlightActiveLineGutter(), highlightSpecialChars(), history(), foldGutter(),
+    drawSelection(), dropCursor(), EditorState.allowMultipleSelections.of(true), indentOnInput(),
+    syntaxHighlighting(defaultHighlightStyle, {fallback: true}), bracketMatching(), closeBrackets(),
+    // selectOnOpen: false - the list opens with nothing chosen, so Enter stays a newline until the
+    // user moves into it (arrow keys) or asks for it (Ctrl-Space, then an arrow key).
+    autocompletion({selectOnOpen: false}),
+    rectangularSelection(), crosshairCursor(), highlightActiveLine(), highlightSelectionMatches(),
+    indentUnit.of(INDENT), EditorState.tabSize.of(4),
+    keymap.of([
+      {key: "Tab", run: tabCompletesOrIndents, shift: indentLess},
+      ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap,
+      ...completionKeymap, ...lintKeymap,
+    ]),
+  ];
+}
+
+function clampedSelection(doc, sel) {
+  if (!sel) return undefined;
+  const clamp = n => Math.max(0, Math.min(Number.isFinite(n) ? n : 0, doc.length));
+  return EditorSelection.single(clamp(sel.anchor), clamp(sel.head));
+}
+
 function create(parent, {doc = "", onChange = () => {}, onRun = () => {}} = {}) {
   const runKeys = Prec.highest(keymap.of([
     {key: "Mod-Enter", preventDefault: true, run: () => { onRun(); return true; }},
   ]));
+  // Drafts (static/drafts.js) listen for this on the parent: every edit and cursor move.
+  const announce = EditorView.updateListener.of(u => {
+    if (u.docChanged || u.selectionSet) {
+      parent.dispatchEvent(new CustomEvent("tp:editor", {detail: {docChanged: u.docChanged}}));
+    }
+  });
   const view = new EditorView({
     parent,
     state: EditorState.create({
       doc,
       extensions: [
-        runKeys, basicSetup, keymap.of([indentWithTab]), python(), errorLineField, stepLinesField,
+        runKeys, setup(), python(), errorLineField, stepLinesField, announce,
         EditorView.updateListener.of(u => { if (u.docChanged) onChange(u.state.doc.toString()); }),
         EditorView.contentAttributes.of({"aria-label": "Python code editor"}),
       ],
@@ -64,9 +122,19 @@ function create(parent, {doc = "", onChange = () => {}, onRun = () => {}} = {}) 
   return {
     view,
     getDoc: () => view.state.doc.toString(),
-    setDoc(text) {
+    // One transaction: the editor's own undo (Ctrl-Z) takes a replaced text back too.
+    setDoc(text, selection) {
+      const after = EditorState.create({doc: text}).doc;
       view.dispatch({changes: {from: 0, to: view.state.doc.length, insert: text},
+                     selection: clampedSelection(after, selection) || EditorSelection.cursor(0),
                      effects: setErrorLine.of(null)});
+    },
+    getSelection() {
+      const r = view.state.selection.main;
+      return {anchor: r.anchor, head: r.head};
+    },
+    setSelection(selection) {
+      view.dispatch({selection: clampedSelection(view.state.doc, selection), scrollIntoView: true});
     },
     markLine(n) {
       const effects = [setErrorLine.of(n)];

@@ -5,7 +5,6 @@
   const $ = (sel, root = document) => root.querySelector(sel);
   const form = $("#run-form");
   const textarea = $("#code");
-  const examples = JSON.parse($("#examples-data").textContent);
   let editor = null;
   let timer = null;
   let focusName = null;            // the user's focus survives re-runs, by tensor name
@@ -197,51 +196,6 @@
   }
   document.body.addEventListener("htmx:afterSettle", settled);
 
-  // ---- examples and share links ----
-  function loadExample(id) {
-    const ex = examples.find(x => x.id === id);
-    if (!ex) return;
-    setCode(ex.code);
-    $("#claim").hidden = false;
-    $("#claim").innerHTML = "<strong>Look for:</strong> <span id=\"claim-text\"></span>";
-    $("#claim-text").textContent = ex.claim;    // textContent: never parsed as HTML
-    history.replaceState(null, "", "?example=" + encodeURIComponent(id));
-    run();
-  }
-
-  const b64url = {
-    encode(text) {
-      const bytes = new TextEncoder().encode(text);
-      let bin = "";
-      bytes.forEach(b => { bin += String.fromCharCode(b); });
-      return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    },
-    decode(s) {
-      const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/"));
-      return new TextDecoder().decode(Uint8Array.from(bin, c => c.charCodeAt(0)));
-    },
-  };
-
-  function shareLink() {
-    const url = location.origin + location.pathname + "#code=" + b64url.encode(getCode());
-    history.replaceState(null, "", url);
-    const box = $("#share-box");
-    box.hidden = false;
-    $("#share-url").value = url;
-    $("#share-url").select();
-    if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
-  }
-
-  function loadFromHash() {
-    const m = location.hash.match(/^#code=([A-Za-z0-9_-]*)$/);
-    if (!m) return false;
-    try { setCode(b64url.decode(m[1])); } catch (err) { $("#notice").textContent = "That share link is damaged."; return false; }
-    $("#examples").value = "";
-    $("#claim").hidden = true;
-    run();
-    return true;
-  }
-
   function start() {
     htmx.process(form);   // our DOMContentLoaded handler may run before htmx's own
     if (window.TPEditor) {
@@ -251,17 +205,19 @@
       textarea.addEventListener("input", edited);
     }
     textarea.addEventListener("keydown", e => { if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); } });
-    $("#examples").addEventListener("change", e => loadExample(e.target.value));
-    $("#share").addEventListener("click", shareLink);
     $("#live").addEventListener("change", e => { localStorage.setItem("tp-live", e.target.checked ? "1" : "0"); });
     if (localStorage.getItem("tp-live") === "0") $("#live").checked = false;
     form.addEventListener("submit", () => { textarea.value = getCode(); firedAt = performance.now(); });
-    window.addEventListener("hashchange", loadFromHash);
     const line = parseInt($("#panels").dataset.errorLine, 10);
     if (editor && Number.isFinite(line)) editor.markLine(line);
-    if (!loadFromHash()) restoreFocus();
-    settled();
-    document.body.dataset.ready = "1";
+    // Examples, share links and drafts: static/drafts.js (it may put other code up and run it).
+    const drafts = window.tpDrafts;
+    const opened = drafts ? drafts.start({editor, getCode, setCode, run}) : Promise.resolve(false);
+    opened.then(replaced => {
+      if (!replaced) restoreFocus();
+      settled();
+      document.body.dataset.ready = "1";
+    });
   }
 
   window.tp = {run, setFocus, getCode, showStep, setCode: c => { setCode(c); edited(); }};

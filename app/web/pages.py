@@ -28,6 +28,8 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 TOO_BIG = "this result is too big to draw"
 _TO_NOTICE = {"HX-Retarget": "#notice", "HX-Reswap": "innerHTML"}
 INDEX_DIGITS_MAX = 6  # a step or row number; the caps are thousands
+NAME_SHOWN_MAX = 80  # of an unknown ?example= name, quoted back in the page's notice
+_BY_DEFAULT = next(e for e in EXAMPLES if e.id == DEFAULT_EXAMPLE)
 
 
 def runs(request: Request) -> RunCache:
@@ -79,8 +81,14 @@ def _index(value: str | None) -> int | None:
 
 @router.get("/", response_class=HTMLResponse)
 async def page(request: Request, example: str | None = None):
-    chosen = by_id(example) or by_id(DEFAULT_EXAMPLE)
-    return await _page(request, chosen.code, chosen.id)
+    """The page with an example (the default one when none is asked for). An unknown `example`
+    is said so on the page, not swapped silently for another lesson (drafts.js keeps the draft)."""
+    chosen = by_id(example)
+    notice = None
+    if example and chosen is None:
+        notice = f"There is no example called “{example[:NAME_SHOWN_MAX]}”."
+    shown = chosen or _BY_DEFAULT
+    return await _page(request, shown.code, shown.id, notice)
 
 
 @router.post("/", response_class=HTMLResponse)
@@ -89,18 +97,23 @@ async def page_post(request: Request):
     return await _page(request, await _form_code(request), None)
 
 
-async def _page(request: Request, code: str, current: str | None) -> HTMLResponse:
+async def _page(
+    request: Request, code: str, current: str | None, link_notice: str | None = None
+) -> HTMLResponse:
     with ExitStack() as gc_hold:
-        return await _page_drawn(request, code, current, gc_hold)
+        return await _page_drawn(request, code, current, link_notice, gc_hold)
 
 
-async def _page_drawn(request: Request, code: str, current: str | None, gc_hold: ExitStack) -> HTMLResponse:
+async def _page_drawn(
+    request: Request, code: str, current: str | None, link_notice: str | None, gc_hold: ExitStack
+) -> HTMLResponse:
     ran = await _run(request, code, gc_hold)
     shell = {
         "code": code,
         "examples": EXAMPLES,
         "current": current,
         "examples_data": [asdict(e) for e in EXAMPLES],
+        "link_notice": link_notice,
     }
     refused = ran if isinstance(ran, Refused) else None
     if refused is None:

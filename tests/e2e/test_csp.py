@@ -49,7 +49,7 @@ def test_typing_running_stepping_and_focusing_break_no_rule(watched, server):
     page.select_option("#examples", "reshape-copy")  # an example, then a share link
     expect(row(page, "r2")).to_be_visible()
     page.click("#share")
-    assert "#code=" in page.input_value("#share-url")
+    assert "#z=" in page.input_value("#share-url")
     assert _violations(page) == [] and console == []
 
 

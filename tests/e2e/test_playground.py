@@ -57,7 +57,7 @@ def test_share_link_round_trips(page, server, browser):
     page.evaluate("c => window.tp.setCode(c)", code)
     page.click("#share")
     url = page.input_value("#share-url")
-    assert "#code=" in url and "shared_tensor" not in url
+    assert "#z=" in url and "shared_tensor" not in url  # compressed (old #code= links still open)
     other = browser.new_context().new_page()
     try:
         open_playground(other, "", url)

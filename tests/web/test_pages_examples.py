@@ -189,3 +189,20 @@ def test_example_runs_and_shows_its_claim(client, example):
     assert CHECKS[example.id](r), example.claim
     page = client.get("/", params={"example": example.id})
     assert page.status_code == 200 and 'id="tensors-card"' in page.text
+
+
+def test_an_unknown_example_is_said_so_not_swapped_silently(client):
+    page = client.get("/", params={"example": "no-such-<lesson>"})
+    assert page.status_code == 200
+    assert "There is no example called “no-such-&lt;lesson&gt;”." in page.text  # escaped
+    assert 'id="draft-bar" class="draft-bar" role="status" aria-live="polite">' in page.text  # shown
+
+
+@pytest.mark.parametrize(
+    "params", [{"example": "inplace"}, {}, {"example": ""}], ids=["known", "none", "empty"]
+)
+def test_a_known_or_absent_example_has_no_link_notice(client, params):
+    page = client.get("/", params=params)
+    assert page.status_code == 200
+    assert "There is no example called" not in page.text
+    assert 'id="draft-bar" class="draft-bar" role="status" aria-live="polite" hidden>' in page.text
