@@ -196,13 +196,19 @@ class RunResponse(_Model):
 def check_run(resp: RunResponse) -> None:
     """What must agree across entries (O(n)): names and ids unique per section, each byte range
     inside its storage, steps numbered by position."""
-    for label, entries in (("tensor", resp.tensors), ("array", resp.arrays), ("module", resp.modules)):
+    sections: tuple[tuple[str, list[TensorInfo] | list[ArrayInfo] | list[ModuleInfo]], ...] = (
+        ("tensor", resp.tensors),
+        ("array", resp.arrays),
+        ("module", resp.modules),
+    )
+    for label, entries in sections:
         if len({e.name for e in entries}) != len(entries):
             raise ValueError(f"{label} names repeat")
-    nbytes = {s.id: s.nbytes for s in resp.storages}
+    nbytes: dict[str | None, int] = {s.id: s.nbytes for s in resp.storages}
     if len(nbytes) != len(resp.storages):
         raise ValueError("storage ids repeat")
-    for entry in (*resp.tensors, *resp.arrays):
+    viewed: list[TensorInfo | ArrayInfo] = [*resp.tensors, *resp.arrays]
+    for entry in viewed:
         if entry.byte_range is not None and entry.byte_range[1] > nbytes.get(entry.storage, 2**69):
             raise ValueError(f"{entry.name}: byte_range passes its storage's nbytes")
     if any(step.index != i for i, step in enumerate(resp.steps)):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 
 from app.schemas import ErrorBody, Health, RunRequest, RunResponse
 
 router = APIRouter(prefix="/api", tags=["api"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The code (or the request body) is too large."},
     422: {
         "model": ErrorBody,

@@ -18,12 +18,14 @@ from app.encode_pieces import dismantle
 from app.schemas import RunResponse
 from app.web import budget, timeline, view_model
 from app.web.run_cache import RunCache
+from app.web.shapes import shape_text
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every template is autoescaped - SVG included - because tensor names are snippet dict keys.
 env = Environment(
     loader=FileSystemLoader(ROOT / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )
+env.filters["shape"] = shape_text  # `{{ p.shape | shape }}`: the page's one shape format
 # Compiled now, not by the first render: compiling is one long C call (compile()) that held the
 # GIL, and with it the event loop, for ~300 ms.
 for _name in env.list_templates(extensions=["html"]):

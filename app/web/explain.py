@@ -10,6 +10,7 @@ import re
 from app.schemas import RunError, TensorInfo
 from app.web.explain_limits import LIMIT_TYPES, Limits, configured_limits, explain_limit
 from app.web.explanation import Explanation
+from app.web.shapes import shape_text
 from app.web.strides import mergeable_dims, undrawable
 
 # The line is parsed to find `x` in `x.view(...)`: no line a learner writes is longer, and a
@@ -74,8 +75,7 @@ def receiver_of(line: str, method: str) -> str | None:
     return None
 
 
-def _fmt(seq: list[int]) -> str:
-    return "(" + ", ".join(map(str, seq)) + ("," if len(seq) == 1 else "") + ")"
+_fmt = shape_text  # the page's one shape format (app.web.shapes)
 
 
 def _view(msg, line, by_name) -> Explanation | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from app.schemas import GraphNode, TensorInfo
+from app.web.shapes import shape_text
 
 _BUILTIN = re.compile(r"Backward\d+$|^AccumulateGrad$")
 # Not allowed in XML 1.0 (Graphviz parses HTML-like labels as XML) or not encodable as UTF-8.
@@ -46,8 +47,7 @@ def _row(text: str, color: str = "#334155", size: int = 9, bold: bool = False, l
 def _shape(shape: list[int] | None) -> str:
     if shape is None:
         return ""
-    dims = [str(d) if abs(d) < 10**12 else "…" for d in shape[:8]]
-    return "(" + ", ".join(dims + (["…"] if len(shape) > 8 else [])) + ")"
+    return shape_text(shape, shown_max=8, digits_max=12)  # a node's label has little room
 
 
 def fn_label(node: GraphNode) -> str:

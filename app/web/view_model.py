@@ -11,6 +11,7 @@ from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
 from app.web import graph_view, storage_view, strides
 from app.web.budget import check
 from app.web.explain import Explanation, Limits, explain
+from app.web.shapes import shape_text
 from app.web.terminal import terminal_text  # the output panel: progress bars as a terminal shows them
 
 DIAGRAMS_MAX = 40  # stride diagrams per run: the focused one drawn, the rest on demand
@@ -146,8 +147,7 @@ def _rows(resp: RunResponse) -> list[Row]:
     return rows
 
 
-def fmt_shape(shape: list[int]) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+fmt_shape = shape_text  # the page's one shape format (app.web.shapes); timeline imports it here
 
 
 def preview_text(values, limit: int = PREVIEW_CHARS) -> str:
