@@ -40,7 +40,7 @@ import marshal
 import warnings
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any
+from typing import Any, TypedDict
 
 FILENAME = "<snippet>"
 STEP_HOOK, ITER_HOOK, LOOP_END_HOOK = "__tp_step__", "__tp_iteration__", "__tp_loop_end__"
@@ -75,11 +75,24 @@ def instrument(tree: ast.Module) -> list[Site]:
     return sites
 
 
-def _hook(name: str, sid: int, at: ast.AST, line: int | None = None) -> ast.stmt:
+class _Loc(TypedDict):
+    """The location every inserted node carries (typed, so the node constructors accept it)."""
+
+    lineno: int
+    end_lineno: int
+    col_offset: int
+    end_col_offset: int
+
+
+def _at(line: int) -> _Loc:
+    return {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
+
+
+def _hook(name: str, sid: int, at: ast.stmt | ast.excepthandler, line: int | None = None) -> ast.stmt:
     # At the statement's last line: a TimeLimit raised in the hook points at that statement.
     # Every node gets its location here, so no fix_missing_locations pass over the whole tree.
     line = line or at.end_lineno or at.lineno
-    loc = {"lineno": line, "end_lineno": line, "col_offset": 0, "end_col_offset": 0}
+    loc = _at(line)
     return ast.Expr(ast.Call(ast.Name(name, ast.Load(), **loc), [ast.Constant(sid, **loc)], [], **loc), **loc)
 
 
@@ -116,7 +129,7 @@ def _loop(stmt: ast.For | ast.While, sites: list[Site]) -> list[ast.stmt]:
     sid = len(sites)
     sites.append(Site(stmt.lineno, stmt.end_lineno or stmt.lineno, loop=True, has_else=bool(stmt.orelse)))
     first, last = stmt.body[0], stmt.body[-1]
-    loc = {"lineno": first.lineno, "end_lineno": first.lineno, "col_offset": 0, "end_col_offset": 0}
+    loc = _at(first.lineno)
     flag = ast.Subscript(ast.Name(BODY_FLAGS, ast.Load(), **loc), ast.Constant(sid, **loc), ast.Load(), **loc)
     stepped = _block(copy.deepcopy(stmt.body), sites, sid)
     raised = ast.ExceptHandler(None, None, [_hook(RAISED_HOOK, sid, last), ast.Raise(**loc)], **loc)
@@ -131,7 +144,7 @@ def _loop(stmt: ast.For | ast.While, sites: list[Site]) -> list[ast.stmt]:
     return [stmt, _hook(LOOP_END_HOOK, sid, stmt)]
 
 
-def _try(stmt: ast.Try, sites: list[Site], loop: int | None) -> None:
+def _try(stmt: ast.Try | ast.TryStar, sites: list[Site], loop: int | None) -> None:
     stmt.body = _block(stmt.body, sites, loop)
     for handler in stmt.handlers:
         sid = len(sites)  # the handler's own site: its `except` line

@@ -121,12 +121,14 @@ def _without_lone_surrogates(value: Any) -> Any:
         if isinstance(item, str):
             parent[key] = item.encode("utf-8", "replace").decode("utf-8")
         elif isinstance(item, list):
-            copy = parent[key] = [None] * len(item)
-            stack.extend((v, copy, i) for i, v in enumerate(item))
+            items: list[Any] = [None] * len(item)
+            parent[key] = items
+            stack.extend((v, items, i) for i, v in enumerate(item))
         elif isinstance(item, dict):
-            copy = parent[key] = dict.fromkeys(item)  # same order; cleaned keys come after
-            pending.append((item, copy))
-            stack.extend((v, copy, k) for k, v in item.items())
+            entries: dict[Any, Any] = dict.fromkeys(item)  # same order; cleaned keys come after
+            parent[key] = entries
+            pending.append((item, entries))
+            stack.extend((v, entries, k) for k, v in item.items())
         else:
             parent[key] = item
     for source, copy in pending:

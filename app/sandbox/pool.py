@@ -61,6 +61,18 @@ async def _read_frame(reader: asyncio.StreamReader, max_size: int) -> bytes:
     return await reader.readexactly(size)
 
 
+def _stdin(proc: asyncio.subprocess.Process) -> asyncio.StreamWriter:
+    if proc.stdin is None:  # never: the zygote is started with both pipes
+        raise RuntimeError("zygote started without a stdin pipe")
+    return proc.stdin
+
+
+def _stdout(proc: asyncio.subprocess.Process) -> asyncio.StreamReader:
+    if proc.stdout is None:
+        raise RuntimeError("zygote started without a stdout pipe")
+    return proc.stdout
+
+
 def _log_confinement(report: dict) -> None:
     active = ", ".join(report.get("active", [])) or "none"
     print(f"sandbox: confinement layers active: {active}", file=sys.stderr)
@@ -123,8 +135,8 @@ class Pool:
         )
         try:
             config = {"limits": self.limits.to_dict(), "spares": self.spares}
-            proc.stdin.write(encode_frame(json.dumps(config).encode()))
-            frame = await asyncio.wait_for(_read_frame(proc.stdout, HEADER_MAX_BYTES), self.start_timeout_s)
+            _stdin(proc).write(encode_frame(json.dumps(config).encode()))
+            frame = await asyncio.wait_for(_read_frame(_stdout(proc), HEADER_MAX_BYTES), self.start_timeout_s)
             ready = json.loads(frame)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             await self._kill(proc)
@@ -158,7 +170,7 @@ class Pool:
         for task in list(self._tasks):
             task.cancel()
         if proc is not None:
-            proc.stdin.close()  # EOF: the zygote kills its children and exits
+            _stdin(proc).close()  # EOF: the zygote kills its children and exits
             try:
                 await asyncio.wait_for(proc.wait(), 2.0)
             except TimeoutError:
@@ -177,8 +189,8 @@ class Pool:
         reason = "the zygote died"
         try:
             while True:
-                header = json.loads(await _read_frame(proc.stdout, HEADER_MAX_BYTES))
-                payload = await _read_frame(proc.stdout, self.limits.result_max_bytes + HEADER_MAX_BYTES)
+                header = json.loads(await _read_frame(_stdout(proc), HEADER_MAX_BYTES))
+                payload = await _read_frame(_stdout(proc), self.limits.result_max_bytes + HEADER_MAX_BYTES)
                 self._spares_idle = header.get("spares_idle", 0)
                 fut = self._pending.pop(header["id"], None)
                 if fut is not None and not fut.done():
@@ -216,9 +228,11 @@ class Pool:
             await asyncio.sleep(0.02)
 
     # ---- runs --------------------------------------------------------------------------------
-    def _check_available(self) -> None:
+    def _check_available(self) -> asyncio.subprocess.Process:
+        """The running zygote, or Unavailable."""
         if self.state != "ready" or self._proc is None:
             raise Unavailable(self._retry_after_s(), f"sandbox is {self.state}")
+        return self._proc
 
     async def run(
         self, code: str, *, timeout_s: float | None = None, trace: dict | bool | None = None
@@ -245,7 +259,7 @@ class Pool:
     async def _submit(
         self, code: str, timeout_s: float | None, queue_ms: float, trace: dict | bool | None = None
     ) -> RunOutcome:
-        proc = self._proc
+        proc = self._check_available()  # run() checked it just now, with no await in between
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -256,8 +270,8 @@ class Pool:
                 precompiled = instrument.precompile(code)  # the worker's slowest step, done warm
                 if precompiled is not None:
                     request["precompiled"] = precompiled
-            proc.stdin.write(encode_frame(json.dumps(request).encode()))
-            await proc.stdin.drain()
+            _stdin(proc).write(encode_frame(json.dumps(request).encode()))
+            await _stdin(proc).drain()
             budget = (timeout_s or self.limits.exec_timeout_s) + self.limits.kill_grace_s + ZYGOTE_SLACK_S
             header, payload = await asyncio.wait_for(fut, budget)
         except ConnectionError as exc:
@@ -290,18 +304,18 @@ class Pool:
         answered = asyncio.get_running_loop().create_future()
         self._pending[req_id] = answered
         try:
-            proc.stdin.write(encode_frame(json.dumps({"id": req_id, "op": "cancel"}).encode()))
+            _stdin(proc).write(encode_frame(json.dumps({"id": req_id, "op": "cancel"}).encode()))
             await asyncio.wait_for(answered, CANCEL_WAIT_S)
         except (TimeoutError, ConnectionError, Unavailable):
             pass  # the zygote died or is wedged; the read loop or the run deadline handles it
 
     async def diagnostics(self) -> dict[str, Any]:
         """Ask the zygote about itself (e.g. {"cuda_initialized": false}); for checks and tests."""
-        self._check_available()
+        proc = self._check_available()
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
-        self._proc.stdin.write(encode_frame(json.dumps({"id": req_id, "op": "diag"}).encode()))
+        _stdin(proc).write(encode_frame(json.dumps({"id": req_id, "op": "diag"}).encode()))
         _, payload = await asyncio.wait_for(fut, ZYGOTE_SLACK_S)
         return json.loads(payload)
 

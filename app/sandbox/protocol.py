@@ -97,7 +97,7 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
-        frames = []
+        frames: list[bytes] = []
         while True:
             if self._need is None:
                 if len(self._buf) < HEADER.size:

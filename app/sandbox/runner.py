@@ -26,6 +26,7 @@ from app.sandbox.instrument import FILENAME  # the name tracebacks are filtered 
 from app.sandbox.limits import SandboxLimits, TimeLimit
 from app.sandbox.output import CappedWriter
 from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
+from app.sandbox.trace_options import TraceOptions
 
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
 
@@ -207,7 +208,10 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
 
 
 def run_snippet(
-    code: str, limits: SandboxLimits, trace: dict | bool | None = None, precompiled: Any = None
+    code: str,
+    limits: SandboxLimits,
+    trace: TraceOptions | dict | bool | None = None,
+    precompiled: Any = None,
 ) -> bytes:
     """Run `code` and return the encoded payload (never raises for snippet failures).
     A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated";
@@ -273,5 +277,5 @@ def encode_payload(payload: dict, max_bytes: int) -> bytes:
     if len(data) <= max_bytes:
         return data
     empty = {"text": "", "truncated": True}
-    error = {"type": "OutputLimit", "message": reason, "line": None, "traceback": []}
+    error: dict[str, Any] = {"type": "OutputLimit", "message": reason, "line": None, "traceback": []}
     return _dumps(dict(payload, ok=False, stdout=empty, stderr=empty, error=error, warnings=[]), max_bytes)
