@@ -284,26 +284,3 @@ def all_required() -> tuple[str, ...]:
 
 def optional() -> tuple[str, ...]:
     return tuple(layer.name for layer in registry() if layer.optional)
-
-
-def parse_required(spec: str) -> tuple[str, ...]:
-    """'' -> (); 'all' -> all_required(); 'seccomp,landlock_fs' -> those. ValueError on a typo."""
-    wanted = [n.strip() for n in spec.split(",") if n.strip()]
-    if "all" in wanted:
-        return tuple(dict.fromkeys([*all_required(), *(n for n in wanted if n != "all")]))
-    known = names()
-    unknown = [n for n in wanted if n not in known]
-    if unknown:
-        raise ValueError(f"unknown confinement layers {unknown}; known: {', '.join(known)} or 'all'")
-    return tuple(wanted)
-
-
-def parse_disabled(spec: str) -> tuple[str, ...]:
-    """Layers an operator may switch off (e.g. a GPU driver that Landlock breaks); tests use it
-    to check that each remaining layer holds on its own. ValueError on a mandatory one."""
-    wanted = tuple(n.strip() for n in spec.split(",") if n.strip())
-    allowed = optional()
-    wrong = [n for n in wanted if n not in allowed]
-    if wrong:
-        raise ValueError(f"cannot disable {wrong}; optional layers: {', '.join(allowed)}")
-    return wanted

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from app.sandbox import layers
-from app.sandbox.layers import parse_disabled, parse_required  # noqa: F401 (re-exported)
 
 MiB = 1024 * 1024
 
@@ -39,6 +38,29 @@ ZYGOTE_LAYERS = tuple(n for n in LAYERS if n not in CHILD_LAYERS)
 ALL_REQUIRED = layers.all_required()
 # Layers an operator may switch off; "landlock_fs" switches off all of Landlock.
 OPTIONAL_LAYERS = layers.optional()
+
+
+def parse_required(spec: str) -> tuple[str, ...]:
+    """'' -> (); 'all' -> layers.all_required(); 'seccomp,landlock_fs' -> those. ValueError on a typo."""
+    wanted = [n.strip() for n in spec.split(",") if n.strip()]
+    if "all" in wanted:
+        return tuple(dict.fromkeys([*layers.all_required(), *(n for n in wanted if n != "all")]))
+    known = layers.names()
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        raise ValueError(f"unknown confinement layers {unknown}; known: {', '.join(known)} or 'all'")
+    return tuple(wanted)
+
+
+def parse_disabled(spec: str) -> tuple[str, ...]:
+    """Layers an operator may switch off (e.g. a GPU driver that Landlock breaks); tests use it
+    to check that each remaining layer holds on its own. ValueError on a mandatory one."""
+    wanted = tuple(n.strip() for n in spec.split(",") if n.strip())
+    allowed = layers.optional()
+    wrong = [n for n in wanted if n not in allowed]
+    if wrong:
+        raise ValueError(f"cannot disable {wrong}; optional layers: {', '.join(allowed)}")
+    return wanted
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 from app.sandbox import confinement, layers, zygote
 from app.sandbox.child import ChildPlan
 from app.sandbox.layers import DISABLED, Layer, LayerReport, Stage
-from app.sandbox.limits import LAYERS, SandboxLimits
+from app.sandbox.limits import LAYERS, SandboxLimits, parse_required
 from tests.sandbox.conftest import PoolHarness
 from tests.sandbox.fake_layer_zygote import MARK, FakeChildLayer, FakeInertLayer
 
@@ -45,8 +45,8 @@ def test_the_registry_is_the_report_order():
 
 
 def test_a_registered_layer_is_a_known_name(with_fakes):
-    assert "fake_child" in layers.parse_required("all")
-    assert "fake_inert" not in layers.parse_required("all")  # in_all = False, like netns
+    assert "fake_child" in parse_required("all")
+    assert "fake_inert" not in parse_required("all")  # in_all = False, like netns
     limits = SandboxLimits(require_layers="fake_child", disable_layers="fake_inert")
     assert limits.require_layers == "fake_child"
 
