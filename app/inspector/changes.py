@@ -82,6 +82,7 @@ class ChangeObserver:
         self._placed_arrays: list[dict] = []
         self._grouping: Grouping | None = None  # last step's, and its keys by slot
         self._slot_keys: dict[Slot, str] = {}
+        self._members: dict[str, set[str]] = {}  # the last grouping's member names by key
         self._graph: dict = _EMPTY_GRAPH
         self._graph_key: tuple | None = ()
         self._mods: list[dict] = []
@@ -197,11 +198,10 @@ class ChangeObserver:
 
     def _storage_changes(self, grouping: Grouping) -> dict[str, list]:
         """As diff's: storages whose key is new, and those whose key is gone (with members)."""
-        old = self._grouping
-        if grouping is old:
+        if grouping is self._grouping:
             return {"added": [], "freed": []}
-        before = _members_by_key(old) if old is not None else {}
-        after = _members_by_key(grouping)
+        before, after = self._members, _members_by_key(grouping)
+        self._members = after
         return {
             "added": [k for k in after if k not in before],
             "freed": [{"id": k, "members": sorted(m)} for k, m in before.items() if k not in after],
