@@ -273,3 +273,46 @@ def test_an_arrays_diagram_is_drawn_on_demand_from_its_row_alone(client, service
     assert drawn.status_code == 200
     assert "<figcaption>a: numpy shape (2, 2), strides (24, 16) B" in drawn.text
     assert client.post("/fragments/diagram", data={"run": run, "t": "2"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "code, kind, line",
+    [
+        ("import torch\nw = \n", "SyntaxError", 2),
+        ("import torch\nx = torch.ones(3\n", "SyntaxError", 2),
+        ("if True:\nx = 1\n", "IndentationError", 2),
+    ],
+)
+def test_code_that_does_not_parse_is_not_run_and_answers_the_status_line(client, service, code, kind, line):
+    service.next = RunResponse(ok=True)
+    r = client.post("/fragments/run", data={"code": code})
+    assert service.codes == []  # nothing dispatched: the live page sends half-typed lines
+    assert r.status_code == 200
+    assert r.headers["HX-Retarget"] == "#live-status" and r.headers["HX-Reswap"] == "innerHTML"
+    assert 'id="panels"' not in r.text and 'id="timeline"' not in r.text  # the last panels stay
+    assert f'data-line="{line}"' in r.text and f"{kind} line {line}:" in r.text
+
+
+def test_a_syntax_error_message_is_escaped_in_the_status_line(client, service):
+    r = client.post("/fragments/run", data={"code": "x = 1\n'<s>' = 1\n"})
+    assert service.codes == []
+    assert "Maybe you meant &#39;==&#39; instead of &#39;=&#39;?" in r.text  # the parser's quotes
+
+
+def test_code_the_server_does_not_parse_goes_to_the_worker(client, service):
+    """Past the parse bound, or failing other than by syntax: the worker's run reports it."""
+    service.next = RunResponse(ok=True)
+    for code in ["x = (\n" + "y = 1\n" * 400, "-" * 4000 + "1", "x = 1\0", "return 1\n"]:
+        r = client.post("/fragments/run", data={"code": code})
+        assert r.text.lstrip().startswith('<div id="panels"'), code[:20]
+    assert len(service.codes) == 4
+
+
+def test_the_panels_carry_a_failed_runs_error_in_one_line_for_the_status_line(client, service):
+    service.next = RunResponse(
+        ok=False, error=RunError(type="RuntimeError", line=3, message="shape '[4]' is invalid\nsecond line")
+    )
+    html = client.post("/fragments/run", data={"code": "z = x.view(4)"}).text
+    assert 'data-error-summary="RuntimeError line 3: shape &#39;[4]&#39; is invalid"' in html
+    service.next = RunResponse(ok=True)
+    assert 'data-error-summary=""' in client.post("/fragments/run", data={"code": "x = 1"}).text
