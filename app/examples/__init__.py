@@ -1,4 +1,5 @@
-"""Runnable examples, one per lesson of the learner note (shared/seed/pytorch-note.md).
+"""Runnable examples, one per lesson of the learner's PyTorch note the playground was built from
+(a study note kept outside this repository; each example's ``lesson`` is the note's heading).
 
 Each example is data: an id (stable, used in ``/?example=<id>``), a title, the note's lesson it
 illustrates, the claim the panels should make visible, and the code. A claim that names a step
