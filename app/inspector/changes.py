@@ -6,10 +6,10 @@ graph, the modules) so that the timeline can show any step's panels: most of a t
 ChangeObserver gives the same app.inspector.diff `changes` from the prints StepObserver takes
 anyway, doing the rest only where those prints moved:
 
-* tensors: entries of only the fields diff compares, built for a name whose print, storage or
-  memory moved. diff compares preview values; here a tensor's own bytes and shape where its
-  memory is small and readable (the same answer: such a preview shows every value), else its
-  preview, as there.
+* tensors: entries of only the fields diff compares (app.inspector.light), built for a name
+  whose print, storage or memory moved. diff compares preview values; here a tensor's own bytes
+  and shape where its memory is small and readable (the same answer: such a preview shows every
+  value), else its preview, as there.
 * storages: the groups and keys of app.inspector.layout, StepObserver's grouper, which answers
   the common step (one more tensor) without regrouping. Storage ids in these changes are the
   stable keys ("m1"): there is no per-step snapshot to index.
@@ -27,9 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from . import budget, content
+from . import budget
 from . import readers as R
 from .arrays import describe_array
 from .diff import (
@@ -45,11 +43,10 @@ from .encoder import guarded_entry, guarded_section, reading
 from .graph import build_graph
 from .labels import StorageLabeller
 from .layout import Grouping, StorageGrouper
+from .light import light_module, light_tensor, light_values
 from .limits import InspectLimits
-from .preview import _NUMPY_DTYPES, tensor_preview
-from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints, training_mode
+from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints
 from .storages import Extent, Slot, array_extent, extent_or_warning, tensor_extent
-from .tensors import _autograd_fields, _layout_fields, in_bounds, is_uninitialized, minimal_tensor
 from .walk import WalkResult
 
 _EMPTY_GRAPH = {"nodes": [], "edges": [], "truncated": False}
@@ -173,11 +170,11 @@ class ChangeObserver:
                     entry = dict(prev.entry, version=p.version)
                 else:
                     entry = guarded_entry(
-                        found, _light_tensor, (found, walked, self.limits, warnings), warnings
+                        found, light_tensor, (found, walked, self.limits, warnings), warnings
                     )
                 entry["storage"] = key
                 # diff's entry_changes compares preview values: these hold the bytes where readable
-                entry["preview"] = {"values": _values(found.obj, tokens.get(p.allocation), self.limits)}
+                entry["preview"] = {"values": light_values(found.obj, tokens.get(p.allocation), self.limits)}
             entries.append(entry)
             now[p] = by_name[p.name] = _Seen(p, entry, extents[i])
         self._seen, self._by_name = now, by_name
@@ -236,7 +233,7 @@ class ChangeObserver:
         if key == self._mods_key:
             return {"added": [], "removed": [], "changed": []}
         self._mods_key = key
-        mods = [m for m in (_light_module(f, warnings) for f in walked.modules) if m is not None]
+        mods = [m for m in (light_module(f, warnings) for f in walked.modules) if m is not None]
         mods += [{"name": f.name} for f in walked.optimizers]
         changes, self._mods = entry_changes(self._mods, mods, MODULE_FIELDS, None), mods
         return changes
@@ -258,51 +255,3 @@ class _SameKeys(dict):
 
 
 _SAME_KEYS = (_SameKeys(), _SameKeys())
-
-
-def _light_module(found, warnings: list[str]) -> dict[str, Any] | None:
-    """The fields diff compares of describe_module's entry; None where it would fail."""
-    m = found.obj
-    try:
-        count = sum(0 if R.is_lazy(p) else int(R.numel(p)) for _, p in R.named_parameters(m))
-        return {"name": found.name, "training": training_mode(m), "param_count": count}
-    except BaseException as exc:  # noqa: BLE001 - as encoder._module: a module we cannot read
-        budget.absorb(exc)
-        warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
-        return None
-
-
-def _light_tensor(found, walked: WalkResult, limits: InspectLimits, warnings: list[str]) -> dict[str, Any]:
-    """The fields diff compares, read as describe_tensor reads them."""
-    t = found.obj
-    if is_uninitialized(t):
-        return dict(minimal_tensor(found), requires_grad=bool(R.requires_grad(t)))
-    entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
-    entry.update(_layout_fields(t))
-    entry.update(_autograd_fields(t, walked))
-    return entry
-
-
-def _values(t: torch.Tensor, token: bytes | None, limits: InspectLimits) -> Any:
-    """What values_changed compares: the tensor's own bytes when its memory is small and readable
-    (a write elsewhere in a shared storage is not a change of this view), else its preview, as
-    diff compares them."""
-    try:
-        if R.has_python_dispatch(t) or (
-            R.layout(t) == torch.strided and not R.is_nested(t) and not in_bounds(t)
-        ):
-            return None  # as describe_tensor: its values are not read
-        if (
-            token is not None
-            and R.dtype(t) in _NUMPY_DTYPES
-            and R.layout(t) == torch.strided
-            and R.numel(t) * R.element_size(t) <= content.FULL_MAX_BYTES
-            and not (R.is_conj(t) or R.is_neg(t))
-        ):
-            # a preview nests by shape
-            return tuple(R.shape(t)), R.a_tobytes(R.to_numpy(R.clone(R.detach(t))))
-        preview = tensor_preview(t, limits)
-    except BaseException as exc:  # noqa: BLE001 - as describe_tensor: no preview is a value too
-        budget.absorb(exc)
-        return None
-    return preview.get("values") if isinstance(preview, dict) else None
