@@ -11,6 +11,7 @@ import pytest
 
 from app.examples import EXAMPLES
 from app.inspector import snapshot
+from app.inspector.labels import StorageLabeller
 from app.inspector.observe import StepObserver
 
 
@@ -211,3 +212,29 @@ def test_tensors_held_by_plain_objects_are_observed_step_by_step():
         assert _without_warnings(got.snapshot) == _without_warnings(snapshot(ns))
         seen.append([(t["name"], t["version"]) for t in got.snapshot["tensors"]])
     assert seen[2:] == [[("d.x", 0)], [("d.x", 1)], [("d.x", 0)], [("d.x", 0), ("d.y", 0)], [("d.y", 0)]]
+
+
+def _in_discovery_order(snap: dict) -> dict:
+    """The snapshot with its storage ids renumbered s0, s1... in their order, as snapshot()
+    numbers them."""
+    ids = {s["id"]: f"s{n}" for n, s in enumerate(snap["storages"])}
+    out = dict(snap, storages=[dict(s, id=ids[s["id"]]) for s in snap["storages"]])
+    for section in ("tensors", "arrays"):
+        out[section] = [dict(e, storage=ids.get(e["storage"])) for e in snap[section]]
+    return out
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
+def test_with_the_runs_labeller_ids_are_the_stable_keys_and_all_else_as_a_snapshot(example):
+    ns: dict = {"__name__": "__main__"}
+    observer = StepObserver(labeller=StorageLabeller())
+    for stmt in _statements(example.code):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                exec(stmt, ns)
+        except Exception:  # the lessons that end in an error
+            pass
+        got = observer.observe(ns)
+        assert all(got.storage_keys[s["id"]] == f"m{s['id'][1:]}" for s in got.snapshot["storages"])
+        expected = _without_warnings(snapshot(ns))
+        assert _without_warnings(_in_discovery_order(got.snapshot)) == expected
