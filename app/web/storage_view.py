@@ -3,6 +3,7 @@ verdict per variable (a view of which other, sharing with a numpy array, or its 
 
 from __future__ import annotations
 
+import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import islice
@@ -11,6 +12,9 @@ from app.schemas import RunResponse, StorageInfo
 from app.web.budget import check
 
 NAME_W, BAR_W, ROW_H = 130, 420, 20
+# A bar's name is drawn right-aligned at x=124 in an 11 px monospace font (6.6 px a column): 17
+# columns fit with a margin; an East Asian wide character takes two, a combining mark none.
+LABEL_COLS = 17
 STRIPS_MAX, MEMBERS_MAX = 12, 12
 NAMED, SCAN = 4, 64  # names printed per kind of neighbour; members looked at for them
 
@@ -25,6 +29,28 @@ class Bar:
     y: int
     start: int
     end: int
+    label: str = ""  # the name as drawn: cut to LABEL_COLS columns (the full name is its title)
+
+
+def short_label(name: str, cols: int = LABEL_COLS) -> str:
+    """`name` cut to `cols` monospace columns, with a trailing … when cut: a cut by characters
+    let a name of wide characters (CJK) run past the SVG's left edge, where it was clipped."""
+    widths = [_columns(c) for c in name[: cols + 1]]
+    if sum(widths) <= cols and len(name) <= cols:
+        return name
+    out, used = [], 0
+    for c, w in zip(name, widths, strict=False):
+        if used + w > cols - 1:
+            break
+        out.append(c)
+        used += w
+    return "".join(out) + "…"
+
+
+def _columns(c: str) -> int:
+    if unicodedata.combining(c):
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
 
 
 @dataclass
@@ -69,6 +95,7 @@ def strips(storages: list[StorageInfo], index: dict[str, int]) -> tuple[list[Str
                     22 + k * ROW_H,
                     start,
                     end,
+                    short_label(m.name),
                 )
             )
         strip.height = 22 + len(strip.bars) * ROW_H + 4

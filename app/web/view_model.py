@@ -14,10 +14,13 @@ from app.web.explain import Explanation, Limits, explain
 from app.web.shapes import shape_text
 from app.web.terminal import terminal_text  # the output panel: progress bars as a terminal shows them
 
-DIAGRAMS_MAX = 40  # stride diagrams per run: the focused one drawn, the rest on demand
 PREVIEW_CHARS = 70
 # Rows drawn per kind: the inspector reports at most 500 tensors and 200 arrays.
 TENSOR_ROWS_MAX, ARRAY_ROWS_MAX = 500, 200
+# Stride diagrams per run: the focused one drawn, every other row an empty placeholder (~70
+# bytes) drawn on demand, so any row the page can focus has a diagram (a cap of 40 left the
+# 45th tensor without one); the row caps bound them.
+DIAGRAMS_MAX = TENSOR_ROWS_MAX + ARRAY_ROWS_MAX
 MODULE_ITEMS_SHOWN = 100  # parameters, buffers, keys, children, groups, states per module
 _MODULE_LISTS = (
     "parameters",

@@ -160,3 +160,15 @@ def test_a_claimed_byte_past_any_float_is_clamped_to_the_strip():
     storage = resp.storages[0].model_copy(update={"members": [member]})
     (strip,), _ = storage_view.strips([storage], {})
     assert (strip.bars[0].start, strip.bars[0].end) == (64, 64)
+
+
+def test_bar_labels_fit_the_name_column_in_monospace_columns():
+    from app.web.storage_view import LABEL_COLS, _columns, short_label
+
+    assert short_label("x") == "x" and short_label("a" * LABEL_COLS) == "a" * LABEL_COLS
+    assert short_label("a" * 80) == "a" * (LABEL_COLS - 1) + "…"
+    wide = short_label("张量" * 20)  # each CJK character takes two columns
+    assert wide.endswith("…") and sum(_columns(c) for c in wide) <= LABEL_COLS
+    x = torch.zeros(4)
+    strips, _ = storage_view.strips(response_for({"n" * 80: x}).storages, {})
+    assert strips[0].bars[0].label == "n" * (LABEL_COLS - 1) + "…" and strips[0].bars[0].name == "n" * 80
