@@ -343,7 +343,6 @@
   });
   showGraphFocus();
 
-
   function start() {
     htmx.process(form);   // our DOMContentLoaded handler may run before htmx's own
     if (window.TPEditor) {
