@@ -42,8 +42,9 @@ def wait_for_swaps(page, count: int, timeout_s: float = 60) -> None:
         page.wait_for_timeout(5)
 
 
-def measure(url: str, runs: int, warmup: int = 3) -> list[float]:
-    """sinceEdit of the panels swap that follows each last keystroke, in ms."""
+def measure(url: str, runs: int, warmup: int = 3) -> list[dict]:
+    """The page's timings (ms) of the panels swap that follows each last keystroke: sinceEdit
+    (from the keystroke) and sinceFire (from the debounced run's request)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -63,7 +64,7 @@ def measure(url: str, runs: int, warmup: int = 3) -> list[float]:
                 before = page.evaluate("window.tpTimings.length")
                 page.keyboard.type(")")
                 wait_for_swaps(page, before + 1)
-                out.append(page.evaluate("window.tpTimings[window.tpTimings.length - 1].sinceEdit"))
+                out.append(page.evaluate("window.tpTimings[window.tpTimings.length - 1]"))
             return out[warmup:]
         finally:
             browser.close()
@@ -75,15 +76,18 @@ def main() -> None:
     ap.add_argument("--url")
     args = ap.parse_args()
     if args.url:
-        edit = measure(args.url, args.runs)
+        timings = measure(args.url, args.runs)
     else:
         with tempfile.TemporaryDirectory() as tmp, running_server(Path(tmp)) as url:
-            edit = measure(url, args.runs)
+            timings = measure(url, args.runs)
+    edit = [t["sinceEdit"] for t in timings]
+    fire = [t["sinceFire"] for t in timings]
     print(f"runs={len(edit)}  snippet: {len(SNIPPET.splitlines())} lines, last keystroke ')'")
     print(
         f"last keystroke -> panels swapped: p50 {pct(edit, 50):.1f} ms  p90 {pct(edit, 90):.1f} ms  "
         f"mean {statistics.mean(edit):.1f} ms  (goal: p50 <= 150 ms)"
     )
+    print(f"  of which run fired -> panels swapped:  p50 {pct(fire, 50):.1f} ms  p90 {pct(fire, 90):.1f} ms")
 
 
 if __name__ == "__main__":

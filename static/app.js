@@ -292,6 +292,15 @@
     if (e.target.checked && panels && panels.classList.contains("stale")) run(true);
   });
 
+  // The share box drops down over the page (page.html): a click elsewhere or Escape closes it.
+  function closeShareBox(e) {
+    const box = $("#share-box");
+    if (!box || box.hidden) return;
+    if (e.type === "click" ? !e.target.closest(".share-wrap") : e.key === "Escape") box.hidden = true;
+  }
+  document.addEventListener("click", closeShareBox);
+  document.addEventListener("keydown", closeShareBox);
+
   // ---- after each swap: error line, focus, timings ----
   document.body.addEventListener("htmx:afterSwap", e => {
     if (e.detail.target && e.detail.target.id === "notice") return;   // a busy notice, panels kept
