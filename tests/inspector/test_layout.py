@@ -3,6 +3,8 @@ that follow memory; with the run's labeller, those labels as the storage ids."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from app.inspector.labels import StorageLabeller, allocation_of
@@ -24,7 +26,7 @@ EMPTY = t("e", 0, 0)
 WIDE = t("wide", 50, 300)  # overlaps a's and b's: the groups merge
 OUT = t("out", 60, 90)  # starts inside a's memory but runs past it: a's group widens
 # Each step: (tensor extents, array extents), as the observers pass them.
-STEPS = [
+STEPS: list[tuple[list[Extent | None], list[Extent | None]]] = [
     ([A], []),
     ([A], []),  # unchanged
     ([A, B], []),  # one more: a new group
@@ -40,7 +42,7 @@ STEPS = [
 ]
 
 
-def _indexed(tensors: list[Extent | None], arrays: list[Extent | None]) -> list[Extent]:
+def _indexed(tensors: Sequence[Extent | None], arrays: Sequence[Extent | None]) -> list[Extent]:
     extents = [Extent("tensor", i, e.name, e.device, e.alloc, e.touch) for i, e in enumerate(tensors) if e]
     return extents + [e for e in arrays if e is not None]
 

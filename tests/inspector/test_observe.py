@@ -121,7 +121,12 @@ def _described(monkeypatch, describer: str) -> list[str]:
 
     calls: list[str] = []
     real = getattr(observe_mod, describer)
-    monkeypatch.setattr(observe_mod, describer, lambda found, *a: calls.append(found.name) or real(found, *a))
+
+    def counted(found, *a):
+        calls.append(found.name)
+        return real(found, *a)
+
+    monkeypatch.setattr(observe_mod, describer, counted)
     return calls
 
 
@@ -161,9 +166,12 @@ def _previewed(monkeypatch) -> list[tuple]:
 
     calls: list[tuple] = []
     real = tensors_mod.tensor_preview
-    monkeypatch.setattr(
-        tensors_mod, "tensor_preview", lambda t, *a: calls.append(tuple(t.shape)) or real(t, *a)
-    )
+
+    def counted(t, *a):
+        calls.append(tuple(t.shape))
+        return real(t, *a)
+
+    monkeypatch.setattr(tensors_mod, "tensor_preview", counted)
     return calls
 
 
