@@ -55,9 +55,9 @@ def lesson(
 
 
 def _all() -> list[Example]:
-    from app.examples import autograd, nn, tensors
+    from app.examples import autograd, nn, tensors, tools
 
-    return [*tensors.EXAMPLES, *autograd.EXAMPLES, *nn.EXAMPLES]
+    return [*tensors.EXAMPLES, *autograd.EXAMPLES, *nn.EXAMPLES, *tools.EXAMPLES]
 
 
 EXAMPLES: list[Example] = _all()

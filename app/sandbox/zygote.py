@@ -142,6 +142,7 @@ def _warm_up(limits: SandboxLimits) -> str | None:
         return _warm_up_runs(warm)
     finally:
         _reset_torch_state(seed)
+        _forget_tqdm()
 
 
 def _warm_up_runs(warm: SandboxLimits) -> str | None:
@@ -166,6 +167,22 @@ def _reset_torch_state(seed: int) -> None:
     torch.set_printoptions(profile="default")
     torch.autograd.set_detect_anomaly(False)
     torch.manual_seed(seed)
+
+
+def _forget_tqdm() -> None:
+    """A lesson's tqdm bar starts tqdm's monitor thread and makes its multiprocessing lock: the
+    zygote would fork every child from two threads, and all children would share that lock (one
+    killed while holding it would hang every later run's bars). Both go, so each child makes its
+    own on its first bar, as after a fresh import."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return
+    if std.tqdm.monitor is not None:
+        std.tqdm.monitor.exit()
+        std.tqdm.monitor = None
+    for holder, name in ((std.tqdm, "_lock"), (std.TqdmDefaultWriteLock, "mp_lock")):
+        if name in vars(holder):
+            delattr(holder, name)
 
 
 def _warm_up_lessons(warm: SandboxLimits) -> None:

@@ -173,6 +173,20 @@ CHECKS = {
         and _t(r, "model.0.weight").grad
         and any("momentum_buffer" in s.entries for s in _module(r, "opt").state)
     ),
+    "tqdm-loader": lambda r: (
+        "epoch 1: 100%" in r.stderr.text
+        and "4/4" in r.stderr.text
+        and r.stdout.text.startswith("last loss ")
+        and _t(r, "xb").shape == [16, 3]
+    ),
+    "pil-to-tensor": lambda r: (
+        _same_storage(r, "a", "t")
+        and _t(r, "t").stride == [1, 9, 3]
+        and not _t(r, "t").is_contiguous
+        and not _same_storage(r, "a", "x")
+        and _t(r, "x").dtype == "torch.float32"
+        and "255 (1, 9, 3) False" in r.stdout.text
+    ),
 }
 
 

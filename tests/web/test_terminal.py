@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from tqdm import tqdm
 
+from app.examples import by_id
 from app.web.terminal import SHOWN_CHARS, terminal_text
 
 
@@ -59,3 +61,22 @@ def test_only_the_shown_part_is_read():
     assert len(shown) <= SHOWN_CHARS and set(lines[:-1]) == {"done"}  # the last: cut mid-line
     assert "progress".startswith(lines[-1]) or lines[-1] == "done"
     assert terminal_text("abcdef", limit=3) == "abc"
+
+
+@pytest.mark.integration
+def test_the_tqdm_lessons_panel_shows_the_finished_bar_once():
+    """Through the real sandbox and page: the raw stderr keeps every redraw, the panel only the
+    last (what the terminal shows)."""
+    from html import unescape
+
+    from tests.web.conftest import make_client
+
+    lesson = by_id("tqdm-loader")
+    assert lesson is not None
+    with make_client() as client:
+        raw = client.post("/api/run", json={"code": lesson.code}).json()["stderr"]["text"]
+        page = client.get("/", params={"example": "tqdm-loader"}).text
+    assert raw.count("\r") >= 2 and "0/4" in raw
+    shown = unescape(page.split('aria-label="stderr">', 1)[1].split("</pre>", 1)[0])
+    assert "\r" not in shown and "| 0/4" not in shown
+    assert shown.count("epoch 1: 100%") == 1 and "4/4" in shown
