@@ -70,8 +70,9 @@ class StorageGrouper:
             if not arrays and len(tensors) == len(last.tensors) + 1 and tensors[:-1] == last.tensors:
                 grown = self._one_more(last, tensors[-1], len(tensors) - 1)
                 if grown is not None:
-                    self._last = _Last(tensors, arrays, *grown)
-                    return grown[0]
+                    grouping, spans = grown
+                    self._last = _Last(tensors, arrays, grouping, spans)
+                    return grouping
         grouping, spans = self._regroup(tensors, arrays)
         self._last = _Last(tensors, arrays, grouping, spans)
         return grouping
