@@ -51,6 +51,14 @@ RUN python3 -m venv "$VIRTUAL_ENV" \
  && pip install -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
 
+# Optional extra packages for snippets, none by default (README "Docker"), e.g.
+# --build-arg EXTRA_PACKAGES=torchvision==0.28.0: pip takes it from the CPU index above, built
+# for torch 2.13.0+cpu (PyPI's torchvision wheel wants CUDA torch). Split into words on purpose;
+# the builder pins what it passes (DL3013 cannot see into a build arg).
+ARG EXTRA_PACKAGES=""
+# hadolint ignore=SC2086,DL3013
+RUN if [ -n "$EXTRA_PACKAGES" ]; then pip install $EXTRA_PACKAGES; fi
+
 WORKDIR /app
 COPY app ./app
 COPY static ./static
