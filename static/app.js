@@ -365,6 +365,7 @@
     form.addEventListener("submit", () => { textarea.value = getCode(); firedAt = performance.now(); });
     const line = parseInt($("#panels").dataset.errorLine, 10);
     if (editor && Number.isFinite(line)) editor.markLine(line);
+    if ($("#panels").dataset.errorSummary) setStatus("error", $("#panels").dataset.errorSummary);
     // Examples, share links and drafts: static/drafts.js (it may put other code up and run it).
     const drafts = window.tpDrafts;
     const opened = drafts ? drafts.start({editor, getCode, setCode, run}) : Promise.resolve(false);

@@ -136,7 +136,9 @@ def test_the_claim_and_the_share_feedback_stay_in_view(page, server, width, heig
     expect(page.locator("#claim")).to_contain_text("Look for:")
     page.click("#share")
     expect(page.locator("#share-status")).not_to_be_empty()
-    for scrolled in (False, True):
+    scrollable = page.evaluate("document.documentElement.scrollHeight > innerHeight + 40")
+    assert scrollable or width > 1280, "this lesson's results are taller than 800 px"
+    for scrolled in (False, True) if scrollable else (False,):
         if scrolled:  # down the results, to the bottom of the page
             page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
             assert page.evaluate("window.scrollY") > 0
