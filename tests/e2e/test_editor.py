@@ -115,3 +115,15 @@ def test_the_focused_editor_has_a_visible_ring(page, server, viewport):
     assert page.evaluate(width) == "2px"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"editor-focused-{viewport[0]}x{viewport[1]}.png"))
+
+
+def test_escape_then_tab_leaves_the_editor(page, server):
+    """Tab indents, so the keyboard way out is Escape first (the page's hint says so)."""
+    fresh_editor(page, server)
+    page.keyboard.type("x = (1)", delay=60)  # ends in ")": no completion list for Escape to close
+    page.wait_for_timeout(300)  # a person's pause: a list the last keys asked for would be open now
+    expect(page.locator(POPUP)).to_have_count(0)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Tab")
+    assert code(page) == "x = (1)"
+    assert page.evaluate("!document.activeElement.closest('.cm-editor')")
