@@ -11,10 +11,11 @@ diff(before, after, *, storage_keys_before=None, storage_keys_after=None) -> Cha
   "modules":  {"added": [name], "removed": [name], "changed": [... same ...]},
   "empty": bool,   # nothing above changed
 }
-Tensors and arrays are matched by name (what a learner types). Storage ids ("s0") are assigned
-per snapshot, so they cannot be matched by id: the tracer passes stable per-allocation keys
-(`storage_keys_*`: {snapshot id: key}); without them a storage is matched by its member names,
-which cannot see `x = x.contiguous()` rebinding x to new memory. Graph node ids are per snapshot
+Tensors and arrays are matched by name (what a learner types). A snapshot's own storage ids
+("s0") are its discovery order, so they cannot be matched by id: the tracer passes stable
+per-allocation keys (`storage_keys_*`: {snapshot id: key}; in a traced run the ids are those
+labels too, app.inspector.labels); without them a storage is matched by its member names, which
+cannot see `x = x.contiguous()` rebinding x to new memory. Graph node ids are per snapshot
 too: nodes are matched by (name, tensors), counted as a multiset.
 `before=None` means "empty namespace" (the first step).
 """
