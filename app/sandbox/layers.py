@@ -9,7 +9,7 @@ learns what the kernel really accepts (app.sandbox.probe) and the report (app.sa
 
 Stages, in the order they happen:
   ZYGOTE_START  in the zygote before torch is imported, before anything a child could inherit
-  ZYGOTE_FORKS  in the zygote after its warm-up, just before it forks children
+  ZYGOTE_FORKS  in the zygote after its warm-up and uid probe, before the child layers' probe
   CHILD         in every child after its session, rlimits and uid drop, before it takes a job
 
 The web process imports this module for the names, so heavy imports stay inside the methods.
@@ -73,7 +73,8 @@ class Layer(Generic[State]):
         return ()
 
     def facts(self, state: State | None) -> dict[str, Any]:
-        """Extra top-level keys of the confinement report (state is None when disabled)."""
+        """Extra top-level keys of the confinement report; child layers only (their state is
+        None when disabled)."""
         return {}
 
 
