@@ -69,7 +69,7 @@ def _storage(i: int) -> dict:
 
 def steps_payload() -> dict:
     tensors, storages = [_tensor(i) for i in range(500)], [_storage(i) for i in range(500)]
-    size, steps = len(json.dumps(payload({"tensors": tensors, "storages": storages}))), []
+    size, steps = len(json.dumps(payload({"tensors": tensors, "storages": storages}))), list[dict]()
     state = {
         "tensors": {"keys": None, "set": tensors[:150]},
         "storages": {"keys": None, "set": storages[:150]},
@@ -131,8 +131,8 @@ def serve(kind: str, port: int, whole: bool) -> None:
         app.convert.PIECES_ABOVE_BYTES = app.web.service.PIECES_ABOVE_BYTES = 2**40
     body = json.dumps(KINDS[kind]()).encode()
     print(f"[{kind}] forged result: {len(body)} bytes", flush=True)
-    app = create_app(Settings(), pool_factory=ForgedPool.factory(lambda code, trace: body))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    asgi = create_app(Settings(), pool_factory=ForgedPool.factory(lambda code, trace: body))
+    uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning")
 
 
 def measure(port: int, rounds: int) -> None:

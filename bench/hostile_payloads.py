@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from math import prod
+from typing import Any
 
 from app.inspector.diff import diff, state_delta
 from app.schemas import ARRAYS_MAX, DIMS_MAX, GRAPH_NODES_MAX, NAME_CHARS_MAX, TENSORS_MAX
@@ -106,7 +107,7 @@ def storage(tensors: list[dict], arrays: list[dict]) -> dict:
 
 def graph(nodes: int) -> dict:
     """A chain of function nodes, each also fed by its own leaf."""
-    out = {"nodes": [], "edges": [], "truncated": False}
+    out: dict[str, Any] = {"nodes": [], "edges": [], "truncated": False}
     for i in range(nodes // 2):
         out["nodes"] += [
             {"id": f"n{2 * i}", "name": "MulBackward0", "kind": "function"},

@@ -52,7 +52,7 @@ def main() -> None:
         resp = RunResponse.model_validate(snapshot(make(n)) | {"ok": True})
         index = {t.name: i for i, t in enumerate(resp.tensors)}
         tensors = {t.name: t for t in resp.tensors}
-        graph_view.run_dot.cache_clear()
+        graph_view.CACHE.clear()  # run_dot draws afresh
         t0 = time.perf_counter()
         pic = graph_view.render(resp.graph, tensors, index)
         ms = (time.perf_counter() - t0) * 1000

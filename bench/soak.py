@@ -149,7 +149,7 @@ def soak(
     env_extra: dict[str, str] | None = None,
 ) -> dict:
     rng = random.Random(seed)
-    jobs = [
+    jobs: list[tuple[str, str | None]] = [
         (rng.choice(HOSTILE), None) if rng.random() < hostile_fraction else benign(i) for i in range(runs)
     ]
     port = free_port()

@@ -109,17 +109,17 @@ def instance_attributes(obj: Any) -> dict | None:
 
 def optimizer_groups(opt: Any) -> list:
     """An optimizer's param_groups from its instance dict (no property of the snippet's runs)."""
-    groups = (instance_attributes(opt) or {}).get("param_groups")
+    groups: Any = (instance_attributes(opt) or {}).get("param_groups")
     return list(list.__iter__(groups)) if R.is_subtype(list, type(groups)) else []
 
 
 def group_params(group: Any) -> list:
-    params = dict.get(group, "params") if R.is_subtype(dict, type(group)) else None
+    params: Any = dict.get(group, "params") if R.is_subtype(dict, type(group)) else None
     return list(list.__iter__(params)) if R.is_subtype(list, type(params)) else []
 
 
 def optimizer_state(opt: Any) -> list[tuple[Any, Any]]:
-    state = (instance_attributes(opt) or {}).get("state")
+    state: Any = (instance_attributes(opt) or {}).get("state")
     return list(dict.items(state)) if R.is_subtype(dict, type(state)) else []
 
 

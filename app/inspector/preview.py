@@ -25,6 +25,7 @@ of the snippet's would then fail in a stepped run only).
 from __future__ import annotations
 
 import functools
+import importlib
 from math import prod
 from typing import Any
 
@@ -35,10 +36,15 @@ from . import readers as R
 from .jsonval import encode_float, encode_nested
 from .limits import InspectLimits
 
-try:  # numpy >= 2
-    from numpy._core.multiarray import count_nonzero as _count_nonzero
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import count_nonzero as _count_nonzero
+
+def _multiarray() -> Any:
+    try:
+        return importlib.import_module("numpy._core.multiarray")  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        return importlib.import_module("numpy.core.multiarray")
+
+
+_count_nonzero = _multiarray().count_nonzero
 _isfinite, _isnan, _sqrt = np.isfinite, np.isnan, np.sqrt
 _add, _minimum, _maximum, _logical_and = np.add, np.minimum, np.maximum, np.logical_and
 _float64, _STR, _errstate = np.float64, np.dtype(str), np.errstate

@@ -132,7 +132,7 @@ Parameter = torch.nn.Parameter
 Module = torch.nn.Module
 Optimizer = torch.optim.Optimizer
 ndarray = np.ndarray
-is_lazy_class = torch.nn.parameter.UninitializedTensorMixin
+is_lazy_class = vars(torch.nn.parameter)["UninitializedTensorMixin"]  # not in torch's parameter.pyi
 _ROUTINES = (
     types.FunctionType,
     types.BuiltinFunctionType,

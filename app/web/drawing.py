@@ -56,7 +56,7 @@ def owning(box: list, fn: Callable, *args):
         dismantle(box)
 
 
-def panels(resp: RunResponse, code: str, focus: str | None, token: str) -> dict:
+def panels(resp: RunResponse, code: str, focus: str | None, token: str | None) -> dict:
     """The panels' and the timeline's context of a run the page will show."""
     return {
         "view": view_model.build(resp, code, focus),
@@ -108,6 +108,7 @@ def step_html(
 
     def context(token: str) -> dict:
         tl = timeline.build(resp, token, step)
+        assert tl is not None  # resp.steps is not empty (returned above)
         view = view_model.build(timeline.state_at(resp, tl.current), code, focus)
         return {"view": view, "notice": None, "status": 200, "timeline": tl, "step": tl.current, "run": token}
 
