@@ -157,3 +157,9 @@ def test_the_narrow_page_does_not_scroll_sideways(page, server):
     page.click("#share")
     expect(page.locator("#share-status")).not_to_be_empty()
     assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    # A long error in the status line stays on its one line, inside the bar.
+    page.evaluate("c => window.tp.setCode(c)", "x = 1\nraise ValueError('" + "a long message " * 40 + "')\n")
+    expect(page.locator("#live-status")).to_contain_text("ValueError line 2: a long message")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    status = page.evaluate(IN_VIEW, "#live-status")
+    assert status["height"] > 0 and status["bottom"] - status["top"] < 30, status  # one line
