@@ -9,6 +9,7 @@ import os
 import select
 import signal
 import sys
+from typing import NamedTuple
 
 from app.sandbox.child import ChildPlan, drop_uid
 from app.sandbox.layers import LayerReport
@@ -82,13 +83,20 @@ def probe_readable_as(uid: int, gid: int, paths: list[str]) -> list[str]:
     return json.loads(data)
 
 
-def uid_drop_plan(limits: SandboxLimits) -> dict:
+class UidDrop(NamedTuple):
+    """Whether children drop to the sandbox uid; its _asdict() is the ready frame's uid_drop."""
+
+    active: bool
+    reason: str
+
+
+def uid_drop_plan(limits: SandboxLimits) -> UidDrop:
     if os.geteuid() != 0:
-        return {"active": False, "reason": "server is not root; children keep its uid"}
+        return UidDrop(False, "server is not root; children keep its uid")
     blocked = probe_readable_as(limits.sandbox_uid, limits.sandbox_gid, paths_to_check())
     if blocked:
-        return {"active": False, "reason": "sandbox uid cannot read: " + ", ".join(blocked)}
-    return {"active": True, "reason": f"children run as uid {limits.sandbox_uid}"}
+        return UidDrop(False, "sandbox uid cannot read: " + ", ".join(blocked))
+    return UidDrop(True, f"children run as uid {limits.sandbox_uid}")
 
 
 def memory_rlimit_mode(limits: SandboxLimits) -> str:

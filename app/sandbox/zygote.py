@@ -77,13 +77,13 @@ def _vm_size_bytes() -> int:
     return (status_kib("VmSize") or 0) * 1024
 
 
-def _plan(limits: SandboxLimits) -> tuple[ChildPlan, dict]:
+def _plan(limits: SandboxLimits) -> tuple[ChildPlan, probe.UidDrop]:
     uid_drop = probe.uid_drop_plan(limits)
     plan = ChildPlan(
         limits=limits,
         memory_rlimit=probe.memory_rlimit_mode(limits),
-        nproc=probe.nproc_limit(limits, uid_drop["active"]),
-        drop_uid=uid_drop["active"],
+        nproc=probe.nproc_limit(limits, uid_drop.active),
+        drop_uid=uid_drop.active,
         layers=confinement.plan_child(parse_disabled(limits.disable_layers)),
     )
     return plan, uid_drop
@@ -108,14 +108,14 @@ def _confine_plan(plan: ChildPlan, zygote_layers: dict[str, LayerReport]) -> Con
     return Confined(plan, report, None)
 
 
-def _ready_frame(plan: ChildPlan, uid_drop: dict, sweeper_ok: bool) -> dict:
+def _ready_frame(plan: ChildPlan, uid_drop: probe.UidDrop, sweeper_ok: bool) -> dict:
     import torch
 
     return {
         "type": "ready",
         "pid": os.getpid(),
         "vm_size": _vm_size_bytes(),
-        "uid_drop": uid_drop,
+        "uid_drop": uid_drop._asdict(),  # an object, not the tuple json would make of it
         "memory_rlimit": plan.memory_rlimit,
         "nproc": plan.nproc,
         "cuda_initialized": bool(torch.cuda.is_initialized()),
@@ -219,8 +219,8 @@ def main() -> int:
     if warm_error:
         return _fatal(resp_fd, warm_error)
     plan, uid_drop = _plan(limits)
-    if limits.require_uid_drop and not uid_drop["active"]:
-        return _fatal(resp_fd, uid_drop["reason"])
+    if limits.require_uid_drop and not uid_drop.active:
+        return _fatal(resp_fd, uid_drop.reason)
     zygote_layers.update(confinement.apply_zygote_stage(Stage.ZYGOTE_FORKS, disabled))
     confined = _confine_plan(plan, zygote_layers)
     if confined.refuse:
