@@ -21,7 +21,26 @@ from app.web import timeline
 
 pytestmark = pytest.mark.integration
 
-INPLACE = by_id("inplace").code
+
+def _code(example_id: str) -> str:
+    example = by_id(example_id)
+    assert example is not None, example_id
+    return example.code
+
+
+def _built(resp: RunResponse, token: str, current: int | None = None) -> timeline.Timeline:
+    tl = timeline.build(resp, token, current)
+    assert tl is not None, "a traced run has steps"
+    return tl
+
+
+def _group(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)
+
+
+INPLACE = _code("inplace")
 
 
 def traced(client, code: str, states: bool = True) -> dict:
@@ -64,7 +83,7 @@ def test_api_steps_carry_changes_and_states_only_when_asked(client):
 
 
 def test_state_after_the_last_step_is_the_final_state(client):
-    resp = RunResponse.model_validate(traced(client, by_id("train-step").code))
+    resp = RunResponse.model_validate(traced(client, _code("train-step")))
     last = timeline.state_at(resp, len(resp.steps) - 1)
     for section in ("tensors", "arrays", "storages", "graph", "modules"):
         assert getattr(last, section) == getattr(resp, section), section
@@ -80,21 +99,22 @@ def test_state_at_an_earlier_step(client):
 
 
 def test_error_step_carries_the_error(client):
-    resp = RunResponse.model_validate(traced(client, by_id("stale-saved").code))
+    resp = RunResponse.model_validate(traced(client, _code("stale-saved")))
     assert resp.steps[-1].kind == "error"
-    assert timeline.state_at(resp, len(resp.steps) - 1).error.type == "RuntimeError"
+    error = timeline.state_at(resp, len(resp.steps) - 1).error
+    assert error is not None and error.type == "RuntimeError"
     assert timeline.state_at(resp, 1).ok is True
 
 
 def test_change_lines_name_the_lessons(client):
-    resp = RunResponse.model_validate(traced(client, by_id("grad-accumulation").code))
-    tl = timeline.build(resp, "t")
+    resp = RunResponse.model_validate(traced(client, _code("grad-accumulation")))
+    tl = _built(resp, "t")
     texts = {s.label.split(" · ")[0]: [c.text for c in s.changes] for s in tl.steps}
     assert "w: .grad appeared" in texts["line 6, iteration 1"]  # loss.backward()
     assert "w.grad: version 0 → 1, values changed" in texts["line 6, iteration 2"]
     assert any("w.grad: version 1 → 2" in t for t in texts["lines 4-7, iteration 3"])
-    resp = RunResponse.model_validate(traced(client, by_id("to-tensor").code))
-    tl = timeline.build(resp, "t")
+    resp = RunResponse.model_validate(traced(client, _code("to-tensor")))
+    tl = _built(resp, "t")
     contiguous = next(s for s in tl.steps if s.start_line == 6)
     assert any(c.text.startswith("new storage") for c in contiguous.changes)
 
@@ -102,7 +122,7 @@ def test_change_lines_name_the_lessons(client):
 def test_a_kernel_write_without_a_version_bump_shows_at_its_step(client):
     """eval-vs-no-grad: batch_norm writes running_mean in place without bumping its version;
     the step under no_grad still shows the values changing, and eval() stops it."""
-    resp = RunResponse.model_validate(traced(client, by_id("eval-vs-no-grad").code))
+    resp = RunResponse.model_validate(traced(client, _code("eval-vs-no-grad")))
     by_line = {s.start_line: s for s in resp.steps}
     changed = {c.name: c for c in by_line[8].changes.tensors.changed}
     assert by_line[8].grad_mode == "no_grad"
@@ -117,7 +137,7 @@ def test_change_lines_tell_names_views_and_copies_apart(client):
         "n = a.numpy()\ng = e\ng, h = None, e\ne = e + 1\n"
     )
     resp = RunResponse.model_validate(traced(client, code))
-    texts = {s.start_line: [c.text for c in s.changes] for s in timeline.build(resp, "t").steps}
+    texts = {s.start_line: [c.text for c in s.changes] for s in _built(resp, "t").steps}
     assert texts[3] == ["a: also named b"]
     assert texts[4] == ["new c (3,), shares s0 with a"]
     assert texts[5] == ["new e (3,)", "new storage s1 (e)"]
@@ -131,8 +151,8 @@ def test_change_lines_tell_names_views_and_copies_apart(client):
 def test_every_lesson_steps_through(client, example):
     r = client.get(f"/?example={example.id}")
     assert r.status_code == 200
-    count = int(re.search(r'data-count="(\d+)"', r.text).group(1))
-    token = re.search(r'data-run="([^"]+)"', r.text).group(1)
+    count = int(_group(r'data-count="(\d+)"', r.text))
+    token = _group(r'data-run="([^"]+)"', r.text)
     assert count >= 2
     for step in range(count):
         r = client.post("/fragments/step", data={"code": example.code, "run": token, "step": str(step)})
@@ -161,7 +181,7 @@ for i in range(30):
 def test_a_caught_exception_and_step_notes_show_on_the_page(client):
     """Step notes (a handled exception, iterations run unstepped) were in the API only."""
     resp = RunResponse.model_validate(traced(client, TRY_CODE))
-    tl = timeline.build(resp, "t")
+    tl = _built(resp, "t")
     caught = next(i for i, s in enumerate(tl.steps) if s.kind == "caught")
     assert tl.steps[caught].label.startswith("line 4, raised and caught")
     r = client.post("/fragments/step", data={"code": TRY_CODE, "run": "gone", "step": str(caught)})
@@ -176,14 +196,14 @@ def test_a_caught_exception_and_step_notes_show_on_the_page(client):
 
 
 def test_detach_moves_the_shared_counter_and_data_writes_show_without_one(client):
-    resp = RunResponse.model_validate(traced(client, by_id("detach-vs-data").code))
-    tl = timeline.build(resp, "t")
+    resp = RunResponse.model_validate(traced(client, _code("detach-vs-data")))
+    tl = _built(resp, "t")
     at = {s.start_line: [c.text for c in s.changes] for s in tl.steps}
     assert at[5] == ["new d (3,), shares s1 with y"]
     assert at[6] == ["y: version 0 → 1, values changed", "d: version 0 → 1, values changed"]
     assert at[12] == ["y2: values changed"]  # .data: the bytes moved, no counter
     caught = next(s for s in tl.steps if s.kind == "caught")
-    assert caught.start_line == 8 and "modified by an inplace operation" in caught.note
+    assert caught.start_line == 8 and "modified by an inplace operation" in (caught.note or "")
 
 
 def test_a_step_note_is_escaped(client):
@@ -194,13 +214,13 @@ def test_a_step_note_is_escaped(client):
 
 def test_a_diagram_drawn_on_demand_shows_the_state_of_the_step_on_screen(client):
     html = client.post("/fragments/run", data={"code": INPLACE}).text
-    run = re.search(r'data-run="([^"]+)"', html).group(1)
-    x = re.search(r'<tr class="trow[^"]*" data-t="(\d+)" data-name="x"', html).group(1)
+    run = _group(r'data-run="([^"]+)"', html)
+    x = _group(r'<tr class="trow[^"]*" data-t="(\d+)" data-name="x"', html)
 
     def caption(step: str) -> str:
         r = client.post("/fragments/diagram", data={"code": INPLACE, "run": run, "step": step, "t": x})
         assert r.status_code == 200
-        return re.search(r"<figcaption>([^<]*)", r.text).group(1)
+        return _group(r"<figcaption>([^<]*)", r.text)
 
     assert caption("3").startswith("x: shape (2, 3), stride (3, 1)")  # after x.add_(1)
     assert caption("4").startswith("x: shape (3, 2), stride (1, 3)")  # after x.t_()
@@ -216,15 +236,12 @@ def test_run_fragment_swaps_the_timeline_out_of_band(client):
 def _step(index: int = 0, **sections) -> Step:
     """A step whose changes are `sections` ({"tensors": {"added": [...]}, ...}), built without
     validation: the timeline must hold past the schema's caps by itself."""
-    kinds = {
-        "tensors": EntryChanges,
-        "arrays": EntryChanges,
-        "modules": EntryChanges,
-        "storages": StorageChanges,
-        "graph": GraphChanges,
-    }
     changes = StepChanges.model_construct(
-        **{k: kinds[k].model_construct(**sections.get(k, {})) for k in kinds}
+        tensors=EntryChanges.model_construct(**sections.get("tensors", {})),
+        arrays=EntryChanges.model_construct(**sections.get("arrays", {})),
+        modules=EntryChanges.model_construct(**sections.get("modules", {})),
+        storages=StorageChanges.model_construct(**sections.get("storages", {})),
+        graph=GraphChanges.model_construct(**sections.get("graph", {})),
     )
     return Step.model_construct(index=index, start_line=index + 1, end_line=index + 1, changes=changes)
 
@@ -268,12 +285,15 @@ def test_a_forged_field_value_is_printed_short():
 def test_only_the_step_on_screen_is_described(monkeypatch):
     """The timeline describes a step when it is shown: describing every step cost steps x
     state size per render."""
-    described = []
+    described: list[int] = []
     real = timeline.describe_changes
-    monkeypatch.setattr(
-        timeline, "describe_changes", lambda step, *a: described.append(step.index) or real(step, *a)
-    )
-    resp = RunResponse.model_construct(steps=[_step(i) for i in range(50)], steps_truncated=False)
-    tl = timeline.build(resp, "t", 7)
+
+    def counted(step, *a):
+        described.append(step.index)
+        return real(step, *a)
+
+    monkeypatch.setattr(timeline, "describe_changes", counted)
+    resp = RunResponse.model_construct(ok=True, steps=[_step(i) for i in range(50)], steps_truncated=False)
+    tl = _built(resp, "t", 7)
     assert described == [] and len(tl.steps) == 50
     assert tl.step.changes == [] and described == [7]
