@@ -6,12 +6,18 @@ import pytest
 
 from app.convert import to_response
 from app.sandbox.outcome import RunOutcome
+from app.schemas import RunError, RunResponse
 
 
 def outcome(status="ok", payload=b"", signal=None, exit_code=None, wall_ms=3.25) -> RunOutcome:
     return RunOutcome(
         status=status, payload=payload, signal=signal, exit_code=exit_code, wall_ms=wall_ms, queue_ms=0.0
     )
+
+
+def error_of(r: RunResponse) -> RunError:
+    assert r.error is not None, "the run should have failed"
+    return r.error
 
 
 def _payload(**over) -> bytes:
@@ -71,37 +77,37 @@ def test_snippet_error_in_payload_is_kept_with_the_snapshot():
     }
     r = to_response(outcome(payload=_payload(ok=False, error=err)))
     assert not r.ok
-    assert (r.error.type, r.error.line) == ("ZeroDivisionError", 2)
-    assert r.error.traceback[0].source == "1/0"
+    assert (error_of(r).type, error_of(r).line) == ("ZeroDivisionError", 2)
+    assert error_of(r).traceback[0].source == "1/0"
     assert r.tensors, "the snapshot up to the failure survives"
 
 
 def test_hard_timeout_without_payload_is_a_time_limit():
     r = to_response(outcome(status="timeout", wall_ms=2500))
-    assert not r.ok and r.error.type == "TimeLimit"
-    assert "2.50 s" in r.error.message
+    assert not r.ok and error_of(r).type == "TimeLimit"
+    assert "2.50 s" in error_of(r).message
 
 
 def test_cpu_limit_signal_is_a_time_limit_not_a_crash():
     r = to_response(outcome(status="crash", signal="SIGXCPU"))
-    assert r.error.type == "TimeLimit"
+    assert error_of(r).type == "TimeLimit"
 
 
 def test_crash_names_the_signal():
     r = to_response(outcome(status="crash", signal="SIGSEGV"))
-    assert (r.error.type, r.error.signal) == ("Crash", "SIGSEGV")
-    assert "SIGSEGV" in r.error.message
+    assert (error_of(r).type, error_of(r).signal) == ("Crash", "SIGSEGV")
+    assert "SIGSEGV" in error_of(r).message
 
 
 def test_crash_with_exit_code():
     r = to_response(outcome(status="crash", exit_code=3))
-    assert (r.error.type, r.error.exit_code) == ("Crash", 3)
-    assert "code 3" in r.error.message
+    assert (error_of(r).type, error_of(r).exit_code) == ("Crash", 3)
+    assert "code 3" in error_of(r).message
 
 
 def test_sandbox_verdict_overrides_a_half_written_payload():
     r = to_response(outcome(status="result_too_large", payload=_payload()))
-    assert not r.ok and r.error.type == "OutputLimit" and not r.tensors
+    assert not r.ok and error_of(r).type == "OutputLimit" and not r.tensors
 
 
 def test_garbage_payload_becomes_crash_not_exception():
@@ -112,7 +118,7 @@ def test_garbage_payload_becomes_crash_not_exception():
         _payload(snapshot={"tensors": [{"name": "x"}]}),
     ):
         r = to_response(outcome(payload=junk))
-        assert not r.ok and r.error.type == "Crash", junk
+        assert not r.ok and error_of(r).type == "Crash", junk
 
 
 def test_unknown_fields_from_worker_are_not_echoed():
@@ -133,8 +139,12 @@ def test_step_state_is_a_typed_delta_not_any_object():
     }
     step = {"index": 0, "start_line": 1, "end_line": 1, "state": {"tensors": {"keys": ["x"], "set": [x]}}}
     r = to_response(outcome(payload=_payload(steps=[step])))
-    assert r.ok and r.steps[0].state.tensors.set[0].preview.values == [1.5, "nan"]
-    assert r.steps[0].state.tensors.keys == ["x"] and r.steps[0].state.graph is None
+    assert r.ok
+    state = r.steps[0].state
+    assert state is not None and state.tensors is not None
+    preview = state.tensors.set[0].preview
+    assert preview is not None and preview.values == [1.5, "nan"]
+    assert state.tensors.keys == ["x"] and state.graph is None
     for bad in (
         [1, 2],
         {"tensors": {"keys": ["x"], "set": [{"name": "x"}]}},
@@ -142,8 +152,8 @@ def test_step_state_is_a_typed_delta_not_any_object():
         {"tensors": [x]},
     ):
         r = to_response(outcome(payload=_payload(steps=[dict(step, state=bad)])))
-        assert (r.ok, r.error.type) == (False, "Crash"), bad
-        assert r.error.message.startswith("the worker sent an invalid result"), bad
+        assert (r.ok, error_of(r).type) == (False, "Crash"), bad
+        assert error_of(r).message.startswith("the worker sent an invalid result"), bad
 
 
 def test_gc_is_paused_only_while_converting():
@@ -188,8 +198,8 @@ def test_paused_gc_nests_and_restores_the_previous_state_even_on_error():
 def _invalid(r) -> bool:
     return (
         not r.ok
-        and r.error.type == "Crash"
-        and r.error.message.startswith("the worker sent an invalid result")
+        and error_of(r).type == "Crash"
+        and error_of(r).message.startswith("the worker sent an invalid result")
     )
 
 
