@@ -103,3 +103,6 @@ def test_a_finished_run_is_announced_in_one_short_line(a11y_page, server):
     assert summary.inner_text().startswith("Ran in ")
     assert summary.get_attribute("aria-live") == "polite" and summary.get_attribute("role") == "status"
     assert a11y_page.locator("#panels").get_attribute("aria-live") is None
+    a11y_page.evaluate("code => { window.tp.setCode(code); window.tp.run(); }", ERROR_CODE)
+    expect(a11y_page.locator("#status-card .err-title")).to_be_visible()
+    expect(summary).to_have_text("")  # no stale "Ran" left for a screen reader to find
