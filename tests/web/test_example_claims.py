@@ -1,4 +1,4 @@
-"""Every example's claim that names a timeline step is checked against the real, traced run:
+"""Every example runs traced; each claim that names a timeline step is checked against that run:
 the change the claim describes first appears at exactly that step (issue: a claim said step 8
 where the timeline showed the change at step 6)."""
 
@@ -26,8 +26,15 @@ def traced() -> dict[str, RunResponse]:
                 client.post("/api/run", json={"code": e.code, "trace": True}, timeout=60).json()
             )
             for e in EXAMPLES
-            if e.steps
         }
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.id)
+def test_every_example_steps_through_to_its_last_line(traced, example: Example):
+    """The timeline a claim's step number refers to exists for every lesson, up to its end."""
+    steps = traced[example.id].steps
+    last = len(example.code.rstrip("\n").splitlines())
+    assert steps and max(s.end_line for s in steps) == last, [(s.start_line, s.end_line) for s in steps]
 
 
 def _shows(step: Step, claim: StepClaim) -> bool:
