@@ -23,6 +23,13 @@ class Clock:
         return self.now
 
 
+def _kept(cache: RunCache, code: str, resp: RunResponse) -> str:
+    """The token `resp` is kept under: these runs have a step, so the cache keeps them."""
+    token = cache.put(code, resp)
+    assert token is not None, "the run was not kept"
+    return token
+
+
 def _size(resp: RunResponse, code: str) -> int:
     return len(resp.model_dump_json().encode()) + len(code) + ENTRY_OVERHEAD_BYTES
 
@@ -32,7 +39,7 @@ def test_the_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used():
     4-million-entry states held ~880 MB)."""
     big = _run("x" * 10_000)
     cache = RunCache(max_bytes=3 * _size(big, "a"), idle_s=60)
-    first, second, third = (cache.put(c, big) for c in "abc")
+    first, second, third = (_kept(cache, c, big) for c in "abc")
     assert cache.nbytes == 3 * _size(big, "a") and len(cache) == 3
     assert cache.get(first, "a") is not None  # first is now the most recent
     cache.put("d", big)
@@ -43,7 +50,7 @@ def test_the_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used():
 
 def test_a_run_bigger_than_the_whole_budget_is_not_kept():
     cache = RunCache(max_bytes=5_000, idle_s=60)
-    small = cache.put("a", _run())
+    small = _kept(cache, "a", _run())
     assert cache.put("b", _run("x" * 10_000)) is None
     assert cache.get(small, "a") is not None and len(cache) == 1
 
@@ -51,9 +58,9 @@ def test_a_run_bigger_than_the_whole_budget_is_not_kept():
 def test_a_run_idle_too_long_is_dropped():
     clock = Clock()
     cache = RunCache(max_bytes=1 << 20, idle_s=10, clock=clock)
-    old, fresh = cache.put("a", _run()), None
+    old = _kept(cache, "a", _run())
     clock.now = 6
-    fresh = cache.put("b", _run())
+    fresh = _kept(cache, "b", _run())
     clock.now = 11
     assert cache.get(old, "a") is None and cache.get(fresh, "b") is not None
     clock.now = 20  # b was used at 11: still wanted
@@ -64,7 +71,7 @@ def test_a_run_idle_too_long_is_dropped():
 def test_get_checks_the_code_and_gives_back_an_equal_run():
     cache = RunCache(max_bytes=1 << 20, idle_s=60)
     resp = _run("hello")
-    token = cache.put("code", resp)
+    token = _kept(cache, "code", resp)
     assert cache.get(token, "other code") is None
     assert cache.get(token, "code") == resp and cache.get(token, None) == resp
     assert cache.get("no such token", None) is None
@@ -84,7 +91,7 @@ def test_a_run_nothing_can_ask_about_is_not_kept():
 def test_a_kept_run_that_does_not_read_back_is_a_miss_and_is_dropped():
     """Not a 500: the page runs the code again."""
     cache = RunCache(max_bytes=1 << 20, idle_s=60)
-    token = cache.put("a", _run())
+    token = _kept(cache, "a", _run())
     entry = cache._runs[token]
     wrong = b'{"ok": "maybe"}'.ljust(len(entry.body))  # same size, so the count holds
     cache._runs[token] = type(entry)(entry.code, wrong, entry.used_at)
@@ -122,9 +129,14 @@ def test_a_kept_run_over_a_mebibyte_is_read_back_in_pieces_and_whole(monkeypatch
     )
     calls: list[int] = []
     real = json_pieces.loads
-    monkeypatch.setattr(json_pieces, "loads", lambda data: calls.append(len(data)) or real(data))
+
+    def counted(data):
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(json_pieces, "loads", counted)
     cache = RunCache(max_bytes=64 << 20, idle_s=60)
-    token = cache.put("code", resp)
+    token = _kept(cache, "code", resp)
     back = cache.get(token, "code")
     assert calls and calls[0] > json_pieces.WHOLE_BYTES_MAX, "read back by the parser in pieces"
     assert back == resp
