@@ -98,8 +98,10 @@ def test_a_cnn_graph_is_never_shrunk_below_10px_text(page, server):
 
 
 def test_train_steps_claim_node_is_in_view_in_the_graph_box(page, server):
-    focus = by_id("train-step").graph_focus
-    assert focus == "NllLossBackward0" and focus in by_id("train-step").claim
+    example = by_id("train-step")
+    assert example is not None and example.graph_focus == "NllLossBackward0"
+    focus = example.graph_focus
+    assert focus in example.claim
     open_playground(page, server, "/?example=train-step")
     page.wait_for_selector("#panels .graph-svg g.node")
     inside = page.evaluate(
