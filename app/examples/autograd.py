@@ -103,6 +103,7 @@ EXAMPLES = [
         y.backward(retain_graph=True)
         print(x.grad)                                 # tensor([0.8000, 0.8000, 0.8000])
         """,
+        graph_focus="SumFunctionBackward",
     ),
     lesson(
         "stale-saved",

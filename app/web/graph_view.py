@@ -187,7 +187,8 @@ def render(graph: Graph, tensors: dict[str, TensorInfo], index: dict[str, int]) 
 
 def no_graph_note(tensors: dict[str, TensorInfo]) -> str:
     """Why there is no graph, true whatever the namespace holds: no tensors, tensors that do not
-    require grad, or leaves that require grad (a model's parameters) that nothing used yet."""
+    require grad, or leaves that require grad (a model's parameters) that no kept result was
+    computed from (the old note denied the parameters on screen required grad)."""
     if not tensors:
         return "No autograd graph: there are no tensors here yet."
     leaves = [name for name, t in tensors.items() if t.requires_grad]
@@ -201,8 +202,8 @@ def no_graph_note(tensors: dict[str, TensorInfo]) -> str:
     )
     return (
         f"No autograd graph yet: {shown} require{'s' if len(leaves) == 1 else ''} grad, but no "
-        "operation has run on them yet, so no tensor here has a grad_fn. The graph appears when a "
-        "result computed from them (outside torch.no_grad()) is kept in a variable."
+        "tensor here was computed from them with recording on (no operation has run on them yet, "
+        "or it ran under torch.no_grad(), or its result was not kept), so none has a grad_fn."
     )
 
 

@@ -75,3 +75,10 @@ def test_a_wrong_step_number_would_be_caught(traced):
     steps = traced["eval-vs-no-grad"].steps
     wrong = StepClaim(8, "bn.running_mean", "values", unchanged=("version",))
     assert not _shows(steps[wrong.step - 1], wrong)
+
+
+@pytest.mark.parametrize("example", [e for e in EXAMPLES if e.graph_focus], ids=lambda e: e.id)
+def test_an_examples_graph_focus_is_a_node_of_its_graph_and_of_its_claim(traced, example: Example):
+    """The page scrolls the graph to that node: it must be there, and be what the claim names."""
+    assert example.graph_focus in {n.name for n in traced[example.id].graph.nodes}
+    assert example.graph_focus in example.claim

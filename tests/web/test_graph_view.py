@@ -345,3 +345,12 @@ def test_no_graph_note_names_a_few_leaves_and_counts_the_rest():
     resp = response_for(params)
     note = graph_view.render(resp.graph, {t.name: t for t in resp.tensors}, {}).note
     assert "p0, p1, p2, p3 and 2 more require grad" in note
+
+
+def test_no_graph_note_is_true_when_the_only_use_ran_under_no_grad():
+    x = torch.ones(2, requires_grad=True)
+    with torch.no_grad():
+        y = x * 2
+    resp = response_for({"x": x, "y": y})
+    note = graph_view.render(resp.graph, {t.name: t for t in resp.tensors}, {}).note
+    assert note.startswith("No autograd graph yet: x requires grad") and "torch.no_grad()" in note
