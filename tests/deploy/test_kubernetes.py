@@ -3,6 +3,8 @@ follow the sizing rule from the worker settings, and the security context matche
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.settings import Settings
@@ -72,7 +74,10 @@ def settings_in_pod() -> Settings:
     env = files.container_env()
     image = {k: v for k, v in files.env().items() if k.startswith("TP_")}
     merged = {**image, **env}
-    return Settings(**{k[3:].lower(): v for k, v in merged.items() if k[3:].lower() in Settings.model_fields})
+    values: dict[str, Any] = {
+        k[3:].lower(): v for k, v in merged.items() if k[3:].lower() in Settings.model_fields
+    }
+    return Settings(**values)  # strings, as the environment gives them: Settings parses them
 
 
 def test_memory_limit_covers_every_concurrent_run_at_its_budget():

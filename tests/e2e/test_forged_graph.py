@@ -9,6 +9,8 @@ its worker could send. Every hostile string sets `window.__pwned` or opens a dia
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from playwright.sync_api import expect
@@ -39,7 +41,7 @@ FORGED_EXAMPLE = next(e.id for e in EXAMPLES if e.id != DEFAULT_EXAMPLE)
 def _hostile_snapshot() -> dict:
     """A real snapshot of tensors named by hostile dict keys, one made by a custom Function
     whose class name is hostile too (both reach the graph's labels)."""
-    evil = type(
+    evil: Any = type(  # a Function subclass: its apply() is torch's
         f'Evil"]; n2 [URL="javascript:{PWN}"]',
         (torch.autograd.Function,),
         {"forward": staticmethod(lambda ctx, a: a * 2), "backward": staticmethod(lambda ctx, g: g * 2)},
@@ -63,7 +65,9 @@ def _with_forged_id(snap: dict) -> dict:
 def forged_url():
     hostile = encoded(payload(_hostile_snapshot()))
     forged = encoded(payload(_with_forged_id(_hostile_snapshot())))
-    forged_code = by_id(FORGED_EXAMPLE).code
+    example = by_id(FORGED_EXAMPLE)
+    assert example is not None, FORGED_EXAMPLE
+    forged_code = example.code
     app = create_app(
         Settings(),
         pool_factory=ForgedPool.factory(lambda code, trace: forged if code == forged_code else hostile),
@@ -76,11 +80,22 @@ class Watch:
     """Dialogs, navigations and page errors of one page, and its sentinel."""
 
     def __init__(self, page) -> None:
-        self.page, self.dialogs, self.navigations, self.errors = page, [], [], []
-        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page = page
+        self.dialogs: list[str] = []
+        self.navigations: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("framenavigated", lambda f: self.navigations.append(f.url))
-        page.on("console", lambda m: "Content Security Policy" in m.text and self.errors.append(m.text))
+        page.on("console", self._console)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.errors.append(message.text)
 
     def assert_nothing_ran(self, url: str) -> None:
         """Nothing ran, and nothing even tried: the served page has a CSP, and a script it

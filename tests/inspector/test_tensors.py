@@ -164,8 +164,10 @@ def test_a_tensor_subclass_whose_torch_function_raises_is_read_through_torch_its
 
 def test_node_name_strips_cpp_prefix():
     x = torch.ones(1, requires_grad=True)
-    acc = (x * 2).grad_fn.next_functions[0][0]
-    assert acc.name().startswith("torch::autograd::")
+    fn = (x * 2).grad_fn
+    assert fn is not None
+    acc = fn.next_functions[0][0]
+    assert acc is not None and acc.name().startswith("torch::autograd::")
     assert node_name(acc) == "AccumulateGrad"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ RUNNING, QUEUED = 2, 3
 PROMPTLY_S = 2.0  # "at once": a cancel is one frame each way plus a SIGKILL
 
 
-def _until(check, timeout_s: float, what: str):
+def _until(check, timeout_s: float, what: str | Callable[[], str]):
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()

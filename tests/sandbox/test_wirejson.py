@@ -126,9 +126,14 @@ def test_long_fractions_take_the_fast_path(monkeypatch):
     ],
 )
 def test_a_long_run_not_after_a_point_still_takes_the_exact_path(doc, monkeypatch):
-    calls = []
+    calls: list[int] = []
     real = wirejson.json.loads
-    monkeypatch.setattr(wirejson.json, "loads", lambda data, **kw: calls.append(1) or real(data, **kw))
+
+    def counted(data, **kw):
+        calls.append(1)
+        return real(data, **kw)
+
+    monkeypatch.setattr(wirejson.json, "loads", counted)
     assert wirejson.loads(doc) == real(doc) and calls == [1]
 
 
@@ -243,7 +248,12 @@ def test_a_big_document_is_parsed_in_calls_of_at_most_a_piece(monkeypatch):
 
     calls: list[int] = []
     real = wirejson.loads
-    monkeypatch.setattr(wirejson, "loads", lambda data: calls.append(len(data)) or real(data))
+
+    def counted(data):
+        calls.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(wirejson, "loads", counted)
     monkeypatch.setattr(json_pieces, "WHOLE_BYTES_MAX", 1000)
     monkeypatch.setattr(json_pieces, "PIECE_BYTES", 200)
     doc = {

@@ -22,7 +22,7 @@ def _views():
 @pytest.mark.parametrize("name", list(_views()))
 def test_every_drawn_cell_shows_the_offset_torch_reads(name):
     v = _views()[name]
-    d = strides.layout(list(v.shape), list(v.stride()), v.storage_offset(), storage_cells=48)
+    d = strides.layout(list(v.shape), list(v.stride()), int(v.storage_offset()), storage_cells=48)
     assert d.cells, "something must be drawn"
     for cell in d.cells:
         assert v[cell.index].item() == cell.offset, cell
@@ -31,14 +31,14 @@ def test_every_drawn_cell_shows_the_offset_torch_reads(name):
 @pytest.mark.parametrize("name", list(_views()))
 def test_strip_marks_exactly_the_cells_the_view_reads(name):
     v = _views()[name]
-    d = strides.layout(list(v.shape), list(v.stride()), v.storage_offset(), storage_cells=48)
+    d = strides.layout(list(v.shape), list(v.stride()), int(v.storage_offset()), storage_cells=48)
     read = {s.offset for s in d.strip if s.readers}
     assert read == set(v.flatten().tolist())
 
 
 def test_expanded_tensor_counts_repeated_readers():
     v = torch.arange(3).expand(4, 3)  # stride (0, 1)
-    d = strides.layout(list(v.shape), list(v.stride()), v.storage_offset())
+    d = strides.layout(list(v.shape), list(v.stride()), int(v.storage_offset()))
     assert [(s.offset, s.readers) for s in d.strip] == [(0, 4), (1, 4), (2, 4)]
 
 
@@ -48,7 +48,7 @@ def test_dtype_view_draws_its_own_element_size_cells():
     d = strides.layout(
         list(h.shape),
         list(h.stride()),
-        h.storage_offset(),
+        int(h.storage_offset()),
         storage_cells=x.untyped_storage().nbytes() // h.element_size(),
     )
     assert len(d.strip) == 8
@@ -80,7 +80,7 @@ def test_many_leading_slices_are_elided():
 
 def test_sliced_view_far_into_storage_draws_the_window_it_reads():
     v = torch.arange(1000)[900:905]
-    d = strides.layout(list(v.shape), list(v.stride()), v.storage_offset(), storage_cells=1000)
+    d = strides.layout(list(v.shape), list(v.stride()), int(v.storage_offset()), storage_cells=1000)
     assert {s.offset for s in d.strip if s.readers} == set(range(900, 905))
 
 
