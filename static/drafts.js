@@ -128,6 +128,7 @@
     else saveTimer = setTimeout(saveDraft, SAVE_DEBOUNCE_MS);
     if (!docChanged) return;
     claimFollowsCode();
+    $("#share-status").textContent = "";   // "Link copied" was about the code before this edit
     const code = app.getCode();
     shareHash(code).then(hash => { if (app.getCode() === code) Object.assign(zLink, {code, hash}); });
     clearTimeout(addressTimer);

@@ -294,5 +294,7 @@ def test_share_copies_the_link_and_says_so(browser, server, viewport):
         assert page.evaluate("navigator.clipboard.readText()") == url
         expect(page.locator("#share-status")).to_be_in_viewport()
         shot(page, "share")
+        page.evaluate("c => window.tp.setCode(c)", MINE + "\n# edited after sharing")
+        expect(page.locator("#share-status")).to_have_text("")  # that link is of the old code
     finally:
         context.close()
