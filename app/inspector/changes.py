@@ -79,7 +79,6 @@ class ChangeObserver:
         self._placed_arrays: list[dict] = []
         self._grouping: Grouping | None = None  # last step's, and its keys by slot
         self._slot_keys: dict[Slot, str] = {}
-        self._members: dict[str, set[str]] = {}  # the last grouping's member names by key
         self._graph: dict = _EMPTY_GRAPH
         self._graph_key: tuple | None = ()
         self._mods: list[dict] = []
@@ -195,13 +194,14 @@ class ChangeObserver:
 
     def _storage_changes(self, grouping: Grouping) -> dict[str, list]:
         """As diff's: storages whose key is new, and those whose key is gone (with members)."""
-        if grouping is self._grouping:
+        old = self._grouping
+        if grouping is old:
             return {"added": [], "freed": []}
-        before, after = self._members, _members_by_key(grouping)
-        self._members = after
+        before = set(old.keys.values()) if old is not None else set()
+        after = set(grouping.keys.values())
         return {
-            "added": [k for k in after if k not in before],
-            "freed": [{"id": k, "members": sorted(m)} for k, m in before.items() if k not in after],
+            "added": [k for k in grouping.keys.values() if k not in before],  # (in group order)
+            "freed": [] if old is None else _freed(old, after),
         }
 
     def _graph_changes(self, walked: WalkResult, tprints: list[TensorPrint], warnings: list[str]) -> dict:
@@ -239,12 +239,13 @@ class ChangeObserver:
         return changes
 
 
-def _members_by_key(grouping: Grouping) -> dict[str, set[str]]:
-    """Each storage's key and its members' names, in the grouping's order."""
-    out: dict[str, set[str]] = {}
-    for s in grouping.storages:
-        out.setdefault(grouping.keys[s["id"]], set()).update(m["name"] for m in s["members"])
-    return out
+def _freed(old: Grouping, alive: set[str]) -> list[dict]:
+    """The storages of `old` whose key is not alive now, with their members' names."""
+    return [
+        {"id": key, "members": sorted({m["name"] for m in s["members"]})}
+        for s in old.storages
+        if (key := old.keys[s["id"]]) not in alive
+    ]
 
 
 class _SameKeys(dict):

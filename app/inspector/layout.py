@@ -81,7 +81,7 @@ class StorageGrouper:
         self, tensors: list[Extent | None], arrays: list[Extent | None]
     ) -> tuple[Grouping, list[_Span]]:
         extents = [
-            Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
+            e if e.index == i else Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
             for i, e in enumerate(tensors)
             if e is not None
         ]
@@ -92,10 +92,15 @@ class StorageGrouper:
 
         def name(n: int, group: list[Extent]) -> str:
             # The group's label is its lowest allocation's: the one whose memory it starts in.
-            number = numbers[allocation_of(min(group, key=_start))]
+            if len(group) == 1:  # most groups: one tensor's own memory
+                lowest = group[0]
+                lo, hi = lowest.alloc
+            else:
+                lowest = min(group, key=_start)
+                lo, hi = lowest.alloc[0], max(e.alloc[1] for e in group)
+            number = numbers[allocation_of(lowest)]
             sid = f"s{number}" if self.stable_ids else f"s{n}"
             keys[sid] = f"m{number}"
-            lo, hi = min(e.alloc[0] for e in group), max(e.alloc[1] for e in group)
             if lo < hi:
                 spans.append(_Span(group[0].device, lo, hi, n))
             return sid

@@ -118,7 +118,9 @@ class StepObserver:
         self.grouper.reset()
 
     def _observe(self, namespace: dict, final: bool) -> Observation:
-        prints = take_prints(namespace, self.limits)
+        # A first look that is also the last (a light run's final snapshot) describes every
+        # tensor afresh: the bytes' tokens would be compared with nothing.
+        prints = take_prints(namespace, self.limits, read_tokens=not (final and self._last is None))
         fingerprint = prints.fingerprint()
         inexact = {a for a in prints.tokens if not content.is_exact(a)} if final else set()
         if self._last is not None and fingerprint == self._fingerprint and not inexact:

@@ -103,15 +103,15 @@ class Prints(NamedTuple):
 _tensor_print_of = tuple.__new__
 
 
-def take_prints(namespace: dict, limits: InspectLimits) -> Prints:
+def take_prints(namespace: dict, limits: InspectLimits, read_tokens: bool = True) -> Prints:
     """The prints of everything the walk finds in `namespace`, and the tokens of its tensors'
-    memory."""
+    memory (none with `read_tokens=False`: nothing to compare them with, every tensor is new)."""
     walked = walk(namespace, limits)
     tprints = [_tensor_print(f.name, f.aliases, f.obj, walked) for f in walked.tensors]
     readable: list = [  # (allocation, a tensor to read it through, or None: not to be read)
         (p.allocation, f.obj if _readable(p) else None) for p, f in zip(tprints, walked.tensors, strict=False)
     ]
-    tokens = content.tokens(readable)
+    tokens = content.tokens(readable) if read_tokens else {}
     aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
     others = OtherPrints(
         tuple((f.name, id(f.obj), training_mode(f.obj)) for f in walked.modules),

@@ -246,3 +246,12 @@ def test_with_the_runs_labeller_ids_are_the_stable_keys_and_all_else_as_a_snapsh
         assert all(got.storage_keys[s["id"]] == f"m{s['id'][1:]}" for s in got.snapshot["storages"])
         expected = _without_warnings(snapshot(ns))
         assert _without_warnings(_in_discovery_order(got.snapshot)) == expected
+
+
+def test_a_first_observation_that_is_also_final_equals_a_snapshot():
+    """A light run's final snapshot is a fresh observer's first look (no bytes compared)."""
+    ns: dict = {}
+    exec("import torch\nbig = torch.zeros(100_000)\nbig[50_001] = 5.0\nlin = torch.nn.Linear(2, 2)", ns)
+    exec("view = big[10:]\nlin.weight.data.fill_(7)", ns)
+    final = StepObserver().observe(ns, final=True)
+    assert _without_warnings(final.snapshot) == _without_warnings(snapshot(ns))
