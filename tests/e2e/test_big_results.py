@@ -61,21 +61,30 @@ def test_an_80_character_name_does_not_widen_the_tensor_card(page, server):
     assert sizes["card"][0] <= sizes["card"][1] and sizes["wrap"][0] <= sizes["wrap"][1], sizes
     assert sizes["tableRight"] <= sizes["cardRight"], sizes
     assert sizes["title"] == LONG, "the full name is the hover title"
+    page.locator(f'#panels .trow[data-name="{LONG}"]').click()
+    expect(page.locator("#panels figure.sd:not([hidden]) svg.stride-svg")).to_be_visible()
+    assert _clipped(page, "#panels figure.sd:not([hidden]) svg.stride-svg text") == []
+
+
+def _clipped(page, selector: str) -> list[dict]:
+    """The texts matched by `selector` that reach past their SVG's viewBox."""
+    boxes = page.evaluate(
+        """sel => [...document.querySelectorAll(sel)].map(t => {
+        const b = t.getBBox(), v = t.ownerSVGElement.viewBox.baseVal;
+        return {text: t.textContent, left: b.x - v.x, right: v.x + v.width - (b.x + b.width)};
+    })""",
+        selector,
+    )
+    assert boxes, f"no text matches {selector}"
+    return [b for b in boxes if b["left"] < 0 or b["right"] < 0]
 
 
 def test_storage_labels_stay_inside_their_svg(page, server):
     open_playground(page, server)
     wide = "张量" * 12  # wide characters: two columns each
     _run(page, f"import torch\nx = torch.ones(8)\n{LONG} = x[2:]\n{wide} = x.view(2, 4)\n", wide)
-    boxes = page.evaluate(
-        """() => [...document.querySelectorAll('.storage-svg text')].map(t => {
-        const b = t.getBBox(), v = t.ownerSVGElement.viewBox.baseVal;
-        return {text: t.textContent, left: b.x - v.x, right: v.x + v.width - (b.x + b.width)};
-    })"""
-    )
-    assert len(boxes) >= 4
-    clipped = [b for b in boxes if b["left"] < 0 or b["right"] < 0]
-    assert clipped == [], clipped
+    assert page.locator(".storage-svg text.bname").count() >= 3
+    assert _clipped(page, ".storage-svg text") == []
 
 
 def test_a_cnn_graph_is_never_shrunk_below_10px_text(page, server):
