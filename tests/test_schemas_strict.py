@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from app import schemas as S
 from app.convert import _flatten
@@ -113,7 +113,9 @@ def test_every_golden_snapshot_passes(path):
 def test_a_real_traced_run_with_states_passes_whole_and_in_pieces(traced):
     resp = both(traced)
     assert len(resp.steps) == len(traced["steps"]) and resp.modules and resp.arrays
-    assert any(s.state is not None and s.state.tensors.set for s in resp.steps)
+    assert any(
+        s.state is not None and s.state.tensors is not None and s.state.tensors.set for s in resp.steps
+    )
 
 
 def test_a_response_round_trips_through_its_own_json(traced):
@@ -137,7 +139,7 @@ def test_every_field_the_inspector_writes_exists_in_the_schema(traced):
     from app.inspector.tensors import minimal_tensor
     from app.inspector.walk import Found
 
-    pairs = [
+    pairs: list[tuple[type[BaseModel], list]] = [
         (S.TensorInfo, traced["tensors"] + [minimal_tensor(Found(torch.ones(1), "t"))]),
         (S.ArrayInfo, traced["arrays"]),
         (S.StorageInfo, traced["storages"]),
@@ -336,7 +338,8 @@ def test_a_numpy_string_array_previews_its_strings_whole():
 
     snap = snapshot({"a": np.array(["hello" * 50, "x"]), "o": np.array([{"k": 1}], dtype=object)})
     resp = both({"ok": True, **snap})
-    assert resp.arrays[0].preview.values[0] == "hello" * 50
+    preview = resp.arrays[0].preview
+    assert preview is not None and isinstance(preview.values, list) and preview.values[0] == "hello" * 50
 
 
 def test_a_nested_tensor_may_have_ragged_dimensions():

@@ -5,6 +5,8 @@ code, shapes and names the public schema refuses."""
 from __future__ import annotations
 
 import time
+from types import FrameType
+from typing import cast
 
 import numpy as np
 import pytest
@@ -38,16 +40,16 @@ def test_a_subclass_cannot_lie_about_its_metadata_or_its_type():
             return (42,)
 
         @property
-        def shape(self):
+        def shape(self):  # type: ignore[override]  # hostile on purpose: a read-only, raising shape
             raise KeyboardInterrupt
 
     class FakeArray(np.ndarray):
-        @property
+        @property  # type: ignore[misc]  # hostile on purpose: a shape that lies
         def shape(self):
             return (99,)
 
     class Pretender:
-        @property
+        @property  # type: ignore[misc]  # hostile on purpose: claims to be a tensor
         def __class__(self):
             return torch.Tensor
 
@@ -190,7 +192,7 @@ def test_numpy_error_state_and_recursion_limit_of_the_snippet_do_not_apply_while
     caller's depth the walk and the preview's recursion failed."""
     import sys
 
-    depth, frame = 0, sys._getframe()
+    depth, frame = 0, cast(FrameType | None, sys._getframe())
     while frame is not None:
         depth, frame = depth + 1, frame.f_back
     old_err, old_limit = np.seterr(all="raise"), sys.getrecursionlimit()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import textwrap
+from typing import cast
 
 import pytest
 
@@ -124,7 +125,8 @@ def test_after_the_first_iterations_the_body_runs_as_written():
     300k-iteration loop's traced time."""
     tree = ast.parse("for i in range(9):\n    a = i\n    b = a\n")
     instrument(tree)
-    choose = tree.body[0].body[0].body[0]  # for > try > if __tp_body__[0]
+    loop = cast(ast.For, tree.body[0])
+    choose = cast(ast.If, cast(ast.Try, loop.body[0]).body[0])  # for > try > if __tp_body__[0]
     assert ast.unparse(choose.test) == "__tp_body__[0]"
     assert [ast.unparse(n) for n in choose.orelse] == ["a = i", "b = a"]
     assert "__tp_step__" in ast.unparse(ast.Module(choose.body, []))
@@ -420,7 +422,7 @@ def test_instrument_keeps_line_numbers_inside_try_and_handlers():
     tree = ast.parse("try:\n    x = 1\nexcept ValueError:\n    y = 2\nfinally:\n    z = 3\n")
     sites = instrument(tree)
     assert [(s.start_line, s.end_line) for s in sites] == [(2, 2), (3, 3), (4, 4), (6, 6)]
-    handler = tree.body[0].handlers[0]
+    handler = cast(ast.Try, tree.body[0]).handlers[0]
     assert [n.lineno for n in handler.body] == [3, 4, 4]  # caught hook, y = 2, its step hook
 
 
@@ -433,7 +435,7 @@ def test_instrument_keeps_snippet_line_numbers():
         (4, 4, False, 1),
     ]
     loop = next(n for n in tree.body if isinstance(n, ast.For))
-    assert loop.body[0].body[0].lineno == 4  # the body, wrapped in try/finally, kept its line
+    assert cast(ast.Try, loop.body[0]).body[0].lineno == 4  # the body, wrapped in try/finally, kept its line
 
 
 @pytest.mark.integration
