@@ -3,7 +3,7 @@
   "use strict";
   // Live mode: code that does not parse costs the server a parse, not a run (app/web/pages.py),
   // so a run can follow the last keystroke closely.
-  const DEBOUNCE_MS = 90;
+  const DEBOUNCE_MS = 80;
   const BUSY_AFTER_MS = 300;   // "running…" only for a slow run: a quick one changes nothing
   const SETTLE_MS = 1500;      // an error on the line being typed shows in full after this pause
   const $ = (sel, root = document) => root.querySelector(sel);
