@@ -80,7 +80,7 @@ def leaf_label(node: GraphNode, tensors: dict[str, TensorInfo], copies: int = 1)
         rows.append(_row(_shape(info.shape) + " " + info.dtype.replace("torch.", "")[:24]))
         rows.append(_row(f"grad: {info.grad[:60]}" if info.grad else "grad: None", "#047857"))
     if copies > 1:
-        rows.append(_row(f"same tensor: 1 of {copies} boxes, one per use", "#b45309", bold=True))
+        rows.append(_row(f"same tensor, drawn {copies}× (once per use)", "#b45309", bold=True))
     rows.append(_row("AccumulateGrad", "#64748b", 8))
     return _table(rows)
 

@@ -314,7 +314,7 @@ def test_a_leaf_drawn_once_per_use_says_each_box_is_the_same_tensor():
     source, _, _ = graph_view.to_dot(resp.graph, {t.name: t for t in resp.tensors}, {})
     leaf_boxes = re.findall(r"^ n\d+_u\d+ \[.*$", source, re.M)
     assert len(leaf_boxes) == 2
-    assert all("same tensor: 1 of 2 boxes" in box for box in leaf_boxes)
+    assert all("same tensor, drawn 2× (once per use)" in box for box in leaf_boxes)
 
 
 def test_a_leaf_used_once_has_no_same_tensor_mark():
