@@ -77,6 +77,7 @@ def test_a_subclass_whose_torch_function_raises_is_described_in_full():
     response = validate(snapshot({"b": torch.arange(3.0).as_subclass(Broken)}))
     entry = response.tensors[0]
     assert (entry.flags, entry.shape, entry.stride) == ([], [3], [1])
+    assert entry.preview is not None and entry.stats is not None
     assert entry.preview.values == [0.0, 1.0, 2.0] and entry.stats.max == 2.0
 
 

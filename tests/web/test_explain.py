@@ -119,4 +119,5 @@ def test_a_view_error_on_a_forged_geometry_skips_the_stride_arithmetic():
     ex = explain(
         RunError(type="RuntimeError", line=1, message=_raise(lambda: b.view(-1))), "c = b.view(-1)", [t]
     )
+    assert ex is not None
     assert not any(p.startswith("Dims") for p in ex.points) and "b.reshape(...)" in ex.fixes[0]

@@ -207,7 +207,9 @@ def test_hostile_strings_the_schema_accepts_reach_every_view_escaped(client):
     assert r.json()["tensors"][0]["name"] == MARKUP  # the API gives the data as it is (JSON)
     page = client.post("/fragments/run", data={"code": "hostile strings", "focus": "0"})
     assert page.status_code == 200
-    token = re.search(r'data-run="([^"]*)"', page.text).group(1)
+    found = re.search(r'data-run="([^"]*)"', page.text)
+    assert found is not None, "the page carries its run token"
+    token = found.group(1)
     assert token, "a traced run is cached for its timeline"
     pages = [page]
     pages.append(

@@ -37,11 +37,13 @@ def site():
     """The server, a client, and a run token the page could hold (so step/diagram go deep)."""
     with serve(create_app(SETTINGS)) as url, httpx.Client(base_url=url, timeout=60) as client:
         html = client.post("/fragments/run", data={"code": CODE}).text
-        token = re.search(r'data-run="([A-Za-z0-9_-]+)"', html).group(1)
+        found = re.search(r'data-run="([A-Za-z0-9_-]+)"', html)
+        assert found is not None, "the fragment carries its run token"
+        token = found.group(1)
         yield client, token
 
 
-text = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40)
+text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
 numbers = st.one_of(
     st.integers(-10, 10**7).map(str), st.sampled_from(["²", "١", "1e3", " 1", "0x1", "9" * 5000, "", "-0"])
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import torch
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.main import create_app
@@ -19,6 +20,18 @@ from tests.web.pagekit import response_for
 from tests.webserver import client_for
 
 XSS = "<script>alert(1)</script>"
+
+
+def _code(example_id: str) -> str:
+    example = by_id(example_id)
+    assert example is not None, example_id
+    return example.code
+
+
+def _group(pattern: str, text: str) -> str:
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)
 
 
 class FakeService:
@@ -62,8 +75,8 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     service.next = response_for({"x": x, "y": x.t()})
     page = client.get("/")
     assert page.status_code == 200
-    assert service.codes == [by_id(DEFAULT_EXAMPLE).code]
-    fragment = client.post("/fragments/run", data={"code": by_id(DEFAULT_EXAMPLE).code})
+    assert service.codes == [_code(DEFAULT_EXAMPLE)]
+    fragment = client.post("/fragments/run", data={"code": _code(DEFAULT_EXAMPLE)})
     # The timeline shows any step's panels: the page asks for every step's state.
     assert service.asked[-2:] == [(True, True), (True, True)]
     assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
@@ -85,7 +98,7 @@ def test_fragment_posts_the_code_it_was_given(client, service):
 def test_example_query_selects_an_example(client, service):
     service.next = RunResponse(ok=True)
     page = client.get("/", params={"example": "reshape-copy"})
-    assert service.codes == [by_id("reshape-copy").code]
+    assert service.codes == [_code("reshape-copy")]
     assert '<option value="reshape-copy" selected>' in page.text
 
 
@@ -146,7 +159,7 @@ def test_dict_key_with_script_tag_stays_text_everywhere(client, service):
     assert XSS not in html
     assert "<script" not in html.lower()
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    run = _group(r'data-run="([^"]+)"', html)
     for t in range(3):  # the other diagrams, drawn on demand, escape it too
         drawn = client.post("/fragments/diagram", data={"code": "...", "run": run, "t": str(t)})
         assert drawn.status_code == 200 and XSS not in drawn.text
@@ -187,16 +200,14 @@ def test_only_the_focused_stride_diagram_is_drawn_with_the_panels(client, servic
     assert "<figcaption>z: shape (2, 4)" in html  # the default: the last variable
     html = client.post("/fragments/run", data={"code": "...", "focus": "x"}).text
     assert "<figcaption>x: shape (3, 4)" in html and html.count("<figcaption>") == 1
-    assert re.search(r'data-focus="(\d)"', html).group(1) == re.search(
-        r'<figure class="sd" data-t="(\d)" id="sd-\d">', html
-    ).group(1)
+    assert _group(r'data-focus="(\d)"', html) == _group(r'<figure class="sd" data-t="(\d)" id="sd-\d">', html)
 
 
 def test_a_lazy_diagram_is_drawn_on_demand(client, service):
     x = torch.arange(12).view(3, 4)
     service.next = response_for({"x": x, "y": x.t()})
     html = client.post("/fragments/run", data={"code": "c"}).text
-    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    run = _group(r'data-run="([^"]+)"', html)
     y = client.post("/fragments/diagram", data={"code": "c", "run": run, "t": "1"})
     assert y.status_code == 200 and y.text.lstrip().startswith('<figure class="sd" data-t="1"')
     assert "y: shape (4, 3), stride (1, 4)" in y.text and "hidden" not in y.text
@@ -258,17 +269,17 @@ def test_a_render_past_its_budget_is_a_notice_not_a_500(hurried):
 
 def test_the_run_cache_is_per_app_and_sized_by_the_settings():
     app = create_app(Settings(run_cache_max_bytes=12345, run_cache_idle_s=7))
-    request = SimpleNamespace(app=app)
+    request = cast(Request, SimpleNamespace(app=app))  # runs() reads request.app only
     cache = pages.runs(request)
     assert (cache.max_bytes, cache.idle_s) == (12345, 7) and pages.runs(request) is cache
-    assert pages.runs(SimpleNamespace(app=create_app())) is not cache
+    assert pages.runs(cast(Request, SimpleNamespace(app=create_app()))) is not cache
 
 
 def test_an_arrays_diagram_is_drawn_on_demand_from_its_row_alone(client, service):
     x = torch.arange(6).view(2, 3)
     service.next = response_for({"x": x, "a": x.numpy()[:, ::2]})
     html = client.post("/fragments/run", data={"code": "arrays"}).text
-    run = re.search(r'data-run="([^"]+)"', html).group(1)
+    run = _group(r'data-run="([^"]+)"', html)
     drawn = client.post("/fragments/diagram", data={"run": run, "t": "1"})
     assert drawn.status_code == 200
     assert "<figcaption>a: numpy shape (2, 2), strides (24, 16) B" in drawn.text

@@ -116,13 +116,14 @@ def test_change_lines_are_linear_in_the_names_a_step_adds():
 def _steps_run(n: int) -> RunResponse:
     step = _adding_step(10)[0]
     return RunResponse.model_construct(
-        steps=[step.model_copy(update={"index": i}) for i in range(n)], steps_truncated=False
+        ok=True, steps=[step.model_copy(update={"index": i}) for i in range(n)], steps_truncated=False
     )
 
 
 def test_the_timeline_is_linear_in_its_steps():
     def show(resp):
         tl = timeline.build(resp, "t")
+        assert tl is not None
         return tl.step.changes
 
     assert GROWTH * 250 <= timeline.STEPS_MAX
@@ -167,7 +168,9 @@ def test_every_forged_result_at_the_caps_renders_within_the_cpu_budget(at_caps):
             html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, token))
             cache.keep(token, "c", resp)
             if resp.steps:
-                html += drawing.step_html(resp, cache, token, "c", len(resp.steps) // 2, None)
+                step = drawing.step_html(resp, cache, token, "c", len(resp.steps) // 2, None)
+                assert isinstance(step, str), step  # not Refused: the run has steps
+                html += step
             return html
 
         started = time.process_time()
