@@ -23,8 +23,8 @@ AXE = VENDOR / "axe.min.js"
 VIEWPORTS = [(1280, 800), (420, 900)]
 BLOCKING = ("serious", "critical")
 ERROR_CODE = "import torch\nx = torch.ones(2, 3)\ny = x @ x   # (2, 3) @ (2, 3): shapes do not chain\n"
-# The CodeMirror editor's own markup: its syntax colours and its scroller (app.js and
-# frontend/editor.js build them). Checked on their own below, until they pass.
+# The CodeMirror editor's own markup: its syntax colours and its scroller (frontend/editor.js
+# builds them), checked on their own so a failure says whether ours or the editor's regressed.
 EDITOR = ".cm-editor"
 
 RUN_AXE = """async () => {
@@ -83,11 +83,6 @@ def test_no_serious_or_critical_violation(a11y_page, server, case):
     assert _blocking(a11y_page, in_editor=False) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CodeMirror's default highlight style draws some tokens in #e40 (3.84:1) and its "
-    "scroller is not focusable when long lines overflow: the editor's build must fix both",
-)
 def test_the_editor_has_no_serious_or_critical_violation(a11y_page, server):
     _open(a11y_page, server, "graph")
     assert _blocking(a11y_page, in_editor=True) == []
