@@ -2,6 +2,7 @@ import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 import torch
@@ -76,7 +77,9 @@ def test_hub_leaf_gets_one_box_per_use():
 @needs_dot
 def test_big_graph_is_capped_and_says_how_many_were_left_out():
     # The measured worst case: one leaf feeding hundreds of ops.
-    nodes = [{"id": f"n{i}", "name": "MulBackward0", "kind": "function"} for i in range(400)]
+    nodes: list[dict[str, Any]] = [
+        {"id": f"n{i}", "name": "MulBackward0", "kind": "function"} for i in range(400)
+    ]
     nodes.append({"id": "n400", "name": "AccumulateGrad", "kind": "leaf", "tensors": ["w"]})
     edges = [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(399)]
     edges += [{"source": f"n{i}", "target": "n400"} for i in range(400)]
@@ -161,7 +164,11 @@ def hostile_tensors() -> dict[str, TensorInfo]:
     leaf = HOSTILE_NAMES[5]
     return {
         leaf: TensorInfo.model_construct(
-            name=leaf, shape=[10**30, -1], dtype='torch."float"<b>', grad='<script>alert("g")</script>'
+            name=leaf,
+            shape=[10**30, -1],
+            dtype='torch."float"<b>',
+            device="cpu",
+            grad='<script>alert("g")</script>',
         )
     }
 
@@ -209,7 +216,7 @@ def test_forged_graph_draws_without_links_and_with_its_texts():
     assert pic.svg, pic.note
     root = ET.fromstring(pic.svg)
     titles = [el.text for el in root.iter("{http://www.w3.org/2000/svg}title")][1:]
-    assert all(re.fullmatch(r"n\d+(_u\d+)?(->n\d+(_u\d+)?)?", t) for t in titles), titles
+    assert all(re.fullmatch(r"n\d+(_u\d+)?(->n\d+(_u\d+)?)?", t or "") for t in titles), titles
     for el in root.iter():
         assert el.tag.rsplit("}", 1)[1] in svg_sanitize.ALLOWED
         assert not any("href" in k or "javascript" in v for k, v in el.attrib.items()), el.attrib
@@ -295,9 +302,14 @@ def test_svg_cache_is_bounded_in_characters_lru_first():
 
 
 def test_run_dot_lays_out_once_per_source(monkeypatch):
-    calls = []
+    calls: list[str] = []
     real = graph_view._layout
-    monkeypatch.setattr(graph_view, "_layout", lambda s: calls.append(s) or real(s))
+
+    def counted(source):
+        calls.append(source)
+        return real(source)
+
+    monkeypatch.setattr(graph_view, "_layout", counted)
     graph_view.CACHE.clear()
     try:
         first = graph_view.run_dot("digraph { n0 -> n1 }")
