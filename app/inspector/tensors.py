@@ -161,7 +161,7 @@ def describe_tensor(
             flags=["uninitialized"], is_parameter=R.is_parameter(t), requires_grad=bool(R.requires_grad(t))
         )
         return entry
-    entry: dict[str, Any] = {"name": found.name, "aliases": list(found.aliases)}
+    entry = {"name": found.name, "aliases": list(found.aliases)}
     entry.update(_layout_fields(t))
     entry.update(_autograd_fields(t, walk))
     entry.update({"storage": None, "byte_range": None})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NoReturn
 from xml.parsers import expat
 
 SVG_BYTES_MAX = 4 * 1024 * 1024  # dot's drawing of DRAW_MAX boxes is ~100 KB at the name caps
@@ -157,7 +158,7 @@ def sanitize(svg: str, root_attrs: dict[str, str] | None = None) -> str:
     return "".join(writer.out).rstrip("\n")
 
 
-def _refuse_dtd(*_args) -> None:
+def _refuse_dtd(*_args) -> NoReturn:  # raises: fits every expat handler's signature
     raise SvgRefused("a DOCTYPE or entity declaration")
 
 
