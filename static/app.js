@@ -22,6 +22,7 @@
   let settleTimer = null;
   let busyTimer = null;
   let latestXhr = null;
+  let shownCode = textarea.value;   // the code the panels and the timeline on screen come from
 
   const getCode = () => (editor ? editor.getDoc() : textarea.value);
 
@@ -138,7 +139,7 @@
     $("#tl-label").textContent = items[i].textContent;
     if (editor) editor.markSteps(+items[i].dataset.start, +items[i].dataset.end);
     const f = $("#step-form");
-    f.elements.code.value = getCode();
+    f.elements.code.value = shownCode;   // the timeline's run (cached), even if edited since
     f.elements.run.value = $("#timeline").dataset.run;
     f.elements.step.value = String(i);
     f.elements.focus.value = focusName || "";
@@ -260,6 +261,7 @@
     const xhr = e.detail.xhr;
     xhr.tpLive = firing === "live";
     xhr.tpSeq = editSeq;
+    xhr.tpCode = textarea.value;
     firing = "run";   // the Run button's submit reaches htmx without run(): an explicit run
     latestXhr = xhr;
     clearTimeout(busyTimer);
@@ -310,6 +312,7 @@
     $("#notice").textContent = "";
     if (e.detail.xhr && "tpLive" in e.detail.xhr) {   // a run of the code: panels and code agree
       clearTimeout(settleTimer);
+      shownCode = e.detail.xhr.tpCode;
       setStatus(panels.dataset.errorSummary ? "error" : "", panels.dataset.errorSummary || "");
     }
     const line = parseInt(panels.dataset.errorLine, 10);
@@ -324,6 +327,9 @@
   // After panels settle (and at start): what the step changed, and line numbers step only when
   // there are steps.
   function settled() {
+    // A step of the run on screen, or a run the user typed over: panels older than the code.
+    // (Here, not at afterSwap: htmx's settle puts the swapped element's class attribute back.)
+    if (shownCode !== getCode()) markStale(true);
     highlightChanges();
     document.body.classList.toggle("has-steps", stepItems().length > 0);
   }

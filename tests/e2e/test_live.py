@@ -119,6 +119,14 @@ def test_with_live_off_edited_code_marks_the_panels_out_of_date_until_run(page, 
     expect(page.locator("#panels")).to_have_class("panels stale")
     expect(page.locator("#live-status")).to_contain_text("Out of date")
     expect(row(page, "y")).to_have_count(0)
+    # Stepping the timeline on screen shows its run's steps, still out of date.
+    page.evaluate(
+        "() => { window.stepped = 0; document.addEventListener('tp:panels', () => window.stepped++); }"
+    )
+    page.click("#tl-prev")
+    page.wait_for_selector("#panels[data-step]:not([data-step=''])")
+    expect(page.locator("#panels")).to_have_class("panels stale")
+    expect(row(page, "y")).to_have_count(0)
     page.click("#run-btn")
     expect(row(page, "y")).to_be_visible()
     expect(page.locator("#panels")).not_to_have_class("panels stale")
