@@ -4,8 +4,6 @@
   // Live mode: code that does not parse costs the server a parse, not a run (app/web/pages.py),
   // so a run can follow the last keystroke closely.
   const DEBOUNCE_MS = 80;
-  const BUSY_AFTER_MS = 300;   // "running…" only for a slow run: a quick one changes nothing
-  const SETTLE_MS = 1500;      // an error on the line being typed shows in full after this pause
   const $ = (sel, root = document) => root.querySelector(sel);
   const form = $("#run-form");
   const textarea = $("#code");
@@ -15,25 +13,20 @@
   const timings = (window.tpTimings = []);
   let lastEditAt = 0;
   let firedAt = 0;
-  let editSeq = 0;             // counts edits: a live answer to older code is dropped, a newer run comes
-  let editedLine = null;       // 1-based line of the latest edit: the line being typed
-  let prevCode = textarea.value;
-  let firing = "run";          // what the next #run-form request is: "live" (a typing pause) or "run"
-  let settleTimer = null;
-  let busyTimer = null;
-  let latestXhr = null;
-  let shownCode = textarea.value;   // the code the panels and the timeline on screen come from
 
   const getCode = () => (editor ? editor.getDoc() : textarea.value);
+  // Calm live mode: static/live.js (status line, stale panels, answers to code typed over).
+  const live = window.TPLive.create({
+    form, textarea, getCode, rerun: () => run(), markLine: line => { if (editor) editor.markLine(line); },
+  });
 
-  // live === true: fired by a typing pause (its problems stay in the status line); otherwise
+  // byTyping === true: fired by a typing pause (its problems stay in the status line); otherwise
   // the user asked (Run, Ctrl+Enter, an example), and whatever comes back is shown in full.
-  function run(live) {
+  function run(byTyping) {
     clearTimeout(timer);
-    clearTimeout(settleTimer);
+    live.fire(byTyping === true);
     textarea.value = getCode();
     form.elements.focus.value = focusName || "";   // the server draws that tensor's diagram
-    firing = live === true ? "live" : "run";
     firedAt = performance.now();
     htmx.trigger(form, "tp-run");   // hx-sync="this:replace" aborts an older run in flight
   }
@@ -41,30 +34,17 @@
   function edited() {
     lastEditAt = performance.now();
     const code = getCode();
-    editedLine = changedLine(prevCode, code);
-    prevCode = code;
-    editSeq++;
+    live.edited(code);
     textarea.value = code;
-    clearTimeout(settleTimer);
     clearTimeout(timer);
-    if (!$("#live").checked) { outOfDate(); return; }
+    if (!$("#live").checked) { live.outOfDate(); return; }
     timer = setTimeout(() => run(true), DEBOUNCE_MS);
   }
 
   function setCode(code) {
     if (editor) editor.setDoc(code); else textarea.value = code;
-    prevCode = code;
+    live.codeSet(code);
     clearTimeout(timer);
-  }
-
-  // The 1-based line where two versions of the code first differ.
-  function changedLine(before, after) {
-    const n = Math.min(before.length, after.length);
-    let i = 0;
-    while (i < n && before.charCodeAt(i) === after.charCodeAt(i)) i++;
-    let line = 1;
-    for (let k = 0; k < i; k++) if (after.charCodeAt(k) === 10) line++;
-    return line;
   }
 
   // ---- focus: one tensor highlighted across table, strides, storage and graph ----
@@ -139,7 +119,7 @@
     $("#tl-label").textContent = items[i].textContent;
     if (editor) editor.markSteps(+items[i].dataset.start, +items[i].dataset.end);
     const f = $("#step-form");
-    f.elements.code.value = shownCode;   // the timeline's run (cached), even if edited since
+    f.elements.code.value = live.shownCode();   // the timeline's run (cached), even if edited since
     f.elements.run.value = $("#timeline").dataset.run;
     f.elements.step.value = String(i);
     f.elements.focus.value = focusName || "";
@@ -204,94 +184,9 @@
     });
   }
 
-  // ---- calm live mode: the last good panels stay (dimmed) while the code is half typed ----
-  // The status line changes at most once per typing pause: only the answer to the latest code
-  // is shown, "running…" only past BUSY_AFTER_MS, and the same text is never set twice.
-  function setStatus(state, text) {
-    const el = $("#live-status");
-    if (el.dataset.state === state && el.textContent === text) return;   // nothing new to announce
-    el.dataset.state = state;
-    el.textContent = text;
-    el.title = text;
-  }
-
-  function markStale(on) {
-    const panels = $("#panels");
-    if (panels) panels.classList.toggle("stale", on);
-  }
-
-  function outOfDate() {
-    markStale(true);
-    setStatus("stale", "Out of date: Run ▸ (Ctrl+Enter) shows this code");
-  }
-
-  // A problem kept off the panels: in the status line now; in full (the editor's error line, or
-  // the error card of a fresh run) once the user stops, or at once when they asked for the run.
-  function showProblem(text, live, full) {
-    markStale(true);
-    setStatus("error", text);
-    clearTimeout(settleTimer);
-    if (live) settleTimer = setTimeout(full, SETTLE_MS); else full();
-  }
-
-  function inert(html) {   // parsed, never run: a template's content executes nothing
-    const t = document.createElement("template");
-    t.innerHTML = html;
-    return t.content;
-  }
-
-  // The answer to code that does not parse (app/web/pages.py retargets it to #live-status).
-  function syntaxProblem(html, live) {
-    const node = inert(html).querySelector(".problem");
-    const line = node ? parseInt(node.dataset.line, 10) : NaN;
-    const text = node ? node.textContent : "The code does not parse";
-    showProblem(text, live, () => { if (editor && Number.isFinite(line)) editor.markLine(line); });
-  }
-
-  // The error a panels answer carries, read from its opening tag alone (data-error-*).
-  function panelsError(html) {
-    const m = /<div id="panels"[^>]*>/.exec(html);
-    const panels = m && inert(m[0] + "</div>").firstElementChild;
-    if (!panels || !panels.dataset.errorSummary) return null;
-    return {line: parseInt(panels.dataset.errorLine, 10), text: panels.dataset.errorSummary};
-  }
-
-  document.body.addEventListener("htmx:beforeRequest", e => {
-    if (e.detail.elt !== form) return;
-    const xhr = e.detail.xhr;
-    xhr.tpLive = firing === "live";
-    xhr.tpSeq = editSeq;
-    xhr.tpCode = textarea.value;
-    firing = "run";   // the Run button's submit reaches htmx without run(): an explicit run
-    latestXhr = xhr;
-    clearTimeout(busyTimer);
-    busyTimer = setTimeout(() => $("#busy").classList.add("on"), BUSY_AFTER_MS);
-  });
-  document.body.addEventListener("htmx:afterRequest", e => {
-    if (e.detail.xhr !== latestXhr) return;   // one replaced by a newer run
-    clearTimeout(busyTimer);
-    $("#busy").classList.remove("on");
-  });
-  document.body.addEventListener("htmx:beforeSwap", e => {
-    const xhr = e.detail.xhr;
-    if (!xhr || !("tpLive" in xhr)) return;   // not a run of the code (a step, a diagram)
-    if (xhr.tpLive && xhr.tpSeq !== editSeq) { e.detail.shouldSwap = false; return; }   // typed on since
-    const target = e.detail.target;
-    if (target && target.id === "live-status") {
-      e.detail.shouldSwap = false;
-      syntaxProblem(e.detail.serverResponse, xhr.tpLive);
-      return;
-    }
-    const err = xhr.tpLive && target && target.id === "panels" && panelsError(e.detail.serverResponse);
-    if (err && err.line === editedLine) {   // fails on the line being typed: likely half typed
-      e.detail.shouldSwap = false;
-      showProblem(err.text, true, () => run());
-    }
-  });
   $("#live").addEventListener("change", e => {
     localStorage.setItem("tp-live", e.target.checked ? "1" : "0");
-    const panels = $("#panels");
-    if (e.target.checked && panels && panels.classList.contains("stale")) run(true);
+    if (e.target.checked && live.stale()) run(true);
   });
 
   // The share box drops down over the page (page.html): a click elsewhere or Escape closes it.
@@ -310,11 +205,7 @@
     const panels = $("#panels");
     if (!panels) return;
     $("#notice").textContent = "";
-    if (e.detail.xhr && "tpLive" in e.detail.xhr) {   // a run of the code: panels and code agree
-      clearTimeout(settleTimer);
-      shownCode = e.detail.xhr.tpCode;
-      setStatus(panels.dataset.errorSummary ? "error" : "", panels.dataset.errorSummary || "");
-    }
+    live.swapped(e.detail.xhr, panels);
     const line = parseInt(panels.dataset.errorLine, 10);
     if (editor) editor.markLine(Number.isFinite(line) ? line : null);
     const stepped = e.detail.requestConfig && e.detail.requestConfig.path === "/fragments/step";
@@ -327,9 +218,7 @@
   // After panels settle (and at start): what the step changed, and line numbers step only when
   // there are steps.
   function settled() {
-    // A step of the run on screen, or a run the user typed over: panels older than the code.
-    // (Here, not at afterSwap: htmx's settle puts the swapped element's class attribute back.)
-    if (shownCode !== getCode()) markStale(true);
+    live.settled();
     highlightChanges();
     document.body.classList.toggle("has-steps", stepItems().length > 0);
   }
@@ -371,7 +260,7 @@
     form.addEventListener("submit", () => { textarea.value = getCode(); firedAt = performance.now(); });
     const line = parseInt($("#panels").dataset.errorLine, 10);
     if (editor && Number.isFinite(line)) editor.markLine(line);
-    if ($("#panels").dataset.errorSummary) setStatus("error", $("#panels").dataset.errorSummary);
+    live.showStatusOf($("#panels"));
     // Examples, share links and drafts: static/drafts.js (it may put other code up and run it).
     const drafts = window.tpDrafts;
     const opened = drafts ? drafts.start({editor, getCode, setCode, run}) : Promise.resolve(false);
