@@ -70,7 +70,7 @@ class ArrayPrint(NamedTuple):
 class OtherPrints(NamedTuple):
     """The modules' and optimizers' prints, with the walk's truncation and warnings."""
 
-    modules: tuple  # (name, id, training) each
+    modules: tuple  # (name, aliases, id, training) each: a new second name is a change too
     optimizers: tuple  # _optimizer_print each
     truncated: bool
     warnings: tuple[str, ...]
@@ -114,8 +114,8 @@ def take_prints(namespace: dict, limits: InspectLimits, read_tokens: bool = True
     tokens = content.tokens(readable) if read_tokens else {}
     aprints = [_array_print(f.name, f.aliases, f.obj) for f in walked.arrays]
     others = OtherPrints(
-        tuple((f.name, id(f.obj), training_mode(f.obj)) for f in walked.modules),
-        tuple(_optimizer_print(f.name, f.obj) for f in walked.optimizers),
+        tuple((f.name, tuple(f.aliases), id(f.obj), training_mode(f.obj)) for f in walked.modules),
+        tuple(_optimizer_print(f.name, tuple(f.aliases), f.obj) for f in walked.optimizers),
         walked.truncated,
         tuple(walked.warnings),
     )
@@ -211,14 +211,14 @@ def _array_print(name: str, aliases: list[str], a: np.ndarray) -> ArrayPrint:
     )
 
 
-def _optimizer_print(name: str, opt: Any) -> tuple:
+def _optimizer_print(name: str, aliases: tuple[str, ...], opt: Any) -> tuple:
     try:
         groups = tuple(
             tuple((safe_repr(k, 200), safe_repr(v, 1000)) for k, v in dict.items(g) if k != "params")
             for g in optimizer_groups(opt)
             if R.is_subtype(dict, type(g))
         )
-        return name, id(opt), groups, len(optimizer_state(opt))
-    except BaseException as exc:  # noqa: BLE001 - a hostile settings object
+        return name, aliases, id(opt), groups, len(optimizer_state(opt))
+    except BaseException as exc:  # a hostile settings object
         budget.absorb(exc)
-        return name, id(opt), None, None
+        return name, aliases, id(opt), None, None

@@ -177,14 +177,10 @@ def test_module_aliases_reach_the_api_and_the_modules_panel():
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=True,
-    reason="a traced run reuses the previous step's module entries when the module and optimizer "
-    "prints (app/inspector/prints.py) are unchanged, and those prints leave out the aliases: "
-    "`optimizer = opt` renames no tensor, so its step keeps opt's entry without the alias",
-)
 def test_a_second_name_that_renames_no_tensor_reaches_a_traced_run():
-    """The page asks for traced runs with states: its modules panel is that run's last step."""
+    """The page asks for traced runs with states: its modules panel is that run's last step.
+    Regression: the module and optimizer prints left the aliases out, so `optimizer = opt` (which
+    renames no tensor) kept opt's cached entry without its new name."""
     with make_client() as client:
         body = client.post("/api/run", json={"code": _polynomial_code(), "trace": True, "step_states": True})
     assert by_name(body.json()["modules"], "opt")["aliases"] == ["optimizer"]
