@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
@@ -66,8 +66,8 @@ def create_app(
     )
     app.state.settings = settings
     _install_edge(app, settings)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _handler(_validation_error))
+    app.add_exception_handler(StarletteHTTPException, _handler(_http_error))
     app.include_router(api_router)
     app.include_router(pages_router)
     app.include_router(docs_router)
@@ -99,7 +99,13 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
         frame_ancestors=settings.frame_ancestors,
         docs_paths=DOCS_PATHS,
     )
-    app.add_exception_handler(ClientDisconnect, client_closed)
+    app.add_exception_handler(ClientDisconnect, _handler(client_closed))
+
+
+def _handler(fn: Callable[..., Awaitable[Response]]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette types every handler as taking Exception; it calls each with the class it was
+    registered for, which is what our handlers' narrower signatures say."""
+    return fn
 
 
 def body_max_bytes(settings: Settings) -> int:

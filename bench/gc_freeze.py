@@ -27,8 +27,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.run import pct  # noqa: E402 - after the checkout is put on sys.path
-from tests.ports import free_port  # noqa: E402
+from bench.run import pct  # after the checkout is put on sys.path
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # A training loop: ~200 KB traced results with states, ~10k objects converted per run.

@@ -47,7 +47,7 @@ def describe_array(found: Found, limits: InspectLimits, warnings: list[str]) -> 
     }
     try:
         entry["preview"] = array_preview(a, limits)
-    except BaseException as exc:  # noqa: BLE001 - an object array's items are the snippet's
+    except BaseException as exc:  # an object array's items are the snippet's
         budget.absorb(exc)
         warnings.append(f"{found.name}: no preview: {R.exception_text(exc)}")
     return entry

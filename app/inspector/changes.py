@@ -93,7 +93,7 @@ class ChangeObserver:
                 if budget.expired():
                     self.reset()
                 return changes
-            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+            except BaseException as exc:  # see app.inspector.budget
                 budget.absorb(exc)
                 self.reset()
                 self.warnings.append(f"step changes failed: {R.exception_text(exc)}")
@@ -251,7 +251,7 @@ def _freed(old: Grouping, alive: set[str]) -> list[dict]:
 class _SameKeys(dict):
     """Storage ids here are keys already: the identity map diff._entries asks for."""
 
-    def get(self, key: Any, default: Any = None) -> Any:  # noqa: D102
+    def get(self, key: Any, default: Any = None) -> Any:
         return key
 
 

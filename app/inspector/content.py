@@ -75,7 +75,7 @@ def token(alloc: Any, t: torch.Tensor | None, view: torch.Tensor | None = None) 
         return None
     try:
         data = _storage_bytes(t, nbytes, view if view is not None else _scratch())
-    except Exception:  # noqa: BLE001 - the storage changed size, or refuses a view
+    except Exception:  # the storage changed size, or refuses a view
         return None
     if nbytes <= FULL_MAX_BYTES:
         return _bytes(data)

@@ -94,7 +94,7 @@ def snapshot(namespace: dict, *, limits: InspectLimits | None = None) -> dict[st
     try:
         with reading(), budget.limit(limits.time_budget_s):
             return note_budget(_assemble(namespace, limits, warnings))
-    except BaseException as exc:  # noqa: BLE001 - user __repr__ may even sys.exit(); never raise
+    except BaseException as exc:  # user __repr__ may even sys.exit(); never raise
         budget.absorb(exc)
         warnings.append(f"snapshot failed: {R.exception_text(exc)}")
         return empty_snapshot(warnings)
@@ -118,7 +118,7 @@ _getrecursionlimit, _setrecursionlimit = sys.getrecursionlimit, sys.setrecursion
 RECURSION_LIMIT = 1000
 
 
-class reading:  # noqa: N801 - used as `with reading():`, as it was a function
+class reading:  # lower case: used as `with reading():`, as it was a function
     """While the inspector reads a namespace (a snapshot, a step's observation).
 
     No cyclic-GC passes: walking a 10k-node graph allocates ~100k short-lived objects while
@@ -215,7 +215,7 @@ def guarded_entry(found, describe, args, warnings: list[str]) -> dict[str, Any]:
     """describe(*args); when that raises, a stub entry that keeps the name visible."""
     try:
         return describe(*args)
-    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+    except BaseException as exc:  # see app.inspector.budget
         budget.absorb(exc)
         warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         if R.is_tensor(found.obj):
@@ -244,7 +244,7 @@ def guarded_section(label: str, fn, args, warnings: list[str], default: Any) -> 
         return default
     try:
         return fn(*args)
-    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+    except BaseException as exc:  # see app.inspector.budget
         budget.absorb(exc)
         warnings.append(f"{label}: {R.exception_text(exc)}")
         return default
@@ -256,7 +256,7 @@ def guarded_module(found, describe, walked: WalkResult, warnings: list[str]) -> 
         return None
     try:
         return describe(found, walked)
-    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+    except BaseException as exc:  # see app.inspector.budget
         budget.absorb(exc)
         warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         return None
@@ -274,7 +274,7 @@ def _attach_storages(
         for i, found in enumerate(found_list):
             try:
                 ext = make(i, found.name, found.obj)
-            except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+            except BaseException as exc:  # see app.inspector.budget
                 budget.absorb(exc)
                 warnings.append(f"{found.name}: no storage: {R.exception_text(exc)}")
                 ext = None

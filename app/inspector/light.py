@@ -26,7 +26,7 @@ def light_module(found, warnings: list[str]) -> dict[str, Any] | None:
     try:
         count = sum(0 if R.is_lazy(p) else int(R.numel(p)) for _, p in R.named_parameters(m))
         return {"name": found.name, "training": training_mode(m), "param_count": count}
-    except BaseException as exc:  # noqa: BLE001 - as encoder._module: a module we cannot read
+    except BaseException as exc:  # as encoder._module: a module we cannot read
         budget.absorb(exc)
         warnings.append(f"{found.name}: could not inspect: {R.exception_text(exc)}")
         return None
@@ -62,7 +62,7 @@ def light_values(t: torch.Tensor, token: bytes | None, limits: InspectLimits) ->
             # a preview nests by shape
             return tuple(R.shape(t)), R.a_tobytes(R.to_numpy(R.clone(R.detach(t))))
         preview = tensor_preview(t, limits)
-    except BaseException as exc:  # noqa: BLE001 - as describe_tensor: no preview is a value too
+    except BaseException as exc:  # as describe_tensor: no preview is a value too
         budget.absorb(exc)
         return None
     return preview.get("values") if isinstance(preview, dict) else None

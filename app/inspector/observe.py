@@ -102,7 +102,7 @@ class StepObserver:
                     note_budget(obs.snapshot)
                     self.reset()
                 return obs
-            except BaseException as exc:  # noqa: BLE001 - fall back to the never-raising path
+            except BaseException as exc:  # fall back to the never-raising path
                 budget.absorb(exc)
                 snap = snapshot(namespace, limits=self.limits)
                 snap["warnings"].append(f"incremental snapshot failed: {R.exception_text(exc)}")

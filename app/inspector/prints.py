@@ -164,7 +164,7 @@ def _tensor_print(name: str, aliases: list[str], t: torch.Tensor, walked: WalkRe
                 content.allocation(t),
             ),
         )
-    except Exception:  # noqa: BLE001 - odd tensors (lazy, meta, sparse): field by field
+    except Exception:  # odd tensors (lazy, meta, sparse): field by field
         return _tensor_print_safe(name, aliases, t, walked)
 
 

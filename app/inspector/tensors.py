@@ -36,7 +36,7 @@ def node_name(fn: Any) -> str:
         name = fn.name()
         if type(name) is not str:
             raise TypeError("name() is not a str")
-    except BaseException as exc:  # noqa: BLE001 - a custom Function's name() is the snippet's
+    except BaseException as exc:  # a custom Function's name() is the snippet's
         budget.absorb(exc)
         name = R.type_name(type(fn))
     name = name[len(_PREFIX) :] if name.startswith(_PREFIX) else name
@@ -256,7 +256,7 @@ def minimal_tensor(found: Found) -> dict[str, Any]:
 def _guard(name: str, what: str, fn, t, limits, warnings: list[str]) -> Any:
     try:
         return fn(t, limits)
-    except BaseException as exc:  # noqa: BLE001 - see app.inspector.budget
+    except BaseException as exc:  # see app.inspector.budget
         budget.absorb(exc)
         warnings.append(f"{name}: no {what}: {R.exception_text(exc)}")
         return None

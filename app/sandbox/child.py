@@ -170,7 +170,7 @@ def child_main(plan: ChildPlan, job_r: int, res_w: int, zygote_pid: int) -> None
         if os.getpid() == me:
             write_frame(res_w, payload)
         code = 0
-    except BaseException:  # noqa: BLE001 - nothing may escape a forked child
+    except BaseException:  # nothing may escape a forked child
         code = 71
     finally:
         os._exit(code)

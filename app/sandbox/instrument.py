@@ -174,7 +174,7 @@ def precompile(code: str) -> dict[str, Any] | None:
             warnings.simplefilter("always")
             # optimize=0: the worker's level (its interpreter runs without -O, whatever ours does)
             compiled, sites = compile_traced(code, optimize=0)
-    except Exception:  # noqa: BLE001 - a syntax error, deep nesting...: the worker reports it
+    except Exception:  # a syntax error, deep nesting...: the worker reports it
         return None
     if caught:  # SyntaxWarning & co. belong on the snippet's stderr: the worker compiles again
         return None

@@ -137,7 +137,7 @@ def _execute(
     except SystemExit as exc:
         if exc.code not in (None, 0):
             return describe_error(exc, lines), _ms_since(start)
-    except BaseException as exc:  # noqa: BLE001 - snippet failure is data, whatever it raised
+    except BaseException as exc:  # snippet failure is data, whatever it raised
         return describe_error(exc, lines), _ms_since(start)
     return None, _ms_since(start)
 
@@ -189,7 +189,7 @@ def _inspect(
             return steps, (
                 tracer.snapshot(namespace) if tracer is not None else _take_snapshot(namespace, warnings)
             )
-    except BaseException as exc:  # noqa: BLE001 - the result must still be sent
+    except BaseException as exc:  # the result must still be sent
         warnings.append(f"inspector failed: {type(exc).__name__}")
         return steps or (tracer.finish(namespace, error) if tracer is not None else {}), None
 
@@ -202,7 +202,7 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
         return None
     try:
         return snapshot(namespace)
-    except BaseException as exc:  # noqa: BLE001 - it should never raise; record it if it does
+    except BaseException as exc:  # it should never raise; record it if it does
         warnings.append(f"inspector failed: {type(exc).__name__}: {exc}")
         return None
 

@@ -151,7 +151,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def compile() -> dict:  # noqa: A001 - it is what it does
+def compile() -> dict:
     """The BPF program for a placeholder pid, and where that pid sits in it."""
     f = build(PID_PLACEHOLDER)
     try:

@@ -122,7 +122,7 @@ class Tracer:
         with a warning."""
         try:
             traced, sites = instrument.load(precompiled) or instrument.compile_traced(code)
-        except Exception as exc:  # noqa: BLE001 - compile(code) below says what the snippet did
+        except Exception as exc:  # compile(code) below says what the snippet did
             plain = compile(code, FILENAME, "exec", dont_inherit=True)
             self.warnings.append(f"stepping unavailable: {type(exc).__name__}: {exc}")
             return plain
@@ -235,7 +235,7 @@ class Tracer:
         between the observers' own guards. (The run's TimeLimit is paused meanwhile.)"""
         try:
             self._append(site, kind, iteration, note)
-        except BaseException as exc:  # noqa: BLE001 - see the docstring
+        except BaseException as exc:  # see the docstring
             budget.absorb(exc)
             self.warnings.append(f"step skipped: {type(exc).__name__}")
 
@@ -263,9 +263,10 @@ class Tracer:
 
     def _observe(self) -> tuple[dict, dict, dict | None]:
         """(changes, storage keys, state delta) after this step."""
+        namespace = self.namespace or {}  # set by start(); a step before it has nothing to see
         if isinstance(self._observer, ChangeObserver):
-            return self._observer.observe_changes(self.namespace), {}, None
-        obs = self._observer.observe(self.namespace)
+            return self._observer.observe_changes(namespace), {}, None
+        obs = self._observer.observe(namespace)
         if not obs.changed:
             return empty_changes(), obs.storage_keys, None
         prev_snap, prev_keys = self._prev or (None, {})
@@ -334,7 +335,7 @@ def _exception_text(exc: BaseException) -> str:
         text = str(exc)
     except TimeLimit:
         raise
-    except BaseException as err:  # noqa: BLE001 - a broken __str__ is the snippet's, not ours
+    except BaseException as err:  # a broken __str__ is the snippet's, not ours
         return f"<str() failed: {type(err).__name__}>"
     return text if len(text) <= EXCEPTION_TEXT_MAX_CHARS else text[:EXCEPTION_TEXT_MAX_CHARS] + "…"
 

@@ -59,10 +59,10 @@ print(v.shape)
 def _import_everything() -> None:
     import numpy  # noqa: F401
     import torch
-    import torch.nn  # noqa: F401
-    import torch.nn.functional  # noqa: F401
-    import torch.optim  # noqa: F401
-    import torch.utils.data  # noqa: F401
+    import torch.nn
+    import torch.nn.functional
+    import torch.optim
+    import torch.utils.data
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
@@ -70,7 +70,7 @@ def _import_everything() -> None:
         import app.inspector  # noqa: F401
     except ImportError:
         pass  # the runner records "inspector unavailable" per run
-    import collections  # noqa: E401,F401
+    import collections  # noqa: F401
 
 
 def _vm_size_bytes() -> int:

@@ -68,7 +68,7 @@ async def _hang_up(receive: Receive) -> None:
     try:
         while (await receive())["type"] != "http.disconnect":
             pass
-    except Exception:  # a broken connection is a gone client too  # noqa: BLE001
+    except Exception:  # a broken connection is a gone client too
         return
 
 

@@ -98,7 +98,7 @@ def syntax_problem(code: str) -> SyntaxProblem | None:
             compile(code, FILENAME, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         return SyntaxProblem(type(exc).__name__, str(exc.msg)[:PROBLEM_CHARS_MAX], exc.lineno)
-    except Exception:  # noqa: BLE001 - too deep (RecursionError, MemoryError), null bytes...
+    except Exception:  # too deep (RecursionError, MemoryError), null bytes...
         return None
     return None
 
