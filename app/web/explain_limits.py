@@ -10,9 +10,11 @@ applied) wins over the settings, which may be another process's view of the conf
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, NamedTuple
 
+from app.sandbox.limits import SandboxLimits
 from app.schemas import RunError
 from app.web.explanation import Explanation
 
@@ -23,25 +25,38 @@ LIMIT_TYPES = frozenset({"TimeLimit", "MemoryLimit", "OutputLimit"})
 MiB = 1024 * 1024
 
 
+_DEFAULT = SandboxLimits()  # the one set of defaults (app/sandbox/limits.py)
+
+
 class Limits(NamedTuple):
     """The limits a run's explanation names, in the units of Settings' fields."""
 
-    exec_timeout_s: float = 5.0
-    cpu_time_s: int = 10
-    memory_budget_mb: int = 1024
-    output_max_bytes: int = 64 * 1024
-    output_abort_bytes: int = 8 * MiB
-    result_max_bytes: int = 16 * MiB
+    exec_timeout_s: float = _DEFAULT.exec_timeout_s
+    cpu_time_s: int = _DEFAULT.cpu_time_s
+    memory_budget_mb: int = _DEFAULT.memory_budget_mb
+    output_max_bytes: int = _DEFAULT.output_max_bytes
+    output_abort_bytes: int = _DEFAULT.output_abort_bytes
+    result_max_bytes: int = _DEFAULT.result_max_bytes
+
+
+# The serving app's limits, set by the page routes around each drawing (asyncio.to_thread copies
+# the context into the drawing thread), so a server built with Settings(...) in code names its
+# own limits, not the environment's.
+SERVER_LIMITS: ContextVar[Limits | None] = ContextVar("server_limits", default=None)
 
 
 def limits_of(settings: Settings) -> Limits:
     return Limits(*(getattr(settings, name) for name in Limits._fields))
 
 
-@lru_cache(maxsize=1)
 def configured_limits() -> Limits:
-    """The limits as this process's environment configures them (TP_* variables): what a
-    server started from the environment runs with, when no Settings object is passed down."""
+    """The serving app's limits (SERVER_LIMITS) or, outside a page route, those this process's
+    environment configures (TP_* variables)."""
+    return SERVER_LIMITS.get() or _environment_limits()
+
+
+@lru_cache(maxsize=1)
+def _environment_limits() -> Limits:
     from app.settings import Settings
 
     return limits_of(Settings())

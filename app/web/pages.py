@@ -20,7 +20,7 @@ from app.convert import paused_gc
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.sandbox.instrument import FILENAME, PRECOMPILE_MAX_BYTES, PRECOMPILE_MAX_STATEMENTS
 from app.schemas import RunResponse
-from app.web import budget, drawing, forms
+from app.web import budget, drawing, explain_limits, forms
 from app.web.drawing import Refused
 from app.web.run_cache import RunCache
 
@@ -61,9 +61,12 @@ async def _off_loop(request: Request, fn: Callable[..., T], *args) -> T:
     """fn(*args) in a thread, under the render budget (past it, budget.TooBig), with the cyclic
     GC paused: drawing allocates enough to start full collections, and each one walked the
     whole run's objects holding the GIL (a 9 MiB run's page: /api/health waited 0.3 s)."""
-    return await asyncio.to_thread(
-        _paused, budget.within, request.app.state.settings.render_budget_s, fn, *args
-    )
+    settings = request.app.state.settings
+    named = explain_limits.SERVER_LIMITS.set(explain_limits.limits_of(settings))
+    try:
+        return await asyncio.to_thread(_paused, budget.within, settings.render_budget_s, fn, *args)
+    finally:
+        explain_limits.SERVER_LIMITS.reset(named)
 
 
 def _paused(fn: Callable[..., T], *args) -> T:

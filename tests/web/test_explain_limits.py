@@ -9,7 +9,15 @@ from app.sandbox.outcome import RunOutcome
 from app.schemas import RunError, RunResponse
 from app.settings import Settings
 from app.web.explain import explain
-from app.web.explain_limits import asked_bytes, configured_limits, limits_of, size_text
+from app.web.explain_limits import (
+    Limits,
+    _environment_limits,
+    asked_bytes,
+    configured_limits,
+    limits_of,
+    size_text,
+)
+from tests.forged_kit import ForgedPool, encoded, payload
 from tests.webserver import client_for
 
 pytestmark = pytest.mark.integration
@@ -108,11 +116,26 @@ def test_sizes_and_asked_amounts():
 
 
 def test_the_default_limits_are_the_environments(monkeypatch):
-    configured_limits.cache_clear()
+    _environment_limits.cache_clear()
     monkeypatch.setenv("TP_MEMORY_BUDGET_MB", "2048")
     try:
         err = RunError(type="MemoryLimit", message="memory limit exceeded")
         ex = explain(err, "", [])
         assert ex is not None and ex.title == "Out of memory: a run may use 2 GiB"
+        assert configured_limits().memory_budget_mb == 2048
     finally:
-        configured_limits.cache_clear()
+        _environment_limits.cache_clear()
+
+
+def test_the_page_names_the_serving_apps_limits_not_the_environments():
+    """Regression: the page's explanation read Settings() from the environment, so a server
+    built with Settings(memory_budget_mb=256) in code told learners a run may use 1 GiB."""
+    error = {"type": "MemoryLimit", "message": "memory limit exceeded"}
+    pool = ForgedPool.factory(lambda code, trace: encoded(payload(ok=False, error=error)))
+    with client_for(create_app(Settings(memory_budget_mb=256), pool_factory=pool)) as client:
+        page = client.post("/fragments/run", data={"code": "x = 1"}).text
+    assert "a run may use 256 MiB" in page and "a run may use 1 GiB" not in page
+
+
+def test_limits_default_to_the_sandboxs_one_set_of_defaults():
+    assert Limits() == limits_of(Settings())  # Settings take theirs from SandboxLimits too
