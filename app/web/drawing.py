@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader
 from app.encode_pieces import dismantle
 from app.schemas import RunResponse
 from app.web import budget, timeline, view_model
+from app.web.explain_limits import LIMIT_TYPES
 from app.web.run_cache import RunCache
 from app.web.shapes import shape_text
 
@@ -26,6 +27,7 @@ env = Environment(
     loader=FileSystemLoader(ROOT / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True
 )
 env.filters["shape"] = shape_text  # `{{ p.shape | shape }}`: the page's one shape format
+env.globals["LIMIT_TYPES"] = LIMIT_TYPES  # errors whose explanation says the message in plain words
 # Compiled now, not by the first render: compiling is one long C call (compile()) that held the
 # GIL, and with it the event loop, for ~300 ms.
 for _name in env.list_templates(extensions=["html"]):

@@ -139,3 +139,18 @@ def test_the_page_names_the_serving_apps_limits_not_the_environments():
 
 def test_limits_default_to_the_sandboxs_one_set_of_defaults():
     assert Limits() == limits_of(Settings())  # Settings take theirs from SandboxLimits too
+
+
+def test_a_limit_error_reads_in_plain_words_first_and_the_sandboxs_words_on_request():
+    """The status line and the card's first words were the operator's ("exceeded
+    exec_timeout_s=5"); the sandbox's message is still there, folded."""
+    error = {"type": "TimeLimit", "message": "exceeded exec_timeout_s=5"}
+    pool = ForgedPool.factory(lambda code, trace: encoded(payload(ok=False, error=error)))
+    with client_for(create_app(Settings(), pool_factory=pool)) as client:
+        page = client.post("/fragments/run", data={"code": "while True: pass"}).text
+    summary = page.split('data-error-summary="', 1)[1].split('"', 1)[0]
+    assert summary.startswith("TimeLimit: Stopped after 5 s") and "exec_timeout_s" not in summary
+    card = page[page.index('id="status-card"') :]
+    assert card.index("Stopped after 5 s") < card.index("What the sandbox reported")
+    assert card.index("What the sandbox reported") < card.index("exceeded exec_timeout_s=5")
+    assert '<pre class="err-msg">exceeded' in card.split("<details", 1)[1]  # only inside the fold
