@@ -20,6 +20,7 @@ from app.settings import Settings
 from app.web import drawing, static_files
 from app.web.api import router as api_router
 from app.web.bodies import BodyLimit
+from app.web.compress import GzipAnswers
 from app.web.disconnect import RequestReceive, client_closed
 from app.web.docs import DOCS_PATHS
 from app.web.docs import router as docs_router
@@ -88,9 +89,10 @@ def _sandbox_pool(settings: Settings) -> Pool:
 
 def _install_edge(app: FastAPI, settings: Settings) -> None:
     """The HTTP edge, from the outside in: security headers (on 413s too), the streamed body
-    limit, and each request's `receive` kept for the disconnect watch. add_middleware wraps
-    each new layer around the ones before, hence the reverse order."""
+    limit, gzip of whole answers, and each request's `receive` kept for the disconnect watch.
+    add_middleware wraps each new layer around the ones before, hence the reverse order."""
     app.add_middleware(RequestReceive)
+    app.add_middleware(GzipAnswers)
     app.add_middleware(
         BodyLimit, body_max_bytes=body_max_bytes(settings), read_timeout_s=settings.body_read_timeout_s
     )

@@ -108,7 +108,7 @@ class CachedStatic(StaticFiles):
         if not rel.endswith(GZIP_TYPES):
             return response
         response.headers["vary"] = "accept-encoding"
-        if isinstance(response, FileResponse) and _accepts_gzip(scope):
+        if isinstance(response, FileResponse) and accepts_gzip(scope):
             return await self._gzipped(response, scope, cache)
         return response
 
@@ -125,7 +125,7 @@ class CachedStatic(StaticFiles):
         return Response(body, media_type=plain.media_type, headers=headers)
 
 
-def _accepts_gzip(scope: Scope) -> bool:
+def accepts_gzip(scope: Scope) -> bool:
     """Accept-Encoding names gzip (or *) with a weight above 0 ("gzip;q=0" refuses it)."""
     for part in Headers(scope=scope).get("accept-encoding", "").split(","):
         coding, _, params = part.partition(";")
