@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from app.examples import lesson
 
-_ex = lesson  # the old private name, for example files written against it
-
-
 EXAMPLES = [
     lesson(
         "numpy-sharing",
