@@ -1,5 +1,6 @@
-"""/docs and /redoc come from our origin: the HTML names only /static/ files, those files are the
-vendored, pinned copies, and in Chromium with every foreign request refused both pages render."""
+"""/docs and /redoc come from our origin: the HTML names only /static/ files and those files are the
+vendored, pinned copies (tests/e2e/test_docs_offline.py renders both in Chromium with every
+foreign request refused)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 
 from app.main import create_app
 from app.settings import Settings
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.forged_kit import ForgedPool, encoded, payload
-from tests.webserver import client_for, serve
+from tests.webserver import client_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ["/docs", "/redoc"]
@@ -61,55 +61,3 @@ def test_the_schema_itself_is_still_served(client):
 def test_fastapis_cdn_pages_are_gone(client):
     """Only our routes answer: FastAPI's own oauth2 redirect page (CDN-based) is not mounted."""
     assert client.get("/docs/oauth2-redirect").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def offline_context():
-    """Chromium whose every request off our server is aborted, as on a machine with no network."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh test installs chromium")
-    with serve(_app()) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        foreign: list[str] = []
-
-        def local_only(route):
-            if route.request.url.startswith(url + "/"):
-                route.continue_()
-            else:
-                foreign.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", local_only)
-        try:
-            yield context, url, foreign
-        finally:
-            browser.close()
-
-
-def test_swagger_ui_renders_offline(offline_context):
-    from playwright.sync_api import expect
-
-    context, url, _ = offline_context
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/docs")
-    expect(page.locator(".opblock-summary-path", has_text="/api/run")).to_be_visible(timeout=30_000)
-    expect(page.locator(".opblock-summary-path", has_text="/api/health")).to_be_visible()
-    assert errors == []
-
-
-def test_redoc_renders_offline(offline_context):
-    from playwright.sync_api import expect
-
-    context, url, _ = offline_context
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url + "/redoc")
-    expect(page.locator("h1", has_text="Tensor Playground")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("/api/run").first).to_be_attached()
-    assert errors == []
