@@ -7,8 +7,13 @@ seen it gets the next number; it keeps that number at every look where it is sti
 a number is never given again within the run (an allocation gone at one look is gone for good:
 memory the allocator later puts at its address gets a new number).
 
-An allocation is known by its device and first byte: live allocations never share a first byte
-(views starting inside one join it by interval, app.inspector.storages). An empty storage owns
+An allocation is found by its device and first byte: live allocations never share a first byte
+(views starting inside one join it by interval, app.inspector.storages). An address alone cannot
+tell memory freed and reallocated in place within one step (a loop's `loss = ...`) from memory
+that stayed, and whether the allocator reuses the address differs from run to run; so a number
+also holds weak references to the objects owning its memory (each extent's `owner`: a tensor's
+storage object, which torch keeps while the storage lives, or an array's root), and it carries
+on only while one of them is alive. An empty storage owns
 no memory (they often all sit at address 0), so each is known by its member, kind and name, and
 no two of them share a label. app.inspector.layout turns the numbers into storage ids ("s3")
 and keys ("m3").
@@ -17,6 +22,7 @@ and keys ("m3").
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from typing import Any, NamedTuple
 
 from .storages import Extent
 
@@ -28,34 +34,61 @@ def allocation_of(e: Extent) -> Hashable:
     return e.device, e.kind, e.name
 
 
+class _Label(NamedTuple):
+    number: int
+    owners: tuple[Any, ...]  # weak references to what owns the memory (Extent.owner)
+
+
+def _lives(label: _Label) -> bool:
+    """Still the memory it numbered: an owner is alive (or none was known: the address says)."""
+    return not label.owners or any(ref() is not None for ref in label.owners)
+
+
+def _with_owner(label: _Label, owner: Any) -> _Label:
+    # By identity: weakrefs compare their referents with ==, elementwise for arrays.
+    if owner is None or any(o is owner for o in label.owners) or len(label.owners) >= OWNERS_MAX:
+        return label
+    return _Label(label.number, (*label.owners, owner))
+
+
+OWNERS_MAX = 4  # a storage's tensor, its numpy views: a few suffice to see it alive
+
+
 class StorageLabeller:
     """Numbers allocations in first-seen order, each kept while it lives (see the module)."""
 
     __slots__ = ("_live", "_next")
 
     def __init__(self) -> None:
-        self._live: dict[Hashable, int] = {}  # allocation alive at the last look -> its number
+        self._live: dict[Hashable, _Label] = {}  # allocation alive at the last look -> its label
         self._next = 0
+
+    def _new(self, owner: Any) -> _Label:
+        label = _Label(self._next, (owner,) if owner is not None else ())
+        self._next += 1
+        return label
 
     def renew(self, extents: Iterable[Extent]) -> dict[Hashable, int]:
         """The numbers of the allocations these extents lie in, which are all that is alive now:
         those alive at the last look keep theirs, the others get new ones in this order."""
-        live, fresh = self._live, {}
+        live, fresh = self._live, dict[Hashable, _Label]()
         for e in extents:
             key = allocation_of(e)
-            if key not in fresh:
-                number = live.get(key)
-                if number is None:
-                    number, self._next = self._next, self._next + 1
-                fresh[key] = number
+            label = fresh.get(key)
+            if label is None:
+                old = live.get(key)
+                label = _with_owner(old, e.owner) if old is not None and _lives(old) else self._new(e.owner)
+            else:
+                label = _with_owner(label, e.owner)
+            fresh[key] = label
         self._live = fresh
-        return fresh
+        return {key: label.number for key, label in fresh.items()}
 
     def add(self, e: Extent) -> int:
         """The number of one more live allocation (new unless alive already); none forgotten."""
         key = allocation_of(e)
-        number = self._live.get(key)
-        if number is None:
-            number, self._next = self._next, self._next + 1
-            self._live = {**self._live, key: number}  # renew()'s result stays as it was returned
-        return number
+        label = self._live.get(key)
+        if label is None or not _lives(label):
+            label = self._new(e.owner)
+        self._live = {**self._live, key: _with_owner(label, e.owner)}  # renew()'s result stays
+        return label.number

@@ -81,7 +81,7 @@ class StorageGrouper:
         self, tensors: list[Extent | None], arrays: list[Extent | None]
     ) -> tuple[Grouping, list[_Span]]:
         extents = [
-            e if e.index == i else Extent("tensor", i, e.name, e.device, e.alloc, e.touch)
+            e if e.index == i else Extent("tensor", i, e.name, e.device, e.alloc, e.touch, e.owner)
             for i, e in enumerate(tensors)
             if e is not None
         ]

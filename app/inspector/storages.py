@@ -21,8 +21,9 @@ dereferenced.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +40,10 @@ class Extent:
     device: str
     alloc: tuple[int, int]
     touch: tuple[int, int]
+    # A weak reference to the object that owns the memory (a tensor's storage, an array's root),
+    # alive exactly while the allocation is: what tells memory reallocated at a freed address
+    # from the memory that was there (app.inspector.labels). Weak: a step's extents are kept.
+    owner: Any = field(default=None, compare=False, repr=False)
 
 
 def _touched(first_byte: int, shape, strides_bytes, itemsize: int) -> tuple[int, int]:
@@ -72,6 +77,16 @@ def _storage_span(t: torch.Tensor) -> tuple[int, int]:
     return start, start + R.storage_nbytes(storage)
 
 
+def _owner(obj: Any) -> Any:
+    """A weak reference to `obj`, or None. torch keeps one Python storage object per live
+    storage (the same object each time, gone with the storage), so its weakref dies with the
+    memory; a numpy root array owns its memory the same way."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return None
+
+
 def has_real_storage(t: torch.Tensor) -> bool:
     return R.layout(t) == torch.strided and not (R.is_meta(t) or R.is_nested(t)) and not R.is_lazy(t)
 
@@ -80,12 +95,13 @@ def tensor_extent(kind_index: int, name: str, t: torch.Tensor) -> Extent | None:
     if not has_real_storage(t):
         return None
     alloc = _storage_span(t)
+    owner = _owner(R.untyped_storage(t))
     es = R.element_size(t)
     touch = _touched(
         alloc[0] + R.storage_offset(t) * es, tuple(R.shape(t)), [s * es for s in R.stride(t)], es
     )
     alloc = (min(alloc[0], touch[0]), max(alloc[1], touch[1]))
-    return Extent("tensor", kind_index, name, str(R.device(t)), alloc, touch)
+    return Extent("tensor", kind_index, name, str(R.device(t)), alloc, touch, owner)
 
 
 def extent_or_warning(
@@ -111,11 +127,13 @@ def array_extent(kind_index: int, name: str, a: np.ndarray) -> Extent:
     touch = tuple(int(v) for v in byte_bounds(a))
     root = array_root(a)
     lo, hi = (int(v) for v in byte_bounds(root))
+    owner = root
     if R.is_tensor(R.a_base(root)) and has_real_storage(R.a_base(root)):
         s_lo, s_hi = _storage_span(R.a_base(root))  # `t.numpy()`: the tensor's whole storage
         lo, hi = min(lo, s_lo), max(hi, s_hi)
+        owner = R.untyped_storage(R.a_base(root))
     lo, hi = min(lo, touch[0]), max(hi, touch[1])
-    return Extent("array", kind_index, name, "cpu", (lo, hi), touch)  # type: ignore[arg-type]
+    return Extent("array", kind_index, name, "cpu", (lo, hi), touch, _owner(owner))  # type: ignore[arg-type]
 
 
 def _merge(extents: list[Extent]) -> list[list[int]]:

@@ -96,3 +96,24 @@ def test_step_keys_are_the_stable_ids_numbers(stable):
     ids = [s["id"] for s in obs.snapshot["storages"]]
     assert ids == (["s1", "s2"] if stable else ["s0", "s1"])
     assert [obs.storage_keys[i] for i in ids] == ["m1", "m2"]
+
+
+def test_memory_reallocated_at_a_freed_address_gets_a_new_label_whatever_the_allocator_does():
+    """Regression: labels followed addresses, so `loss = ...` in a loop kept loss's label when
+    the allocator put the new tensor where the old one was, and took a new one when it did not;
+    two runs of the same code (precompiled or not) then disagreed on every later id."""
+    import torch
+
+    from app.inspector.labels import StorageLabeller
+    from app.inspector.storages import tensor_extent
+
+    labeller = StorageLabeller()
+    a = torch.ones(4)
+    first = labeller.renew([tensor_extent(0, "a", a)])
+    view = a[1:]
+    same = labeller.renew([tensor_extent(0, "view", view)])  # a's memory, through a view
+    assert list(same.values()) == list(first.values())
+    old = tensor_extent(0, "view", view)
+    del a, view  # the memory is freed; a new extent at the very address stands for new memory
+    assert old is not None and old.owner() is None
+    assert list(labeller.renew([old]).values()) != list(first.values())
