@@ -105,15 +105,20 @@ def test_memory_reallocated_at_a_freed_address_gets_a_new_label_whatever_the_all
     import torch
 
     from app.inspector.labels import StorageLabeller
-    from app.inspector.storages import tensor_extent
+    from app.inspector.storages import Extent, tensor_extent
+
+    def extent(name: str, t: torch.Tensor) -> Extent:
+        e = tensor_extent(0, name, t)
+        assert e is not None
+        return e
 
     labeller = StorageLabeller()
     a = torch.ones(4)
-    first = labeller.renew([tensor_extent(0, "a", a)])
+    first = labeller.renew([extent("a", a)])
     view = a[1:]
-    same = labeller.renew([tensor_extent(0, "view", view)])  # a's memory, through a view
+    same = labeller.renew([extent("view", view)])  # a's memory, through a view
     assert list(same.values()) == list(first.values())
-    old = tensor_extent(0, "view", view)
+    old = extent("view", view)
     del a, view  # the memory is freed; a new extent at the very address stands for new memory
-    assert old is not None and old.owner() is None
+    assert old.owner() is None
     assert list(labeller.renew([old]).values()) != list(first.values())
