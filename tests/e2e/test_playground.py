@@ -4,6 +4,7 @@ Waits are bounded (Playwright's timeouts) but nothing asserts how long anything 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,8 @@ def test_share_link_round_trips(page, server, browser):
     code = "import torch\nshared_tensor = torch.arange(4) * 2  # ünïcode ✓"
     page.evaluate("c => window.tp.setCode(c)", code)
     page.click("#share")
+    # share() compresses the code first (async): wait for the link, do not race it
+    expect(page.locator("#share-url")).to_have_value(re.compile(r"#z="))
     url = page.input_value("#share-url")
     assert "#z=" in url and "shared_tensor" not in url  # compressed (old #code= links still open)
     other = browser.new_context().new_page()
