@@ -175,16 +175,7 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
         warnings,
         {"nodes": [], "edges": [], "truncated": False},
     )
-    modules = [
-        m
-        for m in (guarded_module(f, describe_module, walked, warnings) for f in walked.modules)
-        if m is not None
-    ]
-    modules += [
-        m
-        for m in (guarded_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
-        if m is not None
-    ]
+    modules = module_entries(walked, warnings)
     cut = module_cuts(modules, warnings)
     return {
         "tensors": tensors,
@@ -195,6 +186,15 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
         "truncated": bool(walked.truncated or graph["truncated"] or cut),
         "warnings": warnings,
     }
+
+
+def module_entries(walked: WalkResult, warnings: list[str]) -> list[dict]:
+    """The entries of the walked modules, then of the optimizers; one that fails is left out
+    with a warning (guarded_module)."""
+    found = [(f, describe_module) for f in walked.modules]
+    found += [(f, describe_optimizer) for f in walked.optimizers]
+    entries = (guarded_module(f, describe, walked, warnings) for f, describe in found)
+    return [m for m in entries if m is not None]
 
 
 def described(walked: WalkResult, found_list: list, describe, args: tuple, warnings: list[str]) -> list[dict]:

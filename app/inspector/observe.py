@@ -30,12 +30,12 @@ from typing import Any, NamedTuple
 from . import budget, content
 from . import readers as R
 from .arrays import describe_array
-from .encoder import guarded_entry, guarded_module, guarded_section, note_budget, reading, snapshot
+from .encoder import guarded_entry, guarded_section, module_entries, note_budget, reading, snapshot
 from .graph import build_graph
 from .labels import StorageLabeller
 from .layout import StorageGrouper
 from .limits import InspectLimits
-from .modules import describe_module, describe_optimizer, module_cuts
+from .modules import module_cuts
 from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints
 from .storages import Extent, Placement, Slot, array_extent, extent_or_warning, tensor_extent
 from .tensors import describe_tensor
@@ -227,16 +227,7 @@ class StepObserver:
         key = (others.modules, others.optimizers, tensor_count)
         if self._modules is not None and self._modules.key == key and all(k is not None for k in known):
             return self._modules.entries  # shared with the previous snapshot: read-only
-        mods = [
-            m
-            for m in (guarded_module(f, describe_module, walked, warnings) for f in walked.modules)
-            if m is not None
-        ]
-        mods += [
-            m
-            for m in (guarded_module(f, describe_optimizer, walked, warnings) for f in walked.optimizers)
-            if m is not None
-        ]
+        mods = module_entries(walked, warnings)
         self._modules = _Modules(key, mods)
         return mods
 
