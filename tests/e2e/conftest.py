@@ -87,9 +87,10 @@ def browser():
             b.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+@contextmanager
+def page_at(browser, width: int, height: int):
+    """A page of its own context at that viewport; fails the test on any JavaScript error."""
+    context = browser.new_context(viewport={"width": width, "height": height})
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -99,6 +100,12 @@ def page(browser, server):
     finally:
         context.close()
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, server):
+    with page_at(browser, 1280, 800) as pg:
+        yield pg
 
 
 def open_playground(page, server, path="/"):

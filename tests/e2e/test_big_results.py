@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.examples import EXAMPLES, by_id
-from tests.e2e.conftest import open_playground
+from tests.e2e.conftest import open_playground, page_at
 
 pytestmark = pytest.mark.integration
 
@@ -143,16 +143,8 @@ def test_clicking_the_45th_of_50_tensors_shows_its_stride_diagram(page, server):
 
 @pytest.fixture
 def phone(browser, server):
-    context = browser.new_context(viewport={"width": 420, "height": 900})
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.set_default_timeout(30_000)
-    try:
+    with page_at(browser, 420, 900) as pg:
         yield pg
-    finally:
-        context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
 
 
 def _page_width(page) -> int:
