@@ -22,7 +22,18 @@ from app.sandbox.outcome import INVALID_RESULT, RunOutcome
 from app.schemas import RunError, RunResponse
 from app.validate_pieces import Invalid, validate_run, validate_whole
 
-SNAPSHOT_KEYS = ("tensors", "arrays", "storages", "graph", "modules", "truncated")
+SNAPSHOT_KEYS = (
+    "tensors",
+    "arrays",
+    "storages",
+    "graph",
+    "modules",
+    "truncated",
+    "memory",
+    "calls",
+    "calls_cap",
+    "calls_left_out",
+)
 # A result of more than this is parsed, freed and encoded in pieces (below, one call is cheaper).
 PIECES_ABOVE_BYTES = WHOLE_BYTES_MAX
 # Validating costs more a byte than parsing: one call on up to this much (~5 ms here), in slices

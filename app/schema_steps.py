@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from app.schema_entries import ArrayInfo, Graph, ModuleInfo, StorageInfo, TensorInfo, _capped, _Model
+from app.schema_memory import MemoryTotals
 from app.schema_rules import (
     ALIASES_MAX,
     ARRAYS_MAX,
@@ -154,4 +155,7 @@ class Step(_Model):
         None,
         description="With step_states: the state after this step as a delta from the "
         "previous step's (app.inspector.diff.state_delta); null when unchanged or not asked for.",
+    )
+    memory: MemoryTotals | None = Field(
+        None, description="The memory ledger's totals after this step (memory over the steps)."
     )

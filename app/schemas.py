@@ -36,6 +36,16 @@ from app.schema_entries import (
     _Model,
     check_graph,
 )
+from app.schema_memory import (
+    CALLS_MAX,
+    CATEGORIES,
+    ByCategory,
+    Memory,
+    MemoryTotals,
+    ModuleCall,
+    PinnedStorage,
+    check_calls,
+)
 from app.schema_rules import (
     ALIASES_MAX,
     ARRAYS_MAX,
@@ -110,7 +120,15 @@ __all__ = [
     "TENSORS_MAX",
     "TEXT_CHARS_MAX",
     "WARNINGS_MAX",
-    # the models of app.schema_entries and app.schema_steps, part of this contract
+    "CALLS_MAX",
+    "CATEGORIES",
+    # the models of app.schema_entries, app.schema_steps and app.schema_memory, part of this contract
+    "ByCategory",
+    "Memory",
+    "MemoryTotals",
+    "ModuleCall",
+    "PinnedStorage",
+    "check_calls",
     "AddedNode",
     "ArrayInfo",
     "ArraysDelta",
@@ -186,6 +204,25 @@ class RunResponse(_Model):
         default_factory=list, max_length=STEPS_MAX, description="With trace: one per step."
     )
     steps_truncated: bool = Field(False, description="A step cap stopped the stepping early.")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=2**64,
+        description="The seed torch, numpy and random were given before the snippet ran (the snippet may "
+        "seed again); the same code and seed give the same snapshot on every replica.",
+    )
+    memory: Memory | None = Field(
+        None, description="The memory ledger: unique bytes by category, and storages pinned by partial views."
+    )
+    calls: list[ModuleCall] = Field(
+        default_factory=list,
+        max_length=CALLS_MAX,
+        description="Every nn.Module forward call, in call order, nested by `parent`/`depth`.",
+    )
+    calls_cap: int | None = Field(
+        None, ge=0, description="The most calls recorded; past it they are counted."
+    )
+    calls_left_out: int = Field(0, ge=0, description="Calls made past `calls_cap`, not listed.")
 
     @model_validator(mode="after")
     def _consistent(self) -> RunResponse:
@@ -215,6 +252,7 @@ def check_run(resp: RunResponse) -> None:
         raise ValueError("steps are not numbered 0, 1, 2, ... in order")
     if sum(m.kind == "optimizer" for m in resp.modules) > OPTIMIZERS_MAX:
         raise ValueError("too many optimizers")
+    check_calls(resp.calls)
 
 
 class PoolHealth(_Model):
