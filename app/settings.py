@@ -97,14 +97,19 @@ class Settings(BaseSettings):
     run_cache_max_bytes: int = Field(32 * 1024 * 1024, ge=0)
     run_cache_idle_s: float = Field(1800.0, gt=0)
 
-    def trace_options(self, states: bool = False) -> TraceOptions:
-        """The worker's trace options; `states`: each step with the whole state after it."""
+    def trace_options(
+        self, states: bool = False, *, outline: bool = False, state_at: int | None = None
+    ) -> TraceOptions:
+        """The worker's trace options; `states`: each step with the whole state after it;
+        `outline`: steps without changes or state, but step `state_at` (app.sandbox.trace_options)."""
         return TraceOptions(
             steps_max=self.trace_steps_max,
             loop_iterations_max=self.trace_loop_iterations_max,
             loop_body_iterations_max=self.trace_loop_body_iterations_max,
             bytes_max=self.trace_bytes_max,
             states=states,
+            outline=outline,
+            state_at=state_at,
         )
 
     def sandbox_limits(self) -> SandboxLimits:

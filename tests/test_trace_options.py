@@ -44,11 +44,33 @@ def test_a_misspelt_key_is_refused_by_name(wire):
         {"bytes_max": 10},
         {"loop_body_iterations_max": -1},
         {"states": 1},
+        {"outline": "yes"},
+        {"outline": 1},
+        {"outline": True, "state_at": -1},
+        {"outline": True, "state_at": True},
+        {"outline": True, "state_at": "3"},
+        {"outline": True, "state_at": 2.0},
     ],
 )
 def test_a_value_of_the_wrong_type_or_below_its_minimum_is_refused(wire):
-    with pytest.raises(ValueError, match=next(iter(wire))):
+    with pytest.raises(ValueError, match=list(wire)[-1]):
         TraceOptions.from_wire(wire)
+
+
+def test_an_outline_with_one_state_reads_back_equal():
+    options = TraceOptions.from_wire({"outline": True, "state_at": 0})
+    assert options.outline and options.state_at == 0
+    assert TraceOptions.from_wire(json.loads(json.dumps(options.to_wire()))) == options
+    assert TraceOptions.from_wire({"outline": True, "state_at": None}).state_at is None
+
+
+def test_state_at_without_outline_is_refused():
+    """A step's state asked of a run whose every step carries its state anyway (or none, in the
+    light mode) is a caller who forgot outline: an error, not a silently ignored field."""
+    with pytest.raises(ValueError, match="state_at needs outline"):
+        TraceOptions.from_wire({"state_at": 3})
+    with pytest.raises(ValueError, match="state_at needs outline"):
+        TraceOptions.from_wire({"states": False, "state_at": 3})
 
 
 @pytest.mark.parametrize("wire", [False, None, 3, ["states"]])

@@ -1,4 +1,10 @@
-"""Step-through options: the caps of a traced run and whether each step carries its state.
+"""Step-through options: the caps of a traced run and what each step carries.
+
+What a step carries, dearest first: `states` (its changes and the whole state after it), the
+default; states=False, the light mode (its changes only); `outline` (neither: its place,
+lines, grad mode and stdout, at about a plain run's cost; `states` is then ignored), and with
+it `state_at=k`, step k alone carrying its changes and the whole state after it (as a delta
+from the empty state): what the page asks for when a learner opens one step.
 
 One frozen dataclass holds the one set of defaults: app.settings defaults its ``TP_TRACE_*``
 fields from it, the server sends ``to_wire()`` in the run request (app.sandbox.protocol), and
@@ -19,7 +25,9 @@ MINIMUMS = {"steps_max": 1, "loop_iterations_max": 1, "loop_body_iterations_max"
 
 @dataclass(frozen=True)
 class TraceOptions:
-    """`states`: each step also carries the whole state after it (several times dearer)."""
+    """`states`: each step also carries the whole state after it (several times dearer).
+    `outline`: no step carries changes or state (`states` ignored); `state_at` (outline only):
+    the index of the one step that does."""
 
     steps_max: int = 200
     loop_iterations_max: int = 20
@@ -27,6 +35,8 @@ class TraceOptions:
     loop_body_iterations_max: int = 2
     bytes_max: int = 4 * 1024 * 1024  # the steps' share of the result, as JSON bytes
     states: bool = True
+    outline: bool = False
+    state_at: int | None = None
 
     def __post_init__(self) -> None:
         for name, least in MINIMUMS.items():
@@ -36,6 +46,15 @@ class TraceOptions:
                 raise ValueError(f"trace option {name} must be an int >= {least}, not {value!r}")
         if type(self.states) is not bool:
             raise ValueError(f"trace option states must be a bool, not {self.states!r}")
+        if type(self.outline) is not bool:
+            raise ValueError(f"trace option outline must be a bool, not {self.outline!r}")
+        if self.state_at is not None:
+            if type(self.state_at) is not int or self.state_at < 0:
+                raise ValueError(f"trace option state_at must be an int >= 0 or null, not {self.state_at!r}")
+            if not self.outline:
+                # Without outline every step carries what it carries anyway: a state_at there
+                # is a caller who meant an outline run.
+                raise ValueError("trace option state_at needs outline=true")
 
     @classmethod
     def from_wire(cls, data: TraceOptions | dict[str, Any] | bool) -> TraceOptions:
