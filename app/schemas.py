@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import JsonValue as Json
 
 from app.sandbox.limits import SandboxLimits
+from app.sandbox.protocol import SEED_END
 from app.schema_entries import (
     ArrayInfo,
     Frame,
@@ -182,6 +183,36 @@ class RunRequest(BaseModel):
         "the whole state after it (what the page's timeline shows); its "
         "stepping costs 2-4x more.",
     )
+    outline: bool = Field(
+        False,
+        description="With trace: the steps' outline only (index, lines, iteration, kind, grad "
+        "mode, stdout, note), no `changes` and no `state`; about a plain run's cost. "
+        "`step_states` is then ignored. The final snapshot is there as always.",
+    )
+    state_at: int | None = Field(
+        None,
+        ge=0,
+        lt=STEPS_MAX,
+        description="With trace and outline: step `state_at` alone also carries its `changes` and "
+        "`state`, the whole state after it as a delta from the empty state (what the page asks "
+        "for when a learner opens that step). Past the last step: no step carries one.",
+    )
+    seed: int | None = Field(
+        None,
+        ge=0,
+        lt=SEED_END,
+        strict=True,  # a JSON integer: not true (1), "5" or 1.0
+        description="What torch, numpy and random are seeded with before the snippet runs "
+        "(0 <= seed < 2**32, numpy's limit); the server's TP_RUN_SEED (0 by default) when absent.",
+    )
+
+    @model_validator(mode="after")
+    def _modes(self) -> RunRequest:
+        if self.outline and not self.trace:
+            raise ValueError("outline needs trace=true")
+        if self.state_at is not None and not self.outline:
+            raise ValueError("state_at needs trace=true and outline=true")
+        return self
 
 
 class RunResponse(_Model):

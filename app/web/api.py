@@ -15,7 +15,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
         "model": ErrorBody,
         "description": (
-            "The body is not JSON of the form {\"code\": str, \"trace\"?: bool, \"step_states\"?: bool}."
+            "The body is not JSON of the form {\"code\": str, \"trace\"?: bool, \"step_states\"?: bool, "
+            "\"outline\"?: bool, \"state_at\"?: int, \"seed\"?: int} (outline needs trace, state_at needs "
+            "outline; 0 <= seed < 2**32)."
         ),
     },
     503: {"model": ErrorBody, "description": "Overloaded or no worker available; see Retry-After."},
@@ -31,7 +33,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def run(body: RunRequest, request: Request) -> Response:
     # Already validated by app.convert: serialised once by the service instead of letting
     # FastAPI re-validate the whole snapshot against response_model (about 1 ms for a small one).
-    encoded = await request.app.state.service.run_json(body.code, trace=body.trace, states=body.step_states)
+    encoded = await request.app.state.service.run_json(
+        body.code,
+        trace=body.trace,
+        states=body.step_states,
+        outline=body.outline,
+        state_at=body.state_at,
+        seed=body.seed,
+    )
     return Response(encoded, media_type="application/json")
 
 

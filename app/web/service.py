@@ -4,10 +4,12 @@ timing, metrics and conversion, so the JSON and HTML handlers stay thin."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import HTTPException
 from starlette.requests import ClientDisconnect
@@ -48,36 +50,64 @@ class RunService:
                 413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes"
             )
 
+    def trace_wire(
+        self, trace: bool, states: bool = False, outline: bool = False, state_at: int | None = None
+    ) -> dict[str, Any] | None:
+        """The trace options a run sends its worker (None: not traced). `outline`: the steps'
+        places only (about a plain run's cost); `state_at`: with it, that one step's changes and
+        state too. Raises ValueError for a state_at without outline."""
+        if not trace:
+            return None
+        options = self.settings.trace_options(states)
+        return dataclasses.replace(options, outline=outline, state_at=state_at).to_wire()
+
     async def run(
-        self, code: str, *, trace: bool = False, states: bool = False, gc_hold: ExitStack | None = None
+        self,
+        code: str,
+        *,
+        trace: bool = False,
+        states: bool = False,
+        outline: bool = False,
+        state_at: int | None = None,
+        gc_hold: ExitStack | None = None,
+        seed: int | None = None,
     ) -> RunResponse:
         """The run's response. Parsed and validated in a thread (and there in pieces: see
         app.convert), so a 16 MiB result does not stop the event loop or the other threads.
         `gc_hold`: the cyclic GC stays paused from the conversion until the caller closes it
         (after drawing and freeing the run): re-enabled in between, its first pass walked every
-        object of the fresh run, one C call holding the GIL (~0.1 s for a 9 MiB run)."""
+        object of the fresh run, one C call holding the GIL (~0.1 s for a 9 MiB run).
+        `seed`: what torch, numpy and random start from; settings.run_seed when None."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, trace, states)
+        outcome = await self._outcome(code, self.trace_wire(trace, states, outline, state_at), seed)
         if gc_hold is not None:
             gc_hold.enter_context(paused_gc())
         response = await asyncio.to_thread(to_response, outcome)
         self._count(response, started)
         return response
 
-    async def run_json(self, code: str, *, trace: bool = False, states: bool = False) -> bytes:
+    async def run_json(
+        self,
+        code: str,
+        *,
+        trace: bool = False,
+        states: bool = False,
+        outline: bool = False,
+        state_at: int | None = None,
+        seed: int | None = None,
+    ) -> bytes:
         """run(), encoded, in a thread: the response is built, encoded and freed with the cyclic
         GC paused. A traced result is ~10k objects; freed before the GC runs again, they never
         trigger a collection (which would walk them all and cost more than building them)."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, trace, states)
+        outcome = await self._outcome(code, self.trace_wire(trace, states, outline, state_at), seed)
         body, verdict = await asyncio.to_thread(_encoded, outcome)
         self._count(verdict, started)
         return body
 
-    async def _outcome(self, code: str, trace: bool, states: bool) -> RunOutcome:
+    async def _outcome(self, code: str, options: dict[str, Any] | None, seed: int | None) -> RunOutcome:
         self.check_code(code)
-        options = self.settings.trace_options(states).to_wire() if trace else None
-        run = self.pool.run(code, trace=options)
+        run = self.pool.run(code, trace=options, seed=self.settings.run_seed if seed is None else seed)
         try:
             # A client that hangs up cancels its run: its worker is killed, its slot freed.
             return await unless_disconnected(run)
