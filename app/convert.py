@@ -90,6 +90,9 @@ def _convert(outcome: RunOutcome) -> RunResponse:
     if len(outcome.payload) > PIECES_ABOVE_BYTES:
         dismantle(box)  # the parsed result, freed in pieces too
     response.wall_ms = round(outcome.wall_ms, 3)
+    # The seed the server sent, whatever the worker claims: a snippet owns its worker and could
+    # forge "seed" to pass its numbers off as another seed's.
+    response.seed = outcome.seed
     return response
 
 

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.sandbox.limits import MemoryRlimitMode, SandboxLimits, parse_disabled, parse_required
+from app.sandbox.protocol import SEED_END
 from app.sandbox.trace_options import MINIMUMS as _LEAST
 from app.sandbox.trace_options import TraceOptions
 from app.schema_rules import STEPS_MAX
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
         _TRACE.loop_body_iterations_max, ge=_LEAST["loop_body_iterations_max"]
     )
     trace_bytes_max: int = Field(_TRACE.bytes_max, ge=_LEAST["bytes_max"])
+
+    # Every run starts with torch, numpy and random seeded with this (a request may name another;
+    # the snippet may seed again): the same code gives the same numbers on every replica.
+    run_seed: int = Field(0, ge=0, lt=SEED_END)
 
     # Drawing a result (web layer): each page render's time budget, past which the page says the
     # result is too big to draw; and the runs kept for the pages' next steps, as JSON bytes.

@@ -52,6 +52,7 @@ class ForgedPool:
         self.answer = answer
         self.delay_s = delay_s
         self.runs: list[tuple[str, Any]] = []
+        self.seeds: list[int] = []  # what the server asked each run to be seeded with
         self.cancelled = 0
 
     @classmethod
@@ -64,8 +65,11 @@ class ForgedPool:
     async def close(self) -> None:
         return None
 
-    async def run(self, code: str, *, timeout_s: float | None = None, trace: Any = None) -> RunOutcome:
+    async def run(
+        self, code: str, *, timeout_s: float | None = None, trace: Any = None, seed: int = 0
+    ) -> RunOutcome:
         self.runs.append((code, trace))
+        self.seeds.append(seed)
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
@@ -80,6 +84,7 @@ class ForgedPool:
             wall_ms=1.0,
             queue_ms=0.0,
             pid=None,
+            seed=seed,  # as the real pool: the seed it sent, whatever the payload says
         )
 
     def health(self) -> dict[str, Any]:

@@ -143,6 +143,22 @@ def confine(plan: ChildPlan, keep: tuple[int, int], zygote_pid: int) -> dict[str
     return confinement.apply_child_layers(plan.layers)
 
 
+def seed_run(seed: int) -> None:
+    """Seed torch (and CUDA where present: manual_seed queues it without initialising CUDA),
+    numpy's global generator and Python's `random` with the run's seed. Called right before the
+    snippet, after the spare's prewarm and whatever the zygote's warm-up drew, so the same code
+    gives the same numbers on every run and every replica. Not pinned: time, os.urandom, uuid4,
+    secrets, and generators the snippet makes unseeded (np.random.default_rng())."""
+    import random
+
+    import numpy
+    import torch
+
+    random.seed(seed)
+    numpy.random.seed(seed)
+    torch.manual_seed(seed)
+
+
 def child_main(plan: ChildPlan, job_r: int, res_w: int, zygote_pid: int) -> None:
     """Body of a spare: confine, wait for the job, run it, send one frame, _exit. Never returns."""
     code = 70
@@ -156,12 +172,15 @@ def child_main(plan: ChildPlan, job_r: int, res_w: int, zygote_pid: int) -> None
         job = json.loads(read_frame(job_r, JOB_MAX_BYTES))
         os.close(job_r)
         me = os.getpid()
+        seed = job.get("seed") or 0
         try:
+            seed_run(seed)
             payload = run_snippet(
                 job["code"],
                 SandboxLimits.from_dict(job["limits"]),
                 trace=TraceOptions.from_wire(job["trace"]) if job.get("trace") else None,
                 precompiled=job.get("precompiled"),
+                seed=seed,
             )
         except MemoryError:
             payload = MEMORY_FALLBACK

@@ -54,6 +54,8 @@ class RunOutcome:
     wall_ms: float  # from job hand-off to completion, measured by the zygote
     queue_ms: float  # waiting for a free run slot in the pool
     pid: int | None = None  # the child that ran it
+    # The seed the pool sent (the worker's own claim in the payload is not trusted: app.convert).
+    seed: int | None = None
 
     def result(self) -> dict[str, Any]:
         if self.status == "ok":

@@ -24,13 +24,16 @@ from typing import Any
 from app.sandbox import instrument
 from app.sandbox.limits import SandboxLimits
 from app.sandbox.outcome import Overloaded, RunOutcome, SandboxStartError, Unavailable
-from app.sandbox.protocol import HEADER, FrameTooLarge, encode_frame
+from app.sandbox.protocol import HEADER, SEED_END, FrameTooLarge, encode_frame
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEADER_MAX_BYTES = 1 << 20
 # Extra wait beyond the zygote's own hard deadline before the pool calls the zygote wedged.
 ZYGOTE_SLACK_S = 10.0
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.1, 10.0
+# -s: no user site-packages; -B: no .pyc writes. Not -E: it would ignore PYTHONHASHSEED, and the
+# environment is clean_env()'s alone anyway.
+ZYGOTE_FLAGS = ("-s", "-B")
 # How long a cancelled run waits for the zygote to confirm its worker is dead (it takes ~1 ms).
 CANCEL_WAIT_S = 2.0
 
@@ -38,8 +41,12 @@ __all__ = ["Pool", "RunOutcome", "Overloaded", "Unavailable", "SandboxStartError
 
 
 def clean_env(passthrough: tuple[str, ...]) -> dict[str, str]:
-    """The zygote's whole environment: nothing of the server's leaks into snippets."""
+    """The zygote's whole environment: nothing of the server's leaks into snippets. No PYTHON*
+    name passes through: the interpreter reads those (it runs without -E, see ZYGOTE_FLAGS)."""
     env = {
+        # The same string hashes in every zygote, so set and dict-of-set iteration order (what
+        # print({'a', 'b', 'c'}) shows) is the same on every replica and after every restart.
+        "PYTHONHASHSEED": "0",
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
@@ -50,7 +57,9 @@ def clean_env(passthrough: tuple[str, ...]) -> dict[str, str]:
         # is_available() via NVML does not initialise CUDA, should anything in the zygote call it
         "PYTORCH_NVML_BASED_CUDA_CHECK": "1",
     }
-    env.update({name: os.environ[name] for name in passthrough if name in os.environ})
+    env.update(
+        {n: os.environ[n] for n in passthrough if n in os.environ and not n.upper().startswith("PYTHON")}
+    )
     return env
 
 
@@ -98,7 +107,7 @@ class Pool:
         self.max_concurrent_runs = max_concurrent_runs
         self.queue_max = queue_max
         self.spares = spares
-        self._argv = [python, "-E", "-s", "-B", "-m", zygote_module]
+        self._argv = [python, *ZYGOTE_FLAGS, "-m", zygote_module]
         self._cwd = str(cwd)
         self._env = clean_env(tuple(env_passthrough))
         self.start_timeout_s = start_timeout_s
@@ -235,9 +244,17 @@ class Pool:
         return self._proc
 
     async def run(
-        self, code: str, *, timeout_s: float | None = None, trace: dict | bool | None = None
+        self,
+        code: str,
+        *,
+        timeout_s: float | None = None,
+        trace: dict | bool | None = None,
+        seed: int = 0,
     ) -> RunOutcome:
-        """`trace`: truthy to step through (caps as in app.sandbox.trace.DEFAULTS)."""
+        """`trace`: truthy to step through (caps as in app.sandbox.trace.DEFAULTS); `seed`: what
+        torch, numpy and random start from (0 <= seed < protocol.SEED_END)."""
+        if not 0 <= seed < SEED_END:
+            raise ValueError(f"seed {seed} is outside 0 <= seed < {SEED_END}")
         self._check_available()
         if self._sem.locked() and self._queued >= self.queue_max:
             raise Overloaded(retry_after_s=1.0)
@@ -251,20 +268,25 @@ class Pool:
         try:
             self._check_available()
             queue_ms = round((time.monotonic() - queued_at) * 1000.0, 3)
-            return await self._submit(code, timeout_s, queue_ms, trace)
+            return await self._submit(code, timeout_s, queue_ms, trace, seed)
         finally:
             self._busy -= 1
             self._sem.release()
 
     async def _submit(
-        self, code: str, timeout_s: float | None, queue_ms: float, trace: dict | bool | None = None
+        self,
+        code: str,
+        timeout_s: float | None,
+        queue_ms: float,
+        trace: dict | bool | None = None,
+        seed: int = 0,
     ) -> RunOutcome:
         proc = self._check_available()  # run() checked it just now, with no await in between
         req_id = next(self._ids)
         fut = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
         try:
-            request = {"id": req_id, "code": code, "timeout_s": timeout_s}
+            request = {"id": req_id, "code": code, "timeout_s": timeout_s, "seed": seed}
             if trace:
                 request["trace"] = trace
                 precompiled = instrument.precompile(code)  # the worker's slowest step, done warm
@@ -293,6 +315,7 @@ class Pool:
             wall_ms=header.get("wall_ms", 0.0),
             queue_ms=queue_ms,
             pid=header.get("pid"),
+            seed=seed,
         )
 
     async def _cancel(self, proc: asyncio.subprocess.Process, req_id: int) -> None:

@@ -5,7 +5,9 @@ exactly N bytes. Nothing else ever travels on these pipes.
 
 server -> zygote (zygote's stdin):
   1. config frame (JSON): {"limits": SandboxLimits.to_dict(), "spares": int}
-  2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null, "trace"?: true |
+  2. request frames (JSON): {"id": int, "code": str, "timeout_s": float | null, "seed"?: int
+     (0 <= seed < SEED_END; 0 when absent: what the child seeds torch, numpy and random with),
+     "trace"?: true |
      TraceOptions.to_wire() (app.sandbox.trace_options: unknown keys are refused),
      "precompiled"?: app.sandbox.instrument.precompile(code)}
      or a diagnostic request {"id": int, "op": "diag"}
@@ -22,7 +24,7 @@ zygote -> server (a dup of the zygote's original stdout; fd 1 itself goes to std
      "result_too_large" | "error" (the zygote could not run it; reason in the payload) |
      "cancelled" (the answer to a cancel request; empty payload).
 zygote -> child (job pipe): one JSON frame {"code": str, "limits": SandboxLimits.to_dict(),
-  "trace": as requested or null, "precompiled": as requested or null}
+  "seed": int, "trace": as requested or null, "precompiled": as requested or null}
 child -> zygote (result pipe): one frame, the payload JSON (see app.sandbox.runner).
 """
 
@@ -33,6 +35,8 @@ import struct
 
 HEADER = struct.Struct(">I")
 FRAME_MAX_BYTES = 2**32 - 1
+# A run's seed is below this: numpy.random.seed takes nothing larger (torch and random would).
+SEED_END = 2**32
 
 
 class FrameError(Exception):

@@ -2,7 +2,8 @@
 
 Payload: {"ok": bool, "stdout": {"text": str, "truncated": bool}, "stderr": {...},
           "error": null | {"type", "message", "line", "traceback": [{"line", "function",
-          "source"}]}, "duration_ms": float, "snapshot": dict | null, "warnings": [str]}
+          "source"}]}, "duration_ms": float, "snapshot": dict | null, "warnings": [str],
+          "seed"?: int (what the child seeded with; the server shows the seed it sent, not this)}
 error.type is the exception class name, or one of the typed limits "TimeLimit", "MemoryLimit",
 "OutputLimit". A failed snippet still gets the snapshot of what existed when it failed.
 Reading the namespace after the snippet (a traced run's last steps and its final snapshot) has
@@ -212,10 +213,12 @@ def run_snippet(
     limits: SandboxLimits,
     trace: TraceOptions | dict | bool | None = None,
     precompiled: Any = None,
+    seed: int | None = None,
 ) -> bytes:
     """Run `code` and return the encoded payload (never raises for snippet failures).
     A truthy `trace` (True or trace.DEFAULTS-like caps) adds "steps" and "steps_truncated";
-    `precompiled`: its hooked code from app.sandbox.instrument.precompile (ignored if unusable)."""
+    `precompiled`: its hooked code from app.sandbox.instrument.precompile (ignored if unusable);
+    `seed`: reported as "seed" (the child seeded with it: app.sandbox.child.seed_run)."""
     started = time.perf_counter()
     out = CappedWriter(limits.output_max_bytes, limits.output_abort_bytes)
     tracer = Tracer(trace, out, limits.result_max_bytes) if trace else None
@@ -241,6 +244,7 @@ def run_snippet(
         "duration_ms": duration_ms,
         "snapshot": snap,
         "warnings": _few(warnings + (tracer.warnings if tracer is not None else [])),
+        **({"seed": seed} if seed is not None else {}),
         **steps,
     }
     return encode_payload(payload, limits.result_max_bytes)

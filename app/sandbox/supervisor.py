@@ -160,6 +160,7 @@ class Supervisor:
             {
                 "code": req["code"],
                 "limits": limits.to_dict(),
+                "seed": req.get("seed") or 0,
                 "trace": req.get("trace"),
                 "precompiled": req.get("precompiled"),
             }

@@ -1,4 +1,5 @@
-"""The zygote: `python -E -s -m app.sandbox.zygote`, started by app.sandbox.pool.Pool.
+"""The zygote: `python -s -B -m app.sandbox.zygote`, started by app.sandbox.pool.Pool with
+PYTHONHASHSEED=0 (string hashes, and so set order, the same on every replica).
 
 Imports torch once, single-threaded (a zygote that ever ran an OpenMP parallel region forks
 children that hang at their first threaded op), warms up the lazy code paths a snippet is
