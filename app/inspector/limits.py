@@ -37,6 +37,12 @@ class InspectLimits:
     setting_items_max: int = 1_000  # items of one list-valued hyperparameter (with the "…")
     saved_max: int = 10_000  # saved tensors listed at one autograd node
     time_budget_s: float = 1.0  # one snapshot's reading (app.inspector.budget)
+    # Module calls (app.inspector.calls): rows listed (the rest counted), nesting (the schema's
+    # CALL_DEPTH_MAX), and the nodes and levels of one call's input or output shape summary.
+    calls_max: int = 500
+    call_depth_max: int = 64
+    call_shape_nodes_max: int = 32
+    call_shape_depth_max: int = 4
 
 
 def clip(text: str, chars: int) -> str:
