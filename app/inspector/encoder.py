@@ -64,7 +64,7 @@ from warnings import catch_warnings, simplefilter
 
 import torch
 
-from . import budget
+from . import budget, calls
 from . import readers as R
 from .arrays import describe_array
 from .graph import build_graph
@@ -191,6 +191,7 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
 def module_entries(walked: WalkResult, warnings: list[str]) -> list[dict]:
     """The entries of the walked modules, then of the optimizers; one that fails is left out
     with a warning (guarded_module)."""
+    calls.remember_names(walked.modules)  # the module calls' paths are these names
     found = [(f, describe_module) for f in walked.modules]
     found += [(f, describe_optimizer) for f in walked.optimizers]
     entries = (guarded_module(f, describe, walked, warnings) for f, describe in found)

@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from app.sandbox import wirejson
@@ -208,6 +208,32 @@ def _take_snapshot(namespace: dict, warnings: list[str]) -> dict | None:
         return None
 
 
+def _call_recorder(tracer: Tracer | None) -> Any:
+    """The module-call recorder (app.inspector.calls) for this run; traced, each call is given
+    the index the tracer's next step will have, the step it is part of."""
+    try:
+        from app.inspector.calls import CallRecorder
+    except ImportError:  # the runner records "inspector unavailable"
+        return None
+    if tracer is None:
+        return CallRecorder()
+    return CallRecorder(step=lambda: None if tracer.truncated else len(tracer.steps))
+
+
+def _with_calls(snap: dict | None, recorder: Any, warnings: list[str]) -> dict | None:
+    """The snapshot with the run's module calls (named by its walk), or as it was."""
+    if recorder is None or not isinstance(snap, dict):
+        return snap
+    try:
+        section = recorder.section()
+    except Exception as exc:  # it should never raise; record it if it does
+        warnings.append(f"module calls not recorded: {type(exc).__name__}: {exc}")
+        return snap
+    if recorder.errors:
+        warnings.append(f"{recorder.errors} module calls could not be recorded")
+    return dict(snap, **section)
+
+
 def run_snippet(
     code: str,
     limits: SandboxLimits,
@@ -226,14 +252,17 @@ def run_snippet(
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = out, err
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    recorder = _call_recorder(tracer)
     try:
-        error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer, precompiled)
+        with recorder if recorder is not None else nullcontext():
+            error, duration_ms = _execute(code, namespace, limits, code.splitlines(), tracer, precompiled)
     finally:
         sys.stdout, sys.stderr = saved
         out.close_to_snippet()
         err.close_to_snippet()
     warnings: list[str] = []
     steps, snap = _inspect(namespace, error, tracer, inspect_budget_s(limits, started), warnings)
+    snap = _with_calls(snap, recorder, warnings)
     if isinstance(snap, dict) and isinstance(snap.get("warnings"), list):
         snap = dict(snap, warnings=_few(snap["warnings"]))  # the tracer may keep its snapshot
     payload = {
