@@ -45,7 +45,9 @@ _register_pre = _torch_module.register_module_forward_pre_hook
 _register_post = _torch_module.register_module_forward_hook
 _ref = weakref.ref
 _object_getattribute = object.__getattribute__  # not the class's own __getattribute__
-_SKIPPED = -1  # on the stack: a call that has no row (left out, or the inspector's)
+# On the stack instead of a row: a call past a cap (its own calls are left out too), and one
+# the inspector made while reading (and its own calls).
+_LEFT_OUT, _NOT_OURS = -1, -2
 
 
 class _Call:
@@ -71,7 +73,7 @@ class _Call:
 
 
 class _Open:
-    """A call that has started and not returned: its row (or _SKIPPED), and its last child's."""
+    """A call that has started and not returned: its row (or _LEFT_OUT, _NOT_OURS), and its last child's."""
 
     __slots__ = ("row", "module_id", "last_child")
 
@@ -114,17 +116,17 @@ class CallRecorder:
             self.stack.append(_Open(self._open(module, args), id(module)))
         except Exception:  # never into the snippet (see the module docstring)
             self.errors += 1
-            self.stack.append(_Open(_SKIPPED, id(module)))
+            self.stack.append(_Open(_LEFT_OUT, id(module)))
 
     def _open(self, module: Any, args: tuple) -> int:
-        """The new call's row, or _SKIPPED."""
+        """The new call's row, or _LEFT_OUT or _NOT_OURS."""
         parent = self.stack[-1].row if self.stack else None
-        if parent == _SKIPPED or budget.active():
-            return _SKIPPED  # inside a call without a row, or the inspector's own reading
+        if parent == _NOT_OURS or budget.active():
+            return _NOT_OURS  # the inspector's own reading (a step's observation)
         depth = len(self.stack)
-        if len(self.calls) >= self.calls_max or depth > self.depth_max:
+        if parent == _LEFT_OUT or len(self.calls) >= self.calls_max or depth > self.depth_max:
             self.left_out += 1
-            return _SKIPPED
+            return _LEFT_OUT
         step = self.step() if self.step is not None else None
         self.calls.append(_Call(module, parent, depth, summarise(args, self.caps), step))
         return len(self.calls) - 1
@@ -143,7 +145,7 @@ class CallRecorder:
                 break
         else:
             return
-        if top.row == _SKIPPED:
+        if top.row < 0:  # _LEFT_OUT or _NOT_OURS: no row
             return
         call = self.calls[top.row]
         call.output = summarise_one(output, self.caps)
