@@ -25,6 +25,7 @@ from app.web.disconnect import RequestReceive, client_closed
 from app.web.docs import DOCS_PATHS
 from app.web.docs import router as docs_router
 from app.web.headers import SecurityHeaders
+from app.web.memory_routes import router as memory_router
 from app.web.pages import router as pages_router
 from app.web.service import RunService
 
@@ -71,6 +72,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _handler(_http_error))
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(memory_router)
     app.include_router(docs_router)
     static_files.install(app, drawing.env)
     return app

@@ -60,18 +60,19 @@
     });
     panels.querySelectorAll("figure.sd").forEach(f => { f.hidden = f.dataset.t !== String(idx); });
     const figure = panels.querySelector(`figure.sd[data-t="${idx}"][data-lazy]`);
-    if (figure) drawDiagram(figure, panels);
+    if (figure) drawDiagram(figure);
     panels.querySelectorAll(".storage-svg .bar, .verdicts li").forEach(b =>
       b.classList.toggle("focus", b.dataset.t === String(idx)));
     panels.querySelectorAll(".graph-svg .gnode").forEach(n =>
       n.classList.toggle("focus", n.classList.contains("t" + idx)));
   }
 
-  // Only the focused tensor's stride diagram comes with the panels; the others on demand.
-  function drawDiagram(figure, panels) {
+  // Only the focused tensor's stride diagram comes with the panels; the others on demand, drawn
+  // from the row's layout the placeholder carries (any replica can draw it).
+  function drawDiagram(figure) {
     figure.removeAttribute("data-lazy");   // one request per placeholder
     htmx.ajax("POST", "/fragments/diagram", {target: figure, swap: "outerHTML", values: {
-      run: panels.dataset.run, step: panels.dataset.step, t: figure.dataset.t}});
+      t: figure.dataset.t, layout: figure.dataset.layout || ""}});
   }
 
   function restoreFocus() {
@@ -118,13 +119,32 @@
     slider.setAttribute("aria-valuetext", `step ${i + 1} of ${items.length}`);
     $("#tl-label").textContent = items[i].textContent;
     if (editor) editor.markSteps(+items[i].dataset.start, +items[i].dataset.end);
+    memoryChart(i);
     const f = $("#step-form");
-    f.elements.code.value = live.shownCode();   // the timeline's run (cached), even if edited since
-    f.elements.run.value = $("#timeline").dataset.run;
+    f.elements.code.value = live.shownCode();   // the timeline's code (run again), even if edited since
     f.elements.step.value = String(i);
     f.elements.focus.value = focusName || "";
     htmx.trigger(f, "tp-step");
   }
+
+  // Memory over the steps (templates/_memory_chart.html): the marker follows the slider; a chart
+  // the run did not measure is fetched once, when the timeline is first used.
+  function memoryChart(i) {
+    const chart = $("#mem-chart");
+    if (!chart) return;
+    if (chart.dataset.lazy === "1") {
+      chart.dataset.lazy = "asked";
+      htmx.ajax("POST", "/fragments/memory-steps", {target: chart, swap: "outerHTML",
+        values: {code: live.shownCode(), step: String(i)}});
+      return;
+    }
+    const line = $(".mc-marker", chart), n = +chart.dataset.steps, w = +chart.dataset.w;
+    if (!line || !n) return;
+    const x = ((Math.max(0, Math.min(i, n - 1)) + 0.5) * w / n).toFixed(2);
+    line.setAttribute("x1", x);
+    line.setAttribute("x2", x);
+  }
+  document.body.addEventListener("htmx:afterSwap", () => { if ($("#mem-chart[data-steps]")) memoryChart(currentStep()); });
 
   function currentStep() {
     const slider = $("#tl-slider");
@@ -155,6 +175,7 @@
   document.addEventListener("click", e => {
     if (e.target.closest("#tl-prev")) showStep(currentStep() - 1);
     if (e.target.closest("#tl-next")) showStep(currentStep() + 1);
+    if (e.target.closest("#tl-open")) showStep(currentStep());   // the page's run has no step's changes
   });
   document.addEventListener("keydown", e => {
     // The slider moves itself on arrow keys (and fires "input"); elsewhere in the timeline we do.

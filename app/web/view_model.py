@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from app.schemas import ArrayInfo, ModuleInfo, RunResponse, TensorInfo
-from app.web import graph_view, storage_view, strides
+from app.web import calls_view, graph_view, memory_view, storage_view, strides
 from app.web.budget import check
 from app.web.explain import Explanation, Limits, explain
 from app.web.shapes import shape_text
@@ -82,6 +82,9 @@ class PageView:
     stdout: str
     stderr: str
     index: dict[str, int] = field(default_factory=dict)
+    memory: memory_view.MemoryView | None = None  # the Memory panel (None: the run has no ledger)
+    calls: calls_view.CallsView | None = None  # the Calls panel (None: no module was called)
+    memory_chart: memory_view.MemoryChart | None = None  # memory over the steps, when they were measured
 
 
 def build(resp: RunResponse, code: str, focus: str | None = None, limits: Limits | None = None) -> PageView:
@@ -122,6 +125,9 @@ def build(resp: RunResponse, code: str, focus: str | None = None, limits: Limits
         explanation=explain(resp.error, code, resp.tensors, limits),
         stdout=terminal_text(resp.stdout.text),
         stderr=terminal_text(resp.stderr.text),
+        memory=memory_view.build(resp.memory),
+        calls=calls_view.build(resp, modules),
+        memory_chart=memory_view.steps_chart(resp.steps),
     )
 
 
