@@ -69,6 +69,7 @@ from . import readers as R
 from .arrays import describe_array
 from .graph import build_graph
 from .limits import InspectLimits
+from .memory import memory_of_snapshot
 from .modules import describe_module, describe_optimizer, module_cuts
 from .storages import Extent, array_extent, assign_storages, tensor_extent
 from .tensors import describe_tensor, minimal_tensor
@@ -183,6 +184,7 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
         "storages": storages,
         "graph": graph,
         "modules": modules,
+        "memory": memory_of_snapshot(walked, tensors, arrays, storages, limits, warnings),
         "truncated": bool(walked.truncated or graph["truncated"] or cut),
         "warnings": warnings,
     }

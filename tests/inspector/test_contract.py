@@ -85,7 +85,8 @@ def test_a_subclass_whose_torch_function_raises_is_described_in_full():
 # A snippet that reaches every optional key the worker side can emit: views, numpy sharing, a
 # lazy module, buffers and an unregistered tensor, Adam's state (0-d step and moment tensors),
 # stale and freed saved tensors, a caught error, output, a loop past its stepped iterations, a
-# freed storage; ERROR_SNIPPET ends in an error inside a function (frames, an "error" step).
+# freed storage, a storage a view pins (the memory ledger's pinned); ERROR_SNIPPET ends in an
+# error inside a function (frames, an "error" step).
 COVERING = """\
 import numpy as np
 import torch
@@ -126,6 +127,9 @@ try:
 except RuntimeError:
     pass
 del v
+big = torch.zeros(64)
+head = big[:4]
+del big
 """
 ERROR_SNIPPET = "import torch\nx = torch.ones(2)\ndef f(n):\n    return x / n[0]\nf(None)\n"
 # Public fields the server fills in itself, never from the worker's payload.

@@ -229,6 +229,9 @@ def _in_discovery_order(snap: dict) -> dict:
     out = dict(snap, storages=[dict(s, id=ids[s["id"]]) for s in snap["storages"]])
     for section in ("tensors", "arrays"):
         out[section] = [dict(e, storage=ids.get(e["storage"])) for e in snap[section]]
+    if snap.get("memory") is not None:  # the ledger's pinned storages are named by id too
+        pinned = [dict(p, storage=ids[p["storage"]]) for p in snap["memory"]["pinned"]]
+        out["memory"] = dict(snap["memory"], pinned=pinned)
     return out
 
 

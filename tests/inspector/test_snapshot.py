@@ -19,7 +19,7 @@ TOP_KEYS = {"tensors", "arrays", "storages", "graph", "modules", "truncated", "w
 def test_result_has_exactly_the_wire_keys():
     ns, _ = run_snippet("x = torch.ones(2)\n")
     s = snapshot(ns)
-    assert set(s) == TOP_KEYS and set(s["graph"]) == {"nodes", "edges", "truncated"}
+    assert set(s) == TOP_KEYS | {"memory"} and set(s["graph"]) == {"nodes", "edges", "truncated"}
     assert "__builtins__" in ns and [t["name"] for t in s["tensors"]] == ["x"]
 
 
