@@ -45,6 +45,7 @@ from .labels import StorageLabeller
 from .layout import Grouping, StorageGrouper
 from .light import light_module, light_tensor, light_values
 from .limits import InspectLimits
+from .memory import memory_of_grouping, totals
 from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints
 from .storages import Extent, Slot, array_extent, extent_or_warning, tensor_extent
 from .walk import WalkResult
@@ -83,6 +84,7 @@ class ChangeObserver:
         self._graph_key: tuple | None = ()
         self._mods: list[dict] = []
         self._mods_key: tuple | None = None
+        self.memory: dict | None = None  # the memory ledger's totals at the last step
 
     def observe_changes(self, namespace: dict) -> dict[str, Any]:
         """Never raises; reads for at most limits.time_budget_s (or the budget already running).
@@ -119,6 +121,9 @@ class ChangeObserver:
         ]
         arrays_at = [extent_or_warning(array_extent, i, f, warnings) for i, f in enumerate(walked.arrays)]
         grouping = self.grouper.group(extents, arrays_at)
+        self.memory = totals(
+            memory_of_grouping(walked, grouping, (extents, arrays_at), self.limits, warnings)
+        )
         keys = self._keys(grouping)
         written = {a for a, tok in tokens.items() if tok is None or self._tokens.get(a) != tok}
         tensors = self._tensor_entries(prints, seen, extents, keys, written, warnings)

@@ -35,6 +35,7 @@ from .graph import build_graph
 from .labels import StorageLabeller
 from .layout import StorageGrouper
 from .limits import InspectLimits
+from .memory import memory_of_grouping, totals
 from .modules import module_cuts
 from .prints import ArrayPrint, Fingerprint, OtherPrints, Prints, TensorPrint, take_prints
 from .storages import Extent, Placement, Slot, array_extent, extent_or_warning, tensor_extent
@@ -110,6 +111,11 @@ class StepObserver:
                 self._last = Observation(True, snap, {})
                 return self._last
 
+    @property
+    def memory(self) -> dict | None:
+        """The memory ledger's totals at the last observation (what a step carries)."""
+        return totals(self._last.snapshot.get("memory")) if self._last is not None else None
+
     def reset(self) -> None:
         """Forget what earlier steps gave: the next observation starts afresh (storage labels
         stay: they follow memory, not what was read of it)."""
@@ -144,7 +150,8 @@ class StepObserver:
         walked, limits, warnings = prints.walked, self.limits, list(prints.walked.warnings)
         records = [k if k is not None else _Known() for k in known]
         # The storage entries are shared with the previous snapshot when unchanged: read-only.
-        grouping = self.grouper.group(*_extents(walked, records, warnings))
+        extents = _extents(walked, records, warnings)
+        grouping = self.grouper.group(*extents)
         tensors = self._tensor_entries(walked, prints.tensors, records, dirty, grouping.where, warnings)
         arrays = self._array_entries(walked, prints.arrays, grouping.where, warnings)
         graph = guarded_section(
@@ -162,6 +169,7 @@ class StepObserver:
             "storages": grouping.storages,
             "graph": graph,
             "modules": modules,
+            "memory": memory_of_grouping(walked, grouping, extents, limits, warnings),
             "truncated": bool(walked.truncated or graph["truncated"] or cut),
             "warnings": warnings,
         }
