@@ -107,6 +107,26 @@ FORGED: dict[str, bytes] = {
     "keys missing": encoded({"ok": True}),
     "wrong types": encoded(payload(ok="yes", duration_ms=[1])),
     "ok with a crash of a 1 MB type": encoded(payload(ok=False, error={"type": "E" * 10**6})),
+    # the memory ledger (issue #18): its categories must sum to its total, pinned_bytes to the
+    # pinned storages' unused bytes
+    "memory categories not summing": encoded(
+        payload({"memory": {"total_bytes": 10**12, "by_category": {"tensors": 24}}})
+    ),
+    "a step's memory not summing": snap(
+        steps=[step(None, memory={"total_bytes": 1, "by_category": {"gradients": 10**9}})]
+    ),
+    "pinned_bytes not the pinned storages'": encoded(
+        payload(
+            {
+                "memory": {
+                    "total_bytes": 24,
+                    "by_category": {"tensors": 24},
+                    "pinned": [{"storage": "s0", "nbytes": 24, "used_bytes": 4, "names": [MARKUP]}],
+                    "pinned_bytes": 10**15,
+                }
+            }
+        )
+    ),
 }
 
 
