@@ -55,9 +55,9 @@ def lesson(
 
 
 def _all() -> list[Example]:
-    from app.examples import autograd, nn, tensors, tools
+    from app.examples import autograd, memory, nn, tensors, tools
 
-    return [*tensors.EXAMPLES, *autograd.EXAMPLES, *nn.EXAMPLES, *tools.EXAMPLES]
+    return [*tensors.EXAMPLES, *autograd.EXAMPLES, *nn.EXAMPLES, *tools.EXAMPLES, *memory.EXAMPLES]
 
 
 EXAMPLES: list[Example] = _all()

@@ -187,6 +187,14 @@ CHECKS = {
         and _t(r, "x").dtype == "torch.float32"
         and "255 (1, 9, 3) False" in r.stdout.text
     ),
+    # The memory lessons' numbers are checked in tests/web/test_memory_lessons.py.
+    "memory-view-pins": lambda r: _t(r, "first").nbytes == 4000 and not _same_storage(r, "row", "first"),
+    "memory-saved-for-backward": lambda r: _t(r, "x").grad is not None,
+    "memory-adam-state": lambda r: any(t.name.endswith("['exp_avg_sq']") for t in r.tensors),
+    "memory-zero-grad": lambda r: _t(r, "model.weight").grad is None,
+    "memory-cnn-calls": lambda r: (
+        [c.path for c in r.calls][:2] == ["model", "model.0"] and _t(r, "logits").shape == [2, 10]
+    ),
 }
 
 
