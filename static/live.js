@@ -77,7 +77,9 @@
     document.body.addEventListener("htmx:beforeRequest", e => {
       if (e.detail.elt !== app.form) return;
       const xhr = e.detail.xhr;
-      Object.assign(xhr, {tpLive: st.firing === "live", tpSeq: st.seq, tpCode: app.textarea.value});
+      const again = xhr.tpRetryOf;   // static/retry.js resending a dropped run: as live as it was
+      const tpLive = again ? again.tpLive === true : st.firing === "live";
+      Object.assign(xhr, {tpLive, tpSeq: st.seq, tpCode: app.textarea.value});
       st.firing = "run";   // the Run button's submit reaches htmx without fire(): an explicit run
       st.latestXhr = xhr;
       clearTimeout(st.busy);
