@@ -39,7 +39,11 @@ mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 
 free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# Running, and not a zombie: a killed replica's pid lingers until init reaps it.
+alive() {
+  local state
+  [ -s "$1" ] && state="$(ps -o stat= -p "$(cat "$1")" 2>/dev/null)" && [[ "$state" != Z* ]]
+}
 replica_port() { cat "$dir/replica-$1.port"; }
 replica_count() { find "$dir" -maxdepth 1 -name 'replica-*.port' | wc -l; }
 
