@@ -144,11 +144,14 @@ def confine(plan: ChildPlan, keep: tuple[int, int], zygote_pid: int) -> dict[str
 
 
 def seed_run(seed: int) -> None:
-    """Seed torch (and CUDA where present: manual_seed queues it without initialising CUDA),
-    numpy's global generator and Python's `random` with the run's seed. Called right before the
-    snippet, after the spare's prewarm and whatever the zygote's warm-up drew, so the same code
-    gives the same numbers on every run and every replica. Not pinned: time, os.urandom, uuid4,
-    secrets, and generators the snippet makes unseeded (np.random.default_rng())."""
+    """Seed torch, numpy's global generator and Python's `random` with the run's seed. Called
+    right before the snippet, after the spare's prewarm and whatever the zygote's warm-up drew,
+    so the same code gives the same numbers on every run and every replica. Not pinned: time,
+    os.urandom, uuid4, secrets, and generators the snippet makes unseeded (np.random.default_rng()).
+
+    What torch.manual_seed does, without its cost: it queues a lazy seed for CUDA, XPU and MPS,
+    each capturing the stack, present or not (0.35 ms a run here; this function takes 0.02 ms). CUDA
+    is seeded on builds that have it, queued until the snippet first initialises it."""
     import random
 
     import numpy
@@ -156,7 +159,9 @@ def seed_run(seed: int) -> None:
 
     random.seed(seed)
     numpy.random.seed(seed)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
+    if torch.version.cuda is not None or torch.version.hip is not None:
+        torch.cuda.manual_seed_all(seed)
 
 
 def child_main(plan: ChildPlan, job_r: int, res_w: int, zygote_pid: int) -> None:
