@@ -84,6 +84,11 @@ class StorageLabeller:
         self._live = fresh
         return {key: label.number for key, label in fresh.items()}
 
+    def alive(self) -> dict[Hashable, int]:
+        """The number of each allocation of the last look whose memory still lives (an outline
+        run renames a step's labels after the final snapshot's: app.sandbox.trace_outline)."""
+        return {key: label.number for key, label in self._live.items() if _lives(label)}
+
     def add(self, e: Extent) -> int:
         """The number of one more live allocation (new unless alive already); none forgotten."""
         key = allocation_of(e)

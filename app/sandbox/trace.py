@@ -21,7 +21,9 @@ Step (one dict each): {"index", "kind": "statement"|"iteration"|"caught"|"error"
 the previous step's state (null: unchanged), "note": str|null}. The state after step k is
 apply_state() folded over steps 0..k. With the option states=False only what changed is kept
 (app.inspector.changes: the same `changes`, storage ids being the stable keys; "storage_keys" {}
-and "state" null), several times cheaper; the run still ends with the full final snapshot.
+and "state" null), several times cheaper; the run still ends with the full final snapshot. With
+outline=True nothing is observed at a step ("changes" empty, "state" null: about a plain run's
+cost) but at step state_at (app.sandbox.trace_outline), and the final snapshot is a plain run's.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from app.sandbox.instrument import (
 )
 from app.sandbox.limits import TimeLimit
 from app.sandbox.trace_options import TraceOptions
+from app.sandbox.trace_outline import OneState
 
 # What trace=True means: the one set of defaults (app.sandbox.trace_options).
 DEFAULTS = TraceOptions()
@@ -103,9 +106,15 @@ class Tracer:
         # One labeller for the run: a storage keeps its id ("s3") in every step's state and in
         # the final snapshot for as long as its memory lives (app.inspector.labels).
         self._labeller = StorageLabeller()
-        self._observer = (
-            StepObserver(labeller=self._labeller) if opts.states else ChangeObserver(labeller=self._labeller)
-        )
+        self._observer: StepObserver | ChangeObserver | OneState
+        if opts.outline:  # nothing observed but around step state_at
+            self._observer = OneState(opts.state_at)
+        elif opts.states:
+            self._observer = StepObserver(labeller=self._labeller)
+        else:
+            self._observer = ChangeObserver(labeller=self._labeller)
+        self._encoded: Encoded | None = None  # what finish() gave (an outline run's state is renamed)
+        self._held: tuple[int, dict] | None = None  # an outline run's step with its state, unencoded
         self._body_flags: list[bool] = []
         self._prev: Any = None  # (snapshot, storage keys) of the latest step
         self._bytes = 0
@@ -201,6 +210,9 @@ class Tracer:
         if len(self.steps) >= self.steps_max:
             self._stop(f"steps_max={self.steps_max}")
             return
+        if isinstance(self._observer, OneState) and not self._observer.observes(len(self.steps)):
+            self._outline_append(site, kind, iteration, note)
+            return
         if budget.active():  # after the run: the runner's budget (and its alarm) is in force
             self._guarded_append(site, kind, iteration, note)
             return
@@ -239,8 +251,20 @@ class Tracer:
             budget.absorb(exc)
             self.warnings.append(f"step skipped: {type(exc).__name__}")
 
-    def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
-        changes, storage_keys, state = self._observe()
+    def _outline_append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
+        """A step that observes nothing: no timer to pause, no budget; the run's TimeLimit, which
+        may fire here as anywhere in the snippet, goes on to end the run."""
+        try:
+            self._append(site, kind, iteration, note, observe=False)
+        except TimeLimit:
+            raise
+        except BaseException as exc:  # MemoryError: as _guarded_append
+            self.warnings.append(f"step skipped: {type(exc).__name__}")
+
+    def _append(
+        self, site: Site, kind: str, iteration: int | None, note: str | None, observe: bool = True
+    ) -> None:
+        changes, storage_keys, state = self._observe() if observe else (_EMPTY_CHANGES, {}, None)
         step = {
             "index": len(self.steps),
             "kind": kind,
@@ -253,12 +277,15 @@ class Tracer:
             "note": note,
             "storage_keys": storage_keys,
             "state": state,
+            "memory": getattr(self._observer, "memory", None) if observe else None,  # ledger totals
         }
         text = wirejson.dumps(step, headroom_bytes=self.headroom_bytes)
         if self._bytes + len(text) > self.bytes_max:
             self._stop(f"bytes_max={self.bytes_max}")
             return
         self._bytes += len(text)
+        if isinstance(self._observer, OneState) and state is not None:
+            self._held = (len(self.steps), step)  # renamed after the final snapshot
         self.steps.append(text)
 
     def _observe(self) -> tuple[dict, dict, dict | None]:
@@ -266,6 +293,8 @@ class Tracer:
         namespace = self.namespace or {}  # set by start(); a step before it has nothing to see
         if isinstance(self._observer, ChangeObserver):
             return self._observer.observe_changes(namespace), {}, None
+        if isinstance(self._observer, OneState):
+            return self._observer.observe(namespace, len(self.steps))
         obs = self._observer.observe(namespace)
         if not obs.changed:
             return empty_changes(), obs.storage_keys, None
@@ -301,15 +330,28 @@ class Tracer:
                 self._record(site, "error", iteration=self._iteration(site))
         self.namespace = None
         self.warnings.extend(getattr(self._observer, "warnings", ()))
-        return {"steps": Encoded(self.steps), "steps_truncated": self.truncated}
+        self._encoded = Encoded(self.steps)
+        return {"steps": self._encoded, "steps_truncated": self.truncated}
 
     def snapshot(self, namespace: dict) -> dict:
         """The final snapshot, equal to app.inspector.snapshot() but reusing the steps' work, and
         with the steps' storage ids (the run's labeller) rather than discovery order."""
         observer = self._observer
+        if isinstance(observer, OneState):
+            return self._outline_snapshot(observer, namespace)
         if isinstance(observer, ChangeObserver):  # no step states to reuse: a fresh observer
             observer = StepObserver(self._observer.limits, labeller=self._labeller)
         return observer.observe(namespace, final=True).snapshot
+
+    def _outline_snapshot(self, observer: OneState, namespace: dict) -> dict:
+        """A plain run's final snapshot; the held step's storage ids renamed after it (until
+        then the step went as observed: ids of its own run, consistent within the step)."""
+        snap, rename = observer.final(namespace)
+        if self._held is not None and self._encoded is not None:
+            index, step = self._held
+            self._encoded[index] = wirejson.dumps(rename(step), headroom_bytes=self.headroom_bytes)
+            self._held = None
+        return snap
 
     def _failing_site(self, error: dict) -> Site | None:
         frames = [f for f in error.get("traceback", []) if f.get("function") == "<module>"]
@@ -326,6 +368,7 @@ class Tracer:
 
 
 EXCEPTION_TEXT_MAX_CHARS = 200
+_EMPTY_CHANGES = empty_changes()  # an outline step's: shared, encoded as it is, never changed
 
 
 def _exception_text(exc: BaseException) -> str:

@@ -1,0 +1,160 @@
+"""Outline runs (TraceOptions.outline): steps without changes or state, and one step's on demand.
+
+An outline run records the very steps of a traced run (app.sandbox.trace: same indexes, lines,
+iterations, kinds, notes, grad modes, stdout) but observes nothing at them: each step's
+`changes` is empty and its `state` null, so the run costs about what its plain run costs. The
+page asks for it first, then for the step a learner opens with `state_at=k`: that run observes
+the namespace twice, after step k-1 and after step k (OneState), and step k alone carries
+* `state`: the whole state after it, as a delta from the EMPTY state (app.inspector.diff
+  state_delta(None, ...)), so app.web.states.fold() over the steps gives it at index k;
+* `changes`: what changed since step k-1, in the light mode's form (app.inspector.changes:
+  storage ids are the stable keys, "m3"), diffed from the two snapshots;
+* `storage_keys`: {storage id in that state: key}, as the full-states mode gives them.
+
+Storage ids. A full-states run numbers memory in the order every step first saw it; an outline
+run saw nothing before step k-1, so its own numbers would mean other memory than the final
+snapshot's. The final snapshot of an outline run is a plain run's (labels from a fresh
+labeller: the same ids snapshot() gives), and step k's numbers are then renamed after it: memory
+still alive at the end takes its final id, memory gone by then a number the final snapshot does
+not use. So a storage has one id on the page whether it shows the end or step k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.inspector.diff import diff, empty_changes, state_delta
+from app.inspector.labels import StorageLabeller
+from app.inspector.limits import InspectLimits
+from app.inspector.observe import Observation, StepObserver
+
+_STORAGE_PREFIXES = ("s", "m")  # storage ids ("s3") and keys ("m3") carry one label number
+
+
+class OneState:
+    """The two observations of an outline run with state_at=`at` (None: no state at all), and
+    the final snapshot, after which step `at`'s storage ids are renamed (see the module)."""
+
+    def __init__(self, at: int | None, limits: InspectLimits | None = None) -> None:
+        self.at = at
+        self.limits = limits or InspectLimits()
+        self._labeller = StorageLabeller()  # the steps' labels, renamed after the final snapshot
+        self._observer = StepObserver(self.limits, labeller=self._labeller)
+        self._before: Observation | None = None
+        self.warnings: list[str] = []
+        self.memory: dict | None = None  # the ledger's totals after step `at`, for it to carry
+
+    def observes(self, index: int) -> bool:
+        """Whether the step of this index is observed at all (the others cost nothing)."""
+        return self.at is not None and self.at - 1 <= index <= self.at
+
+    def observe(self, namespace: dict, index: int) -> tuple[dict, dict, dict | None]:
+        """(changes, storage keys, state) of the step of this index (observes() was true)."""
+        obs = self._observer.observe(namespace)  # the one call site where a step is observed
+        if index != self.at:  # the step before: its snapshot is what step `at` is compared with
+            self._before, self.memory = obs, None
+            return empty_changes(), {}, None
+        self.memory = self._observer.memory
+        before, keys_before = (
+            (self._before.snapshot, self._before.storage_keys) if self._before else (None, {})
+        )
+        changes = diff(
+            before, obs.snapshot, storage_keys_before=keys_before, storage_keys_after=obs.storage_keys
+        )
+        self._before = None
+        return (
+            keyed(changes, keys_before, obs.storage_keys),
+            dict(obs.storage_keys),
+            state_delta(None, obs.snapshot),
+        )
+
+    def final(self, namespace: dict) -> tuple[dict, Callable[[dict], dict]]:
+        """(the final snapshot, a plain run's; the renaming of step `at`'s storage ids)."""
+        labeller = StorageLabeller()
+        snap = StepObserver(self.limits, labeller=labeller).observe(namespace, final=True).snapshot
+        ends = labeller.alive()
+        numbers = {n: ends[key] for key, n in self._labeller.alive().items() if key in ends}
+        return snap, Renaming(numbers, first_free=max(ends.values(), default=-1) + 1).step
+
+
+def keyed(changes: dict, keys_before: dict[str, str], keys_after: dict[str, str]) -> dict:
+    """diff's changes with the snapshots' storage ids replaced by their keys, as the light mode
+    (app.inspector.changes) gives them: tests/sandbox/test_trace_light.py checks the two agree."""
+    out = dict(changes)
+    for section in ("tensors", "arrays"):
+        part = changes[section]
+        out[section] = dict(part, changed=[_keyed_entry(e, keys_before, keys_after) for e in part["changed"]])
+    storages = changes["storages"]
+    out["storages"] = {
+        "added": [keys_after[s] for s in storages["added"]],
+        "freed": [dict(f, id=keys_before[f["id"]]) for f in storages["freed"]],
+    }
+    return out
+
+
+def _keyed_entry(entry: dict, keys_before: dict[str, str], keys_after: dict[str, str]) -> dict:
+    if "storage" not in entry["fields"]:
+        return entry
+    old, new = entry["fields"]["storage"]
+    return dict(entry, fields=dict(entry["fields"], storage=[keys_before.get(old), keys_after.get(new)]))
+
+
+class Renaming:
+    """Label numbers of the steps' labeller -> the final snapshot's; a number with no final
+    counterpart gets the next one the final snapshot does not use, in the order met."""
+
+    def __init__(self, numbers: dict[int, int], first_free: int) -> None:
+        self._numbers = dict(numbers)
+        self._next = first_free
+
+    def label(self, text: Any) -> Any:
+        """ "s3" / "m3" renamed; anything else (None) as it is."""
+        if not (isinstance(text, str) and text[:1] in _STORAGE_PREFIXES and text[1:].isdigit()):
+            return text
+        number = int(text[1:])
+        if number not in self._numbers:
+            self._numbers[number], self._next = self._next, self._next + 1
+        return f"{text[0]}{self._numbers[number]}"
+
+    def step(self, step: dict) -> dict:
+        """The step with every storage id and key renamed: in its state, its storage keys and
+        its changes."""
+        rn = self.label
+        out = dict(step, storage_keys={rn(s): rn(k) for s, k in step["storage_keys"].items()})
+        state = step["state"]
+        if state is not None:
+            state = dict(state)
+            for section in ("tensors", "arrays"):
+                state[section] = dict(state[section], set=[_placed(e, rn) for e in state[section]["set"]])
+            storages = state["storages"]
+            state["storages"] = {
+                "keys": None if storages["keys"] is None else [rn(s) for s in storages["keys"]],
+                "set": [dict(s, id=rn(s["id"])) for s in storages["set"]],
+            }
+            out["state"] = state
+        out["changes"] = _renamed_changes(step["changes"], rn)
+        return out
+
+
+def _placed(entry: dict, rn: Callable[[Any], Any]) -> dict:
+    return dict(entry, storage=rn(entry["storage"])) if "storage" in entry else entry
+
+
+def _renamed_changes(changes: dict, rn: Callable[[Any], Any]) -> dict:
+    out = dict(changes)
+    for section in ("tensors", "arrays"):
+        part = changes[section]
+        changed = [
+            dict(e, fields=dict(e["fields"], storage=[rn(v) for v in e["fields"]["storage"]]))
+            if "storage" in e["fields"]
+            else e
+            for e in part["changed"]
+        ]
+        out[section] = dict(part, changed=changed)
+    storages = changes["storages"]
+    out["storages"] = {
+        "added": [rn(k) for k in storages["added"]],
+        "freed": [dict(f, id=rn(f["id"])) for f in storages["freed"]],
+    }
+    return out

@@ -1,0 +1,195 @@
+"""Outline runs (trace {"outline": true}, app.sandbox.trace_outline): the very steps of a traced
+run with nothing observed at them, a plain run's final snapshot, and with state_at=k the one
+step k carrying the state the full-states run folds to at k and the light mode's changes."""
+
+from __future__ import annotations
+
+import json
+import random
+import textwrap
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from app.convert import _flatten
+from app.examples import EXAMPLES
+from app.sandbox import trace
+from app.sandbox.limits import SandboxLimits, TimeLimit
+from app.sandbox.runner import run_snippet
+from app.schemas import RunResponse
+from app.web.states import State, fold
+from bench.trace_overhead import TRAINING_LOOP
+
+LIMITS = SandboxLimits(exec_timeout_s=30.0)
+LESSONS = {e.id: textwrap.dedent(e.code) for e in EXAMPLES}
+CASES = {**LESSONS, "training-loop": TRAINING_LOOP}
+STEP_FIELDS = ("index", "kind", "start_line", "end_line", "iteration", "grad_mode", "stdout", "note")
+TIMING = ("duration_ms",)
+
+
+def run(code: str, trace) -> dict:
+    """One in-process run, seeded alike each time: two runs of a lesson that draws random numbers
+    must show the same values to be compared."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
+    return json.loads(run_snippet(code, LIMITS, trace=trace))
+
+
+def steps_of(payload: dict) -> list:
+    return RunResponse.model_validate(_flatten(payload)).steps
+
+
+def canonical_state(state: State) -> dict:
+    """A folded state, dumped, with storage ids renamed s0, s1, ... in the order of its storages:
+    two runs number memory each in its own way (see app.sandbox.trace_outline)."""
+    names = {s.id: f"s{i}" for i, s in enumerate(state.storages)}
+    out: dict[str, Any] = {}
+    for section in ("tensors", "arrays", "storages", "modules"):
+        out[section] = [e.model_dump() for e in getattr(state, section)]
+    for entry in out["tensors"] + out["arrays"]:
+        entry["storage"] = names.get(entry["storage"], entry["storage"])
+    for entry in out["storages"]:
+        entry["id"] = names[entry["id"]]
+    out["graph"], out["truncated"] = state.graph.model_dump(), state.truncated
+    return out
+
+
+def canonical_changes(changes: dict) -> dict:
+    """Light changes with storage keys renamed k0, k1, ... in the order they are met."""
+    names: dict[str, str] = {}
+
+    def rn(key):
+        return None if key is None else names.setdefault(key, f"k{len(names)}")
+
+    out = json.loads(json.dumps(changes))
+    out["storages"]["added"] = [rn(k) for k in out["storages"]["added"]]
+    for freed in out["storages"]["freed"]:
+        freed["id"] = rn(freed["id"])
+    for section in ("tensors", "arrays"):
+        for entry in out[section]["changed"]:
+            if "storage" in entry["fields"]:
+                entry["fields"]["storage"] = [rn(k) for k in entry["fields"]["storage"]]
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_outline_steps_are_the_full_runs_steps_with_nothing_observed(case):
+    full = run(CASES[case], {"states": True})
+    outline = run(CASES[case], {"outline": True})
+    assert [{k: s[k] for k in STEP_FIELDS} for s in outline["steps"]] == [
+        {k: s[k] for k in STEP_FIELDS} for s in full["steps"]
+    ]
+    assert outline["steps_truncated"] == full["steps_truncated"]
+    assert all(s["state"] is None and s["storage_keys"] == {} for s in outline["steps"])
+    assert all(s["changes"]["empty"] for s in outline["steps"])
+    assert outline["warnings"] == full["warnings"]
+
+
+def _picks() -> list[tuple[str, int]]:
+    """(case, k): first, middle and last steps of a few lessons; an error step, a caught step,
+    loop iterations' steps."""
+    picks = []
+    for case, count in (("numpy-sharing", 8), ("state-dict", 14), ("train-step", 13)):
+        picks += [(case, 0), (case, count // 2), (case, count - 1)]
+    picks += [("view-non-contiguous", 4), ("stale-saved", 4)]  # their last steps are "error"
+    picks += [("detach-vs-data", k) for k in range(11)]  # one of them "caught"
+    picks += [("grad-accumulation", k) for k in (3, 5, 9, 10, 12)]  # 5, 9, 10: iterations
+    picks += [("training-loop", k) for k in (0, 8, 14, 20, 30, 40)]  # 14, 30: iterations
+    return picks
+
+
+@pytest.mark.parametrize(("case", "k"), _picks())
+def test_one_steps_state_is_the_full_runs_state_at_that_step(case, k):
+    code = CASES[case]
+    full_steps = steps_of(run(code, {"states": True}))
+    light = run(code, {"states": False})
+    payload = run(code, {"outline": True, "state_at": k})
+    steps = steps_of(payload)
+    assert len(steps) == len(full_steps) > k
+    assert [s.index for s in steps if s.state is not None] == [k]
+    assert canonical_state(fold(steps)[k]) == canonical_state(fold(full_steps)[k])
+    raw = payload["steps"][k]
+    assert canonical_changes(raw["changes"]) == canonical_changes(light["steps"][k]["changes"])
+    # Its storage keys name its state's storages, as the full run's do.
+    assert sorted(raw["storage_keys"]) == sorted(s.id for s in fold(steps)[k].storages)
+    assert all(key == "m" + sid[1:] for sid, key in raw["storage_keys"].items())
+
+
+def test_the_kinds_picked_are_there():
+    """The picks above cover an error step, a caught step and loop iterations (a lesson's edit
+    must not quietly drop one of them from the test)."""
+    kinds = {(case, run(CASES[case], {"outline": True})["steps"][k]["kind"]) for case, k in _picks()}
+    assert {"error", "caught", "iteration"} <= {kind for _, kind in kinds}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_an_outline_run_ends_with_a_plain_runs_snapshot(case):
+    plain = run(CASES[case], None)
+    for options in ({"outline": True}, {"outline": True, "state_at": 2}):
+        assert comparable(run(CASES[case], options)) == comparable(plain)
+
+
+def comparable(payload: dict) -> dict:
+    """A payload without its steps, its timing and its module calls: a traced run names the step
+    of each call, so calls a plain run folds into one (count 2) stay apart (app.inspector.calls)."""
+    out = {k: v for k, v in payload.items() if k not in ("steps", "steps_truncated", *TIMING)}
+    if out["snapshot"] is not None:
+        out["snapshot"] = {k: v for k, v in out["snapshot"].items() if k != "calls"}
+    return out
+
+
+STORAGE_IDS = """\
+import torch
+a = torch.ones(3)
+b = torch.zeros(2)
+c = a[1:]
+del a, c
+d = torch.ones(4)
+"""
+
+
+def test_a_steps_storage_ids_are_the_final_snapshots():
+    """Regression: step k was labelled from its own first look (a -> s0, b -> s1) while the final
+    snapshot, a plain run's, names b s0: the page showed two ids for b's memory and one id for
+    two memories. Memory alive at the end takes its final id; memory gone, an id the end has not."""
+    payload = run(STORAGE_IDS, {"outline": True, "state_at": 3})
+    final = {s["members"][0]["name"]: s["id"] for s in payload["snapshot"]["storages"]}
+    state = fold(steps_of(payload))[3]
+    at_step = {t.name: t.storage for t in state.tensors}
+    assert at_step["b"] == final["b"]
+    assert at_step["a"] not in final.values()
+    assert at_step["c"] == at_step["a"]
+    assert payload["steps"][3]["storage_keys"] == {
+        final["b"]: "m" + final["b"][1:],
+        at_step["a"]: "m" + at_step["a"][1:],
+    }
+    # The next step frees a's memory: its changes name it by the same renamed key.
+    freed = run(STORAGE_IDS, {"outline": True, "state_at": 4})["steps"][4]["changes"]["storages"]["freed"]
+    assert freed == [{"id": "m" + at_step["a"][1:], "members": ["a", "c"]}]
+
+
+def test_state_at_past_the_last_step_gives_a_plain_outline():
+    payload = run(STORAGE_IDS, {"outline": True, "state_at": 99})
+    assert len(payload["steps"]) == 6 and all(s["state"] is None for s in payload["steps"])
+    assert not payload["warnings"]
+
+
+def test_a_time_limit_in_an_outline_step_still_ends_the_run(monkeypatch):
+    """The outline's steps pause no timer, so the run's TimeLimit may fire inside one: it must end
+    the run as it would anywhere in the snippet, not be swallowed as a skipped step (the soft
+    timer fires once: the snippet would then run on to the worker's hard kill)."""
+    seen, fired = trace.Tracer._new_stdout, list[bool]()
+
+    def fire_at_the_third(self):
+        if len(self.steps) == 2 and not fired:
+            fired.append(True)
+            raise TimeLimit("exceeded exec_timeout_s=5")
+        return seen(self)
+
+    monkeypatch.setattr(trace.Tracer, "_new_stdout", fire_at_the_third)
+    payload = run("x = 1\ny = 2\nz = 3\nw = 4\n", {"outline": True})
+    assert payload["error"]["type"] == "TimeLimit" and payload["error"]["line"] == 3
+    assert len(payload["steps"]) == 3 and payload["steps"][2]["kind"] == "error"
