@@ -102,7 +102,6 @@ healthy_count() {
 start() {
   if alive "$dir/nginx.pid"; then echo "replicas.sh: already running in $dir (stop first)" >&2; exit 1; fi
   rm -f "$dir"/replica-*.port "$dir"/upstream.conf "$dir"/healthcheck.json
-  mkdir -p "$dir/tmp"
   [ "$port" = 0 ] && port="$(free_port)"
   local i waited=0
   for ((i = 0; i < replicas; i++)); do free_port >"$dir/replica-$i.port"; start_replica "$i"; done

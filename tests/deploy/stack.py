@@ -13,22 +13,37 @@ A replica's ``addr`` is what nginx's ``X-Upstream`` header and ``$upstream_addr`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "replicas.sh"
 START_TIMEOUT_S = 240.0  # three torch imports on two busy cores, with room to spare
+
+
+def load_healthcheck() -> ModuleType:
+    """deploy/healthcheck.py as a module (deploy/ is no package: the file runs standalone)."""
+    spec = importlib.util.spec_from_file_location("deploy_healthcheck", ROOT / "deploy" / "healthcheck.py")
+    assert spec and spec.loader
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+        spec.loader.exec_module(module)
+    return module
 
 
 class AccessEntry(NamedTuple):
