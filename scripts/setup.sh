@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-}"          # "test" adds the test dependencies
 apt_packages=(graphviz libseccomp2)  # libseccomp2: the sandbox's seccomp filter (pyseccomp)
-[ "$extras" = "test" ] && apt_packages+=(chromium)
+# chromium: the browser tests; nginx: the balancer in front of replicas (deploy/replicas.sh)
+[ "$extras" = "test" ] && apt_packages+=(chromium nginx)
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
