@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from html import unescape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,14 +57,11 @@ def in_process(f: Forged) -> dict:
     resp = response(f)
     assert resp.ok, f"{f.name} was refused: {resp.error.message}"
     cache = RunCache(1 << 30, 3600)
-    token = cache.reserve(resp)
-    run = timed(lambda: drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, token)))
-    keep = timed(cache.keep, token, "c", resp)
+    run = timed(lambda: drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None)))
+    keep = timed(cache.put, "k", resp)
     out = {"render_cpu_s": run[0], "render_wall_s": run[1], "keep_cpu_s": keep[0]}
     if resp.steps:  # the first step (adds everything) and the middle one; the slower
-        step = max(
-            timed(drawing.step_html, resp, cache, token, "c", k, None) for k in (0, len(resp.steps) // 2)
-        )
+        step = max(timed(drawing.step_html, resp, "c", k, None) for k in (0, len(resp.steps) // 2))
         out |= {"step_cpu_s": step[0], "step_wall_s": step[1]}
     return out
 
@@ -157,11 +155,11 @@ def one_round(server: Server, names: list[str], r: int) -> None:
     for name in names:
         code = f"{name}:{r}"
         html = server.client.post("/fragments/run", data={"code": code}).text
-        token = re.search(r'data-run="([^"]*)"', html)
-        run = token.group(1) if token else ""
+        layout = re.search(r'data-layout="([^"]*)"', html)
         for step in ("0", "7", "99999"):
-            server.client.post("/fragments/step", data={"code": code, "run": run, "step": step})
-        server.client.post("/fragments/diagram", data={"run": run, "t": "1"})
+            server.client.post("/fragments/step", data={"code": code, "step": step})
+        if layout:
+            server.client.post("/fragments/diagram", data={"t": "1", "layout": unescape(layout.group(1))})
         server.client.post("/api/run", json={"code": code, "trace": True, "step_states": True})
 
 
@@ -183,12 +181,11 @@ def main() -> None:
             code = f"{f.name}:health"
             run = health_during(server, "/fragments/run", {"code": code})
             print(f"server, {f.name}: " + run.line("/fragments/run"))
-            token = re.search(r'data-run="([^"]*)"', run.html)
-            if token and token.group(1) and not re.search(r'data-count="0"', run.html):
-                step = health_during(
-                    server, "/fragments/step", {"code": code, "run": token.group(1), "step": "0"}
-                )
-                print(f"server, {f.name}: " + step.line("/fragments/step (cached run)"))
+            if re.search(r'data-count="[1-9]', run.html):
+                step = health_during(server, "/fragments/step", {"code": code, "step": "0"})
+                print(f"server, {f.name}: " + step.line("/fragments/step (run again)"))
+                step = health_during(server, "/fragments/step", {"code": code, "step": "0"})
+                print(f"server, {f.name}: " + step.line("/fragments/step (kept run)"))
         idle = server.status("VmRSS")
         for r in range(args.rounds):
             one_round(server, [f.name for f in payloads], r)

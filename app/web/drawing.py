@@ -7,16 +7,17 @@ pieces when done (app.encode_pieces.dismantle): a big result dropped in one go h
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from fastapi import HTTPException
 from jinja2 import Environment, FileSystemLoader
 
 from app.encode_pieces import dismantle
-from app.schemas import RunResponse
-from app.web import budget, timeline, view_model
+from app.schemas import ArrayInfo, RunResponse, TensorInfo
+from app.web import budget, layouts, timeline, view_model
 from app.web.explain_limits import LIMIT_TYPES
 from app.web.run_cache import RunCache
 from app.web.shapes import shape_text
@@ -58,91 +59,70 @@ def owning(box: list, fn: Callable, *args):
         dismantle(box)
 
 
-def panels(resp: RunResponse, code: str, focus: str | None, token: str | None) -> dict:
-    """The panels' and the timeline's context of a run the page will show."""
-    return {
-        "view": view_model.build(resp, code, focus),
-        "notice": None,
-        "status": 200,
-        "timeline": timeline.build(resp, token),
-        "run": token,
-    }
+def panels(resp: RunResponse, code: str, focus: str | None) -> dict:
+    """The panels' and the timeline's context of a run the page will show (an outline run: its
+    timeline has the steps' places, and no step's changes)."""
+    return _context(view_model.build(resp, code, focus), timeline.build(resp, described=False))
 
 
-def drawn_and_kept(
-    cache: RunCache,
-    resp: RunResponse,
-    code: str,
-    name: str,
-    context_of: Callable[[str], dict],
-    token: str | None = None,
-) -> str:
-    """Template `name` for a run, drawn with the run's token (`token`: it is cached already);
-    the run is kept after the drawing: encoding it is no drawing time, and a run whose drawing
-    ran out of time is not shown, so not kept."""
-    kept = token
-    token = token or cache.reserve(resp) or ""
-    html = draw(name, context_of(token))
-    if not kept and token:
-        cache.keep(token, code, resp)
-    return html
+def _context(view: view_model.PageView, tl: timeline.Timeline | None) -> dict:
+    return {"view": view, "notice": None, "status": 200, "timeline": tl, "layouts": diagram_layouts(view)}
 
 
-def page_html(resp: RunResponse, cache: RunCache, shell: dict) -> str:
-    code = shell["code"]
-    return drawn_and_kept(
-        cache, resp, code, "page.html", lambda token: {**shell, **panels(resp, code, None, token)}
-    )
+def diagram_layouts(view: view_model.PageView) -> dict[int, str]:
+    """Each lazy diagram's layout (app.web.layouts), which its placeholder carries: the page
+    posts it back to have it drawn, on whichever replica answers."""
+    resp = view.resp
+    nbytes: dict[str | None, int] = {s.id: s.nbytes for s in resp.storages}
+    entries: list[TensorInfo | ArrayInfo] = [
+        *resp.tensors[: view_model.TENSOR_ROWS_MAX],
+        *resp.arrays[: view_model.ARRAY_ROWS_MAX],
+    ]
+    out = {}
+    for d in view.diagrams:
+        if d.lazy and d.idx < len(entries):
+            budget.check()
+            entry = entries[d.idx]
+            out[d.idx] = layouts.encode(layouts.of_entry(entry, nbytes.get(entry.storage)))
+    return out
 
 
-def run_html(resp: RunResponse, cache: RunCache, code: str, focus: str | None) -> str:
-    return drawn_and_kept(
-        cache, resp, code, "_run_fragment.html", lambda token: panels(resp, code, focus, token)
-    )
+def page_html(resp: RunResponse, shell: dict) -> str:
+    return draw("page.html", {**shell, **panels(resp, shell["code"], None)})
+
+
+def run_html(resp: RunResponse, code: str, focus: str | None) -> str:
+    return draw("_run_fragment.html", panels(resp, code, focus))
+
+
+class Keep(NamedTuple):
+    """Where a step's run is kept once drawn (app.web.run_cache), or nothing to keep."""
+
+    cache: RunCache
+    key: str
 
 
 def step_html(
-    resp: RunResponse, cache: RunCache, token: str | None, code: str, step: int, focus: str | None
+    resp: RunResponse, code: str, step: int, focus: str | None, keep: Keep | None = None
 ) -> str | Refused:
-    if not resp.steps:  # e.g. after a restart, the code now times out before its first step
+    """The panels after step `step` and that step's change lines, from a run that carries that
+    step's state (outline with state_at=step, or every step's). Kept in `keep` after drawing:
+    encoding it is no drawing time, and a run whose drawing ran out of time is not kept."""
+    if not resp.steps:  # e.g. the code now times out before its first step
         what = f"it ended with {resp.error.type}" if resp.error else "it ran no statement"
         return Refused(f"this code has no steps to show: {what}")
-
-    def context(token: str) -> dict:
-        tl = timeline.build(resp, token, step)
-        assert tl is not None  # resp.steps is not empty (returned above)
-        view = view_model.build(timeline.state_at(resp, tl.current), code, focus)
-        return {"view": view, "notice": None, "status": 200, "timeline": tl, "step": tl.current, "run": token}
-
-    return drawn_and_kept(cache, resp, code, "_step_fragment.html", context, token)
-
-
-def cached_step_html(
-    cache: RunCache, token: str, code: str, step: int, focus: str | None
-) -> str | Refused | None:
-    """step_html of the cached run `token` of `code`; None when it is not cached."""
-    resp = cache.get(token, code)
-    if resp is None:
-        return None
-    box = [resp]
-    del resp
-    return owning(box, step_html, cache, token, code, step, focus)
+    if step >= len(resp.steps):  # an old page, or code whose steps depend on the clock
+        return Refused(f"this code ran {len(resp.steps)} steps this time; there is no step {step + 1}")
+    view = view_model.build(timeline.state_at(resp, step), code, focus)
+    context = _context(view, timeline.build(resp, step, described=True))
+    html = draw("_step_fragment.html", {**context, "step": step})
+    if keep is not None:
+        keep.cache.put(keep.key, resp)
+    return html
 
 
-def diagram_html(cache: RunCache, token: str, step: int | None, t: int | None) -> str | None:
-    """The stride diagram of row `t` of the cached run `token` after step `step` (None: its
-    final state); None when there is no such row."""
-    # By token alone: the diagram belongs to the panels on screen, whatever the editor holds now.
-    resp = cache.get(token, None)
-    if resp is None:
-        raise HTTPException(404, "that run is no longer cached; run it again")
-    box = [resp]
-    del resp
-    return owning(box, _diagram, step, t)
-
-
-def _diagram(resp: RunResponse, step: int | None, t: int | None) -> str | None:
-    if step is not None and resp.steps:
-        resp = timeline.state_at(resp, step)
-    d = view_model.diagram_at(resp, -1 if t is None else t)
-    return None if d is None else draw("_diagram.html", {"d": d, "hidden": False})
+def diagram_html(layout: layouts.Layout, t: int) -> str:
+    """The stride diagram of row `t` from the layout the page sent (app.web.layouts)."""
+    d = view_model.diagram_at(layouts.as_run(layout), 0)
+    assert d is not None  # the one-row run has row 0
+    return draw("_diagram.html", {"d": dataclasses.replace(d, idx=t), "hidden": False})

@@ -41,6 +41,8 @@ PAGE_FIELDS: dict[str, Field] = {
     "run": Field(64, TOKEN, "a run token (letters, digits, - and _)"),
     "step": Field(5, DIGITS, "a step number (up to 5 ASCII digits)"),
     "t": Field(5, DIGITS, "a tensor row number (up to 5 ASCII digits)"),
+    # A lazy stride diagram's layout (app.web.layouts parses it; LAYOUT_CHARS_MAX there).
+    "layout": Field(16 * 1024),
 }
 
 

@@ -1,7 +1,12 @@
 """HTML routes. ``GET /`` renders the whole page, which includes ``_panels.html`` - the very
 partial that ``POST /fragments/run`` returns for htmx to swap in. Both come from the same
 ``RunResponse`` that ``POST /api/run`` returns as JSON. The routes await the run and hand it to a
-thread (app.web.drawing), which draws it under the render budget and frees it."""
+thread (app.web.drawing), which draws it under the render budget and frees it.
+
+No route needs what an earlier request left in this process: the page's run is an outline, a
+step is the code run again with that step's state (kept by content in app.web.run_cache, which
+only saves the re-run), and a lazy diagram is drawn from the layout its placeholder sent
+(app.web.layouts). So any replica behind a balancer answers any request alike."""
 
 from __future__ import annotations
 
@@ -20,9 +25,10 @@ from app.convert import paused_gc
 from app.examples import DEFAULT_EXAMPLE, EXAMPLES, by_id
 from app.sandbox.instrument import FILENAME, PRECOMPILE_MAX_BYTES, PRECOMPILE_MAX_STATEMENTS
 from app.schemas import RunResponse
-from app.web import budget, drawing, explain_limits, forms
+from app.web import budget, drawing, explain_limits, forms, layouts
 from app.web.drawing import Refused
-from app.web.run_cache import RunCache
+from app.web.run_cache import RunCache, content_key, settings_context
+from app.web.service import trace_wire
 
 T = TypeVar("T")
 
@@ -38,21 +44,33 @@ _BY_DEFAULT = next(e for e in EXAMPLES if e.id == DEFAULT_EXAMPLE)
 
 
 def runs(request: Request) -> RunCache:
-    """This app's cache of runs a page may ask about again, sized by its settings."""
+    """This app's cache of step runs, sized by its settings (a budget of 0 keeps none)."""
     state = request.app.state
     if getattr(state, "runs", None) is None:
         settings = state.settings
         state.runs = RunCache(settings.run_cache_max_bytes, settings.run_cache_idle_s)
+        state.runs_context = settings_context(settings)
     return state.runs
 
 
-async def _run(request: Request, code: str, gc_hold: ExitStack) -> list[RunResponse] | Refused:
-    """Run the code, stepped (the page has a timeline, which shows any step's panels at once:
-    it needs every step's state); a busy or unavailable pool is refused with a notice. The run
-    comes in a one-item list, for app.web.drawing to take; the GC stays paused until `gc_hold`
-    closes, after the drawing freed it (RunService.run)."""
+def step_key(request: Request, code: str, step: int) -> str:
+    """The content key of the run that opens step `step` of `code` (app.web.run_cache)."""
+    runs(request)
+    wire = trace_wire(request.app.state.settings, True, outline=True, state_at=step)
+    return content_key(code, wire, request.app.state.runs_context)
+
+
+async def _run(
+    request: Request, code: str, gc_hold: ExitStack, state_at: int | None = None
+) -> list[RunResponse] | Refused:
+    """Run the code, stepped in outline (the timeline's places; a page pays about a plain run),
+    with step `state_at`'s changes and state when given (a step the page opens); a busy or
+    unavailable pool is refused with a notice. The run comes in a one-item list, for
+    app.web.drawing to take; the GC stays paused until `gc_hold` closes, after the drawing
+    freed it (RunService.run)."""
+    service = request.app.state.service
     try:
-        return [await request.app.state.service.run(code, trace=True, states=True, gc_hold=gc_hold)]
+        return [await service.run(code, trace=True, outline=True, state_at=state_at, gc_hold=gc_hold)]
     except HTTPException as exc:
         return Refused(str(exc.detail), exc.status_code)
 
@@ -157,9 +175,7 @@ async def _page_drawn(
     refused = ran if isinstance(ran, Refused) else None
     if refused is None:
         try:
-            return HTMLResponse(
-                await _off_loop(request, drawing.owning, ran, drawing.page_html, runs(request), shell)
-            )
+            return HTMLResponse(await _off_loop(request, drawing.owning, ran, drawing.page_html, shell))
         except budget.TooBig:
             refused = Refused(TOO_BIG)
     context = {"view": None, "notice": refused.notice, "status": refused.status, "timeline": None}
@@ -180,27 +196,27 @@ async def run_fragment(request: Request):
         ran = await _run(request, code, gc_hold)
         if isinstance(ran, Refused):
             return _notice(ran)
-        return _drawn(await _drawing(request, drawing.run_html, ran, runs(request), code, form.get("focus")))
+        return _drawn(await _drawing(request, drawing.run_html, ran, code, form.get("focus")))
 
 
 @router.post("/fragments/step", response_class=HTMLResponse)
 async def step_fragment(request: Request):
-    """The panels as they were after one step of a run the page showed (the timeline's slider)."""
+    """The panels as they were after one step of the code (the timeline's slider), and what that
+    step changed: the code run again with that step's state, unless a run of the same content
+    is kept here (a hit and a re-run draw the same: runs are seeded)."""
     form = await _form(request)
-    code, token = form.get("code", ""), form.get("run", "")
+    code = form.get("code", "")
     step, focus = _index(form.get("step")) or 0, form.get("focus")
-    cache = runs(request)
-    try:
-        out = await _off_loop(request, drawing.cached_step_html, cache, token, code, step, focus)
-    except budget.TooBig:
-        out = Refused(TOO_BIG)
-    if out is None:  # evicted, never kept, or from before a restart: run it again
-        with ExitStack() as gc_hold:
-            ran = await _run(request, code, gc_hold)
-            if isinstance(ran, Refused):
-                return _notice(ran)
-            out = await _drawing(request, drawing.step_html, ran, cache, None, code, step, focus)
-    return _drawn(out)
+    cache, key = runs(request), step_key(request, code, step)
+    kept = await asyncio.to_thread(cache.get, key)  # parsed in a thread, as a worker's answer is
+    if kept is not None:
+        return _drawn(await _drawing(request, drawing.step_html, [kept], code, step, focus))
+    with ExitStack() as gc_hold:
+        ran = await _run(request, code, gc_hold, state_at=step)
+        if isinstance(ran, Refused):
+            return _notice(ran)
+        keep = drawing.Keep(cache, key)
+        return _drawn(await _drawing(request, drawing.step_html, ran, code, step, focus, keep))
 
 
 async def _drawing(request: Request, fn: Callable, box: list, *args) -> str | Refused:
@@ -217,23 +233,21 @@ def _drawn(out: str | Refused) -> HTMLResponse:
 
 @router.post("/fragments/diagram", response_class=HTMLResponse)
 async def diagram_fragment(request: Request):
-    """The stride diagram of one tensor (row `t`) of a run the page shows, after step `step`
-    (empty: the run's final state), drawn when the page focuses it."""
+    """The stride diagram of one tensor (row `t`), drawn when the page focuses it, from the
+    `layout` its placeholder carries (app.web.layouts): no run and nothing kept is needed, so
+    any replica draws it. A layout that is not one is a 422 that says why."""
     form = await _form(request)
+    t = _index(form.get("t"))
+    if t is None:
+        raise HTTPException(422, "field 't' (the tensor's row number) is required")
     try:
-        html = await _off_loop(
-            request,
-            drawing.diagram_html,
-            runs(request),
-            form.get("run", ""),
-            _index(form.get("step")),
-            _index(form.get("t")),
-        )
+        layout = layouts.parse(form.get("layout", ""))
+    except layouts.LayoutError as exc:
+        raise HTTPException(422, str(exc)) from None
+    try:
+        return HTMLResponse(await _off_loop(request, drawing.diagram_html, layout, t))
     except budget.TooBig:
         return _notice(Refused(TOO_BIG))
-    if html is None:
-        raise HTTPException(404, f"no tensor row {form.get('t', '')[:20]!r} in that run")
-    return HTMLResponse(html)
 
 
 async def _form_code(request: Request) -> str:

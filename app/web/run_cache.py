@@ -1,23 +1,31 @@
-"""The runs a page may still ask about (its timeline's steps, its tensors' diagrams on demand),
-by token, bounded in bytes.
+"""Runs kept by what they ran, not by who asked: an optional speed-up for the steps a page opens
+again (a slider moved back and forth), never needed for a right answer.
+
+The key is a hash of everything that changes a run's answer (content_key: the code, the trace
+options sent to the worker - the step asked for among them - and the server's settings, its
+limits and seed included), so any replica computes the same key for the same request, and a
+miss only means running the code again: runs are reproducible (seeded per run), so the re-run
+draws what the first run drew. No route hands out a key or a token the page must carry back.
 
 A run is kept as its JSON, not as objects: the bytes are what the budget counts (a parsed result
 took ten times its JSON in Python objects here, so a count of entries or an estimate bounds
-nothing), and a page's next request parses it again in a thread, in pieces above 1 MiB as a
-worker's result is (app.encode_pieces, app.sandbox.json_pieces, app.validate_pieces), so that
-other threads run meanwhile: parsed in one call, a 9 MiB run held the GIL ~0.13 s. A run
-nothing can ask about (no steps, at most one tensor) is not kept, a run bigger than the whole
-budget is not kept, and a run nobody asked about for `idle_s` is dropped.
+nothing), and a hit parses it again in a thread, in pieces above 1 MiB as a worker's result is
+(app.encode_pieces, app.sandbox.json_pieces, app.validate_pieces), so that other threads run
+meanwhile: parsed in one call, a 9 MiB run held the GIL ~0.13 s. A run bigger than the whole
+budget is not kept (a budget of 0 keeps nothing), and a run nobody asked about for `idle_s` is
+dropped.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
+import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,18 +36,30 @@ from app.sandbox.json_pieces import WHOLE_BYTES_MAX
 from app.schemas import RunResponse
 from app.validate_pieces import Invalid, validate_run
 
-ENTRY_OVERHEAD_BYTES = 256  # token, record and dict slot, counted with each entry
+ENTRY_OVERHEAD_BYTES = 256  # key, record and dict slot, counted with each entry
+
+
+def content_key(code: str, trace: dict[str, Any] | None, context: str) -> str:
+    """The key of a run: sha256 of the code, the worker's trace options and `context` (what
+    else changes the answer: the server's settings, see settings_context)."""
+    text = json.dumps([code, trace, context], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def settings_context(settings: Any) -> str:
+    """Every setting, as one string (pydantic's JSON): a server with other limits or another
+    seed gives other answers, so its runs get other keys."""
+    return hashlib.sha256(settings.model_dump_json().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class _Entry:
-    code: str
     body: bytes
     used_at: float
 
     @property
     def nbytes(self) -> int:
-        return len(self.body) + len(self.code) + ENTRY_OVERHEAD_BYTES
+        return len(self.body) + ENTRY_OVERHEAD_BYTES
 
 
 class RunCache:
@@ -56,58 +76,58 @@ class RunCache:
     def __len__(self) -> int:
         return len(self._runs)
 
-    def put(self, code: str, resp: RunResponse) -> str | None:
-        """A token for `resp`, or None when it is not kept (too big, or nothing needs it)."""
-        token = self.reserve(resp)
-        return token if token and self.keep(token, code, resp) else None
-
-    def reserve(self, resp: RunResponse) -> str | None:
-        """The token `resp` will be kept under, or None when nothing can ask about it: a page
-        draws the token first and keeps the run afterwards (encoding it is no drawing time)."""
-        return secrets.token_urlsafe(9) if needed(resp) else None
-
-    def keep(self, token: str, code: str, resp: RunResponse) -> bool:
-        """Keep `resp` under `token`; False when it is bigger than the whole budget."""
-        entry = _Entry(code, encode_run(resp), self.clock())
+    def put(self, key: str, resp: RunResponse) -> bool:
+        """Keep `resp` under `key`; False when it is bigger than the whole budget."""
+        if self.max_bytes <= ENTRY_OVERHEAD_BYTES:  # disabled: not even encoded
+            return False
+        entry = _Entry(encode_run(resp), self.clock())
         if entry.nbytes > self.max_bytes:
             return False
         with self._lock:
-            self._runs[token] = entry
+            self._pop(key)
+            self._runs[key] = entry
             self.nbytes += entry.nbytes
             self._evict(entry.used_at)
         return True
 
-    def get(self, token: str, code: str | None) -> RunResponse | None:
-        """The run `token` names; with `code`, only if that run was of this code (a page whose
-        code changed since gets None and runs again). Tokens are 72 random bits."""
+    def get(self, key: str) -> RunResponse | None:
+        """The run kept under `key`, parsed again; None on a miss."""
         with self._lock:
             now = self.clock()
             self._evict(now)
-            hit = self._runs.get(token)
-            if hit is None or (code is not None and hit.code != code):
+            hit = self._runs.get(key)
+            if hit is None:
                 return None
-            self._runs[token] = _Entry(hit.code, hit.body, now)
-            self._runs.move_to_end(token)
+            self._runs[key] = _Entry(hit.body, now)
+            self._runs.move_to_end(key)
         try:
             return _read_back(hit.body)
         except (ValidationError, Invalid, ValueError):  # a miss: the page re-runs
-            self.drop(token)
+            self.drop(key)
             return None
 
-    def drop(self, token: str) -> None:
-        """Forget the run `token` names, if kept."""
+    def drop(self, key: str) -> None:
+        """Forget the run kept under `key`, if any."""
         with self._lock:
-            entry = self._runs.pop(token, None)
-            if entry is not None:
-                self.nbytes -= entry.nbytes
+            self._pop(key)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self.nbytes = 0
+
+    def _pop(self, key: str) -> None:
+        entry = self._runs.pop(key, None)
+        if entry is not None:
+            self.nbytes -= entry.nbytes
 
     def _evict(self, now: float) -> None:
         """Oldest first: past the byte budget, or idle too long (the order is by last use)."""
         while self._runs:
-            token, oldest = next(iter(self._runs.items()))
+            key, oldest = next(iter(self._runs.items()))
             if self.nbytes <= self.max_bytes and now - oldest.used_at <= self.idle_s:
                 return
-            del self._runs[token]
+            del self._runs[key]
             self.nbytes -= oldest.nbytes
 
 
@@ -122,9 +142,3 @@ def _read_back(body: bytes) -> RunResponse:
             return validate_run(box[0])
         finally:
             dismantle(box)
-
-
-def needed(resp: RunResponse) -> bool:
-    """Can a page ask about this run again? Its timeline can (steps), and so can its stride
-    diagrams drawn on demand (every row but the focused one)."""
-    return bool(resp.steps) or len(resp.tensors) + len(resp.arrays) > 1

@@ -50,17 +50,6 @@ class RunService:
                 413, f"code is {size} bytes; the limit is {self.settings.code_max_bytes} bytes"
             )
 
-    def trace_wire(
-        self, trace: bool, states: bool = False, outline: bool = False, state_at: int | None = None
-    ) -> dict[str, Any] | None:
-        """The trace options a run sends its worker (None: not traced). `outline`: the steps'
-        places only (about a plain run's cost); `state_at`: with it, that one step's changes and
-        state too. Raises ValueError for a state_at without outline."""
-        if not trace:
-            return None
-        options = self.settings.trace_options(states)
-        return dataclasses.replace(options, outline=outline, state_at=state_at).to_wire()
-
     async def run(
         self,
         code: str,
@@ -79,7 +68,7 @@ class RunService:
         object of the fresh run, one C call holding the GIL (~0.1 s for a 9 MiB run).
         `seed`: what torch, numpy and random start from; settings.run_seed when None."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, self.trace_wire(trace, states, outline, state_at), seed)
+        outcome = await self._outcome(code, trace_wire(self.settings, trace, states, outline, state_at), seed)
         if gc_hold is not None:
             gc_hold.enter_context(paused_gc())
         response = await asyncio.to_thread(to_response, outcome)
@@ -100,7 +89,7 @@ class RunService:
         GC paused. A traced result is ~10k objects; freed before the GC runs again, they never
         trigger a collection (which would walk them all and cost more than building them)."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, self.trace_wire(trace, states, outline, state_at), seed)
+        outcome = await self._outcome(code, trace_wire(self.settings, trace, states, outline, state_at), seed)
         body, verdict = await asyncio.to_thread(_encoded, outcome)
         self._count(verdict, started)
         return body
@@ -126,6 +115,18 @@ class RunService:
     def _count(self, response: RunResponse, started: float) -> None:
         self.metrics.runs_by_outcome[_outcome_key(response)] += 1
         self.metrics.wall_ms_total += (time.perf_counter() - started) * 1000
+
+
+def trace_wire(
+    settings: Settings, trace: bool, states: bool = False, outline: bool = False, state_at: int | None = None
+) -> dict[str, Any] | None:
+    """The trace options a run sends its worker (None: not traced). `outline`: the steps'
+    places only (about a plain run's cost); `state_at`: with it, that one step's changes and
+    state too. Raises ValueError for a state_at without outline."""
+    if not trace:
+        return None
+    options = settings.trace_options(states)
+    return dataclasses.replace(options, outline=outline, state_at=state_at).to_wire()
 
 
 def _unavailable(message: str, retry_after_s: float) -> HTTPException:

@@ -1,10 +1,12 @@
 """The step-through timeline: labels and "what changed" lines per step, the state after any step
 rebuilt from the run's step deltas.
 
-The page renders the final state with the run (as before) plus the timeline; moving the slider
-posts (run token, step) and gets that step's panels back, built from the run as cached
-(app.web.run_cache), so a step shows exactly what that run saw (an unseeded torch.randn is not
-re-rolled). A cache miss (server restarted, run evicted) re-runs the code.
+The page's run is an outline (TraceOptions.outline): the steps' places, lines, kinds and output,
+no changes and no states, at about a plain run's cost. The page renders the final state with
+the timeline resting at its last step; opening a step posts (code, step) and the server runs the
+code again with state_at=step, which gives that step alone its changes and its whole state, so
+any replica draws it (runs are seeded, so reproducible); app.web.run_cache may keep the run by
+its content. The same code reads a run with every step's state (the API's step_states).
 """
 
 from __future__ import annotations
@@ -57,18 +59,21 @@ class TimelineStep:
 
 @dataclass
 class Timeline:
-    token: str
     steps: list[TimelineStep]
     current: int
     truncated: bool
+    # Whether the run carries the current step's changes: an outline run (the page's) does
+    # not, and the page says so rather than "nothing changed".
+    described: bool = True
 
     @property
     def step(self) -> TimelineStep:
         return self.steps[self.current]
 
 
-def build(resp: RunResponse, token: str | None, current: int | None = None) -> Timeline | None:
-    """`token`: the cached run's (None when it is not cached: the page then re-runs on a step)."""
+def build(resp: RunResponse, current: int | None = None, *, described: bool = True) -> Timeline | None:
+    """The timeline at step `current` (None: the last); `described`: the run carries that
+    step's changes (see Timeline)."""
     if not resp.steps:
         return None
     shown = resp.steps[:STEPS_MAX]
@@ -90,7 +95,7 @@ def build(resp: RunResponse, token: str | None, current: int | None = None) -> T
     last = len(steps) - 1
     current = last if current is None else max(0, min(current, last))
     truncated = resp.steps_truncated or len(resp.steps) > STEPS_MAX
-    return Timeline(token or "", steps, current, truncated)
+    return Timeline(steps, current, truncated, described)
 
 
 def _label(step: Step) -> str:
@@ -137,17 +142,12 @@ def describe_changes(step: Step, state, before) -> list[Change]:
         {_get(e, "name"): e for kind in ("tensors", "arrays") for e in _section(state, kind)} if adds else {}
     )
     members = _Members(_section(state, "storages") if adds else [])
-    alias_of = (
-        {
-            a: _get(e, "name")
-            for kind in ("tensors", "arrays")
-            for e in _section(before, kind)
-            for a in _get(e, "aliases") or []
-        }
-        if adds
-        else {}
-    )
-    new_storages = set(ch.storages.added)
+    alias_of = _alias_of(before, ch) if adds else {}
+    # A storage the changes name by its stable key (m3) is named by its id in this step's state
+    # (s1) where the step maps it, as the panels name it.
+    in_state = {m: sid for sid, m in (getattr(step, "storage_keys", None) or {}).items()}
+    added_storages = [in_state.get(sid, sid) for sid in ch.storages.added]
+    new_storages = set(added_storages)
     for section in (ch.tensors, ch.arrays):
         for name in out.take(section.added):
             entry = entries.get(name)
@@ -162,7 +162,7 @@ def describe_changes(step: Step, state, before) -> list[Change]:
             out.add(Change(f"{fc.name}: {_field_text(fc)}", fc.name))
         for name in out.take(section.removed):
             out.add(Change(f"{name} is gone", name, "removed"))
-    for sid in out.take(ch.storages.added):
+    for sid in out.take(added_storages):
         out.add(Change(f"new storage {sid} ({members.listed(sid)})", kind="storage", storage=sid))
     for freed in out.take(ch.storages.freed):
         out.add(Change(f"storage freed (held {_listed(freed.members)})", kind="storage"))
@@ -178,6 +178,24 @@ def describe_changes(step: Step, state, before) -> list[Change]:
         first = step.stdout[:STDOUT_SCAN_CHARS].strip().splitlines()
         out.add(Change(f"printed: {first[0][:80] if first else ''}", kind="stdout"))
     return out.done()
+
+
+def _alias_of(before, ch) -> dict:
+    """Which entry each alias named before the step: from the state before it when the run has
+    it, and from the step's own alias changes (a state_at run carries no state before the step;
+    `e = e + 1` leaving h, an alias of the old e, changes e's aliases from [h] to [])."""
+    out: dict = {}
+    for section in (ch.tensors, ch.arrays):
+        for fc in section.changed:
+            old = (fc.fields.get("aliases") or [None])[0]
+            for a in old if isinstance(old, list) else []:
+                out.setdefault(_key(a), fc.name)
+    for kind in ("tensors", "arrays"):
+        for e in _section(before, kind):
+            check()
+            for a in _get(e, "aliases") or []:
+                out[a] = _get(e, "name")
+    return out
 
 
 class _Lines:

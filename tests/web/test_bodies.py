@@ -134,7 +134,7 @@ def test_a_body_longer_than_its_content_length_gives_the_app_only_the_declared_b
     url, counted = server
     with connection(url) as sock:
         sock.sendall(_head("/fragments/diagram", "Content-Length: 5") + b"t=1&x")
-        assert _status(sock) == 404  # no such run: the five declared bytes were parsed
+        assert _status(sock) == 422  # "t=1&x": no layout; the five declared bytes were parsed
         sock.sendall(b"z" * LIMIT * 4)  # ... and the rest of the "body"
         assert _status(sock) == 400  # is a malformed request of its own
     assert counted.seen["/fragments/diagram"] == 5

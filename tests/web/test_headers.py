@@ -19,7 +19,7 @@ HTML_ROUTES = [
     ("GET", "/", None),
     ("POST", "/", {"code": "x = 1"}),
     ("POST", "/fragments/run", {"code": "x = 1"}),
-    ("POST", "/fragments/step", {"code": "x = 1", "run": "gone", "step": "0"}),
+    ("POST", "/fragments/step", {"code": "x = 1", "step": "0"}),
 ]
 OTHER_ROUTES = [
     ("GET", "/api/health", None),
@@ -29,7 +29,7 @@ OTHER_ROUTES = [
     ("GET", "/static/app.css", None),
     ("GET", "/static/favicon.svg", None),
     ("GET", "/no/such/page", None),
-    ("POST", "/fragments/diagram", {"run": "gone", "t": "0"}),  # a 404
+    ("POST", "/fragments/diagram", {"t": "0"}),  # a 422: no layout
     ("POST", "/fragments/run", {"step": "²"}),
 ]  # a 422
 

@@ -4,6 +4,7 @@ partial, errors still render panels, busy servers keep the old panels, everythin
 from __future__ import annotations
 
 import re
+from html import unescape
 from types import SimpleNamespace
 from typing import cast
 
@@ -28,6 +29,11 @@ def _code(example_id: str) -> str:
     return example.code
 
 
+def _layout_of(html: str, t: int) -> str:
+    """The layout a lazy diagram's placeholder carries, as the page posts it."""
+    return unescape(_group(rf'<figure class="sd" data-t="{t}" id="sd-{t}"[^>]*data-layout="([^"]*)"', html))
+
+
 def _group(pattern: str, text: str) -> str:
     found = re.search(pattern, text)
     assert found is not None, pattern
@@ -39,12 +45,21 @@ class FakeService:
 
     def __init__(self):
         self.codes: list[str] = []
-        self.asked: list[tuple[bool, bool]] = []  # (trace, states) of each call
+        self.asked: list[tuple[bool, bool, bool, int | None]] = []  # (trace, states, outline, state_at)
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
-    async def run(self, code: str, *, trace: bool = False, states: bool = False, gc_hold=None) -> RunResponse:
+    async def run(
+        self,
+        code: str,
+        *,
+        trace: bool = False,
+        states: bool = False,
+        outline: bool = False,
+        state_at: int | None = None,
+        gc_hold=None,
+    ) -> RunResponse:
         self.codes.append(code)
-        self.asked.append((trace, states))
+        self.asked.append((trace, states, outline, state_at))
         if isinstance(self.next, HTTPException):
             raise self.next
         return self.next
@@ -77,14 +92,13 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     assert page.status_code == 200
     assert service.codes == [_code(DEFAULT_EXAMPLE)]
     fragment = client.post("/fragments/run", data={"code": _code(DEFAULT_EXAMPLE)})
-    # The timeline shows any step's panels: the page asks for every step's state.
-    assert service.asked[-2:] == [(True, True), (True, True)]
+    # The timeline's steps in outline only: a step's state is fetched when it is opened.
+    assert service.asked[-2:] == [(True, False, True, None)] * 2
     assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
     # The page embeds exactly the partial the fragment route returns (the fragment also carries
     # the step-through timeline, swapped out of band into the editor pane).
     panels, _, timeline = fragment.text.partition('<section id="timeline"')
-    run_token = re.compile(r'data-run="[^"]*"')  # each run has its own
-    assert run_token.sub("", panels.strip()) in run_token.sub("", page.text)
+    assert panels.strip() in page.text and 'data-run="' not in page.text  # no token to carry
     assert 'hx-swap-oob="true"' in timeline
 
 
@@ -159,9 +173,10 @@ def test_dict_key_with_script_tag_stays_text_everywhere(client, service):
     assert XSS not in html
     assert "<script" not in html.lower()
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
-    run = _group(r'data-run="([^"]+)"', html)
-    for t in range(3):  # the other diagrams, drawn on demand, escape it too
-        drawn = client.post("/fragments/diagram", data={"code": "...", "run": run, "t": str(t)})
+    lazy = [int(t) for t in re.findall(r'<figure class="sd" data-t="(\d+)"[^>]*data-layout=', html)]
+    assert len(lazy) == 2
+    for t in lazy:  # the other diagrams, drawn on demand, escape it too
+        drawn = client.post("/fragments/diagram", data={"t": str(t), "layout": _layout_of(html, t)})
         assert drawn.status_code == 200 and XSS not in drawn.text
     table = html[html.index('id="tensors-card"') : html.index('id="strides-card"')]
     strides_svg = html[html.index('class="stride-svg"') : html.index('id="storage-card"')]
@@ -206,22 +221,20 @@ def test_only_the_focused_stride_diagram_is_drawn_with_the_panels(client, servic
 def test_a_lazy_diagram_is_drawn_on_demand(client, service):
     x = torch.arange(12).view(3, 4)
     service.next = response_for({"x": x, "y": x.t()})
-    html = client.post("/fragments/run", data={"code": "c"}).text
-    run = _group(r'data-run="([^"]+)"', html)
-    y = client.post("/fragments/diagram", data={"code": "c", "run": run, "t": "1"})
+    html = client.post("/fragments/run", data={"code": "c", "focus": "x"}).text
+    y = client.post("/fragments/diagram", data={"t": "1", "layout": _layout_of(html, 1)})
     assert y.status_code == 200 and y.text.lstrip().startswith('<figure class="sd" data-t="1"')
     assert "y: shape (4, 3), stride (1, 4)" in y.text and "hidden" not in y.text
-    assert client.post("/fragments/diagram", data={"code": "c", "run": run, "t": "7"}).status_code == 404
-    # The panels on screen, whatever the editor holds now (live runs off, code edited since):
-    assert client.post("/fragments/diagram", data={"code": "other", "run": run, "t": "1"}).text == y.text
-    assert client.post("/fragments/diagram", data={"code": "c", "run": "gone", "t": "1"}).status_code == 404
+    # From the layout alone, whatever the editor holds now (no run, no code):
+    assert service.codes == ["c"]
+    assert client.post("/fragments/diagram", data={"t": "1"}).status_code == 422  # no layout
 
 
 def test_a_step_of_a_run_no_longer_cached_whose_rerun_has_no_steps_is_a_notice(client, service):
     """Regression: after a restart, moving the slider on code that now times out re-ran it,
     got no timeline back, and raised AttributeError (a 500)."""
     service.next = RunResponse(ok=False, error=RunError(type="TimeLimit", message="5 s"))
-    r = client.post("/fragments/step", data={"code": "while True: pass", "run": "gone", "step": "3"})
+    r = client.post("/fragments/step", data={"code": "while True: pass", "step": "3"})
     assert r.status_code == 200 and r.headers["HX-Retarget"] == "#notice"
     assert r.text == "this code has no steps to show: it ended with TimeLimit"
     assert service.codes == ["while True: pass"]
@@ -278,12 +291,10 @@ def test_the_run_cache_is_per_app_and_sized_by_the_settings():
 def test_an_arrays_diagram_is_drawn_on_demand_from_its_row_alone(client, service):
     x = torch.arange(6).view(2, 3)
     service.next = response_for({"x": x, "a": x.numpy()[:, ::2]})
-    html = client.post("/fragments/run", data={"code": "arrays"}).text
-    run = _group(r'data-run="([^"]+)"', html)
-    drawn = client.post("/fragments/diagram", data={"run": run, "t": "1"})
+    html = client.post("/fragments/run", data={"code": "arrays", "focus": "x"}).text
+    drawn = client.post("/fragments/diagram", data={"t": "1", "layout": _layout_of(html, 1)})
     assert drawn.status_code == 200
     assert "<figcaption>a: numpy shape (2, 2), strides (24, 16) B" in drawn.text
-    assert client.post("/fragments/diagram", data={"run": run, "t": "2"}).status_code == 404
 
 
 @pytest.mark.parametrize(

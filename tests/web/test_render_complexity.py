@@ -122,7 +122,7 @@ def _steps_run(n: int) -> RunResponse:
 
 def test_the_timeline_is_linear_in_its_steps():
     def show(resp):
-        tl = timeline.build(resp, "t")
+        tl = timeline.build(resp)
         assert tl is not None
         return tl.step.changes
 
@@ -149,7 +149,7 @@ def test_the_view_model_and_its_template_are_linear_in_the_rows(at_caps):
         )
 
     def draw(resp):
-        return drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, "tok"))
+        return drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None))
 
     assert GROWTH * 60 <= len(tensors)
     assert growth(make, lambda r: view_model.build(r, "c", None), 60, repeat=8) < RATIO_MAX
@@ -164,11 +164,10 @@ def test_every_forged_result_at_the_caps_renders_within_the_cpu_budget(at_caps):
         cache = RunCache(1 << 30, 60)
 
         def page(resp=resp, cache=cache):  # bound now: B023
-            token = cache.reserve(resp)
-            html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, token))
-            cache.keep(token, "c", resp)
+            html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None))
             if resp.steps:
-                step = drawing.step_html(resp, cache, token, "c", len(resp.steps) // 2, None)
+                keep = drawing.Keep(cache, "k")
+                step = drawing.step_html(resp, "c", len(resp.steps) // 2, None, keep)
                 assert isinstance(step, str), step  # not Refused: the run has steps
                 html += step
             return html
