@@ -15,6 +15,7 @@ import torch
 
 from app.examples import EXAMPLES
 from app.sandbox.limits import SandboxLimits
+from app.sandbox.pool import clean_env
 from app.sandbox.protocol import SEED_END
 from app.sandbox.trace_options import TraceOptions
 from tests.sandbox.conftest import PoolHarness
@@ -176,3 +177,15 @@ def test_every_lesson_gives_the_same_snapshot_on_every_replica(replicas, mode):
         assert a == b, f"{example.id} ({mode}), two replicas: {first_difference(a, b)}"
         assert a == again, f"{example.id} ({mode}), two runs: {first_difference(a, again)}"
         assert a["snapshot"] is not None, example.id
+
+
+def test_no_python_variable_reaches_the_zygote_but_the_hash_seed(monkeypatch):
+    """The zygote runs without -E (it would ignore PYTHONHASHSEED), so the interpreter reads the
+    PYTHON* variables it is given: none of the server's may pass through, whatever is asked."""
+    monkeypatch.setenv("PYTHONPATH", "/tmp/evil")
+    monkeypatch.setenv("PYTHONHASHSEED", "random")
+    monkeypatch.setenv("pythonstartup", "/tmp/evil.py")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    env = clean_env(("PYTHONPATH", "PYTHONHASHSEED", "pythonstartup", "CUDA_VISIBLE_DEVICES"))
+    assert env["PYTHONHASHSEED"] == "0" and env["CUDA_VISIBLE_DEVICES"] == "0"
+    assert [n for n in env if n.upper().startswith("PYTHON")] == ["PYTHONHASHSEED"]
