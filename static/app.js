@@ -222,7 +222,7 @@
   // ---- after each swap: error line, focus, timings ----
   document.body.addEventListener("htmx:afterSwap", e => {
     if (e.detail.target && e.detail.target.id === "notice") return;   // a busy notice, panels kept
-    if (e.detail.target && e.detail.target.matches && e.detail.target.matches("figure.sd")) return;
+    if (e.detail.target && e.detail.target.matches && e.detail.target.matches("figure.sd, #mem-chart")) return;   // a part drawn later, not new panels (it cleared the step's line mark)
     const panels = $("#panels");
     if (!panels) return;
     $("#notice").textContent = "";

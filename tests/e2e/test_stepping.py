@@ -47,9 +47,14 @@ def test_step_through_the_inplace_example(page, server):
 
 
 def _run_to_the_end(page, server, code: str, last_line: int) -> None:
+    """The run rests at its last step; the page's run is an outline, so what that step changed
+    comes when the step is opened (the button in the change list)."""
     open_playground(page, server)
     page.evaluate("c => window.tp.setCode(c)", code)
     expect(page.locator("#tl-label")).to_contain_text(f"line {last_line}")
+    expect(page.locator("#tl-changes")).to_contain_text("The panels show the state at the end")
+    page.click("#tl-open")
+    expect(page.locator("#tl-open")).to_have_count(0)
 
 
 def test_backward_then_zero_grad_shows_grad_appear_and_vanish(page, server):

@@ -8,6 +8,7 @@ are not in that schema.) Before, `step=²` or a 5,000-digit `step` on /fragments
 from __future__ import annotations
 
 import re
+from html import unescape
 from urllib.parse import quote_plus
 
 import httpx
@@ -34,13 +35,13 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def site():
-    """The server, a client, and a run token the page could hold (so step/diagram go deep)."""
+    """The server, a client, and a lazy diagram's layout the page could hold (so the diagram
+    route goes deep)."""
     with serve(create_app(SETTINGS)) as url, httpx.Client(base_url=url, timeout=60) as client:
         html = client.post("/fragments/run", data={"code": CODE}).text
-        found = re.search(r'data-run="([A-Za-z0-9_-]+)"', html)
-        assert found is not None, "the fragment carries its run token"
-        token = found.group(1)
-        yield client, token
+        found = re.search(r'data-layout="([^"]+)"', html)
+        assert found is not None, "the fragment carries its lazy diagrams' layouts"
+        yield client, unescape(found.group(1))
 
 
 text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
@@ -54,13 +55,20 @@ code = st.one_of(
 )
 
 
-def _fields(token: str):
+def _fields(layout: str):
     values = {
         "code": code,
         "focus": st.one_of(text, st.just("x")),
         "step": numbers,
         "t": numbers,
-        "run": st.one_of(st.just(token), text),
+        "run": text,  # no longer read: an old page's token
+        "layout": st.one_of(
+            st.just(layout),
+            text,
+            st.integers(-(2**70), 2**70).map(
+                lambda n: re.sub(r'"shape":\[[^\]]*\]', f'"shape":[{n},{n}]', layout)
+            ),
+        ),
     }
     pairs = st.lists(
         st.one_of(*(st.tuples(st.just(k), v) for k, v in values.items()), st.tuples(text, text)), max_size=24
@@ -77,10 +85,10 @@ def _post(client: httpx.Client, route: str, body: bytes, content_type: str | Non
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_generated_forms_never_make_a_5xx(site, route):
-    client, token = site
+    client, layout = site
 
     @FUZZ
-    @given(body=_fields(token))
+    @given(body=_fields(layout))
     def check(body):
         _post(client, route, body, "application/x-www-form-urlencoded")
 
@@ -103,6 +111,8 @@ raw = st.one_of(
                 b"step=",
                 b"t=",
                 b"run=",
+                b"layout=",
+                b"%7B%22k%22",
                 b"code=",
                 b"\xff",
                 b"\x00",
