@@ -84,6 +84,15 @@ def build(resp: RunResponse, modules: Sequence[ModuleInfo] | None = None) -> Cal
     )
 
 
+def calls_until(calls: Sequence[ModuleCall], index: int) -> list[ModuleCall]:
+    """The calls made up to step `index` (0-based), for the panels at that step. Calls come in
+    call order, so these are a prefix, and every parent index still points inside it."""
+    for n, call in enumerate(calls):
+        if call.step is None or call.step > index:
+            return list(calls[:n])
+    return list(calls)
+
+
 def total_params(calls: Sequence[ModuleCall]) -> int:
     """Each module's own parameters once (O(n)): a module called ten times has them once."""
     keys: list[str] = []

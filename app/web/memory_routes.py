@@ -24,7 +24,7 @@ from app.web.pages import TOO_BIG, _index, syntax_problem
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
-_UNMEASURED = '<div id="mem-chart" class="mem-chart"><p class="muted">{}</p></div>'
+_UNMEASURED = '<div id="mem-chart" class="mem-chart"><p class="muted lazy">{}</p></div>'
 
 
 @router.post("/fragments/memory-steps", response_class=HTMLResponse)

@@ -118,6 +118,10 @@ class MemoryView:
     def pinned_text(self) -> str:
         return bytes_text(self.pinned_bytes)
 
+    @property
+    def pinned_exact(self) -> str:
+        return exact_text(self.pinned_bytes)
+
 
 def build(memory: Memory | None) -> MemoryView | None:
     """The panel of a run's ledger; None when the run has none (the panel says so)."""
@@ -130,6 +134,20 @@ def build(memory: Memory | None) -> MemoryView | None:
         pinned=[_pinned(p) for p in memory.pinned[:PINNED_SHOWN]],
         pinned_more=max(0, len(memory.pinned) - PINNED_SHOWN),
         pinned_bytes=memory.pinned_bytes,
+    )
+
+
+def memory_at(step: Step) -> Memory | None:
+    """The ledger after one step, for the panels at that step: its totals (which storages views
+    pin is known of the final snapshot only, so none is listed)."""
+    if step.memory is None:
+        return None
+    return Memory.model_construct(
+        total_bytes=step.memory.total_bytes,
+        by_category=step.memory.by_category,
+        pinned=[],
+        pinned_bytes=0,
+        by_device={},
     )
 
 
@@ -193,6 +211,11 @@ class MemoryChart:
         return f"Memory over {self.steps} steps: at most {bytes_text(self.peak)}."
 
     @property
+    def legend(self) -> list[tuple[str, str]]:
+        """(category, label) of the categories drawn, in ledger order."""
+        return [(c, LABELS.get(c, "total")) for c in self.categories]
+
+    @property
     def peak_text(self) -> str:
         return bytes_text(self.peak)
 
@@ -226,7 +249,7 @@ def chart(totals: Sequence[MemoryTotals | None]) -> MemoryChart | None:
         peak=peak,
         stacked=stacked,
         measured=sum(t is not None for t in totals),
-        categories=[c for c in CATEGORIES if c in drawn],
+        categories=[c for c in (*CATEGORIES, "total") if c in drawn],
     )
 
 

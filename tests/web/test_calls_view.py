@@ -186,3 +186,15 @@ def test_a_forged_result_of_2000_deep_calls_is_drawn_in_bounded_rows():
     )
     assert len(html) < 2_000_000  # each row's shapes cut to SHAPE_CHARS_MAX
     assert spent < 20  # generous: bounded work, not a timing goal
+
+
+def test_the_panel_at_a_step_lists_the_calls_made_up_to_it():
+    calls = [
+        _call("model", "Sequential", None, 0, _t(1), 0, step=2),
+        _call("model.0", "Linear", 0, 1, _t(1), 6, step=2),
+        _call("model", "Sequential", None, 0, _t(1), 0, step=5),
+    ]
+    resp = _run(calls)
+    assert [c.step for c in calls_view.calls_until(resp.calls, 1)] == []
+    assert [c.path for c in calls_view.calls_until(resp.calls, 4)] == ["model", "model.0"]
+    assert len(calls_view.calls_until(resp.calls, 5)) == 3

@@ -130,3 +130,19 @@ def test_the_memory_steps_fragment_says_what_it_could_not_measure(client):
     assert broken.status_code == 200 and "the code does not parse" in broken.text
     nothing = client.post("/fragments/memory-steps", data={"code": "", "step": "0"})
     assert nothing.status_code == 200 and "this code ran no step" in nothing.text
+
+
+def test_at_a_step_the_panels_show_that_steps_memory_and_the_calls_made_so_far(client):
+    """Regression: a step's panels are built from its state, which had no ledger and no calls,
+    so stepping made the Memory and Calls panels disappear."""
+    saved = by_id("memory-saved-for-backward")
+    cnn = by_id("memory-cnn-calls")
+    assert saved is not None and cnn is not None
+
+    def step(code: str, index: int) -> str:
+        return " ".join(client.post("/fragments/step", data={"code": code, "step": str(index)}).text.split())
+
+    assert "Total <strong>12 MB</strong>" in step(saved.code, 3)  # before backward(): 8 MB saved
+    assert "Total <strong>8 MB</strong>" in step(saved.code, 4)  # after: freed, 4 MB of gradients
+    assert 'id="calls-card"' not in step(cnn.code, 4)  # model not called yet
+    assert step(cnn.code, 5).count('class="crow') == 9

@@ -167,3 +167,12 @@ def test_every_category_has_a_colour_in_the_stylesheet():
     css = (drawing.ROOT / "static" / "app.css").read_text()
     for category in (*CATEGORIES, "total"):
         assert f".seg-{category} {{" in css
+
+
+def test_the_panel_after_a_step_shows_that_steps_totals():
+    from app.schema_steps import Step
+
+    step = Step.model_validate({"index": 0, "start_line": 1, "end_line": 1, "memory": _memory(gradients=7)})
+    memory = memory_view.memory_at(step)
+    assert memory is not None and memory.total_bytes == 7 and memory.pinned == []
+    assert memory_view.memory_at(Step.model_validate({"index": 0, "start_line": 1, "end_line": 1})) is None
