@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from app.schemas import FieldChange, RunResponse, Step
+from app.web import calls_view, memory_view
 from app.web.budget import check
 from app.web.states import State, as_response, fold
 from app.web.view_model import fmt_shape
@@ -119,7 +120,7 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
     step = resp.steps[index]
     stdout = "".join(s.stdout for s in resp.steps[: index + 1])
     failed = step.kind == "error"
-    return as_response(
+    out = as_response(
         state,
         ok=not failed,
         error=resp.error if failed else None,
@@ -127,6 +128,10 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
         duration_ms=resp.duration_ms,
         wall_ms=resp.wall_ms,
     )
+    # The Memory and Calls panels after this step: its ledger totals, the calls made so far.
+    out.memory = memory_view.memory_at(step)
+    out.calls = calls_view.calls_until(resp.calls, index)
+    return out
 
 
 def describe_changes(step: Step, state, before) -> list[Change]:
