@@ -243,7 +243,9 @@ def test_a_sabotaged_inspector_only_loses_this_runs_snapshot(sandbox, patch, war
 
 def test_an_inspector_that_lies_only_lies_about_this_run(sandbox):
     res = sandbox.result("import app.inspector as i\ni.snapshot = lambda ns: {'tensors': 'lies'}")
-    assert res["snapshot"] == {"tensors": "lies"}  # validated away by the web layer (app.convert)
+    # Validated away by the web layer (app.convert). (The runner adds the run's module calls.)
+    lie = {k: v for k, v in res["snapshot"].items() if not k.startswith("calls")}
+    assert lie == {"tensors": "lies"}
 
 
 # ---- snapshot bombs -------------------------------------------------------------------------
