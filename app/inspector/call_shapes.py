@@ -35,6 +35,48 @@ class ShapeCaps(NamedTuple):
     chars_max: int  # a type name, dtype or dict key
 
 
+# ---- at every call: a plain tensor is kept as (torch.Size, dtype), made a node after the run ----
+def inputs_of(args: tuple, caps: ShapeCaps) -> tuple | list[dict]:
+    """The positional inputs: a tuple of (size, dtype) when all are plain dense tensors (the
+    common case, and cheap to compare for folding), else their summaries (summarise)."""
+    if len(args) <= caps.nodes_max:
+        try:
+            return tuple([(_size(a), _dtype_of(a)) for a in args if type(a) is _Tensor or _fail()])
+        except Exception:  # another kind of argument, or a nested tensor's ragged sizes
+            pass
+    return summarise(args, caps)
+
+
+def output_of(value: Any, caps: ShapeCaps) -> tuple | dict:
+    if type(value) is _Tensor:
+        try:
+            return (_size(value), _dtype_of(value))
+        except Exception:  # a nested tensor's ragged sizes
+            pass
+    return summarise_one(value, caps)
+
+
+def as_inputs(kept: tuple | list[dict], caps: ShapeCaps) -> list[dict]:
+    return [_as_node(item, caps) for item in kept] if type(kept) is tuple else kept  # type: ignore[return-value]
+
+
+def as_output(kept: tuple | dict | None, caps: ShapeCaps) -> dict | None:
+    return _as_node(kept, caps) if type(kept) is tuple else kept  # type: ignore[return-value]
+
+
+def _as_node(kept: Any, caps: ShapeCaps) -> dict:
+    size, dtype = kept
+    return {"kind": "tensor", "shape": list(size), "dtype": _dtype_text(dtype, caps)}
+
+
+def _fail() -> bool:
+    raise TypeError("not a plain tensor")
+
+
+_size, _dtype_of = R.shape, R.dtype
+
+
+# ---- the general case: any nesting, bounded ----
 def summarise(values: tuple, caps: ShapeCaps) -> list[dict]:
     """One summary per positional argument (the list itself is not a node), nodes shared."""
     items: list[dict] = []
@@ -129,6 +171,10 @@ def _dtype(t: Any, cls: type, caps: ShapeCaps) -> str:
                 dtype = R.dtype(t)
     except Exception:  # a subclass that refuses
         return "?"
+    return _dtype_text(dtype, caps)
+
+
+def _dtype_text(dtype: Any, caps: ShapeCaps) -> str:
     text = _DTYPES.get(dtype)
     if text is None:
         text = _DTYPES[dtype] = clip(str(dtype).removeprefix("torch."), caps.chars_max)

@@ -36,14 +36,16 @@ from typing import Any
 
 from torch.nn.modules import module as _torch_module
 
-from . import budget
 from . import readers as R
-from .call_shapes import ShapeCaps, summarise, summarise_one
+from .budget import _NEVER as _NO_DEADLINE
+from .budget import _state as _budget_state
+from .call_shapes import ShapeCaps, as_inputs, as_output, inputs_of, output_of
 from .limits import InspectLimits, clip
 
 _register_pre = _torch_module.register_module_forward_pre_hook
 _register_post = _torch_module.register_module_forward_hook
 _ref = weakref.ref
+_Parameter, _numel = R.Parameter, R.numel
 _object_getattribute = object.__getattribute__  # not the class's own __getattribute__
 # On the stack instead of a row: a call past a cap (its own calls are left out too), and one
 # the inspector made while reading (and its own calls).
@@ -55,7 +57,9 @@ class _Call:
 
     __slots__ = ("ref", "module_id", "cls", "parent", "depth", "inputs", "output", "params", "step", "count")
 
-    def __init__(self, module: Any, parent: int | None, depth: int, inputs: list, step: int | None) -> None:
+    def __init__(
+        self, module: Any, parent: int | None, depth: int, inputs: tuple | list, step: int | None
+    ) -> None:
         self.module_id = id(module)
         try:
             self.ref: Any = _ref(module)
@@ -121,14 +125,14 @@ class CallRecorder:
     def _open(self, module: Any, args: tuple) -> int:
         """The new call's row, or _LEFT_OUT or _NOT_OURS."""
         parent = self.stack[-1].row if self.stack else None
-        if parent == _NOT_OURS or budget.active():
+        if parent == _NOT_OURS or _budget_state.deadline != _NO_DEADLINE:  # budget.active()
             return _NOT_OURS  # the inspector's own reading (a step's observation)
         depth = len(self.stack)
         if parent == _LEFT_OUT or len(self.calls) >= self.calls_max or depth > self.depth_max:
             self.left_out += 1
             return _LEFT_OUT
         step = self.step() if self.step is not None else None
-        self.calls.append(_Call(module, parent, depth, summarise(args, self.caps), step))
+        self.calls.append(_Call(module, parent, depth, inputs_of(args, self.caps), step))
         return len(self.calls) - 1
 
     def _post(self, module: Any, args: tuple, *rest: Any) -> None:
@@ -148,7 +152,7 @@ class CallRecorder:
         if top.row < 0:  # _LEFT_OUT or _NOT_OURS: no row
             return
         call = self.calls[top.row]
-        call.output = summarise_one(output, self.caps)
+        call.output = output_of(output, self.caps)
         call.params = _own_params(module)
         self._fold_or_keep(top.row)
 
@@ -198,8 +202,8 @@ class CallRecorder:
             "class": call.cls,
             "parent": call.parent,
             "depth": call.depth,
-            "input_shapes": call.inputs,
-            "output_shapes": call.output,
+            "input_shapes": as_inputs(call.inputs, self.caps),
+            "output_shapes": as_output(call.output, self.caps),
             "params": call.params,
             "step": call.step,
             "count": call.count,
@@ -218,7 +222,9 @@ def _own_params(module: Any) -> int:
         return 0
     total = 0
     for p in dict.values(params):
-        if p is not None and R.is_tensor(p) and not R.is_lazy(p):
+        if type(p) is _Parameter:  # the common case, without the subclass checks
+            total += _numel(p)
+        elif p is not None and R.is_tensor(p) and not R.is_lazy(p):
             total += int(R.numel(p))
     return total
 
