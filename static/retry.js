@@ -21,7 +21,8 @@
   function kindOf(path) {
     if (path === "/fragments/step") return {noun: "step", done: "loaded it again"};
     if (path === "/fragments/diagram") return {noun: "diagram", done: "drew it again"};
-    return {noun: "run", done: "ran it again"};
+    if (path === "/fragments/run") return {noun: "run", done: "ran it again"};
+    return {noun: "request", done: "sent it again"};
   }
 
   function setStatus(state, text) {   // the same line live.js writes to
