@@ -44,6 +44,8 @@ DEVICES_MAX = 16
 SHAPE_NODES_MAX = 256  # nodes of one call's input or output summary
 SHAPE_DEPTH_MAX = 8
 SHAPE_KINDS = frozenset({"tensor", "tuple", "list", "dict", "other"})
+# The keys a shape summary node may have ("truncated": a container whose items were cut).
+SHAPE_NODE_KEYS = frozenset({"kind", "shape", "dtype", "type", "key", "items", "truncated"})
 
 Bytes = Annotated[int, Field(ge=0, le=BYTES_MAX)]
 
@@ -108,8 +110,9 @@ class Memory(MemoryTotals):
 def shape_tree(value: Any) -> Any:
     """A call's inputs or outputs summarised: a tensor is {"kind": "tensor", "shape": [...],
     "dtype": "float32"}; a tuple, list or dict is {"kind": ..., "items": [...]} (a dict's items
-    also carry "key"); anything else {"kind": "other", "type": "int"}. At most SHAPE_NODES_MAX
-    nodes and SHAPE_DEPTH_MAX levels, walked level by level."""
+    also carry "key"; a container whose items were cut has "truncated": true); anything else
+    {"kind": "other", "type": "int"}; no other keys. At most SHAPE_NODES_MAX nodes and
+    SHAPE_DEPTH_MAX levels, walked level by level."""
     level, nodes = [value], 0
     for _ in range(SHAPE_DEPTH_MAX + 1):
         nodes += len(level)
@@ -128,6 +131,8 @@ def _shape_node(node: Any) -> list[Any]:
     """Checks one node; its children."""
     if not isinstance(node, dict) or node.get("kind") not in SHAPE_KINDS:
         raise ValueError("a shape summary node is an object with a known kind")
+    if not SHAPE_NODE_KEYS.issuperset(node) or not isinstance(node.get("truncated", False), bool):
+        raise ValueError("a shape summary node has an unknown key or a non-boolean truncated")
     for key in ("dtype", "type", "key"):
         text = node.get(key)
         if text is not None and (not isinstance(text, str) or len(text) > NAME_CHARS_MAX):
