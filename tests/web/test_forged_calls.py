@@ -60,6 +60,10 @@ FORGED: dict[str, bytes] = {
         call(input_shapes=[{"kind": "list", "items": [TENSOR] * (SHAPE_NODES_MAX + 1)}])
     ),
     "shape of an unknown kind": with_calls(call(output_shapes={"kind": "<script>", "items": []})),
+    "shape node with an unknown key": with_calls(call(output_shapes=TENSOR | {"onclick": MARKUP})),
+    "truncated not a boolean": with_calls(
+        call(output_shapes={"kind": "list", "items": [], "truncated": "yes"})
+    ),
     "shape with a 10**30 size": with_calls(call(output_shapes=TENSOR | {"shape": [10**30]})),
     "too many calls": with_calls(*[call()] * (CALLS_MAX + 1)),
     "a count of zero": with_calls(call(count=0)),
