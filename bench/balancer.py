@@ -29,9 +29,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.deploy.stack import Stack, balanced_stack, process_tree  # noqa: E402
+from app.examples import DEFAULT_EXAMPLE, by_id  # noqa: E402
+from tests.deploy.stack import CLOSED_UNDER_US, Stack, balanced_stack, process_tree  # noqa: E402
 
 SNIPPET = "import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()\nz = y.contiguous()\n"
+LESSON = by_id(DEFAULT_EXAMPLE).code  # type: ignore[union-attr]  # the page's first lesson
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,7 +81,16 @@ def stack_pids(stack: Stack) -> list[int]:
     return [p for r in stack.replicas for p in process_tree(r.pid)] + process_tree(nginx)
 
 
-async def hammer(url: str, seconds: float, concurrency: int) -> tuple[int, int]:
+async def post(client: httpx.AsyncClient, page: bool) -> bool:
+    """One run as the API (JSON) or as the page asks for it (the panels' HTML); True if it ran."""
+    if page:
+        r = await client.post("/fragments/run", data={"code": LESSON, "focus": ""})
+        return r.status_code == 200
+    r = await client.post("/api/run", json={"code": SNIPPET})
+    return r.status_code == 200 and r.json().get("ok") is True
+
+
+async def hammer(url: str, seconds: float, concurrency: int, page: bool = False) -> tuple[int, int]:
     runs = failed = 0
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -88,18 +99,18 @@ async def hammer(url: str, seconds: float, concurrency: int) -> tuple[int, int]:
         async def one_client() -> None:
             nonlocal runs, failed
             while time.monotonic() < deadline:
-                r = await client.post("/api/run", json={"code": SNIPPET})
+                ran = await post(client, page)
                 runs += 1
-                failed += r.status_code != 200 or r.json().get("ok") is not True
+                failed += not ran
 
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
     return runs, failed
 
 
-def load(url: str, pids: list[int], seconds: float, concurrency: int) -> Load:
-    asyncio.run(hammer(url, 1.0, concurrency))  # warm connections and workers
+def load(url: str, pids: list[int], seconds: float, concurrency: int, page: bool = False) -> Load:
+    asyncio.run(hammer(url, 1.0, concurrency, page))  # warm connections and workers
     cpu0, t0 = cpu_seconds(pids), time.monotonic()
-    runs, failed = asyncio.run(hammer(url, seconds, concurrency))
+    runs, failed = asyncio.run(hammer(url, seconds, concurrency, page))
     return Load(runs, failed, time.monotonic() - t0, cpu_seconds(pids) - cpu0)
 
 
@@ -141,15 +152,23 @@ def throughput_and_memory(stack: Stack, args: argparse.Namespace) -> None:
     )
     alone = load(first.url, process_tree(first.pid), args.seconds, args.concurrency)
     report_load(f"one replica alone (no nginx), concurrency {args.concurrency}", alone)
+    pages = load(stack.url, stack_pids(stack), args.seconds, args.concurrency, page=True)
+    report_load(f"page runs (/fragments/run, lesson {DEFAULT_EXAMPLE!r}) through nginx", pages)
 
 
 def soak_in_background(url: str, concurrency: int, stop: threading.Event, statuses: list[int]) -> None:
+    """Appends each answer's status; a resent request appends -1 first."""
+
     async def run() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
 
             async def one() -> None:
                 while not stop.is_set():
-                    r = await client.post("/api/run", json={"code": SNIPPET})
+                    try:
+                        r = await client.post("/api/run", json={"code": SNIPPET})
+                    except CLOSED_UNDER_US:
+                        statuses.append(-1)
+                        r = await client.post("/api/run", json={"code": SNIPPET})
                     statuses.append(r.status_code)
 
             await asyncio.gather(*(one() for _ in range(concurrency)))
@@ -187,11 +206,13 @@ def kill_and_recover(stack: Stack, concurrency: int) -> None:
     log = [e for e in stack.access_log(since=killed_at - 10) if e.uri == "/api/run"]
     last_tried = max(e.msec - e.request_time for e in log if victim.addr in e.tried and e.msec < started_at)
     answered = min(e.msec for e in log if e.upstream_addr == victim.addr and e.msec > started_at)
-    lost = [s for s in statuses if s != 200]
+    lost = [s for s in statuses if s not in (200, -1)]
+    resent = statuses.count(-1)
     print(
-        f"kill one replica mid-soak (concurrency {concurrency}): {len(statuses)} requests, "
+        f"kill one replica mid-soak (concurrency {concurrency}): {len(statuses) - resent} requests, "
         f"{len(lost)} lost (statuses {sorted(set(lost))}), "
-        f"nginx 5xx logged: {sum(e.status >= 500 for e in log)}"
+        f"nginx 5xx logged: {sum(e.status >= 500 for e in log)}, "
+        f"{resent} resent after nginx closed an idle connection under them (its reloads)"
     )
     print(
         f"  last request sent to the dead replica {last_tried - killed_at:+.2f} s after the kill; "

@@ -29,9 +29,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NamedTuple
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "replicas.sh"
 START_TIMEOUT_S = 240.0  # three torch imports on two busy cores, with room to spare
+# nginx closes its idle keep-alive connections when a reload (the health checker's) retires a
+# worker; a request sent on one just then meets a closed connection and never reaches a replica.
+# Browsers resend such a request once on a fresh connection (a reused socket that failed before
+# any answer); clients of the stack do the same on these errors.
+CLOSED_UNDER_US = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 def load_healthcheck() -> ModuleType:
