@@ -48,6 +48,7 @@ CATEGORIES = (
     "saved_for_backward",
 )  # app.schema_memory.CATEGORIES: the inspector imports no web code
 PARAMETERS, GRADIENTS, OPTIMIZER_STATE, BUFFERS, TENSORS, NUMPY, SAVED = range(len(CATEGORIES))
+NO_RANK = len(CATEGORIES)  # above every category
 PINNED_NAMES_MAX = 64  # the schema's
 DEVICES_MAX = 16  # the schema's
 BYTES_MAX = (2**63 - 1) * 64  # the schema's
@@ -75,12 +76,11 @@ def memory_of_grouping(
 ) -> dict[str, Any] | None:
     """The ledger of one step (the step observers): their grouping and the extents it was made of,
     each list in walk order."""
-    where = grouping.where
-    sids = (
-        [_sid(where.get(("tensor", i))) for i in range(len(walked.tensors))],
-        [_sid(where.get(("array", i))) for i in range(len(walked.arrays))],
-    )
-    return _guarded(walked, grouping.storages, sids, extents, limits, warnings)
+    tensor_sids: list[str | None] = [None] * len(walked.tensors)
+    array_sids: list[str | None] = [None] * len(walked.arrays)
+    for (kind, i), placed in grouping.where.items():  # one pass: no key tuple built per tensor
+        (tensor_sids if kind == "tensor" else array_sids)[i] = placed.storage
+    return _guarded(walked, grouping.storages, (tensor_sids, array_sids), extents, limits, warnings)
 
 
 def totals(memory: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -88,10 +88,6 @@ def totals(memory: dict[str, Any] | None) -> dict[str, Any] | None:
     if memory is None:
         return None
     return {"total_bytes": memory["total_bytes"], "by_category": memory["by_category"]}
-
-
-def _sid(placement: Any) -> str | None:
-    return placement.storage if placement is not None else None
 
 
 def _guarded(
@@ -123,20 +119,22 @@ def ledger(
     in no group); `extents`: theirs, when known (else read again, only if something outside the
     groups must be merged with them)."""
     tensor_sids, array_sids = sids
-    marks = _marks(walked)
+    marks, roots = _marks(walked)
     rank_of: dict[str, int] = {}  # storage id -> its category
     extra: list[tuple[Span, int]] = []  # memory in no group, with its category
+    is_parameter = R.is_parameter
     for found, sid in zip(walked.tensors, tensor_sids, strict=False):
-        rank = _rank(found.obj, marks)
-        if sid is not None:
-            rank_of[sid] = min(rank_of.get(sid, rank), rank)
-        else:  # sparse, nested: their parts; meta, lazy, no data: nothing
-            extra.extend((span, rank) for span in part_spans(found.obj))
+        t = found.obj
+        rank = PARAMETERS if is_parameter(t) else marks.get(id(t), TENSORS)
+        if sid is None:  # sparse, nested: their parts; meta, lazy, no data: nothing
+            extra.extend((span, rank) for span in part_spans(t))
+        elif rank < rank_of.get(sid, NO_RANK):
+            rank_of[sid] = rank
     for found, sid in zip(walked.arrays, array_sids, strict=False):
         if sid is not None:
             rank = _array_rank(found.obj, marks)
             rank_of[sid] = min(rank_of.get(sid, rank), rank)
-    extra.extend((span, SAVED) for span in saved_spans(walked, limits))
+    extra.extend((span, SAVED) for span in saved_spans(roots, limits))
     if extra:
         spans = _group_spans(walked, sids, extents, rank_of) + [(*s, r) for s, r in extra]
         counted = _union(spans)
@@ -150,10 +148,11 @@ def ledger(
 
 
 # ---- categories ---------------------------------------------------------------------------------
-def _marks(walked: WalkResult) -> dict[int, int]:
-    """id -> category of every tensor that has a role (parameter, grad, optimizer state, buffer),
-    the first one of CATEGORIES where it has several. The objects stay alive meanwhile (held by
-    their modules, optimizers and tensors), so their ids are theirs."""
+def _marks(walked: WalkResult) -> tuple[dict[int, int], list[Any]]:
+    """(id -> category of every tensor that has a role: parameter, grad, optimizer state,
+    buffer, the first one of CATEGORIES where it has several; the walked tensors' grad_fn
+    nodes). The objects stay alive meanwhile (held by their modules, optimizers and tensors), so
+    their ids are theirs. One pass over the tensors: a step-through asks after every step."""
     marks: dict[int, int] = {}
 
     def mark(t: Any, rank: int) -> None:
@@ -173,20 +172,25 @@ def _marks(walked: WalkResult) -> dict[int, int]:
         for _, state in optimizer_state(found.obj):
             for value in dict.values(state) if R.is_subtype(dict, type(state)) else ():
                 mark(value, OPTIMIZER_STATE)
+    roots = []
+    grad, grad_fn = R.grad, R.grad_fn  # torch's own getters: no snippet code runs
     for found in walked.tensors:
-        mark(R.leaf_grad(found.obj), GRADIENTS)
-    return marks
-
-
-def _rank(t: Any, marks: dict[int, int]) -> int:
-    rank = marks.get(id(t), TENSORS)
-    return PARAMETERS if R.is_parameter(t) else rank
+        t = found.obj
+        g = grad(t)  # (a non-leaf has none unless it retains it, as R.leaf_grad reads it)
+        if g is not None and marks.get(id(g), GRADIENTS) >= GRADIENTS:
+            marks[id(g)] = GRADIENTS
+        fn = grad_fn(t)
+        if fn is not None:
+            roots.append(fn)
+    return marks, roots
 
 
 def _array_rank(a: Any, marks: dict[int, int]) -> int:
     """An array of a tensor's memory (`t.numpy()`) is that tensor's; else its own, numpy."""
     base = R.a_base(array_root(a))
-    return _rank(base, marks) if R.is_tensor(base) else NUMPY
+    if not R.is_tensor(base):
+        return NUMPY
+    return PARAMETERS if R.is_parameter(base) else marks.get(id(base), TENSORS)
 
 
 # ---- bytes --------------------------------------------------------------------------------------
@@ -255,11 +259,7 @@ def _pinned(
     walked: WalkResult, storages: list[dict], sids: tuple[list[str | None], list[str | None]]
 ) -> list[dict]:
     """Groups whose members reach only part of their bytes, in the groups' order."""
-    found: list[dict] = []
-    for s in storages:
-        used = _covered([m["byte_range"] for m in s["members"]])
-        if used < s["nbytes"]:
-            found.append({"storage": s["id"], "nbytes": s["nbytes"], "used_bytes": used, "names": []})
+    found = [dict(p, names=[]) for p in _partly_used(storages)]
     if found:
         names = {p["storage"]: p["names"] for p in found}
         pairs = zip((*walked.tensors, *walked.arrays), (*sids[0], *sids[1]), strict=False)
@@ -268,6 +268,33 @@ def _pinned(
             if held is not None:
                 held.extend(n for n in (obj_found.name, *obj_found.aliases) if n not in held)
                 del held[PINNED_NAMES_MAX:]
+    return found
+
+
+class _Last:
+    """The storages list _partly_used saw last (held: its identity is its own) and its answer."""
+
+    storages: list[dict] | None = None
+    partly: list[dict] = []
+
+
+def _partly_used(storages: list[dict]) -> list[dict]:
+    """{storage, nbytes, used_bytes} of each group its members reach only part of. The step
+    observers hand over the very list of the step before while the layout holds (its entries
+    are read-only): then the last answer is it."""
+    if storages is _Last.storages:
+        return _Last.partly
+    found: list[dict] = []
+    for s in storages:
+        members = s["members"]
+        if len(members) == 1:  # most storages: one tensor's own memory
+            lo, hi = members[0]["byte_range"]
+            used = max(hi - lo, 0)
+        else:
+            used = _covered([m["byte_range"] for m in members])
+        if used < s["nbytes"]:
+            found.append({"storage": s["id"], "nbytes": s["nbytes"], "used_bytes": used})
+    _Last.storages, _Last.partly = storages, found
     return found
 
 

@@ -5,7 +5,7 @@ kinds of memory are real and counted:
 
 * the tensors autograd saved for backward (SavedVariable: a node's `_saved_*` properties, a
   custom Function's `saved_tensors`), read as app.inspector.graph reads them, breadth-first
-  over next_functions from the walked tensors' grad_fn, at most graph_nodes_max nodes, stopping
+  over next_functions from the walked tensors' grad_fn nodes, at most graph_nodes_max nodes, stopping
   at the time budget. After backward() they are freed: reading one raises, and it counts 0.
 * the parts of tensors without one strided storage: a sparse tensor's indices and values, a
   nested tensor's buffer (and a jagged one's offsets). A meta or uninitialized (lazy) tensor has
@@ -27,7 +27,6 @@ from . import readers as R
 from .graph import saved_attr_names
 from .limits import InspectLimits
 from .objects import instance_attributes
-from .walk import WalkResult
 
 _T = torch._C.TensorBase.__dict__
 # Captured at import, like app.inspector.readers: a snippet may replace these methods.
@@ -92,12 +91,12 @@ def part_spans(t: torch.Tensor) -> list[Span]:
     return spans
 
 
-def saved_spans(walked: WalkResult, limits: InspectLimits) -> list[Span]:
-    """The allocations of every tensor the walked tensors' autograd graph has saved."""
+def saved_spans(roots: list[Any], limits: InspectLimits) -> list[Span]:
+    """The allocations of every tensor saved in the autograd graph below these grad_fn nodes."""
     seen: dict[int, Any] = {}  # id(node) -> node: kept alive so that ids stay unique
     queue: deque[Any] = deque()
-    for found in walked.tensors:
-        _enqueue(_grad_fn(found.obj), seen, queue, limits)
+    for node in roots:
+        _enqueue(node, seen, queue, limits)
     spans: list[Span] = []
     done = 0
     while queue:
@@ -115,17 +114,9 @@ def saved_spans(walked: WalkResult, limits: InspectLimits) -> list[Span]:
 
 
 def _enqueue(node: Any, seen: dict[int, Any], queue: deque[Any], limits: InspectLimits) -> None:
-    if node is not None and id(node) not in seen and len(seen) < limits.graph_nodes_max:
+    if id(node) not in seen and len(seen) < limits.graph_nodes_max:
         seen[id(node)] = node
         queue.append(node)
-
-
-def _grad_fn(t: Any) -> Any:
-    try:
-        return R.grad_fn(t)
-    except BaseException as exc:  # a hostile subclass: app.inspector.graph warns about it
-        budget.absorb(exc)
-        return None
 
 
 def _next(node: Any) -> list[Any]:
