@@ -72,3 +72,16 @@ class KeyAudit:
             for key in wire_keys(cls)
             if key not in self.seen.get(cls, set())
         }
+
+
+def shape_node_keys(trees: list) -> set[str]:
+    """Every key of every node of these shape summaries (a call's input_shapes and output_shapes
+    are JSON to the schema, not models: KeyAudit does not go into them)."""
+    keys: set[str] = set()
+    todo = list(trees)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            keys.update(node)
+            todo.extend(node.get("items", []))
+    return keys

@@ -406,3 +406,26 @@ def test_calls_made_while_the_inspector_reads_are_not_the_snippet_s():
     section = recorder.section({id(model): "model"})
     assert rows(section, "path", "depth") == [("model", 0), ("<Linear>", 1)]
     assert section["calls_left_out"] == 0
+
+
+def test_the_worker_sends_every_shape_node_key_the_schema_allows_and_no_other():
+    """The contract walk for shape summaries (JSON to the schema, so KeyAudit passes them by)."""
+    from app.convert import _flatten
+    from app.schema_memory import SHAPE_NODE_KEYS
+    from app.schemas import RunResponse
+    from tests.contract_walk import shape_node_keys
+
+    payload = run("""
+class Echo(nn.Module):
+    def forward(self, *args):
+        return args[0]
+echo = Echo()
+echo({"x": torch.ones(2)}, [torch.ones(1)] * 40, 3)
+""")
+    calls = payload["snapshot"]["calls"]
+    trees = [tree for c in calls for tree in (*c["input_shapes"], c["output_shapes"])]
+    assert shape_node_keys(trees) == SHAPE_NODE_KEYS
+    assert RunResponse.model_validate(_flatten(payload)).calls[0].input_shapes[2] == {
+        "kind": "other",
+        "type": "int",
+    }
