@@ -20,6 +20,8 @@ Recording must not change what the snippet computes or frees:
   forward (tests/inspector/test_calls.py compares results with and without recording); the
   fast paths that look for hooks (TransformerEncoderLayer's) look at the module's own hooks only,
   so they are still taken: such a layer is then one call, its sublayers not being called.
+* Only the calls of the thread that runs the snippet are listed (one stack): another thread's are
+  counted in `left_out`.
 * Calls made while the inspector reads (a step's observation: budget.active()) are not the
   snippet's and are not recorded. A snippet calling no module pays nothing but the install.
 
@@ -30,6 +32,7 @@ the final snapshot's walk, kept by remember_names()), or "<Conv2d>" when no name
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +48,7 @@ from .limits import InspectLimits, clip
 _register_pre = _torch_module.register_module_forward_pre_hook
 _register_post = _torch_module.register_module_forward_hook
 _ref = weakref.ref
+_thread_id = threading.get_ident
 _Parameter, _numel = R.Parameter, R.numel
 _object_getattribute = object.__getattribute__  # not the class's own __getattribute__
 # On the stack instead of a row: a call past a cap (its own calls are left out too), and one
@@ -103,9 +107,11 @@ class CallRecorder:
         self.left_out = 0
         self.errors = 0  # calls a hook could not record (absorbed)
         self._handles: list[Any] = []
+        self.thread = 0  # the thread that entered: only its calls are recorded
 
     def __enter__(self) -> CallRecorder:
         remember_names([])  # no names from an earlier run's walk (ids are reused)
+        self.thread = _thread_id()
         self._handles = [_register_pre(self._pre), _register_post(self._post, always_call=True)]
         return self
 
@@ -116,6 +122,9 @@ class CallRecorder:
 
     # ---- the hooks: inside the snippet, at every module call --------------------------------
     def _pre(self, module: Any, args: tuple) -> None:
+        if _thread_id() != self.thread:  # one tree, one stack: another thread's calls are counted
+            self.left_out += 1
+            return
         try:
             self.stack.append(_Open(self._open(module, args), id(module)))
         except Exception:  # never into the snippet (see the module docstring)
@@ -136,6 +145,8 @@ class CallRecorder:
         return len(self.calls) - 1
 
     def _post(self, module: Any, args: tuple, *rest: Any) -> None:
+        if _thread_id() != self.thread:
+            return
         try:
             self._close(module, rest[-1] if rest else None)
         except Exception:  # never into the snippet

@@ -429,3 +429,19 @@ echo({"x": torch.ones(2)}, [torch.ones(1)] * 40, 3)
         "kind": "other",
         "type": "int",
     }
+
+
+def test_another_thread_s_calls_are_counted_not_listed():
+    """One stack of open calls: a call from another thread would nest into whatever the main
+    thread has open."""
+    section = calls_of("""
+        import threading
+        worker_model = nn.Linear(2, 2)
+        thread = threading.Thread(target=lambda: worker_model(torch.ones(2)))
+        thread.start()
+        thread.join()
+        main_model = nn.Linear(2, 2)
+        main_model(torch.ones(2))
+    """)
+    assert rows(section, "path", "depth") == [("main_model", 0)]
+    assert section["calls_left_out"] == 1
