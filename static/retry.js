@@ -16,6 +16,7 @@
 
   const latest = new WeakMap();      // target element -> the newest request made for it
   let sending = null;                // the failed request whose retry is being issued, or null
+  let gaveUp = null;                 // {target, status, notice} of the last request given up on
 
   // What the learner reads, by what the request was for.
   function kindOf(path) {
@@ -68,14 +69,29 @@
     }
   }
 
+  // The status line is one line that never wraps the bar: it gets the short form, the notice
+  // under the bar the whole of it. Panels that this request should have replaced are dimmed; a
+  // diagram that failed is a placeholder again, so focusing its tensor asks once more.
   function giveUp(detail) {
     const status = detail.xhr.status;
-    const code = status ? ` (${status})` : "";
-    setStatus("error", `The server is not answering${code}. Your code is safe; try Run again.`);
-    const panels = $("#panels");
-    if (panels) panels.classList.add("stale");   // the last good panels stay, dimmed
+    const down = `The server is not answering${status ? ` (${status})` : ""}.`;
+    setStatus("error", down);
+    const notice = $("#notice");
+    if (notice) notice.textContent = `${down} Your code is safe; try Run again.`;
+    gaveUp = {target: detail.target, status: down, notice: notice && notice.textContent};
     const target = detail.target;
-    if (target && target.matches("figure.sd")) target.dataset.lazy = "1";   // focusing asks again
+    if (target && target.id === "panels") target.classList.add("stale");
+    if (target && target.matches("figure.sd")) target.dataset.lazy = "1";
+  }
+
+  // What giveUp() said goes once the thing that failed is answered (new panels clear the notice
+  // themselves, app.js; the status is theirs then): only what still reads as it left it.
+  function recovered(detail) {
+    if (!gaveUp || (detail.target !== gaveUp.target && gaveUp.target.isConnected)) return;
+    const notice = $("#notice"), status = $("#live-status");
+    if (notice && notice.textContent === gaveUp.notice) notice.textContent = "";
+    if (status && status.textContent === gaveUp.status) setStatus("", "");
+    gaveUp = null;
   }
 
   function failed(e) {
@@ -89,10 +105,13 @@
     }, delayOf(xhr));
   }
 
-  // After a retry's answer is swapped in (live.js has set the status of the panels by then).
+  // After an answer is swapped in (live.js has set the status of the panels by then): the server
+  // answers again, and a retry's answer says it was one.
   function answered(e) {
     const detail = e.detail, xhr = detail.xhr;
-    if (!xhr || !xhr.tpRetryOf || !detail.successful) return;
+    if (!xhr || !detail.successful) return;
+    recovered(detail);
+    if (!xhr.tpRetryOf) return;
     const kind = kindOf(detail.requestConfig.path);
     const status = $("#live-status");
     const problem = status && status.dataset.state === "error" ? " " + status.textContent : "";

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.integration
 BEFORE = "import torch\nx = torch.arange(6).view(2, 3)\n"
 AFTER = BEFORE + "y = x.t()\n"
 RAN_AGAIN = "The server dropped that run; ran it again."
-GAVE_UP = "The server is not answering (502). Your code is safe; try Run again."
+DOWN = "The server is not answering (502)."  # the status line: one line, it must fit
+GAVE_UP = DOWN + " Your code is safe; try Run again."  # the notice under the bar: all of it
 SETTLE_S = 1.5  # how long nothing more may be sent after a give-up (the retry waits 0.3 s)
 
 
@@ -33,7 +34,12 @@ class Failing:
         self.failures, self.status, self.headers = failures, status, headers or {}
         self.codes: list[str] = []
         self.times: list[float] = []
-        page.route(f"**{path}", self._handle)
+        self.page, self.pattern = page, f"**{path}"
+        page.route(self.pattern, self._handle)
+
+    def stop(self) -> None:
+        """The server answers from now on."""
+        self.page.unroute(self.pattern)
 
     def _handle(self, route) -> None:
         self.times.append(time.monotonic())
@@ -94,14 +100,20 @@ def test_a_run_that_fails_twice_keeps_the_panels_and_the_code_and_stops(page, se
     showing_before(page, server)
     runs = Failing(page, "/fragments/run", failures=99)
     page.evaluate("c => window.tp.setCode(c)", AFTER)
-    expect(page.locator("#live-status")).to_have_text(GAVE_UP)
+    expect(page.locator("#live-status")).to_have_text(DOWN)
     expect(page.locator("#live-status")).to_have_attribute("data-state", "error")
+    expect(page.locator("#notice")).to_have_text(GAVE_UP)
     expect(page.locator("#panels")).to_have_class(_has("stale"))  # the last good panels, dimmed
     expect(row(page, "x")).to_be_visible()
     expect(row(page, "y")).to_have_count(0)
     assert page.evaluate("() => window.tp.getCode()") == AFTER
     page.wait_for_timeout(SETTLE_S * 1000)
     assert runs.count == 2  # one retry, no loop
+    runs.stop()
+    page.click("#run-btn")  # the server answers again: the message goes with the new panels
+    expect(row(page, "y")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text("")
+    expect(page.locator("#live-status")).to_have_text("")
 
 
 def test_a_503_waits_for_its_retry_after(page, server):
@@ -148,7 +160,8 @@ def test_a_step_that_fails_twice_keeps_the_panels(page, server):
     steps = Failing(page, "/fragments/step", failures=99)
     page.locator("#tl-slider").focus()
     page.keyboard.press("Home")
-    expect(page.locator("#live-status")).to_have_text(GAVE_UP)
+    expect(page.locator("#live-status")).to_have_text(DOWN)
+    expect(page.locator("#notice")).to_have_text(GAVE_UP)
     expect(row(page, "x")).to_be_visible()  # the last good panels (the run's end), dimmed
     expect(page.locator("#panels")).to_have_class(_has("stale"))
     page.wait_for_timeout(SETTLE_S * 1000)
@@ -180,10 +193,14 @@ def test_a_diagram_that_fails_twice_is_asked_for_again_on_the_next_focus(page, s
     diagrams = Failing(page, "/fragments/diagram", failures=2)
     trow, figure = _lazy_figure(page)
     trow.click()
-    expect(page.locator("#live-status")).to_have_text(GAVE_UP)
+    expect(page.locator("#notice")).to_have_text(GAVE_UP)
+    expect(page.locator("#live-status")).to_have_text(DOWN)
+    expect(page.locator("#panels")).not_to_have_class(_has("stale"))  # they are the code's
     page.wait_for_timeout(SETTLE_S * 1000)
     assert diagrams.count == 2
     row(page, "x").click()
     trow.click()  # focused again: the placeholder asks once more, and the server answers now
     expect(figure.locator("svg")).to_be_visible()
     assert diagrams.count == 3
+    expect(page.locator("#notice")).to_have_text("")
+    expect(page.locator("#live-status")).to_have_text("")
