@@ -96,10 +96,11 @@ def run_html(resp: RunResponse, code: str, focus: str | None) -> str:
 
 
 class Keep(NamedTuple):
-    """Where a step's run is kept once drawn (app.web.run_cache), or nothing to keep."""
+    """Where a step's run and its drawing are kept once drawn (app.web.run_cache)."""
 
     cache: RunCache
-    key: str
+    key: str  # the run's
+    html_key: str  # the drawing's: the run's and the focus
 
 
 def step_html(
@@ -118,6 +119,7 @@ def step_html(
     html = draw("_step_fragment.html", {**context, "step": step})
     if keep is not None:
         keep.cache.put(keep.key, resp)
+        keep.cache.put_html(keep.html_key, html)
     return html
 
 

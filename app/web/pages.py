@@ -202,20 +202,23 @@ async def run_fragment(request: Request):
 @router.post("/fragments/step", response_class=HTMLResponse)
 async def step_fragment(request: Request):
     """The panels as they were after one step of the code (the timeline's slider), and what that
-    step changed: the code run again with that step's state, unless a run of the same content
-    is kept here (a hit and a re-run draw the same: runs are seeded)."""
+    step changed: the code run again with that step's state, unless this process kept a run or
+    a drawing of the same content (a hit and a re-run draw the same: runs are seeded)."""
     form = await _form(request)
     code = form.get("code", "")
     step, focus = _index(form.get("step")) or 0, form.get("focus")
     cache, key = runs(request), step_key(request, code, step)
+    keep = drawing.Keep(cache, key, content_key(key, None, f"focus={focus or ''}"))
+    html = cache.get_html(keep.html_key)
+    if html is not None:
+        return HTMLResponse(html)
     kept = await asyncio.to_thread(cache.get, key)  # parsed in a thread, as a worker's answer is
     if kept is not None:
-        return _drawn(await _drawing(request, drawing.step_html, [kept], code, step, focus))
+        return _drawn(await _drawing(request, drawing.step_html, [kept], code, step, focus, keep))
     with ExitStack() as gc_hold:
         ran = await _run(request, code, gc_hold, state_at=step)
         if isinstance(ran, Refused):
             return _notice(ran)
-        keep = drawing.Keep(cache, key)
         return _drawn(await _drawing(request, drawing.step_html, ran, code, step, focus, keep))
 
 

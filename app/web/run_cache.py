@@ -37,6 +37,7 @@ from app.schemas import RunResponse
 from app.validate_pieces import Invalid, validate_run
 
 ENTRY_OVERHEAD_BYTES = 256  # key, record and dict slot, counted with each entry
+_HTML = "html:"  # the prefix of a drawing's key (a run's key is hex: the two never meet)
 
 
 def content_key(code: str, trace: dict[str, Any] | None, context: str) -> str:
@@ -80,7 +81,10 @@ class RunCache:
         """Keep `resp` under `key`; False when it is bigger than the whole budget."""
         if self.max_bytes <= ENTRY_OVERHEAD_BYTES:  # disabled: not even encoded
             return False
-        entry = _Entry(encode_run(resp), self.clock())
+        return self._keep(key, encode_run(resp))
+
+    def _keep(self, key: str, body: bytes) -> bool:
+        entry = _Entry(body, self.clock())
         if entry.nbytes > self.max_bytes:
             return False
         with self._lock:
@@ -90,8 +94,27 @@ class RunCache:
             self._evict(entry.used_at)
         return True
 
+    def put_html(self, key: str, html: str) -> bool:
+        """Keep a drawing (a step's fragment) under `key`, in the same byte budget as the runs:
+        a slider moved back over a step it drew answers without parsing or drawing again."""
+        return self._keep(_HTML + key, html.encode("utf-8", "surrogatepass"))
+
+    def get_html(self, key: str) -> str | None:
+        body = self._body(_HTML + key)
+        return None if body is None else body.decode("utf-8", "surrogatepass")
+
     def get(self, key: str) -> RunResponse | None:
         """The run kept under `key`, parsed again; None on a miss."""
+        body = self._body(key)
+        if body is None:
+            return None
+        try:
+            return _read_back(body)
+        except (ValidationError, Invalid, ValueError):  # a miss: the page re-runs
+            self.drop(key)
+            return None
+
+    def _body(self, key: str) -> bytes | None:
         with self._lock:
             now = self.clock()
             self._evict(now)
@@ -100,11 +123,7 @@ class RunCache:
                 return None
             self._runs[key] = _Entry(hit.body, now)
             self._runs.move_to_end(key)
-        try:
-            return _read_back(hit.body)
-        except (ValidationError, Invalid, ValueError):  # a miss: the page re-runs
-            self.drop(key)
-            return None
+        return hit.body
 
     def drop(self, key: str) -> None:
         """Forget the run kept under `key`, if any."""

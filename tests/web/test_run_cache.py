@@ -160,3 +160,13 @@ def test_a_kept_run_over_a_mebibyte_is_read_back_in_pieces_and_whole(monkeypatch
     back = cache.get(key)
     assert calls and calls[0] > json_pieces.WHOLE_BYTES_MAX, "read back by the parser in pieces"
     assert back == resp
+
+
+def test_a_drawing_is_kept_in_the_same_budget_apart_from_the_runs():
+    cache = RunCache(max_bytes=1 << 20, idle_s=60)
+    cache.put("k", _run())
+    assert cache.put_html("k", "<p>é</p>")
+    assert cache.get_html("k") == "<p>é</p>" and cache.get("k") == _run()  # two entries, one key
+    assert cache.nbytes == _size(_run()) + len("<p>é</p>".encode()) + ENTRY_OVERHEAD_BYTES
+    assert cache.get_html("other") is None
+    assert not RunCache(max_bytes=100, idle_s=60).put_html("k", "x" * 200)
