@@ -22,7 +22,7 @@ from tests.webserver import serve
 
 pytestmark = pytest.mark.integration
 
-ROUTES = ["/", "/fragments/run", "/fragments/step", "/fragments/diagram"]
+ROUTES = ["/", "/fragments/run", "/fragments/step", "/fragments/diagram", "/fragments/memory-steps"]
 SETTINGS = Settings(exec_timeout_s=1.0, kill_grace_s=0.5, code_max_bytes=4096)
 CODE = "import torch\nx = torch.arange(6.).reshape(2, 3)\ny = x.t()\nx.add_(1)\n"
 FUZZ = settings(
