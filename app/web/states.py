@@ -59,7 +59,14 @@ def _keyed(before: list, part: Any, key: str) -> list:
 
 
 def as_response(
-    state: State, *, ok: bool, error: Any, stdout: str, duration_ms: float, wall_ms: float | None
+    state: State,
+    *,
+    ok: bool,
+    error: Any,
+    stdout: str,
+    duration_ms: float,
+    wall_ms: float | None,
+    seed: int | None = None,
 ) -> RunResponse:
     """A response of that state: its entries are validated already, so none is validated again
     (a state of 500 tensors took ~10 ms to re-validate on every slider move)."""
@@ -79,4 +86,5 @@ def as_response(
         warnings=[],
         steps=[],
         steps_truncated=False,
+        seed=seed,  # the run's: a step's panels say what it started from too
     )

@@ -127,6 +127,7 @@ def state_at(resp: RunResponse, index: int) -> RunResponse:
         stdout=stdout,
         duration_ms=resp.duration_ms,
         wall_ms=resp.wall_ms,
+        seed=resp.seed,
     )
     # The Memory and Calls panels after this step: its ledger totals, the calls made so far.
     out.memory = memory_view.memory_at(step)

@@ -97,6 +97,8 @@ def test_state_at_an_earlier_step(client):
     assert (x.shape, x.version) == ([2, 3], 1)
     assert after_add.stdout.text == ""
     assert timeline.state_at(resp, 5).stdout.text.startswith("torch.Size([3, 2])")
+    # Regression: a step's panels dropped the run's seed (its status line said none).
+    assert resp.seed is not None and after_add.seed == resp.seed
 
 
 def test_error_step_carries_the_error(client):
