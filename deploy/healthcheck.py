@@ -109,11 +109,38 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)  # nginx never reads half a file
 
 
-def reload_nginx(pid_file: Path) -> bool:
+def workers(master: int) -> dict[int, str]:
+    """nginx's worker processes (pid -> title) under ``master``, from /proc (Linux)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            if entry.name.isdigit() and int(stat.rpartition(")")[2].split()[1]) == master:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not a process
+    return found
+
+
+def reload_nginx(pid_file: Path, timeout_s: float = 5.0) -> bool:
+    """SIGHUP the master, then wait until the reload took: a new worker (it has read the new
+    list) and every old one gone or shutting down (no longer accepting). A reader of the state
+    file may then take what it says as what nginx does."""
     try:
-        os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+        master = int(pid_file.read_text().strip())
+        before = set(workers(master))
+        os.kill(master, signal.SIGHUP)
     except (OSError, ValueError):
         return False  # not started yet: it reads the file when it starts
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = workers(master)
+        old_quiet = all(pid not in before or "shutting down" in title for pid, title in now.items())
+        if set(now) - before and old_quiet:
+            break
+        time.sleep(0.01)
+    else:  # a list nginx refused keeps the old workers: error.log says why
+        print(f"nginx did not reload within {timeout_s} s", file=sys.stderr, flush=True)
     return True
 
 

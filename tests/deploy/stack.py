@@ -154,13 +154,13 @@ class Stack:
         return {r["addr"]: r["up"] for r in self.health()["replicas"]}
 
     def wait_healthy(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Until every replica is in nginx's upstream list (the checker reloaded nginx)."""
+        """Until every replica is in nginx's upstream list (the checker writes its state file
+        once nginx's new workers run)."""
         deadline = time.monotonic() + timeout_s
         while not all(self.up().values()):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"replicas not healthy after {timeout_s} s: {self.health()}")
             time.sleep(0.1)
-        time.sleep(0.3)  # the checker signalled nginx; its new workers take a moment to start
 
     def access_log(self, since: float = 0.0) -> list[AccessEntry]:
         entries = []
