@@ -1,0 +1,95 @@
+"""What a notebook shows: one display bundle carrying both the interactive widget and a static,
+self-contained HTML copy of the same panels.
+
+Front ends that run widgets (JupyterLab, Notebook 7, VS Code, Colab) pick the widget view; those
+that do not (nbconvert's HTML, GitHub's notebook viewer, a kernel without a widget front end)
+fall back to text/html. The static copy has its CSS inline, its SVG inline, no script and nothing
+fetched from the network, and shows every stride diagram at once (no script to show the focused
+one). The widget (anywidget, the `notebook` extra) is optional: without it the bundle is the
+static copy alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from app.notebook import panels, style
+from app.schemas import RunResponse
+
+ESM = Path(__file__).with_name("widget.js")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def fragment(resp: RunResponse, *, static: bool) -> str:
+    """The panels as one HTML fragment with its stylesheet inside (a notebook output is a fragment,
+    and so is each cell of an nbconvert export)."""
+    view = panels.view_of(resp)
+    head = Markup('<p class="tp-nb-head">Tensor Playground: {} tensor{}, {} numpy array{}</p>').format(
+        len(resp.tensors),
+        "" if len(resp.tensors) == 1 else "s",
+        len(resp.arrays),
+        "" if len(resp.arrays) == 1 else "s",
+    )
+    # The CSS is ours (static/app.css scoped): no user text in it, so </style> cannot occur.
+    return (
+        f'<div class="tp-nb{" tp-static" if static else ""}"><style>{style.stylesheet()}</style>'
+        f"{head}{panels.panels_html(view)}</div>"
+    )
+
+
+def _widget_class() -> Any:
+    """The widget class, or None without anywidget (made on first use: importing anywidget pulls
+    in ipywidgets, which a plain `import app.notebook` should not pay)."""
+    global _WIDGET
+    if _WIDGET is False:
+        try:
+            import anywidget
+            import traitlets
+        except ImportError:
+            _WIDGET = None
+        else:
+
+            class PanelsWidget(anywidget.AnyWidget):
+                """The panels, interactive: a click (or Enter) on a tensor row shows its diagram."""
+
+                _esm = ESM
+                html = traitlets.Unicode("").tag(sync=True)
+                focus = traitlets.Unicode("").tag(sync=True)  # the focused row's name, "" for none
+
+            _WIDGET = PanelsWidget
+    return _WIDGET
+
+
+_WIDGET: Any = False  # not looked up yet
+
+
+class Panels:
+    """The panels of one snapshot, displayable (IPython's display protocol)."""
+
+    def __init__(self, resp: RunResponse) -> None:
+        self.response = resp
+        self.html = fragment(resp, static=True)
+        cls = _widget_class()
+        self.widget = cls(html=fragment(resp, static=False)) if cls is not None else None
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self.html}
+        metadata: dict[str, Any] = {}
+        if self.widget is not None:
+            bundle = self.widget._repr_mimebundle_()  # anywidget: (data, metadata)
+            widget_data, widget_meta = bundle if isinstance(bundle, tuple) else (bundle or {}, {})
+            if WIDGET_MIME in widget_data:
+                data[WIDGET_MIME] = widget_data[WIDGET_MIME]
+                metadata.update(widget_meta or {})  # Colab's widget manager, where it runs
+        return data, metadata
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        r = self.response
+        counts = f"{len(r.tensors)} tensors, {len(r.arrays)} arrays, {len(r.storages)} storages"
+        return f"<Tensor Playground panels: {counts}>"
