@@ -4,16 +4,20 @@ upstream list and comes back, what the list says, and what a probe makes of real
 from __future__ import annotations
 
 import http.server
+import shutil
+import string
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.stack import load_healthcheck
+from tests.deploy.stack import ROOT, load_healthcheck
 from tests.ports import free_port
 
 HC = load_healthcheck()
+TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 REFUSED = HC.Probe(healthy=False, refused=True, detail="connection refused")
 UNREADY = HC.Probe(healthy=False, refused=False, detail="HTTP 503")
 HEALTHY = HC.Probe(healthy=True, refused=False, detail="HTTP 200")
@@ -92,3 +96,35 @@ def test_probe_reads_the_health_route(server, monkeypatch):
 
 def test_probe_of_a_closed_port_says_refused():
     assert HC.probe(f"127.0.0.1:{free_port()}", 2.0).refused is True
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Path]:
+    """A real nginx from the shared template, one replica address in its list; its pid file."""
+    conf = string.Template(TEMPLATE.read_text()).safe_substitute(
+        TP_LB_PORT=str(free_port()), TP_LB_STATE=str(tmp_path)
+    )
+    (tmp_path / "nginx.conf").write_text(conf)
+    opts = HC.Options(tmp_path, tmp_path / "nginx.pid", 1.0, 1.0, 2, 2, 5)
+    HC.publish([HC.Replica(f"127.0.0.1:{free_port()}", up=True)], opts, reloads=0)
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"  # scripts/setup.sh installs it
+    args = ["-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")]
+    subprocess.run([binary, *args], check=True, timeout=30)
+    try:
+        yield tmp_path / "nginx.pid"
+    finally:
+        subprocess.run([binary, *args, "-s", "quit"], check=False, timeout=30)
+
+
+def test_a_reload_returns_once_new_workers_serve_the_new_list(nginx: Path):
+    master = int(nginx.read_text())
+    before = set(HC.workers(master))
+    assert before, "nginx has no worker"
+    assert HC.reload_nginx(nginx) is True
+    now = HC.workers(master)
+    assert set(now) - before  # a worker that read the new list
+    assert all(pid not in before or "shutting down" in title for pid, title in now.items())
+
+
+def test_no_reload_is_counted_while_nginx_is_not_running(tmp_path: Path):
+    assert HC.reload_nginx(tmp_path / "nginx.pid") is False
