@@ -39,7 +39,7 @@ def test_the_modules_panel_the_tensor_rows_and_graph_labels_agree():
     opt.step()
     v = torch.ones(3, requires_grad=True)
     resp = response_for({"model": model, "opt": opt, "v": v, "u": v * 2})
-    html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None, None))
+    html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None))
     modules = _card(html, "modules-card")
     assert "<td><code>bias</code></td><td>(1,)</td>" in modules
     assert '<span class="kv">exp_avg: (1, 3)</span>' in modules
