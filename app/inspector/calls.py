@@ -4,7 +4,8 @@ The runner wraps the snippet's exec() in `CallRecorder(...)` (a context manager)
 forward pre-hook and forward hook (always_call, so a forward that raises still closes its call)
 see every module call. Each call is one record: its class, the index of the enclosing open call
 (`parent`) and its depth, its positional inputs' and its output's shape summaries
-(app.inspector.call_shapes, bounded), the module's own parameter count (recurse=False: its
+(app.inspector.call_shapes, bounded; keyword arguments are not summarised: torch gives global
+pre-hooks the positional ones only), the module's own parameter count (recurse=False: its
 children are calls of their own), and, when traced, the step it ran in (`step()`: the index the
 tracer's next step will have). A call identical to its previous sibling (same module, same
 shapes, same subtree, same step) is folded into that sibling's `count`: a loop over an RNN cell
@@ -19,7 +20,9 @@ Recording must not change what the snippet computes or frees:
 * global hooks send every module call down Module._call_impl's slow path, which runs the same
   forward (tests/inspector/test_calls.py compares results with and without recording); the
   fast paths that look for hooks (TransformerEncoderLayer's) look at the module's own hooks only,
-  so they are still taken: such a layer is then one call, its sublayers not being called.
+  so they are still taken: such a layer is then one call, its sublayers not being called. The
+  slow path is one Python frame deeper per nesting level of modules: a snippet recursing
+  through modules to the very edge of its recursion limit may reach it sooner.
 * Only the calls of the thread that runs the snippet are listed (one stack): another thread's are
   counted in `left_out`.
 * Calls made while the inspector reads (a step's observation: budget.active()) are not the
