@@ -99,6 +99,13 @@ healthy_count() {
     "$dir/healthcheck.json" 2>/dev/null || echo 0
 }
 
+# A start that cannot finish takes down what it started (the logs stay in $dir).
+fail() {
+  echo "$1" >&2
+  stop >/dev/null
+  exit 1
+}
+
 start() {
   if alive "$dir/nginx.pid"; then echo "replicas.sh: already running in $dir (stop first)" >&2; exit 1; fi
   rm -f "$dir"/replica-*.port "$dir"/upstream.conf "$dir"/healthcheck.json
@@ -111,7 +118,12 @@ start() {
   "$nginx_bin" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
   echo "nginx: http://127.0.0.1:$port (logs in $dir)"
   while [ "$(healthy_count)" -lt "$replicas" ]; do
-    [ "$waited" -ge $((wait_s * 10)) ] && { echo "replicas.sh: not all healthy after ${wait_s}s" >&2; exit 1; }
+    [ "$waited" -ge $((wait_s * 10)) ] && fail "replicas.sh: not all healthy after ${wait_s}s"
+    for ((i = 0; i < replicas; i++)); do
+      alive "$dir/replica-$i.pid" && continue
+      tail -n 20 "$dir/replica-$i.log" >&2
+      fail "replicas.sh: replica $i exited (above: the end of $dir/replica-$i.log)"
+    done
     sleep 0.1; waited=$((waited + 1))
   done
   echo "all $replicas replicas healthy"
