@@ -226,3 +226,25 @@ def test_a_replica_killed_between_steps_costs_nothing(browser, stack):
         expect(page.locator("#live-status")).not_to_contain_text("server")
         assert upstreams.statuses() == {200}  # nginx moved the refused connections on
         assert stack.replicas[1].addr not in upstreams.of("step")  # each answered by a live one
+
+
+def test_a_replica_killed_under_a_step_costs_one_retry_that_the_page_says(browser, stack):
+    """A step is its code run again, on whichever replica: a slow one can be on the killed one."""
+    slow = f"import torch\nx = torch.ones(2)\nimport time\ntime.sleep({SLOW_S})\ny = x * 2\nz = y + 1\n"
+    with balanced_page(browser, stack) as (page, upstreams):
+        page.evaluate("c => window.tp.setCode(c)", slow)
+        expect(row(page, "z")).to_be_visible()
+        page.locator("#tl-slider").focus()
+        page.keyboard.press("ArrowLeft")  # the first step also fetches the memory chart: not this one
+        at_step(page, 4)
+        expect(row(page, "z")).to_have_count(0)
+        expect(page.locator("#mem-chart[data-steps]")).to_have_count(1)
+        page.keyboard.press("ArrowLeft")  # step 4 of 6, the sleep: its run sleeps too
+        stack.kill(_busy_replica(stack, timeout_s=20))
+        expect(page.locator("#live-status")).to_have_text("The server dropped that step; loaded it again.")
+        at_step(page, 3)
+        expect(row(page, "y")).to_have_count(0)
+        expect(row(page, "x")).to_be_visible()
+        assert page.evaluate("() => window.tp.getCode()") == slow
+        steps = [s for k, s, _ in upstreams.seen if k == "step"]
+        assert sorted(steps) == [200, 200, 502], upstreams.seen
