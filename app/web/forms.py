@@ -33,12 +33,10 @@ class Field:
 
 
 DIGITS = re.compile(r"[0-9]{0,5}")  # step and tensor row numbers; empty means "not given"
-TOKEN = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 PAGE_FIELDS: dict[str, Field] = {
     "code": Field(None),
     "focus": Field(1024),  # a tensor name (at most 256 characters in the schema)
-    "run": Field(64, TOKEN, "a run token (letters, digits, - and _)"),
     "step": Field(5, DIGITS, "a step number (up to 5 ASCII digits)"),
     "t": Field(5, DIGITS, "a tensor row number (up to 5 ASCII digits)"),
     # A lazy stride diagram's layout (app.web.layouts parses it; LAYOUT_CHARS_MAX there).
