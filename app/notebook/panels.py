@@ -110,5 +110,12 @@ def text_graph(resp: RunResponse) -> Markup:
 
 def panels_html(view: view_model.PageView) -> str:
     """templates/_panels.html for `view`: the partials the page and its fragment routes return."""
-    context: dict[str, Any] = {"view": view, "notice": None, "status": 200, "timeline": None, "layouts": {}}
+    context: dict[str, Any] = {
+        "view": view,
+        "notice": None,
+        "status": 200,
+        "timeline": None,
+        "layouts": {},
+        "ran_in": "in this kernel",  # templates/_status.html: not the sandbox
+    }
     return drawing.draw("_panels.html", context)

@@ -5,6 +5,11 @@ Derived when first asked for rather than copied, so a panel's CSS changed for th
 notebook too. `:root` and `body` become the wrapper (the colours are its custom properties), every
 other selector gets the wrapper as its ancestor, and the rules of the page's chrome (top bar,
 editor, timeline, share box) are left out: a notebook has none of them.
+
+The ancestor is written twice (`.tp-nb.tp-nb td`): JupyterLab's and nbconvert's output styles
+(`:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td` right-aligns every cell, `:not(pre) > code`
+greys every code) are one class more specific than the page's own rules, which would lose to them.
+RESET undoes what those styles give elements the page leaves plain.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOPE = ".tp-nb"
+INSIDE = SCOPE + SCOPE  # the descendants' prefix, one class up (see above)
 # Selectors that style the page around the panels; a rule whose every selector has one is dropped.
 CHROME = re.compile(
     r"\.topbar|\.controls|\.editor-pane|#editor|#code|\.cm-|\.share|\.draft-bar|\.live|\.busy|\.spinner"
@@ -24,13 +30,20 @@ CHROME = re.compile(
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 # What only a notebook needs: the widget's focus rows, the static fallback's every diagram shown
 # (no script there to show the focused one), the text graph when Graphviz is missing.
+RESET = f"""
+{INSIDE} th, {INSIDE} td, {INSIDE} tr {{ text-align: left; line-height: inherit; max-width: none; }}
+{INSIDE} table tbody tr {{ background: transparent; }}
+{INSIDE} code {{ background: transparent; padding: 0; color: inherit; line-height: inherit; }}
+{INSIDE} code {{ white-space: inherit; }}
+{INSIDE} p, {INSIDE} ul {{ margin-top: 0; }}
+"""
 NOTEBOOK_CSS = f"""
 {SCOPE} {{ background: var(--bg); color: var(--ink); padding: 8px; border-radius: 10px; max-width: 100%; }}
-{SCOPE} .panels {{ gap: 10px; }}
-{SCOPE}.tp-static figure.sd[hidden] {{ display: block !important; margin-top: 10px; }}
-{SCOPE}.tp-static .trow {{ cursor: default; }}
-{SCOPE} ul.text-graph {{ font-size: 12.5px; margin: 4px 0; padding-left: 18px; }}
-{SCOPE} .tp-nb-head {{ font-size: 12px; color: var(--muted); margin: 0 0 6px; }}
+{INSIDE} .panels {{ gap: 10px; }}
+{INSIDE}.tp-static figure.sd[hidden] {{ display: block !important; margin-top: 10px; }}
+{INSIDE}.tp-static .trow {{ cursor: default; }}
+{INSIDE} ul.text-graph {{ font-size: 12.5px; margin: 4px 0; padding-left: 18px; }}
+{INSIDE} .tp-nb-head {{ font-size: 12px; color: var(--muted); margin: 0 0 6px; }}
 """
 
 
@@ -38,7 +51,7 @@ NOTEBOOK_CSS = f"""
 def stylesheet() -> str:
     """The scoped panel rules of static/app.css plus the notebook's own."""
     source = _COMMENT.sub("", (ROOT / "static" / "app.css").read_text(encoding="utf-8"))
-    return _scoped(source) + NOTEBOOK_CSS
+    return RESET + _scoped(source) + NOTEBOOK_CSS
 
 
 def _scoped(css: str) -> str:
@@ -95,4 +108,4 @@ def _scope(selector: str) -> str:
         return SCOPE
     if selector == "*":
         return f"{SCOPE}, {SCOPE} *"
-    return f"{SCOPE} {selector}"
+    return f"{INSIDE} {selector}"

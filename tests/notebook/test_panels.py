@@ -21,6 +21,7 @@ def test_show_outside_ipython_returns_the_panels():
     data, _meta = shown._repr_mimebundle_()
     rows = kit.rows_of(data["text/html"])
     assert rows["col"][3:5] == ["(3,)", "1"]  # x[:, 1]: stride 3, offset 1
+    assert "ms in this kernel" in data["text/html"] and "sandbox" not in data["text/html"]
 
 
 def test_show_without_a_dict_reads_the_callers_globals():
@@ -52,7 +53,7 @@ def test_past_the_inline_cap_a_diagram_says_why(monkeypatch):
 
 def test_the_stylesheet_is_the_panels_rules_scoped():
     css = style.stylesheet()
-    assert ".tp-nb table.tensors th" in css and ".tp-nb .stride-svg .cell rect" in css
+    assert ".tp-nb.tp-nb table.tensors th" in css and ".tp-nb.tp-nb .stride-svg .cell rect" in css
     assert ".topbar" not in css and "#editor" not in css and ".cm-" not in css
     for prelude in style._COMMENT.sub("", css).split("{")[:-1]:
         rule = prelude.rsplit("}", 1)[-1].strip()
@@ -68,9 +69,11 @@ def test_scoping_keeps_media_queries_and_drops_chrome():
     assert css.split("\n") == [
         ".tp-nb { --a: 1; }",
         ".tp-nb { margin: 0; }",
-        ".tp-nb .card { x: 1; }",
-        "@media (max-width: 9px) {\n.tp-nb td { z: 3; }\n}",
-    ][0:3] + ["@media (max-width: 9px) {", ".tp-nb td { z: 3; }", "}"]
+        ".tp-nb.tp-nb .card { x: 1; }",
+        "@media (max-width: 9px) {",
+        ".tp-nb.tp-nb td { z: 3; }",
+        "}",
+    ]
 
 
 def test_visible_names_leave_out_ipythons_and_underscored():
