@@ -33,6 +33,7 @@ class CallRow:
     depth: int
     indent: int  # min(depth, INDENT_LEVELS_MAX)
     path: str
+    label: str  # the path below its parent call's (".0.self_attn" under "enc.layers"), else whole
     class_: str
     output: str  # the output shapes, or "" when none were recorded
     params: int
@@ -73,7 +74,10 @@ def build(resp: RunResponse, modules: Sequence[ModuleInfo] | None = None) -> Cal
     if not resp.calls and not resp.calls_left_out:
         return None
     targets = _targets(resp.modules if modules is None else modules)
-    rows = [_row(i, c, targets) for i, c in enumerate(resp.calls[:ROWS_MAX])]
+    shown = resp.calls[:ROWS_MAX]
+    rows = [
+        _row(i, c, targets, shown[c.parent].path if c.parent is not None else "") for i, c in enumerate(shown)
+    ]
     return CallsView(
         rows=rows,
         rows_hidden=max(0, len(resp.calls) - ROWS_MAX),
@@ -116,14 +120,19 @@ def _targets(modules: Sequence[ModuleInfo]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _row(i: int, c: ModuleCall, targets: dict[str, tuple[str, str]]) -> CallRow:
+def _row(i: int, c: ModuleCall, targets: dict[str, tuple[str, str]], parent: str) -> CallRow:
+    """Row `i`; `parent`: its parent call's path. Every row of a big model starts with the same
+    long name, so a row says what its indentation does not: the rest of its path."""
     check()
     target = _target(c.path, targets)
+    inside = bool(parent) and not parent.startswith("<") and c.path.startswith(parent + ".")
+    label = "." + c.path.removeprefix(parent + ".") if inside else c.path
     return CallRow(
         index=i,
         depth=c.depth,
         indent=min(c.depth, INDENT_LEVELS_MAX),
         path=c.path,
+        label=label,
         class_=c.class_,
         output="" if c.output_shapes is None else shapes_text(c.output_shapes),
         params=c.params,

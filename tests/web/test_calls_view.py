@@ -198,3 +198,20 @@ def test_the_panel_at_a_step_lists_the_calls_made_up_to_it():
     assert [c.step for c in calls_view.calls_until(resp.calls, 1)] == []
     assert [c.path for c in calls_view.calls_until(resp.calls, 4)] == ["model", "model.0"]
     assert len(calls_view.calls_until(resp.calls, 5)) == 3
+
+
+def test_a_row_names_the_rest_of_its_path_below_its_parent_and_keeps_the_whole_on_hover():
+    """A big model's rows all began with the same long name, cut to the same '…' at 420 px."""
+    long = "very_long_encoder_name"
+    calls = [
+        _call(long, "TransformerEncoder", None, 0, _t(2)),
+        _call(f"{long}.layers.0", "TransformerEncoderLayer", 0, 1, _t(2)),
+        _call(f"{long}.layers.0.self_attn", "MultiheadAttention", 1, 2, _t(2)),
+        _call("<Linear>", "Linear", 2, 3, _t(2)),
+        _call("elsewhere", "Linear", 2, 3, _t(2)),
+    ]
+    view = calls_view.build(_run(calls))
+    assert view is not None
+    assert [r.label for r in view.rows] == [long, ".layers.0", ".self_attn", "<Linear>", "elsewhere"]
+    html = _panels(_run(calls))
+    assert f'title="{long}.layers.0.self_attn (depth 2)"><code>.self_attn</code>' in html
