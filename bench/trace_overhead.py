@@ -1,7 +1,9 @@
 """Step-through overhead: 50-statement snippets run plain, traced (`"trace": true`: steps with what
-changed) and traced with every step's state (`"step_states": true`, what the page's timeline asks
-for), end to end over HTTP (real server, real sandbox) and in-process (run_snippet alone). Prints
-figures, asserts nothing.
+changed), traced with every step's state (`"step_states": true`), as an outline (`"outline":
+true`: the steps with nothing observed, what the page asks for with every run) and as an outline
+with one step's state (`"state_at": k`, k the middle step: what opening a step asks for), end to
+end over HTTP (real server, real sandbox) and in-process (run_snippet alone). Prints figures,
+asserts nothing.
 
     .venv/bin/python bench/trace_overhead.py [--runs 150] [--skip-http]
 
@@ -9,8 +11,10 @@ Two snippets: "synthetic" (new tensors, views, in-place ops, copies, prints: 30 
 end) and "lessons" (the first 50 statements of the lesson examples that run cleanly); and a
 third for scale, not for the goal: a 20-iteration MLP training loop with Adam, where every
 step changes every tensor.
-Goal (issue #6): traced costs at most 2x the plain run. Runs alternate plain/traced/with states
-so that load on a shared box hits all alike; the medians are compared. Over HTTP the server's own
+Goals: traced costs at most 2x the plain run (issue #6); what the page pays per run (the outline)
+at most 1.5x a plain run over HTTP, and opening a step (outline+state_at) at most 50 ms p50
+(issue #16). Runs alternate between the modes so that load on a shared box hits all alike; the
+medians are compared. Over HTTP the server's own
 split is printed too: wall (the sandbox round trip) and exec (the snippet with its hooks).
 """
 
@@ -87,7 +91,26 @@ print(losses[-1])
 """
 
 
-MODES = ("plain", "traced", "with states")
+MODES = ("plain", "traced", "with states", "outline", "outline+state_at")
+
+
+def trace_of(mode: str, state_at: int) -> dict | None:
+    """The worker's trace options of a mode (None: a plain run)."""
+    return {
+        "plain": None,
+        "traced": {"states": False},
+        "with states": {"states": True},
+        "outline": {"outline": True},
+        "outline+state_at": {"outline": True, "state_at": state_at},
+    }[mode]
+
+
+def middle_step(code: str) -> int:
+    from app.sandbox.limits import SandboxLimits
+    from app.sandbox.runner import run_snippet
+
+    payload = run_snippet(code, SandboxLimits(exec_timeout_s=10.0), trace={"outline": True})
+    return len(json.loads(payload)["steps"]) // 2
 
 
 def timed(fn, runs: int) -> dict[str, list[float]]:
@@ -123,7 +146,7 @@ def bench_in_process(code: str, runs: int) -> None:
     from app.sandbox.runner import run_snippet
 
     limits, pre = SandboxLimits(exec_timeout_s=10.0), precompile(code)
-    traces = {"plain": None, "traced": {"states": False}, "with states": {"states": True}}
+    traces = {mode: trace_of(mode, middle_step(code)) for mode in MODES}
 
     def run(mode: str) -> bytes:
         trace = traces[mode]
@@ -139,6 +162,8 @@ def bench_http(client: httpx.Client, code: str, runs: int) -> None:
         "plain": {"code": code},
         "traced": {"code": code, "trace": True},
         "with states": {"code": code, "trace": True, "step_states": True},
+        "outline": {"code": code, "trace": True, "outline": True},
+        "outline+state_at": {"code": code, "trace": True, "outline": True, "state_at": middle_step(code)},
     }
     responses: dict[str, list[httpx.Response]] = {mode: [] for mode in MODES}
 

@@ -11,8 +11,8 @@ iteration's own.
 A statement that raises gets no step of its own; finish() adds an "error" step for it, or, when an
 `except` of a stepped `try` handles it, a "caught" step (its note names the exception and the
 handler) comes before the handler's steps. Hooks never raise into the snippet (except TimeLimit,
-see _paused_timer). Caps (steps_max, bytes_max) stop the stepping, never the run: the rest runs
-plainly and `steps_truncated` is set.
+see app.sandbox.trace_guards). Caps (steps_max, bytes_max) stop the stepping, never the run: the
+rest runs plainly and `steps_truncated` is set.
 
 Step (one dict each): {"index", "kind": "statement"|"iteration"|"caught"|"error", "start_line",
 "end_line", "iteration": int|null, "grad_mode": "enable_grad"|"no_grad"|"inference_mode",
@@ -28,14 +28,9 @@ cost) but at step state_at (app.sandbox.trace_outline), and the final snapshot i
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-import torch
 
 from app.inspector import budget
 from app.inspector.changes import ChangeObserver
@@ -55,8 +50,9 @@ from app.sandbox.instrument import (
     Site,
 )
 from app.sandbox.limits import TimeLimit
+from app.sandbox.trace_guards import exception_text, grad_mode, paused_timer
 from app.sandbox.trace_options import TraceOptions
-from app.sandbox.trace_outline import OneState
+from app.sandbox.trace_outline import OneState, outline_step
 
 # What trace=True means: the one set of defaults (app.sandbox.trace_options).
 DEFAULTS = TraceOptions()
@@ -64,19 +60,10 @@ DEFAULTS = TraceOptions()
 HEADROOM_PER_RESULT_BYTE = 4
 
 
-# Captured at import: the snippet may replace torch.is_grad_enabled, and a hook must not fail.
-_is_inference_mode_enabled = torch.is_inference_mode_enabled
-_is_grad_enabled = torch.is_grad_enabled
 # A step's observation may use at most this share of the run's time left: a namespace that is
 # slow to read (a __repr__ that sleeps) stops the stepping, and the run still ends as a plain
 # run of the same code would, with its own final snapshot.
 STEP_SHARE_OF_TIME_LEFT = 0.5
-
-
-def grad_mode() -> str:
-    if _is_inference_mode_enabled():
-        return "inference_mode"
-    return "enable_grad" if _is_grad_enabled() else "no_grad"
 
 
 class Encoded(list):
@@ -194,7 +181,7 @@ class Tracer:
         line = tb.tb_lineno if tb is not None else self.sites[sid].start_line
         site = self._innermost(line)  # (a handler in a loop body is hooked in its copy only)
         note = (
-            f"raised {type(exc).__name__}: {_exception_text(exc)}; handled by the except at "
+            f"raised {type(exc).__name__}: {exception_text(exc)}; handled by the except at "
             f"line {self.sites[sid].start_line}"
         )
         self._record(site, "caught", iteration=self._iteration(site), note=note)
@@ -216,7 +203,7 @@ class Tracer:
         if budget.active():  # after the run: the runner's budget (and its alarm) is in force
             self._guarded_append(site, kind, iteration, note)
             return
-        with _paused_timer() as left_s:
+        with paused_timer() as left_s:
             seconds = self._step_budget_s(left_s)
             started = time.perf_counter()
             with budget.limit(seconds) as spent:
@@ -255,16 +242,20 @@ class Tracer:
         """A step that observes nothing: no timer to pause, no budget; the run's TimeLimit, which
         may fire here as anywhere in the snippet, goes on to end the run."""
         try:
-            self._append(site, kind, iteration, note, observe=False)
+            text = outline_step(len(self.steps), kind, site, iteration, grad_mode(), self._new_stdout(), note)
         except TimeLimit:
             raise
         except BaseException as exc:  # MemoryError: as _guarded_append
             self.warnings.append(f"step skipped: {type(exc).__name__}")
+            return
+        if self._bytes + len(text) > self.bytes_max:
+            self._stop(f"bytes_max={self.bytes_max}")
+            return
+        self._bytes += len(text)
+        self.steps.append(text)
 
-    def _append(
-        self, site: Site, kind: str, iteration: int | None, note: str | None, observe: bool = True
-    ) -> None:
-        changes, storage_keys, state = self._observe() if observe else (_EMPTY_CHANGES, {}, None)
+    def _append(self, site: Site, kind: str, iteration: int | None, note: str | None) -> None:
+        changes, storage_keys, state = self._observe()
         step = {
             "index": len(self.steps),
             "kind": kind,
@@ -277,7 +268,7 @@ class Tracer:
             "note": note,
             "storage_keys": storage_keys,
             "state": state,
-            "memory": getattr(self._observer, "memory", None) if observe else None,  # ledger totals
+            "memory": getattr(self._observer, "memory", None),  # ledger totals
         }
         text = wirejson.dumps(step, headroom_bytes=self.headroom_bytes)
         if self._bytes + len(text) > self.bytes_max:
@@ -346,11 +337,12 @@ class Tracer:
     def _outline_snapshot(self, observer: OneState, namespace: dict) -> dict:
         """A plain run's final snapshot; the held step's storage ids renamed after it (until
         then the step went as observed: ids of its own run, consistent within the step)."""
-        snap, rename = observer.final(namespace)
-        if self._held is not None and self._encoded is not None:
-            index, step = self._held
-            self._encoded[index] = wirejson.dumps(rename(step), headroom_bytes=self.headroom_bytes)
-            self._held = None
+        if self._held is None or self._encoded is None:
+            return observer.final(namespace)
+        snap, rename = observer.final_renaming(namespace)
+        index, step = self._held
+        self._encoded[index] = wirejson.dumps(rename(step), headroom_bytes=self.headroom_bytes)
+        self._held = None
         return snap
 
     def _failing_site(self, error: dict) -> Site | None:
@@ -365,35 +357,3 @@ class Tracer:
         if containing:
             return min(containing, key=lambda s: s.end_line - s.start_line)
         return Site(line, line)
-
-
-EXCEPTION_TEXT_MAX_CHARS = 200
-_EMPTY_CHANGES = empty_changes()  # an outline step's: shared, encoded as it is, never changed
-
-
-def _exception_text(exc: BaseException) -> str:
-    """str(exc), shortened. The snippet's own __str__ runs here, where the plain run would not
-    call it: whatever it raises is swallowed (SystemExit too), except the run's TimeLimit."""
-    try:
-        text = str(exc)
-    except TimeLimit:
-        raise
-    except BaseException as err:  # a broken __str__ is the snippet's, not ours
-        return f"<str() failed: {type(err).__name__}>"
-    return text if len(text) <= EXCEPTION_TEXT_MAX_CHARS else text[:EXCEPTION_TEXT_MAX_CHARS] + "…"
-
-
-@contextmanager
-def _paused_timer() -> Iterator[float]:
-    """Stop the run's soft timer (runner._Timer) while a step is recorded: snapshot() catches
-    every exception, so a TimeLimit raised inside it would be swallowed. The time spent still
-    counts: the timer is re-armed with what is left, and fires at once if nothing is. Yields
-    the seconds that were left (0: no timer was running)."""
-    remaining, _ = signal.setitimer(signal.ITIMER_REAL, 0)
-    started = time.perf_counter()
-    try:
-        yield remaining
-    finally:
-        if remaining > 0:
-            left = remaining - (time.perf_counter() - started)
-            signal.setitimer(signal.ITIMER_REAL, max(left, 1e-4))

@@ -13,23 +13,56 @@ the namespace twice, after step k-1 and after step k (OneState), and step k alon
 
 Storage ids. A full-states run numbers memory in the order every step first saw it; an outline
 run saw nothing before step k-1, so its own numbers would mean other memory than the final
-snapshot's. The final snapshot of an outline run is a plain run's (labels from a fresh
-labeller: the same ids snapshot() gives), and step k's numbers are then renamed after it: memory
-still alive at the end takes its final id, memory gone by then a number the final snapshot does
-not use. So a storage has one id on the page whether it shows the end or step k.
+snapshot's. The final snapshot of an outline run is a plain run's (snapshot()). With step k
+held, it is taken by an observer with a fresh labeller (the same snapshot, ids included, where
+each storage group's lowest allocation is also the first one seen in it: every lesson,
+tests/sandbox/test_trace_outline.py), and step k's numbers are renamed after it: memory still
+alive at the end takes its final id, memory gone by then a number the final snapshot does not
+use. So a storage has one id on the page whether it shows the end or step k.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from app.inspector.diff import diff, empty_changes, state_delta
+from app.inspector.encoder import snapshot
 from app.inspector.labels import StorageLabeller
 from app.inspector.limits import InspectLimits
 from app.inspector.observe import Observation, StepObserver
+from app.sandbox.instrument import Site
 
 _STORAGE_PREFIXES = ("s", "m")  # storage ids ("s3") and keys ("m3") carry one label number
+
+
+# What an outline step carries besides its place: nothing observed (app.sandbox.trace's step).
+_NOTHING = json.dumps(
+    {"changes": empty_changes(), "storage_keys": {}, "state": None, "memory": None}, separators=(",", ":")
+)[1:]
+
+
+def outline_step(
+    index: int, kind: str, site: Site, iteration: int | None, grad: str, stdout: str, note: str | None
+) -> bytes:
+    """A step that observed nothing, as JSON. Written by hand: a step's encoding through
+    wirejson (its headroom probe maps and unmaps address space) was 2/3 of its cost. The strings
+    go through json.dumps (escaped to ASCII: lone surrogates too), the rest are ints and names."""
+    text = (
+        f'{{"index":{index:d},"kind":"{kind}","start_line":{site.start_line:d},'
+        f'"end_line":{site.end_line:d},"iteration":{_int_or_null(iteration)},"grad_mode":"{grad}",'
+        f'"stdout":{json.dumps(stdout) if stdout else _EMPTY},'
+        f'"note":{_NULL if note is None else json.dumps(note)},{_NOTHING}'
+    )
+    return text.encode()
+
+
+_EMPTY, _NULL = '""', "null"
+
+
+def _int_or_null(value: int | None) -> str:
+    return _NULL if value is None else str(int(value))
 
 
 class OneState:
@@ -69,8 +102,14 @@ class OneState:
             state_delta(None, obs.snapshot),
         )
 
-    def final(self, namespace: dict) -> tuple[dict, Callable[[dict], dict]]:
-        """(the final snapshot, a plain run's; the renaming of step `at`'s storage ids)."""
+    def final(self, namespace: dict) -> dict:
+        """The final snapshot with no step to rename: a plain run's, as snapshot() takes it (no
+        labeller, no fingerprints: cheaper than a first look by an observer)."""
+        return snapshot(namespace, limits=self.limits)
+
+    def final_renaming(self, namespace: dict) -> tuple[dict, Callable[[dict], dict]]:
+        """(the final snapshot, which is final()'s but for storage ids where groups are not in
+        their lowest allocation's order; the renaming of step `at`'s storage ids)."""
         labeller = StorageLabeller()
         snap = StepObserver(self.limits, labeller=labeller).observe(namespace, final=True).snapshot
         ends = labeller.alive()

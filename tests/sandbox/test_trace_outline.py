@@ -15,6 +15,7 @@ import torch
 
 from app.convert import _flatten
 from app.examples import EXAMPLES
+from app.inspector.diff import empty_changes
 from app.sandbox import trace
 from app.sandbox.limits import SandboxLimits, TimeLimit
 from app.sandbox.runner import run_snippet
@@ -104,12 +105,14 @@ def _picks() -> list[tuple[str, int]]:
 @pytest.mark.parametrize(("case", "k"), _picks())
 def test_one_steps_state_is_the_full_runs_state_at_that_step(case, k):
     code = CASES[case]
-    full_steps = steps_of(run(code, {"states": True}))
+    full = run(code, {"states": True})
+    full_steps = steps_of(full)
     light = run(code, {"states": False})
     payload = run(code, {"outline": True, "state_at": k})
     steps = steps_of(payload)
-    assert len(steps) == len(full_steps) > k
-    assert [s.index for s in steps if s.state is not None] == [k]
+    # (The warnings say why, should a cap or the steps' time budget have cut a run short.)
+    assert len(steps) == len(full_steps) > k, (payload["warnings"], full["warnings"])
+    assert [s.index for s in steps if s.state is not None] == [k], payload["warnings"]
     assert canonical_state(fold(steps)[k]) == canonical_state(fold(full_steps)[k])
     raw = payload["steps"][k]
     assert canonical_changes(raw["changes"]) == canonical_changes(light["steps"][k]["changes"])
@@ -193,3 +196,32 @@ def test_a_time_limit_in_an_outline_step_still_ends_the_run(monkeypatch):
     payload = run("x = 1\ny = 2\nz = 3\nw = 4\n", {"outline": True})
     assert payload["error"]["type"] == "TimeLimit" and payload["error"]["line"] == 3
     assert len(payload["steps"]) == 3 and payload["steps"][2]["kind"] == "error"
+
+
+HOSTILE_TEXT = """\
+try:
+    raise ValueError('"quote" \\\\ back\\nnew \\udcff lone </script>')
+except ValueError:
+    print('tab\\t"printed" \\u2603')
+"""
+
+
+def test_an_outline_step_written_by_hand_is_strict_json_of_the_same_step():
+    """The outline's steps skip the encoder: quotes, backslashes, newlines and a lone surrogate
+    in a note or in stdout must still come out as the step they are, as the encoder writes it
+    for a light run."""
+    payload = json.loads(run_snippet(HOSTILE_TEXT, LIMITS, trace={"outline": True}))
+    caught, printed = payload["steps"][0], payload["steps"][1]
+    assert caught["kind"] == "caught"
+    assert caught["note"].startswith('raised ValueError: "quote" \\ back\nnew \udcff lone </script>')
+    assert printed["stdout"] == 'tab\t"printed" \u2603\n'
+    assert {k: caught[k] for k in ("changes", "storage_keys", "state", "memory")} == {
+        "changes": empty_changes(),
+        "storage_keys": {},
+        "state": None,
+        "memory": None,
+    }
+    light = json.loads(run_snippet(HOSTILE_TEXT, LIMITS, trace={"states": False}))
+    assert [{k: s[k] for k in STEP_FIELDS} for s in payload["steps"]] == [
+        {k: s[k] for k in STEP_FIELDS} for s in light["steps"]
+    ]
