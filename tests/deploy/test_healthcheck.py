@@ -8,6 +8,7 @@ import shutil
 import string
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,8 +119,10 @@ def nginx(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_reload_returns_once_new_workers_serve_the_new_list(nginx: Path):
     master = int(nginx.read_text())
-    before = set(HC.workers(master))
-    assert before, "nginx has no worker"
+    deadline = time.monotonic() + 10
+    while not (before := set(HC.workers(master))):  # the daemon forks its worker after the pid file
+        assert time.monotonic() < deadline, "nginx started no worker"
+        time.sleep(0.01)
     assert HC.reload_nginx(nginx) is True
     now = HC.workers(master)
     assert set(now) - before  # a worker that read the new list
