@@ -78,5 +78,11 @@ def test_a_memory_lesson_has_no_serious_or_critical_axe_finding(browser, server,
         expect(page.locator("#memory-card")).to_be_visible()
         expect(page.locator("#calls-card")).to_be_visible()
         assert _blocking(page, in_editor=False) == []
+        # and with the chart drawn, at a step (the panels then show that step's ledger)
+        page.locator("#tl-slider").focus()
+        page.keyboard.press("Home")
+        expect(page.locator("#mem-chart svg")).to_be_visible()
+        expect(page.locator("#panels")).to_have_attribute("data-step", "0")
+        assert _blocking(page, in_editor=False) == []
     finally:
         context.close()
