@@ -166,7 +166,7 @@ def test_every_forged_result_at_the_caps_renders_within_the_cpu_budget(at_caps):
         def page(resp=resp, cache=cache):  # bound now: B023
             html = drawing.draw("_run_fragment.html", drawing.panels(resp, "c", None))
             if resp.steps:
-                keep = drawing.Keep(cache, "k")
+                keep = drawing.Keep(cache, "k", "k:html")
                 step = drawing.step_html(resp, "c", len(resp.steps) // 2, None, keep)
                 assert isinstance(step, str), step  # not Refused: the run has steps
                 html += step
