@@ -139,6 +139,22 @@ def test_code_typed_over_during_the_wait_is_not_sent_again(page, server):
     expect(page.locator("#live-status")).not_to_contain_text("server")
 
 
+def test_with_live_off_code_edited_during_the_wait_is_not_sent_again(page, server):
+    """No newer request replaces it; the form holds other code now, and the user did not ask."""
+    showing_before(page, server)
+    page.locator("#live").uncheck()
+    page.evaluate("c => window.tp.setCode(c)", AFTER)
+    runs = Failing(page, "/fragments/run", failures=1, status=503, headers={"Retry-After": "2"})
+    page.click("#run-btn")
+    expect(page.locator("#live-status")).to_contain_text("sending it again")
+    page.evaluate("c => window.tp.setCode(c)", AFTER + "z = y.contiguous()\n")
+    expect(page.locator("#live-status")).to_contain_text("Out of date")
+    page.wait_for_timeout(2500)  # past the Retry-After of the dropped run
+    assert runs.count == 1
+    expect(row(page, "y")).to_have_count(0)  # BEFORE's panels, marked out of date
+    expect(page.locator("#panels")).to_have_class(_has("stale"))
+
+
 def _at_step_one(page, server):
     open_playground(page, server, "/?example=inplace")
     expect(page.locator("#tl-slider")).to_be_visible()
