@@ -8,6 +8,7 @@ complex numbers strings such as "1+2j"):
   "tensors":  [Tensor], "arrays": [Array], "storages": [Storage],
   "graph":    {"nodes": [Node], "edges": [Edge], "truncated": bool},
   "modules":  [Module | Optimizer],
+  "memory":   Memory | null,  # the ledger: app.inspector.memory (null: left out, warned)
   "truncated": bool,    # some cap (count/depth/visits/graph nodes) cut the walk
   "warnings":  [str],   # what could not be inspected; snapshot() never raises
 }
