@@ -101,6 +101,7 @@ class Keep(NamedTuple):
     cache: RunCache
     key: str  # the run's
     html_key: str  # the drawing's: the run's and the focus
+    run_kept: bool = False  # the run came from there: only the drawing is new
 
 
 def step_html(
@@ -118,7 +119,8 @@ def step_html(
     context = _context(view, timeline.build(resp, step, described=True))
     html = draw("_step_fragment.html", {**context, "step": step})
     if keep is not None:
-        keep.cache.put(keep.key, resp)
+        if not keep.run_kept:
+            keep.cache.put(keep.key, resp)
         keep.cache.put_html(keep.html_key, html)
     return html
 

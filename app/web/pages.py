@@ -214,7 +214,8 @@ async def step_fragment(request: Request):
         return HTMLResponse(html)
     kept = await asyncio.to_thread(cache.get, key)  # parsed in a thread, as a worker's answer is
     if kept is not None:
-        return _drawn(await _drawing(request, drawing.step_html, [kept], code, step, focus, keep))
+        kept_keep = keep._replace(run_kept=True)
+        return _drawn(await _drawing(request, drawing.step_html, [kept], code, step, focus, kept_keep))
     with ExitStack() as gc_hold:
         ran = await _run(request, code, gc_hold, state_at=step)
         if isinstance(ran, Refused):

@@ -94,6 +94,15 @@ def test_an_emptied_cache_gives_the_same_step(replicas):
     assert _same(a.step(4, focus="x")) == _same(kept)
 
 
+def test_another_focus_on_a_kept_step_draws_again_without_running(replicas):
+    a, b = replicas
+    a.step(2, focus="x")
+    before = a.runs()
+    on_a = a.step(2, focus="y")  # the run is kept; this drawing is not
+    assert a.runs() == before and _same(on_a) == _same(b.step(2, focus="y"))
+    assert '<figure class="sd" data-t="1" id="sd-1">' in on_a  # y's diagram drawn, x's lazy
+
+
 def _request(app: Any) -> Request:
     return cast(Request, SimpleNamespace(app=app))  # pages.runs() reads request.app only
 
