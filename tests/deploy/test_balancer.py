@@ -27,6 +27,15 @@ layer = torch.nn.Linear(4, 2)
 loss = layer(x).sum()
 loss.backward()
 """
+# Draws from torch, numpy and `random` without seeding them: the server seeds every run alike.
+UNSEEDED = """\
+import random
+import numpy as np
+import torch
+x = torch.randn(3, 4)
+a = np.random.rand(3)
+r = torch.tensor([random.random()])
+"""
 # Long enough that a few are always running on the replica that gets killed.
 SLOW_SNIPPET = "import time\ntime.sleep(0.3)\n" + SNIPPET
 TIMING = ("duration_ms", "wall_ms")  # how long this run took: the one field runs may differ in
@@ -59,8 +68,9 @@ def answer(response: httpx.Response) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in TIMING}
 
 
-def test_each_request_of_a_sequence_lands_on_the_next_replica_with_the_same_answer(stack, client):
-    responses = [client.post("/api/run", json={"code": SNIPPET}) for _ in range(33)]
+@pytest.mark.parametrize("code", [SNIPPET, UNSEEDED], ids=["seeds-itself", "seeded-per-run"])
+def test_each_request_of_a_sequence_lands_on_the_next_replica_with_the_same_answer(stack, client, code):
+    responses = [client.post("/api/run", json={"code": code}) for _ in range(33)]
     assert [r.status_code for r in responses] == [200] * 33
     upstreams = [r.headers["x-upstream"] for r in responses]
     assert set(upstreams) == {r.addr for r in stack.replicas}
