@@ -123,6 +123,13 @@ class StepObserver:
         self._tokens = {}
         self.grouper.reset()
 
+    def relabel(self, labeller: StorageLabeller) -> None:
+        """Number storages with `labeller` from the next observation on, which regroups even if
+        nothing moved; every entry it can reuse stays (an outline run's final snapshot gets a
+        fresh labeller's ids after observing one step: app.sandbox.trace_outline)."""
+        self.grouper = StorageGrouper(labeller)
+        self._fingerprint = None
+
     def _observe(self, namespace: dict, final: bool) -> Observation:
         # A first look that is also the last (a light run's final snapshot) describes every
         # tensor afresh: the bytes' tokens would be compared with nothing.

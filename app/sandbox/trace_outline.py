@@ -111,7 +111,8 @@ class OneState:
         """(the final snapshot, which is final()'s but for storage ids where groups are not in
         their lowest allocation's order; the renaming of step `at`'s storage ids)."""
         labeller = StorageLabeller()
-        snap = StepObserver(self.limits, labeller=labeller).observe(namespace, final=True).snapshot
+        self._observer.relabel(labeller)  # what step `at` described is reused, not described again
+        snap = self._observer.observe(namespace, final=True).snapshot
         ends = labeller.alive()
         numbers = {n: ends[key] for key, n in self._labeller.alive().items() if key in ends}
         return snap, Renaming(numbers, first_free=max(ends.values(), default=-1) + 1).step
