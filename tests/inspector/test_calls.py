@@ -445,3 +445,26 @@ def test_another_thread_s_calls_are_counted_not_listed():
     """)
     assert rows(section, "path", "depth") == [("main_model", 0)]
     assert section["calls_left_out"] == 1
+
+
+def test_the_recorder_s_caps_fit_the_schema_s():
+    """An honest snippet at a cap is cut by the worker, never refused as an invalid result."""
+    from app.schema_memory import CALL_DEPTH_MAX, CALLS_MAX, SHAPE_DEPTH_MAX, SHAPE_NODES_MAX
+
+    limits = InspectLimits()
+    assert limits.calls_max <= CALLS_MAX and limits.call_depth_max <= CALL_DEPTH_MAX
+    assert limits.call_shape_nodes_max <= SHAPE_NODES_MAX and limits.call_shape_depth_max < SHAPE_DEPTH_MAX
+    from app.schemas import ModuleCall, check_calls
+
+    deepest = calls_of("""
+        class Many(nn.Module):
+            def forward(self, *args):
+                return args
+        chain = Many()
+        for _ in range(70):
+            chain = nn.Sequential(chain)
+        chain([[[[[[[[[[torch.ones(1)]]]]]]]]]])
+        Many()([[[[[[[[[[torch.ones(1)]]]]]]]]]], *[1] * 300)
+    """)
+    check_calls([ModuleCall.model_validate(c) for c in deepest["calls"]])
+    assert len(deepest["calls"]) == limits.call_depth_max + 2 and deepest["calls_left_out"] == 71 - 65
