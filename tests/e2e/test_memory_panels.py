@@ -44,8 +44,12 @@ def test_the_calls_panel_is_visible_and_fits(browser, server, viewport):
 
 def test_a_call_row_links_to_its_module_in_the_modules_panel(page, server):
     open_playground(page, server, "/?example=memory-cnn-calls")
-    page.locator("#calls-card tr.crow a").nth(1).click()
-    expect(page.locator("#module-0")).to_be_in_viewport()
+    link = page.locator("#calls-card tr.crow a").nth(1)  # model.0, the first Conv2d
+    target = (link.get_attribute("href") or "").removeprefix("#")
+    link.click()
+    entry = page.locator(f"[id='{target}']")
+    expect(entry).to_be_in_viewport()
+    expect(entry.locator("summary code").first).to_have_text("model.0")
 
 
 def _marker_x(page) -> float:

@@ -114,6 +114,9 @@ def test_the_cnn_lessons_page_shows_the_call_tree_linked_to_the_modules_panel(cl
     assert 'id="calls-card"' in text and "<strong>1,418</strong> parameters" in text
     assert re.search(r'<td class="cshape" title="\(2, 8, 26, 26\)">\(2, 8, 26, 26\)</td>', text)
     assert 'href="#module-0"' in text and 'id="module-0"' in text
+    # each layer is listed in the Modules panel on its own, and its row links to that entry
+    found = re.search(r'<a href="#(module-\d+)" title="model.0: model.0 in the Modules panel">', text)
+    assert found and re.search(rf'id="{found.group(1)}"[^>]*> ?<summary><code>model.0</code>', text)
 
 
 def test_the_memory_steps_fragment_draws_the_chart_of_the_code_with_the_marker_at_the_step(client):
