@@ -1,0 +1,93 @@
+"""JupyterLab itself (from PyPI) shows the panels widget: a notebook that loads app.notebook and
+runs a %%tensors cell, driven in Chromium; a click on a tensor row shows that row's diagram.
+
+The server runs in a temporary root with a temporary Jupyter config and data home, on a free
+port, without a token (it listens on 127.0.0.1 only, for this test's lifetime)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import page_at
+from tests.ports import free_port
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path("/tmp/shots/h8")
+STARTUP_S = 120  # bounds the wait for the server and the kernel's first run; measures nothing
+CELLS = ["%load_ext app.notebook\nimport torch", "%%tensors\nx = torch.arange(6).reshape(2, 3)\ny = x.t()"]
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/api/status", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    import nbformat
+
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "root"  # what the file browser shows: the notebook alone
+    root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(root / "panels.ipynb"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(
+        os.environ,
+        JUPYTER_PLATFORM_DIRS="1",
+        JUPYTER_CONFIG_DIR=str(tmp / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+        PYTHONPATH=str(ROOT),
+    )
+    args = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1"]
+    args += ["--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--allow-root"]
+    with open(tmp / "lab.log", "wb") as log:
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while not _up(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("jupyter lab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_jupyterlab_shows_the_widget_and_focus_works(browser, lab):
+    with page_at(browser, 1280, 800) as page:
+        page.goto(lab + "/lab/tree/panels.ipynb")
+        # The kernel is connected and idle before any cell is sent (a cell sent earlier is lost).
+        page.locator(".jp-StatusBar-TextItem", has_text="Idle").wait_for(timeout=STARTUP_S * 1000)
+        page.locator(".jp-Cell").first.click()
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.press("Shift+Enter")
+        widget = page.locator(".jp-OutputArea-output .tp-nb")
+        widget.locator("tr.trow[data-name='y']").wait_for(timeout=STARTUP_S * 1000)
+        # The widget view, not the static copy: JupyterLab runs widgets, so it picks that one.
+        assert widget.count() == 1 and "tp-static" not in (widget.get_attribute("class") or "")
+        widget.locator("tr.trow[data-name='y']").click()
+        shown = widget.locator("figure.sd:not([hidden])")
+        assert shown.count() == 1 and shown.get_attribute("data-t") == "1"
+        assert shown.locator("figcaption").inner_text().startswith("y: shape (3, 2), stride (1, 3)")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        widget.locator("#strides-card").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "jupyterlab-1280x800.png"))
