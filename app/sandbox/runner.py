@@ -217,7 +217,12 @@ def _call_recorder(tracer: Tracer | None) -> Any:
         return None
     if tracer is None:
         return CallRecorder()
-    return CallRecorder(step=lambda: None if tracer.truncated else len(tracer.steps))
+
+    def step() -> int | None:  # none once stepping has stopped or will stop at this step
+        index = len(tracer.steps)
+        return None if tracer.truncated or index >= tracer.steps_max else index
+
+    return CallRecorder(step=step)
 
 
 def _with_calls(snap: dict | None, recorder: Any, warnings: list[str]) -> dict | None:

@@ -468,3 +468,25 @@ def test_the_recorder_s_caps_fit_the_schema_s():
     """)
     check_calls([ModuleCall.model_validate(c) for c in deepest["calls"]])
     assert len(deepest["calls"]) == limits.call_depth_max + 2 and deepest["calls_left_out"] == 71 - 65
+
+
+def test_a_call_the_time_limit_ends_is_listed_open_and_steps_past_the_cap_are_none():
+    spin = """
+class Spin(nn.Module):
+    def forward(self, x):
+        while True:
+            pass
+outer = nn.Sequential(nn.Linear(2, 2), Spin())
+outer(torch.ones(2))
+"""
+    payload = json.loads(run_in_worker(PRELUDE + spin, SandboxLimits(exec_timeout_s=0.5)))
+    assert payload["error"]["type"] == "TimeLimit"
+    assert rows(payload["snapshot"], "path", "output_shapes", "params") == [
+        ("outer", None, 0),  # never returned: no output, and its parameters were not counted
+        ("outer.0", t(2), 6),
+        ("outer.1", None, 0),
+    ]
+    # Steps 0-2 are the prelude's, 3 makes m, 4 is the first call; stepping stops at 5.
+    traced = run("m = nn.Linear(2, 2)\nm(torch.ones(2))\nm(torch.ones(3, 2))\n", trace={"steps_max": 5})
+    assert len(traced["steps"]) == 5 and traced["steps_truncated"]
+    assert [c["step"] for c in traced["snapshot"]["calls"]] == [4, None]
