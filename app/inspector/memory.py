@@ -26,7 +26,8 @@ guarded: a failure leaves the ledger out with a warning, never the snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from . import budget
@@ -119,7 +120,7 @@ def ledger(
     in no group); `extents`: theirs, when known (else read again, only if something outside the
     groups must be merged with them)."""
     tensor_sids, array_sids = sids
-    marks, roots = _marks(walked)
+    marks, roots = _marks(walked, limits)
     rank_of: dict[str, int] = {}  # storage id -> its category
     extra: list[tuple[Span, int]] = []  # memory in no group, with its category
     is_parameter = R.is_parameter
@@ -148,30 +149,33 @@ def ledger(
 
 
 # ---- categories ---------------------------------------------------------------------------------
-def _marks(walked: WalkResult) -> tuple[dict[int, int], list[Any]]:
-    """(id -> category of every tensor that has a role: parameter, grad, optimizer state,
-    buffer, the first one of CATEGORIES where it has several; the walked tensors' grad_fn
-    nodes). The objects stay alive meanwhile (held by their modules, optimizers and tensors), so
-    their ids are theirs. One pass over the tensors: a step-through asks after every step."""
+def _marks(walked: WalkResult, limits: InspectLimits) -> tuple[dict[int, int], list[Any]]:
+    """(id -> category of every walked tensor that has a role: parameter, grad, optimizer
+    state, buffer, the first one of CATEGORIES where it has several; the walked tensors'
+    grad_fn nodes). The objects stay alive meanwhile (held by their modules, optimizers and
+    tensors), so their ids are theirs. Only walked tensors are looked for, in at most
+    module_items_max values of each table (as the module and optimizer entries list them): an
+    optimizer over 25,000 parameters cost 25-110 ms a step when every one was marked."""
+    walked_ids = {id(f.obj) for f in walked.tensors}
     marks: dict[int, int] = {}
+    cap = limits.module_items_max
 
-    def mark(t: Any, rank: int) -> None:
-        if R.is_tensor(t) and marks.get(id(t), rank) >= rank:
-            marks[id(t)] = rank
+    def mark_all(values: Iterable[Any], rank: int) -> None:
+        for value in islice(values, cap):
+            i = id(value)
+            if i in walked_ids and marks.get(i, rank) >= rank:
+                marks[i] = rank
 
     for found in walked.modules:
         attrs = instance_attributes(found.obj) or {}
         for key, rank in (("_parameters", PARAMETERS), ("_buffers", BUFFERS)):
             table: Any = dict.get(attrs, key)
-            for value in dict.values(table) if R.is_subtype(dict, type(table)) else ():
-                mark(value, rank)
+            if R.is_subtype(dict, type(table)):
+                mark_all(dict.values(table), rank)
     for found in walked.optimizers:
-        for group in optimizer_groups(found.obj):
-            for param in group_params(group):
-                mark(param, PARAMETERS)
-        for _, state in optimizer_state(found.obj):
-            for value in dict.values(state) if R.is_subtype(dict, type(state)) else ():
-                mark(value, OPTIMIZER_STATE)
+        for group in optimizer_groups(found.obj)[: limits.param_groups_max]:
+            mark_all(group_params(group), PARAMETERS)
+        mark_all(_state_values(found.obj, cap), OPTIMIZER_STATE)
     roots = []
     grad, grad_fn = R.grad, R.grad_fn  # torch's own getters: no snippet code runs
     for found in walked.tensors:
@@ -183,6 +187,13 @@ def _marks(walked: WalkResult) -> tuple[dict[int, int], list[Any]]:
         if fn is not None:
             roots.append(fn)
     return marks, roots
+
+
+def _state_values(opt: Any, cap: int) -> Iterator[Any]:
+    """The values of an optimizer's state, of its first `cap` parameters."""
+    for _, state in optimizer_state(opt)[:cap]:
+        if R.is_subtype(dict, type(state)):
+            yield from dict.values(state)
 
 
 def _array_rank(a: Any, marks: dict[int, int]) -> int:
