@@ -225,3 +225,14 @@ def test_an_outline_step_written_by_hand_is_strict_json_of_the_same_step():
     assert [{k: s[k] for k in STEP_FIELDS} for s in payload["steps"]] == [
         {k: s[k] for k in STEP_FIELDS} for s in light["steps"]
     ]
+
+
+@pytest.mark.integration
+def test_an_outline_with_one_state_through_the_real_pool(sandbox):
+    """The options cross the pool's wire (to_wire, from_wire in the child) and the renamed step
+    comes back spliced into the result."""
+    res = sandbox.result(STORAGE_IDS, trace={"outline": True, "state_at": 3})
+    assert res["ok"] is True
+    assert [s["state"] is not None for s in res["steps"]] == [False, False, False, True, False, False]
+    final = {s["members"][0]["name"]: s["id"] for s in res["snapshot"]["storages"]}
+    assert res["steps"][3]["storage_keys"][final["b"]] == "m" + final["b"][1:]
