@@ -9,10 +9,11 @@
 runs the cell in the notebook's own namespace, as a plain cell would (its names stay, its output
 and errors show as the notebook shows them), and then shows the panels of what the namespace
 holds: tensors, strides, shared storage, memory, the autograd graph, modules and the cell's module
-calls. A cell that raises still shows what existed when it failed, and then fails (Run All stops
-there, as it would). `app.notebook.show()` shows the panels of the current namespace, and
-`show({"a": a, "b": b})` those of any dict of objects. Names starting with `_` and IPython's own
-(`In`, `Out`, `exit`, ...) are left out, as `%who` leaves them out.
+calls. `%%tensors --steps` runs the cell with the page's step hooks (app.notebook.steps), and the
+widget steps through its statements. A cell that raises still shows what existed when it failed,
+and then fails (Run All stops there, as it would). `app.notebook.show()` shows the panels of the
+current namespace, and `show({"a": a, "b": b})` those of any dict of objects. Names starting with
+`_` and IPython's own (`In`, `Out`, `exit`, ...) are left out, as `%who` leaves them out.
 
 Nothing here imports the web server (FastAPI, uvicorn): only the inspector, the public schema, the
 view models and the templates (app.notebook.panels, app.notebook.display).
@@ -66,16 +67,31 @@ def show(obj: Mapping[str, Any] | None = None) -> Any:
 
 
 def tensors_magic(line: str, cell: str) -> None:
-    """%%tensors: run the cell in the notebook's namespace, then show its panels."""
+    """%%tensors [--steps]: run the cell in the notebook's namespace, then show its panels;
+    --steps: with the page's step hooks, so the widget steps through its statements."""
     from IPython.core.error import UsageError
     from IPython.display import display
 
-    from app.inspector.calls import CallRecorder
     from app.notebook.display import Panels
+
+    args = line.split()
+    if any(a != "--steps" for a in args):
+        raise UsageError(f"%%tensors takes only --steps, not {line.strip()!r}")
+    shell = _shell()
+    if args:
+        resp, code = _stepped(shell, cell), shell.transform_cell(cell)
+    else:
+        resp, code = _plain(shell, cell), cell
+    display(Panels(resp, code))
+    if resp.error is not None:  # the traceback is shown above; fail the cell as a plain cell fails
+        raise UsageError(f"the cell raised {resp.error.type}; the panels show what it had made by then")
+
+
+def _plain(shell: Any, cell: str) -> Any:
+    from app.inspector.calls import CallRecorder
     from app.notebook.panels import Ran, response_of
     from app.notebook.run import cell_error
 
-    shell = _shell()
     recorder = CallRecorder()
     started = time.perf_counter()
     with recorder:
@@ -84,9 +100,15 @@ def tensors_magic(line: str, cell: str) -> None:
     raised = result.error_before_exec or result.error_in_exec
     error = cell_error(raised, shell.user_ns) if raised is not None else None
     namespace = visible_names(shell.user_ns, shell.user_ns_hidden)
-    display(Panels(response_of(namespace, Ran(error, ms), calls=recorder)))
-    if error is not None:  # the traceback is shown above; fail the cell as a plain cell fails
-        raise UsageError(f"the cell raised {error.type}; the panels show what it had made by then")
+    return response_of(namespace, Ran(error, ms), calls=recorder)
+
+
+def _stepped(shell: Any, cell: str) -> Any:
+    from app.notebook.panels import public
+    from app.notebook.steps import run_stepped
+
+    payload, _raised = run_stepped(shell, cell, lambda: visible_names(shell.user_ns, shell.user_ns_hidden))
+    return public(payload)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -17,10 +17,13 @@ from typing import Any
 from markupsafe import Markup
 
 from app.notebook import panels, style
-from app.schemas import RunResponse
+from app.schemas import RunResponse, Step
 
 ESM = Path(__file__).with_name("widget.js")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# Steps of a `%%tensors --steps` cell drawn for the widget (each is the whole panels' HTML).
+STEPS_DRAWN_MAX = 60
+SOURCE_SHOWN_CHARS = 80  # of a step's first line, in its label
 
 
 def fragment(resp: RunResponse, *, static: bool) -> str:
@@ -58,6 +61,8 @@ def _widget_class() -> Any:
                 _esm = ESM
                 html = traitlets.Unicode("").tag(sync=True)
                 focus = traitlets.Unicode("").tag(sync=True)  # the focused row's name, "" for none
+                steps_html = traitlets.List(traitlets.Unicode()).tag(sync=True)  # the panels after each
+                step_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
             _WIDGET = PanelsWidget
     return _WIDGET
@@ -66,14 +71,36 @@ def _widget_class() -> Any:
 _WIDGET: Any = False  # not looked up yet
 
 
+def stepped(resp: RunResponse, code: str) -> tuple[list[str], list[str]]:
+    """The panels after each of the run's first STEPS_DRAWN_MAX steps, and each step's label."""
+    from app.web import timeline
+
+    lines = code.splitlines()
+    steps = resp.steps[:STEPS_DRAWN_MAX]
+    shown = [fragment(timeline.state_at(resp, k), static=False) for k in range(len(steps))]
+    return shown, [step_label(s, lines, len(resp.steps)) for s in steps]
+
+
+def step_label(step: Step, lines: list[str], total: int) -> str:
+    where = f"line {step.start_line}" + (f"-{step.end_line}" if step.end_line != step.start_line else "")
+    source = lines[step.start_line - 1].strip() if 0 < step.start_line <= len(lines) else ""
+    source = source if len(source) <= SOURCE_SHOWN_CHARS else source[: SOURCE_SHOWN_CHARS - 1] + "…"
+    kind = {"iteration": f" (iteration {step.iteration})", "error": " (raised)", "caught": " (caught)"}
+    return f"Step {step.index + 1} of {total}, {where}{kind.get(step.kind, '')}: {source}"
+
+
 class Panels:
     """The panels of one snapshot, displayable (IPython's display protocol)."""
 
-    def __init__(self, resp: RunResponse) -> None:
+    def __init__(self, resp: RunResponse, code: str = "") -> None:
+        """`code`: the cell's, for the labels of its steps (a stepped cell's response has them)."""
         self.response = resp
         self.html = fragment(resp, static=True)
         cls = _widget_class()
-        self.widget = cls(html=fragment(resp, static=False)) if cls is not None else None
+        self.widget = None
+        if cls is not None:
+            shown, labels = stepped(resp, code)
+            self.widget = cls(html=fragment(resp, static=False), steps_html=shown, step_labels=labels)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         data: dict[str, Any] = {"text/plain": repr(self), "text/html": self.html}

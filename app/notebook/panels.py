@@ -64,9 +64,12 @@ def response_of(namespace: Mapping[str, Any], ran: Ran | None = None, calls: Any
         "snapshot": snap,
         "warnings": warnings,
     }
-    outcome = RunOutcome(
-        status="ok", payload=wirejson.dumps(payload), signal=None, exit_code=None, wall_ms=0.0, queue_ms=0.0
-    )
+    return public(wirejson.dumps(payload))
+
+
+def public(payload: bytes) -> RunResponse:
+    """The runner's payload as the public schema, the way the server converts a worker's."""
+    outcome = RunOutcome(status="ok", payload=payload, signal=None, exit_code=None, wall_ms=0.0, queue_ms=0.0)
     return to_response(outcome)
 
 

@@ -40,7 +40,7 @@ def test_exported_notebook_shows_the_panels_offline(browser, exported, width, he
         page.route("**/*", disk_only)
         page.goto(exported.as_uri())
         panels = page.locator(".tp-nb")
-        assert panels.count() == 3  # %%tensors, show({...}), the failing %%tensors
+        assert panels.count() == 4  # %%tensors, show({...}), the failing %%tensors, --steps
         first = panels.nth(0)
         y = first.locator("tr.trow[data-name='y'] td")
         assert y.nth(3).inner_text() == "(1, 3)" and y.nth(5).inner_text() == "✗"

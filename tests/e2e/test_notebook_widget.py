@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.notebook import display, panels
+import app.notebook
+from app.notebook import display, panels, steps
 from tests.e2e.conftest import page_at
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,7 @@ SHOTS = Path("/tmp/shots/h8")
 # anywidget's model, as far as the widget uses it: get, set, save_changes, on, off.
 MODEL = """
 window.saved = [];
-const values = { html: %s, focus: "" };
+const values = %s;
 const handlers = {};
 window.model = {
   get: (k) => values[k],
@@ -36,21 +37,26 @@ def _visible_diagrams(page) -> list[str]:
     return page.eval_on_selector_all("figure.sd", "fs => fs.filter(f => !f.hidden).map(f => f.dataset.t)")
 
 
+def _rendered(page, values: dict) -> None:
+    esm = base64.b64encode(display.ESM.read_bytes()).decode()
+    page.set_content('<!doctype html><meta charset="utf-8"><div id="out"></div>')
+    page.evaluate(MODEL % json.dumps(values))
+    page.evaluate(
+        f"""async () => {{
+          const w = (await import("data:text/javascript;base64,{esm}")).default;
+          w.render({{ model: window.model, el: document.getElementById("out") }});
+        }}"""
+    )
+
+
 @pytest.mark.parametrize("width,height", [(1280, 800), (420, 900)])
 def test_widget_focuses_the_clicked_row(browser, width, height):
     x = torch.arange(6).reshape(2, 3)
     resp = panels.response_of({"x": x, "y": x.t(), "z": torch.zeros(4)})
     html = display.fragment(resp, static=False)
-    esm = base64.b64encode(display.ESM.read_bytes()).decode()
     with page_at(browser, width, height) as page:
-        page.set_content('<!doctype html><meta charset="utf-8"><div id="out"></div>')
-        page.evaluate(MODEL % json.dumps(html))
-        page.evaluate(
-            f"""async () => {{
-              const w = (await import("data:text/javascript;base64,{esm}")).default;
-              w.render({{ model: window.model, el: document.getElementById("out") }});
-            }}"""
-        )
+        _rendered(page, {"html": html, "focus": ""})
+        assert not page.locator("#out input[type=range]").is_visible()  # no steps, no slider
         assert page.locator("#out .tp-nb tr.trow").count() == 3
         assert len(_visible_diagrams(page)) == 1  # the focused row's alone, as on the page
         page.locator("tr.trow[data-name='y']").click()
@@ -63,3 +69,37 @@ def test_widget_focuses_the_clicked_row(browser, width, height):
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"widget-{width}x{height}.png"), full_page=True)
+
+
+def test_widget_steps_through_a_stepped_cell(browser):
+    import builtins
+    from types import SimpleNamespace
+
+    cell = "s = torch.arange(4)\nv = s.view(2, 2)\nv.add_(10)\n"
+    ns = {"__name__": "__main__", "__builtins__": builtins, "torch": torch}
+    shell = SimpleNamespace(user_ns=ns, transform_cell=lambda c: c, showtraceback=lambda: None)
+    payload, _ = steps.run_stepped(shell, cell, lambda: app.notebook.visible_names(ns))
+    resp = panels.public(payload)
+    shown, labels = display.stepped(resp, cell)
+    values = {"html": display.fragment(resp, static=False), "steps_html": shown, "step_labels": labels}
+    with page_at(browser, 1280, 800) as page:
+        _rendered(page, {**values, "focus": ""})
+        slider = page.locator("#out input[type=range]")
+        label = page.locator("#out .tp-nb-step-label")
+        assert label.inner_text() == "End of the cell (3 steps)"
+        slider.focus()
+        page.keyboard.press("Home")  # step 1: only s exists
+        assert label.inner_text() == "Step 1 of 3, line 1: s = torch.arange(4)"
+        assert page.eval_on_selector_all("tr.trow", "rs => rs.map(r => r.dataset.name)") == ["s"]
+        page.keyboard.press("ArrowRight")
+        assert page.eval_on_selector_all("tr.trow", "rs => rs.map(r => r.dataset.name)") == ["s", "v"]
+        page.locator("tr.trow[data-name='v']").click()  # focus stays on v through the steps
+        slider.focus()
+        page.keyboard.press("End")
+        assert page.locator("tr.trow.focused").get_attribute("data-name") == "v"
+        assert page.locator("tr.trow[data-name='s'] td").nth(8).inner_text().startswith("[10, 11, 12, 13]")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        slider.focus()
+        page.keyboard.press("Home")
+        page.keyboard.press("ArrowRight")
+        page.screenshot(path=str(SHOTS / "widget-steps-1280x800.png"))

@@ -24,6 +24,8 @@ CELLS = [
     "app.notebook.show({'w': w, 'loss': (w * 2).sum()})",
     "%%tensors\nbefore = torch.zeros(4)\nraise ValueError('boom')\nafter = torch.ones(4)",
     "print(y.stride(), 'before' in dir(), 'after' in dir())",
+    "%%tensors --steps\ns = torch.arange(4)\nv = s.view(2, 2)\nprint('stepped')\nv.add_(10)",
+    "print(s.tolist())",
 ]
 
 

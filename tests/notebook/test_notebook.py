@@ -71,7 +71,7 @@ def test_a_failing_cell_shows_its_error_then_what_it_made(nb):
 
 
 def test_every_panel_output_carries_the_widget_and_the_static_copy(nb):
-    for cell in nb.cells[1:4]:
+    for cell in [*nb.cells[1:4], nb.cells[5]]:
         (shown,) = [o for o in cell.outputs if o["output_type"] == "display_data"]
         assert WIDGET in shown["data"] and "text/html" in shown["data"]
         html = shown["data"]["text/html"]
@@ -81,3 +81,12 @@ def test_every_panel_output_carries_the_widget_and_the_static_copy(nb):
         assert not re.search(
             r"(src|href)\s*=|url\(|https?://|@import", re.sub(r'xmlns(:\w+)?="[^"]*"', "", html)
         )
+
+
+def test_a_stepped_cell_prints_to_the_notebook_and_keeps_its_names(nb):
+    outputs = nb.cells[5].outputs
+    assert [o["output_type"] for o in outputs] == ["stream", "display_data"]
+    assert outputs[0]["text"] == "stepped\n"
+    assert kit.rows_of(outputs[1]["data"]["text/html"])["v"][1:4] == ["(2, 2)", "int64", "(2, 1)"]
+    (out,) = nb.cells[6].outputs
+    assert out["text"].strip() == "[10, 11, 12, 13]"  # v.add_ wrote through to s, in user_ns
