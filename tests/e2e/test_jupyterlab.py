@@ -1,5 +1,6 @@
 """JupyterLab itself (from PyPI) shows the panels widget: a notebook that loads app.notebook and
-runs a %%tensors cell, driven in Chromium; a click on a tensor row shows that row's diagram.
+runs a %%tensors cell, driven in Chromium; a click on a tensor row shows that row's diagram, and a
+%%tensors --steps cell's slider steps through it.
 
 The server runs in a temporary root with a temporary Jupyter config and data home, on a free
 port, without a token (it listens on 127.0.0.1 only, for this test's lifetime)."""
@@ -22,7 +23,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path("/tmp/shots/h8")
 STARTUP_S = 120  # bounds the wait for the server and the kernel's first run; measures nothing
-CELLS = ["%load_ext app.notebook\nimport torch", "%%tensors\nx = torch.arange(6).reshape(2, 3)\ny = x.t()"]
+CELLS = [
+    "%load_ext app.notebook\nimport torch",
+    "%%tensors\nx = torch.arange(6).reshape(2, 3)\ny = x.t()",
+    "%%tensors --steps\ns = torch.arange(4)\nv = s.view(2, 2)",
+]
 
 
 def _up(url: str) -> bool:
@@ -78,12 +83,12 @@ def test_jupyterlab_shows_the_widget_and_focus_works(browser, lab):
         # The kernel is connected and idle before any cell is sent (a cell sent earlier is lost).
         page.locator(".jp-StatusBar-TextItem", has_text="Idle").wait_for(timeout=STARTUP_S * 1000)
         page.locator(".jp-Cell").first.click()
-        page.keyboard.press("Shift+Enter")
-        page.keyboard.press("Shift+Enter")
-        widget = page.locator(".jp-OutputArea-output .tp-nb")
+        for _ in CELLS:
+            page.keyboard.press("Shift+Enter")
+        widget = page.locator(".jp-OutputArea-output .tp-nb").first
         widget.locator("tr.trow[data-name='y']").wait_for(timeout=STARTUP_S * 1000)
         # The widget view, not the static copy: JupyterLab runs widgets, so it picks that one.
-        assert widget.count() == 1 and "tp-static" not in (widget.get_attribute("class") or "")
+        assert "tp-static" not in (widget.get_attribute("class") or "")
         widget.locator("tr.trow[data-name='y']").click()
         shown = widget.locator("figure.sd:not([hidden])")
         assert shown.count() == 1 and shown.get_attribute("data-t") == "1"
@@ -91,3 +96,16 @@ def test_jupyterlab_shows_the_widget_and_focus_works(browser, lab):
         SHOTS.mkdir(parents=True, exist_ok=True)
         widget.locator("#strides-card").scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "jupyterlab-1280x800.png"))
+        # The stepped cell's slider: after its first step the namespace has x, y (cell 2) and s.
+        slider = page.locator(".jp-OutputArea-output input[type=range]")
+        slider.wait_for(timeout=STARTUP_S * 1000)
+        slider.focus()
+        page.keyboard.press("Home")
+        stepped = page.locator(".jp-OutputArea-output .tp-nb").nth(1)
+        names = "rs => rs.map(r => r.dataset.name)"
+        assert stepped.locator("tr.trow").evaluate_all(names) == ["x", "y", "s"]
+        page.keyboard.press("End")
+        assert stepped.locator("tr.trow").evaluate_all(names) == ["x", "y", "s", "v"]
+        page.keyboard.press("Home")
+        slider.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "jupyterlab-steps-1280x800.png"))
