@@ -169,7 +169,8 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
     warnings.extend(walked.warnings)
     tensors = described(walked, walked.tensors, describe_tensor, (walked, limits, warnings), warnings)
     arrays = described(walked, walked.arrays, describe_array, (limits, warnings), warnings)
-    storages = _attach_storages(walked, tensors, arrays, warnings)
+    extents: list[Extent] = []  # the ledger reads the allocations from these too
+    storages = _attach_storages(walked, tensors, arrays, warnings, extents)
     graph = guarded_section(
         "graph",
         build_graph,
@@ -185,7 +186,7 @@ def _assemble(namespace: dict, limits: InspectLimits, warnings: list[str]) -> di
         "storages": storages,
         "graph": graph,
         "modules": modules,
-        "memory": memory_of_snapshot(walked, tensors, arrays, storages, limits, warnings),
+        "memory": memory_of_snapshot(walked, tensors, arrays, storages, extents, limits, warnings),
         "truncated": bool(walked.truncated or graph["truncated"] or cut),
         "warnings": warnings,
     }
@@ -267,9 +268,10 @@ def guarded_module(found, describe, walked: WalkResult, warnings: list[str]) -> 
 
 
 def _attach_storages(
-    walked: WalkResult, tensors: list[dict], arrays: list[dict], warnings: list[str]
+    walked: WalkResult, tensors: list[dict], arrays: list[dict], warnings: list[str], extents: list[Extent]
 ) -> list[dict]:
-    extents: list[Extent] = []
+    """Group the walked tensors' and arrays' extents (into `extents`) and fill in each entry's
+    storage fields; the storage entries."""
     sources: list[tuple[list, Callable[[int, str, Any], Extent | None]]] = [
         (walked.tensors, tensor_extent),
         (walked.arrays, array_extent),

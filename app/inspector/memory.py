@@ -64,12 +64,19 @@ def memory_of_snapshot(
     tensors: list[dict],
     arrays: list[dict],
     storages: list[dict],
+    extents: list[Extent],
     limits: InspectLimits,
     warnings: list[str],
 ) -> dict[str, Any] | None:
-    """The ledger of a snapshot whose entries have their storage ids (app.inspector.encoder)."""
+    """The ledger of a snapshot whose entries have their storage ids (app.inspector.encoder);
+    `extents`: those it grouped, in any order (each knows its kind and position)."""
     sids = ([e.get("storage") for e in tensors], [e.get("storage") for e in arrays])
-    return _guarded(walked, storages, sids, None, limits, warnings)
+    aligned: Extents = ([None] * len(tensors), [None] * len(arrays))
+    for ext in extents:
+        kind = aligned[0] if ext.kind == "tensor" else aligned[1]
+        if ext.index < len(kind):
+            kind[ext.index] = ext
+    return _guarded(walked, storages, sids, aligned, limits, warnings)
 
 
 def memory_of_grouping(
