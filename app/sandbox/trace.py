@@ -245,7 +245,8 @@ class Tracer:
             text = outline_step(len(self.steps), kind, site, iteration, grad_mode(), self._new_stdout(), note)
         except TimeLimit:
             raise
-        except BaseException as exc:  # MemoryError: as _guarded_append
+        except BaseException as exc:  # MemoryError, the runner's budget after the run: as _guarded_append
+            budget.absorb(exc)
             self.warnings.append(f"step skipped: {type(exc).__name__}")
             return
         if self._bytes + len(text) > self.bytes_max:
