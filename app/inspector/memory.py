@@ -18,7 +18,8 @@
   total_bytes.
 * pinned: storage groups whose members, together, can reach only part of the bytes kept: a view
   keeping a whole allocation alive (`y = big[:10]; del big`). used_bytes is the union of the
-  members' byte ranges (one sort). Saved tensors do not count as members here.
+  members' byte ranges (one sort). Saved tensors do not count as members here
+  (app.inspector.memory_pinned).
 
 Everything is read as the rest of the inspector reads (app.inspector.readers), each entry point
 guarded: a failure leaves the ledger out with a warning, never the snapshot.
@@ -34,6 +35,7 @@ from . import budget
 from . import readers as R
 from .layout import Grouping
 from .limits import InspectLimits
+from .memory_pinned import pinned_storages
 from .memory_reach import Span, part_spans, saved_spans
 from .objects import group_params, instance_attributes, optimizer_groups, optimizer_state
 from .storages import Extent, array_extent, array_root, tensor_extent
@@ -50,7 +52,6 @@ CATEGORIES = (
 )  # app.schema_memory.CATEGORIES: the inspector imports no web code
 PARAMETERS, GRADIENTS, OPTIMIZER_STATE, BUFFERS, TENSORS, NUMPY, SAVED = range(len(CATEGORIES))
 NO_RANK = len(CATEGORIES)  # above every category
-PINNED_NAMES_MAX = 64  # the schema's
 DEVICES_MAX = 16  # the schema's
 BYTES_MAX = (2**63 - 1) * 64  # the schema's
 # bench/memory_cost.py measures runs with the ledger and without: False leaves it out.
@@ -149,7 +150,7 @@ def ledger(
     else:  # only the groups: their own sizes
         counted = [(s["device"], s["nbytes"], rank_of.get(s["id"], TENSORS)) for s in storages]
     memory = _sums(counted)
-    pinned = _pinned(walked, storages, sids)
+    pinned = pinned_storages(walked, storages, sids)
     memory["pinned"] = pinned
     memory["pinned_bytes"] = sum(p["nbytes"] - p["used_bytes"] for p in pinned)
     return memory
@@ -270,60 +271,3 @@ def _totals(by_rank: list[int]) -> dict[str, Any]:
         fitted.append(min(nbytes, room))
         room -= fitted[-1]
     return {"total_bytes": sum(fitted), "by_category": dict(zip(CATEGORIES, fitted, strict=True))}
-
-
-# ---- pinned -------------------------------------------------------------------------------------
-def _pinned(
-    walked: WalkResult, storages: list[dict], sids: tuple[list[str | None], list[str | None]]
-) -> list[dict]:
-    """Groups whose members reach only part of their bytes, in the groups' order."""
-    found = [dict(p, names=[]) for p in _partly_used(storages)]
-    if found:
-        names = {p["storage"]: p["names"] for p in found}
-        pairs = zip((*walked.tensors, *walked.arrays), (*sids[0], *sids[1]), strict=False)
-        for obj_found, sid in pairs:
-            held = names.get(sid) if sid is not None else None
-            if held is not None:
-                held.extend(n for n in (obj_found.name, *obj_found.aliases) if n not in held)
-                del held[PINNED_NAMES_MAX:]
-    return found
-
-
-class _Last:
-    """The storages list _partly_used saw last (held: its identity is its own) and its answer."""
-
-    storages: list[dict] | None = None
-    partly: list[dict] = []
-
-
-def _partly_used(storages: list[dict]) -> list[dict]:
-    """{storage, nbytes, used_bytes} of each group its members reach only part of. The step
-    observers hand over the very list of the step before while the layout holds (its entries
-    are read-only): then the last answer is it."""
-    if storages is _Last.storages:
-        return _Last.partly
-    found: list[dict] = []
-    for s in storages:
-        members = s["members"]
-        if len(members) == 1:  # most storages: one tensor's own memory
-            lo, hi = members[0]["byte_range"]
-            used = max(hi - lo, 0)
-        else:
-            used = _covered([m["byte_range"] for m in members])
-        if used < s["nbytes"]:
-            found.append({"storage": s["id"], "nbytes": s["nbytes"], "used_bytes": used})
-    _Last.storages, _Last.partly = storages, found
-    return found
-
-
-def _covered(ranges: list[list[int]]) -> int:
-    """Bytes in the union of [lo, hi) ranges (one sort)."""
-    total, end = 0, None
-    for lo, hi in sorted(r for r in ranges if r[0] < r[1]):
-        if end is None or lo >= end:
-            total += hi - lo
-            end = hi
-        elif hi > end:
-            total += hi - end
-            end = hi
-    return total
