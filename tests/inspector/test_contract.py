@@ -132,9 +132,9 @@ head = big[:4]
 del big
 """
 ERROR_SNIPPET = "import torch\nx = torch.ones(2)\ndef f(n):\n    return x / n[0]\nf(None)\n"
-# Public fields the server fills in itself (app.convert), never from the worker's payload: the wall time
-# it measured,
-# and the seed it sent (a forged "seed" would pass a snippet's numbers off as another seed's).
+# Public fields the server fills in itself (app.convert), never from the worker's payload: the wall
+# time it measured, and the seed it sent (a forged "seed" would pass a snippet's numbers off as
+# another seed's).
 SERVER_ONLY = {"RunResponse.wall_ms", "RunResponse.seed"}
 
 

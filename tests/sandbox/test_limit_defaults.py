@@ -24,6 +24,7 @@ NOT_LIMITS = {
     "overload_retry_after_s",
     "zygote_start_timeout_s",
     "render_budget_s",
+    "run_seed",  # what a run starts from, not what it may use
 }
 
 
