@@ -4,7 +4,6 @@ timing, metrics and conversion, so the JSON and HTML handlers stay thin."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -125,8 +124,7 @@ def trace_wire(
     state too. Raises ValueError for a state_at without outline."""
     if not trace:
         return None
-    options = settings.trace_options(states)
-    return dataclasses.replace(options, outline=outline, state_at=state_at).to_wire()
+    return settings.trace_options(states, outline=outline, state_at=state_at).to_wire()
 
 
 def _unavailable(message: str, retry_after_s: float) -> HTTPException:
