@@ -162,6 +162,21 @@ class Stack:
                 raise TimeoutError(f"replicas not healthy after {timeout_s} s: {self.health()}")
             time.sleep(0.1)
 
+    def wait_out(self, i: int, timeout_s: float = 30) -> None:
+        """Until the health checker has taken replica ``i`` out of nginx's upstream list."""
+        deadline = time.monotonic() + timeout_s
+        while self.up()[self.replicas[i].addr]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the health checker never took replica {i} out: {self.health()}")
+            time.sleep(0.05)
+
+    def all_in(self) -> None:
+        """Every replica running and in rotation again, whatever a test killed."""
+        for replica in self.replicas:
+            if not is_alive(replica.pid):
+                self.start(replica.index)
+        self.wait_healthy()
+
     def access_log(self, since: float = 0.0) -> list[AccessEntry]:
         entries = []
         for line in (self.dir / "access.log").read_text().splitlines():

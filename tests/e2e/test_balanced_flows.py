@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.deploy.stack import Stack, balanced_stack, is_alive
+from tests.deploy.stack import Stack, balanced_stack
 from tests.e2e.conftest import open_playground, page_at
 
 pytestmark = pytest.mark.integration
@@ -38,10 +38,7 @@ def stack() -> Iterator[Stack]:
 @pytest.fixture(autouse=True)
 def all_replicas_in(stack: Stack) -> None:
     """Each test starts with every replica running and in rotation, whatever the last one did."""
-    for replica in stack.replicas:
-        if not is_alive(replica.pid):
-            stack.start(replica.index)
-    stack.wait_healthy()
+    stack.all_in()
 
 
 class Upstreams:
