@@ -49,13 +49,21 @@ def running_server(log_dir: Path):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+    with serving(proc, lambda: _healthy(url), log_path, "server"):
+        yield url
+
+
+@contextmanager
+def serving(proc: subprocess.Popen, is_up, log_path: Path, what: str, poll_s: float = 0.2):
+    """Once `proc` answers (is_up()), for the with-block; then terminated and reaped. A process
+    that exits or is not up within STARTUP_S fails with the end of its log."""
     try:
         deadline = time.monotonic() + STARTUP_S
-        while not _healthy(url):
+        while not is_up():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
-        yield url
+                raise RuntimeError(f"{what} did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(poll_s)
+        yield
     finally:
         proc.terminate()
         try:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import page_at
+from tests.e2e.conftest import page_at, serving
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -61,20 +60,8 @@ def lab(tmp_path_factory):
     args += ["--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--allow-root"]
     with open(tmp / "lab.log", "wb") as log:
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_S
-        while not _up(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("jupyter lab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
-            time.sleep(0.5)
+    with serving(proc, lambda: _up(url), tmp / "lab.log", "jupyter lab", poll_s=0.5):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_jupyterlab_shows_the_widget_and_focus_works(browser, lab):
