@@ -226,3 +226,14 @@ def test_claimed_bytes_past_the_schemas_maximum_are_cut_and_still_sum():
     huge = memory._sums([("cpu", memory.BYTES_MAX, memory.PARAMETERS), ("cpu", 10, memory.SAVED)])
     assert huge["total_bytes"] == memory.BYTES_MAX
     assert huge["by_category"]["saved_for_backward"] == 0
+
+
+def test_the_ledger_and_the_schema_share_their_categories_and_caps():
+    """app.inspector.memory spells out the schema's categories and caps (the inspector imports no
+    web code); this fails when the two drift apart."""
+    from app import schema_memory, schema_rules
+    from app.inspector import memory
+
+    assert memory.CATEGORIES == schema_memory.CATEGORIES
+    assert memory.DEVICES_MAX == schema_memory.DEVICES_MAX
+    assert memory.BYTES_MAX == schema_rules.BYTES_MAX
