@@ -24,6 +24,9 @@ from app.web.compress import GzipAnswers
 from app.web.disconnect import RequestReceive, client_closed
 from app.web.docs import DOCS_PATHS
 from app.web.docs import router as docs_router
+from app.web.embed import EMBED_PATHS
+from app.web.embed import install as install_embed
+from app.web.embed import router as embed_router
 from app.web.headers import SecurityHeaders
 from app.web.memory_routes import router as memory_router
 from app.web.pages import router as pages_router
@@ -74,7 +77,9 @@ def create_app(
     app.include_router(pages_router)
     app.include_router(memory_router)
     app.include_router(docs_router)
+    app.include_router(embed_router)
     static_files.install(app, drawing.env)
+    install_embed(drawing.env)
     return app
 
 
@@ -102,6 +107,8 @@ def _install_edge(app: FastAPI, settings: Settings) -> None:
         SecurityHeaders,
         frame_ancestors=settings.frame_ancestors,
         docs_paths=DOCS_PATHS,
+        embed_frame_ancestors=settings.embed_frame_ancestors,
+        embed_paths=EMBED_PATHS,
     )
     app.add_exception_handler(ClientDisconnect, _handler(client_closed))
 

@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     body_read_timeout_s: float = Field(10.0, gt=0)
     # CSP frame-ancestors: who may frame the page ("'none'": nobody; e.g. "'self' https://a.org").
     frame_ancestors: str = "'none'"
+    # The same for /embed alone, the page made for other sites' iframes (a course page on any
+    # host): "*" lets any http(s) page frame it; operators narrow it to their course sites.
+    embed_frame_ancestors: str = "*"
 
-    @field_validator("frame_ancestors")
+    @field_validator("frame_ancestors", "embed_frame_ancestors")
     @classmethod
     def _csp_sources(cls, value: str) -> str:
         return check_frame_ancestors(value)  # ValueError on anything but CSP sources
@@ -103,10 +106,16 @@ class Settings(BaseSettings):
     run_cache_idle_s: float = Field(1800.0, gt=0)
 
     def trace_options(
-        self, states: bool = False, *, outline: bool = False, state_at: int | None = None
+        self,
+        states: bool = False,
+        *,
+        outline: bool = False,
+        state_at: int | None = None,
+        state_only: bool = False,
     ) -> TraceOptions:
         """The worker's trace options; `states`: each step with the whole state after it;
-        `outline`: steps without changes or state, but step `state_at` (app.sandbox.trace_options)."""
+        `outline`: steps without changes or state, but step `state_at`, and with `state_only`
+        that step's view alone (app.sandbox.trace_options)."""
         return TraceOptions(
             steps_max=self.trace_steps_max,
             loop_iterations_max=self.trace_loop_iterations_max,
@@ -115,6 +124,7 @@ class Settings(BaseSettings):
             states=states,
             outline=outline,
             state_at=state_at,
+            state_only=state_only,
         )
 
     def sandbox_limits(self) -> SandboxLimits:
