@@ -57,7 +57,7 @@ def show(obj: Mapping[str, Any] | None = None) -> Any:
             obj = visible_names(sys._getframe(1).f_globals)
     elif not isinstance(obj, Mapping):
         raise TypeError(f"show() takes a dict of name -> object, not {type(obj).__name__}")
-    shown = Panels(response_of(obj))
+    shown = Panels(response_of(obj), names=sum(1 for k in obj if k != "__name__"))
     if shell is None:
         return shown
     from IPython.display import display

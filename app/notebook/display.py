@@ -11,12 +11,13 @@ static copy alone.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
-from app.notebook import panels, style
+from app.notebook import ids, panels, style
 from app.schemas import RunResponse, Step
 
 ESM = Path(__file__).with_name("widget.js")
@@ -24,11 +25,15 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # Steps of a `%%tensors --steps` cell drawn for the widget (each is the whole panels' HTML).
 STEPS_DRAWN_MAX = 60
 SOURCE_SHOWN_CHARS = 80  # of a step's first line, in its label
+# A stride diagram's `hidden` (all but the focused one's): the static copy drops it, since a
+# renderer that strips <style> (GitHub's viewer, some sanitizers) would otherwise keep them hidden.
+_HIDDEN_FIGURE = re.compile(r'(<figure class="sd"[^>]*?) hidden(?=[\s>])')
 
 
-def fragment(resp: RunResponse, *, static: bool) -> str:
+def fragment(resp: RunResponse, *, static: bool, prefix: str = "", status_line: Markup | None = None) -> str:
     """The panels as one HTML fragment with its stylesheet inside (a notebook output is a fragment,
-    and so is each cell of an nbconvert export)."""
+    and so is each cell of an nbconvert export); `prefix` on every id in it (app.notebook.ids),
+    `status_line` in place of a run time (show())."""
     view = panels.view_of(resp)
     head = Markup('<p class="tp-nb-head">Tensor Playground: {} tensor{}, {} numpy array{}</p>').format(
         len(resp.tensors),
@@ -36,11 +41,13 @@ def fragment(resp: RunResponse, *, static: bool) -> str:
         len(resp.arrays),
         "" if len(resp.arrays) == 1 else "s",
     )
+    body = panels.panels_html(view, status_line)
+    if static:
+        body = _HIDDEN_FIGURE.sub(r"\1", body)
     # The CSS is ours (static/app.css scoped): no user text in it, so </style> cannot occur.
-    return (
-        f'<div class="tp-nb{" tp-static" if static else ""}"><style>{style.stylesheet()}</style>'
-        f"{head}{panels.panels_html(view)}</div>"
-    )
+    wrapper = "tp-nb tp-static" if static else "tp-nb"
+    html = f'<div class="{wrapper}"><style>{style.stylesheet()}</style>{head}{body}</div>'
+    return ids.prefixed(html, prefix)
 
 
 def _widget_class() -> Any:
@@ -71,13 +78,13 @@ def _widget_class() -> Any:
 _WIDGET: Any = False  # not looked up yet
 
 
-def stepped(resp: RunResponse, code: str) -> tuple[list[str], list[str]]:
+def stepped(resp: RunResponse, code: str, prefix: str = "") -> tuple[list[str], list[str]]:
     """The panels after each of the run's first STEPS_DRAWN_MAX steps, and each step's label."""
     from app.web import timeline
 
     lines = code.splitlines()
     steps = resp.steps[:STEPS_DRAWN_MAX]
-    shown = [fragment(timeline.state_at(resp, k), static=False) for k in range(len(steps))]
+    shown = [fragment(timeline.state_at(resp, k), static=False, prefix=prefix) for k in range(len(steps))]
     return shown, [step_label(s, lines, len(resp.steps)) for s in steps]
 
 
@@ -90,17 +97,23 @@ def step_label(step: Step, lines: list[str], total: int) -> str:
 
 
 class Panels:
-    """The panels of one snapshot, displayable (IPython's display protocol)."""
+    """The panels of one snapshot, displayable (IPython's display protocol). Its two views have
+    ids of their own (a front end that showed both would not repeat one); the widget's steps
+    share its prefix, since it shows one of them at a time."""
 
-    def __init__(self, resp: RunResponse, code: str = "") -> None:
-        """`code`: the cell's, for the labels of its steps (a stepped cell's response has them)."""
+    def __init__(self, resp: RunResponse, code: str = "", names: int | None = None) -> None:
+        """`code`: the cell's, for the labels of its steps (a stepped cell's response has them);
+        `names`: show()'s, which ran nothing: how many names it shows, said in place of a time."""
         self.response = resp
-        self.html = fragment(resp, static=True)
+        line = panels.shown_line(names) if names is not None else None
+        self.html = fragment(resp, static=True, prefix=ids.new_prefix(), status_line=line)
         cls = _widget_class()
         self.widget = None
         if cls is not None:
-            shown, labels = stepped(resp, code)
-            self.widget = cls(html=fragment(resp, static=False), steps_html=shown, step_labels=labels)
+            prefix = ids.new_prefix()
+            shown, labels = stepped(resp, code, prefix)
+            html = fragment(resp, static=False, prefix=prefix, status_line=line)
+            self.widget = cls(html=html, steps_html=shown, step_labels=labels)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         data: dict[str, Any] = {"text/plain": repr(self), "text/html": self.html}

@@ -73,9 +73,10 @@ def public(payload: bytes) -> RunResponse:
     return to_response(outcome)
 
 
-def view_of(resp: RunResponse, focus: str | None = None) -> view_model.PageView:
-    """The page's view, with the diagrams a notebook cannot fetch drawn now."""
-    view = view_model.build(resp, code="", focus=focus)
+def view_of(resp: RunResponse, focus: str | None = None, code: str = "") -> view_model.PageView:
+    """The page's view, with the diagrams a notebook cannot fetch drawn now. `code`: what ran,
+    for an error's explanation (a cell's is not at hand; a page's download has it)."""
+    view = view_model.build(resp, code=code, focus=focus)
     view.diagrams = [_inline(resp, d) for d in view.diagrams]
     if not view.graph.svg and resp.graph.nodes:
         view.graph = dataclasses.replace(view.graph, svg=text_graph(resp))
@@ -111,8 +112,16 @@ def text_graph(resp: RunResponse) -> Markup:
     return Markup('<ul class="text-graph">') + Markup("").join(items) + tail + Markup("</ul>")
 
 
-def panels_html(view: view_model.PageView) -> str:
-    """templates/_panels.html for `view`: the partials the page and its fragment routes return."""
+def shown_line(names: int) -> Markup:
+    """The status line of show(): it ran nothing, so it says what it shows, not a run time."""
+    return Markup("✓ Namespace <small>{} name{}, as they are now in this kernel</small>").format(
+        names, "" if names == 1 else "s"
+    )
+
+
+def panels_html(view: view_model.PageView, status_line: Markup | None = None) -> str:
+    """templates/_panels.html for `view`: the partials the page and its fragment routes return;
+    `status_line`, where given, in place of the run's time (templates/_status.html)."""
     context: dict[str, Any] = {
         "view": view,
         "notice": None,
@@ -121,4 +130,6 @@ def panels_html(view: view_model.PageView) -> str:
         "layouts": {},
         "ran_in": "in this kernel",  # templates/_status.html: not the sandbox
     }
+    if status_line is not None:
+        context["status_line"] = status_line
     return drawing.draw("_panels.html", context)

@@ -4,7 +4,7 @@ the panels' own wrapper so nothing leaks into the notebook around them.
 Derived when first asked for rather than copied, so a panel's CSS changed for the page reaches the
 notebook too. `:root` and `body` become the wrapper (the colours are its custom properties), every
 other selector gets the wrapper as its ancestor, and the rules of the page's chrome (top bar,
-editor, timeline, share box) are left out: a notebook has none of them.
+editor, timeline, share box, embed form) are left out: a notebook has none of them.
 
 The ancestor is written twice (`.tp-nb.tp-nb td`): JupyterLab's and nbconvert's output styles
 (`:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td` right-aligns every cell, `:not(pre) > code`
@@ -25,11 +25,12 @@ INSIDE = SCOPE + SCOPE  # the descendants' prefix, one class up (see above)
 CHROME = re.compile(
     r"\.topbar|\.controls|\.editor-pane|#editor|#code|\.cm-|\.share|\.draft-bar|\.live|\.busy|\.spinner"
     r"|\.notice|\.layout|\.claim|\.timeline|#tl-|\.tl-|\.has-steps|\.examples-label|\.logo|\.hint"
-    r"|^h1$|^select|^input|\.panels-pane"
+    r"|^h1$|^select|^input|\.panels-pane|\.embed|#embed"
 )
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
-# What only a notebook needs: the widget's focus rows, the static fallback's every diagram shown
-# (no script there to show the focused one), the text graph when Graphviz is missing.
+# What only a notebook needs: the widget's focus rows, the static fallback's every diagram spaced
+# (display.fragment shows them all there: no script to show the focused one), the text graph when
+# Graphviz is missing.
 RESET = f"""
 {INSIDE} th, {INSIDE} td, {INSIDE} tr {{ text-align: left; line-height: inherit; max-width: none; }}
 {INSIDE} table tbody tr {{ background: transparent; }}
@@ -40,7 +41,7 @@ RESET = f"""
 NOTEBOOK_CSS = f"""
 {SCOPE} {{ background: var(--bg); color: var(--ink); padding: 8px; border-radius: 10px; max-width: 100%; }}
 {INSIDE} .panels {{ gap: 10px; }}
-{INSIDE}.tp-static figure.sd[hidden] {{ display: block !important; margin-top: 10px; }}
+{INSIDE}.tp-static figure.sd {{ margin-top: 10px; }}
 {INSIDE}.tp-static .trow {{ cursor: default; }}
 {INSIDE} ul.text-graph {{ font-size: 12.5px; margin: 4px 0; padding-left: 18px; }}
 {INSIDE} .tp-nb-head {{ font-size: 12px; color: var(--muted); margin: 0 0 6px; }}

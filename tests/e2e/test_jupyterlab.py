@@ -20,7 +20,7 @@ from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path("/tmp/shots/h8")
+SHOTS = Path("/tmp/shots/notebook")
 STARTUP_S = 120  # bounds the wait for the server and the kernel's first run; measures nothing
 CELLS = [
     "%load_ext app.notebook\nimport torch",
@@ -81,7 +81,7 @@ def test_jupyterlab_shows_the_widget_and_focus_works(browser, lab):
         assert shown.count() == 1 and shown.get_attribute("data-t") == "1"
         assert shown.locator("figcaption").inner_text().startswith("y: shape (3, 2), stride (1, 3)")
         SHOTS.mkdir(parents=True, exist_ok=True)
-        widget.locator("#strides-card").scroll_into_view_if_needed()
+        widget.locator("[id$='-strides-card']").scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "jupyterlab-1280x800.png"))
         # The stepped cell's slider: after its first step the namespace has x, y (cell 2) and s.
         slider = page.locator(".jp-OutputArea-output input[type=range]")

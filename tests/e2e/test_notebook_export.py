@@ -13,7 +13,7 @@ from tests.e2e.conftest import page_at
 from tests.notebook import kit
 
 pytestmark = pytest.mark.integration
-SHOTS = Path("/tmp/shots/h8")
+SHOTS = Path("/tmp/shots/notebook")
 TEMPLATE_SCRIPTS = ("require.min.js", "mathjax")  # nbconvert's lab template loads these itself
 
 
@@ -40,14 +40,14 @@ def test_exported_notebook_shows_the_panels_offline(browser, exported, width, he
         page.route("**/*", disk_only)
         page.goto(exported.as_uri())
         panels = page.locator(".tp-nb")
-        assert panels.count() == 4  # %%tensors, show({...}), the failing %%tensors, --steps
+        assert panels.count() == 5  # %%tensors, show({...}), the failing %%tensors, --steps, a model
         first = panels.nth(0)
         y = first.locator("tr.trow[data-name='y'] td")
         assert y.nth(3).inner_text() == "(1, 3)" and y.nth(5).inner_text() == "✗"
         # Every stride diagram shows (no script here to show the focused one), as inline SVG.
         assert first.locator("figure.sd svg.stride-svg").count() == 3
         assert first.locator("figure.sd svg.stride-svg").nth(2).is_visible()
-        assert first.locator("#storage-card .verdicts li.shared").count() == 3
+        assert first.locator("[id$='-storage-card'] .verdicts li.shared").count() == 3
         assert panels.nth(1).locator("svg.graph-svg").is_visible()
         assert panels.nth(2).locator(".err-title").inner_text().startswith("ValueError")
         # The panels' CSS applied: the table's header is the page's muted grey.

@@ -12,11 +12,12 @@ import pytest
 import torch
 
 import app.notebook
+from app.inspector.calls import CallRecorder
 from app.notebook import display, panels, steps
 from tests.e2e.conftest import page_at
 
 pytestmark = pytest.mark.integration
-SHOTS = Path("/tmp/shots/h8")
+SHOTS = Path("/tmp/shots/notebook")
 
 # anywidget's model, as far as the widget uses it: get, set, save_changes, on, off.
 MODEL = """
@@ -37,16 +38,20 @@ def _visible_diagrams(page) -> list[str]:
     return page.eval_on_selector_all("figure.sd", "fs => fs.filter(f => !f.hidden).map(f => f.dataset.t)")
 
 
-def _rendered(page, values: dict) -> None:
+def _rendered(page, values: dict, *more: dict) -> None:
+    """The widget rendered into #out with `values`, and into #out1, #out2, ... with `more` (the
+    outputs of other cells in the same notebook page), each with its own model."""
     esm = base64.b64encode(display.ESM.read_bytes()).decode()
-    page.set_content('<!doctype html><meta charset="utf-8"><div id="out"></div>')
-    page.evaluate(MODEL % json.dumps(values))
-    page.evaluate(
-        f"""async () => {{
-          const w = (await import("data:text/javascript;base64,{esm}")).default;
-          w.render({{ model: window.model, el: document.getElementById("out") }});
-        }}"""
-    )
+    outs = "".join(f'<div id="out{i or ""}"></div>' for i in range(1 + len(more)))
+    page.set_content(f'<!doctype html><meta charset="utf-8">{outs}')
+    for i, v in enumerate([values, *more]):
+        page.evaluate(MODEL % json.dumps(v))
+        page.evaluate(
+            f"""async () => {{
+              const w = (await import("data:text/javascript;base64,{esm}")).default;
+              w.render({{ model: window.model, el: document.getElementById("out{i or ""}") }});
+            }}"""
+        )
 
 
 @pytest.mark.parametrize("width,height", [(1280, 800), (420, 900)])
@@ -103,3 +108,35 @@ def test_widget_steps_through_a_stepped_cell(browser):
         page.keyboard.press("Home")
         page.keyboard.press("ArrowRight")
         page.screenshot(path=str(SHOTS / "widget-steps-1280x800.png"))
+
+
+def test_two_outputs_in_one_page_focus_independently_and_link_inside_themselves(browser):
+    # Regression: two cells' outputs in one notebook page repeated every id (id="panels",
+    # id="module-0", ...): a calls row's link went to the first cell's module, whichever was clicked.
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    recorder = CallRecorder()
+    with recorder:
+        out = net(torch.ones(1, 2))
+    x = torch.arange(6).reshape(2, 3)
+    resp = panels.response_of({"net": net, "out": out, "x": x, "y": x.t()}, calls=recorder)
+    first, second = display.Panels(resp), display.Panels(resp)
+    assert first.widget is not None and second.widget is not None  # anywidget: in the test extra
+    with page_at(browser, 1280, 800) as page:
+        _rendered(page, {"html": first.widget.html, "focus": ""}, {"html": second.widget.html, "focus": ""})
+        ids = page.eval_on_selector_all("[id]", "es => es.map(e => e.id)")
+        assert len(ids) == len(set(ids)) and len(ids) > 20
+        one, two = page.locator("#out"), page.locator("#out1")
+        focused = "rs => rs.map(r => r.dataset.name)"
+        shown = "fs => fs.filter(f => !f.hidden).map(f => f.dataset.t)"
+        two.locator("tr.trow[data-name='x']").click()
+        assert two.locator("tr.trow.focused").evaluate_all(focused) == ["x"]
+        assert one.locator("tr.trow.focused").evaluate_all(focused) == ["y"]  # as drawn: y, not x
+        one.locator("tr.trow[data-name='out']").click()
+        assert one.locator("figure.sd").evaluate_all(shown) == ["0"]
+        assert two.locator("figure.sd").evaluate_all(shown) == ["1"]
+        two.locator("table.calls a").first.click()
+        target = page.locator(":target")
+        assert target.count() == 1 and target.evaluate("e => e.closest('#out1') !== null")
+        assert target.evaluate("e => e.id").endswith("-module-0")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "widget-two-outputs-1280x800.png"), full_page=True)

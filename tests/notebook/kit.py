@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,7 +27,11 @@ CELLS = [
     "print(y.stride(), 'before' in dir(), 'after' in dir())",
     "%%tensors --steps\ns = torch.arange(4)\nv = s.view(2, 2)\nprint('stepped')\nv.add_(10)",
     "print(s.tolist())",
+    # A model's calls link to its modules (href="#..."); the sleep: a run time the status must show.
+    "%%tensors\nimport time\nnet = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())\n"
+    "out = net(torch.ones(1, 2))\ntime.sleep(0.05)",
 ]
+SLEPT_MS = 50
 
 
 def write_kernelspec(jupyter_path: Path) -> None:
@@ -115,3 +120,61 @@ def rows_of(html: str) -> dict[str, list[str]]:
     parser = Rows()
     parser.feed(html)
     return parser.rows
+
+
+REF_ATTRS = ("for", "headers", "list", "aria-labelledby", "aria-describedby", "aria-controls", "aria-owns")
+
+
+class IdIndex(HTMLParser):
+    """Every id in a page, and per panels output (each `.tp-nb` element) the ids it defines and
+    the ids it refers to (by the attributes above, `href="#..."` and `url(#...)`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.outputs: list[dict[str, set[str]]] = []
+        self._depth = 0  # open elements inside the current output; 0: outside any
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if self._depth == 0 and "tp-nb" in a.get("class", "").split():
+            self.outputs.append({"ids": set(), "refs": set()})
+            self._depth = 1
+        elif self._depth:
+            self._depth += 0 if tag in VOID else 1
+        if self._depth:
+            self._note(a)
+        if "id" in a:
+            self.ids.append(a["id"])
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if self._depth:
+            self._note(a)
+        if "id" in a:
+            self.ids.append(a["id"])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._depth and tag not in VOID:
+            self._depth -= 1
+
+    def _note(self, a: dict[str, str]) -> None:
+        out = self.outputs[-1]
+        if "id" in a:
+            out["ids"].add(a["id"])
+        for name in REF_ATTRS:
+            out["refs"].update(a.get(name, "").split())
+        for name in ("href", "xlink:href"):
+            if a.get(name, "").startswith("#"):
+                out["refs"].add(a[name][1:])
+        for value in a.values():
+            out["refs"].update(re.findall(r"url\(\s*['\"]?#([^'\")\s]+)", value))
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+def id_index(html: str) -> IdIndex:
+    index = IdIndex()
+    index.feed(html)
+    return index

@@ -4,6 +4,7 @@ outputs say about a transpose, shared storage, a dict of objects and a failing c
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
@@ -71,15 +72,16 @@ def test_a_failing_cell_shows_its_error_then_what_it_made(nb):
 
 
 def test_every_panel_output_carries_the_widget_and_the_static_copy(nb):
-    for cell in [*nb.cells[1:4], nb.cells[5]]:
+    for cell in [*nb.cells[1:4], nb.cells[5], nb.cells[7]]:
         (shown,) = [o for o in cell.outputs if o["output_type"] == "display_data"]
         assert WIDGET in shown["data"] and "text/html" in shown["data"]
         html = shown["data"]["text/html"]
         # Self-contained: no script, no stylesheet link, nothing fetched from anywhere.
         assert "<script" not in html and "<link" not in html
-        # (an SVG's xmlns names its namespace; nothing fetches it)
+        # (an SVG's xmlns names its namespace and a href="#..." an element here; nothing fetches them)
         assert not re.search(
-            r"(src|href)\s*=|url\(|https?://|@import", re.sub(r'xmlns(:\w+)?="[^"]*"', "", html)
+            r"src\s*=|href\s*=\s*\"(?!#)|url\(|https?://|@import",
+            re.sub(r'xmlns(:\w+)?="[^"]*"', "", html),
         )
 
 
@@ -90,3 +92,31 @@ def test_a_stepped_cell_prints_to_the_notebook_and_keeps_its_names(nb):
     assert kit.rows_of(outputs[1]["data"]["text/html"])["v"][1:4] == ["(2, 2)", "int64", "(2, 1)"]
     (out,) = nb.cells[6].outputs
     assert out["text"].strip() == "[10, 11, 12, 13]"  # v.add_ wrote through to s, in user_ns
+
+
+def test_outputs_in_one_exported_page_repeat_no_id(nb):
+    # Regression: every %%tensors output had id="panels", id="tensors-card", id="sd-0", ...: in one
+    # notebook page a href="#module-0" or a label's reference could land in another cell's output.
+    index = kit.id_index(kit.exported_html(nb))
+    assert len(index.outputs) == 5
+    assert [i for i, n in Counter(index.ids).items() if n > 1] == []
+    for out in index.outputs:
+        assert out["refs"] <= out["ids"], out["refs"] - out["ids"]
+    assert any(r.endswith("module-0") for r in index.outputs[4]["refs"])  # the calls' links, kept
+
+
+def test_show_says_what_it_shows_and_no_run_time(nb):
+    # Regression: show() ran nothing but its status said "✓ Ran 0.0 ms in this kernel".
+    card = _status(_panels(nb.cells[2]))
+    assert card == "✓ Namespace 2 names, as they are now in this kernel"
+
+
+def test_a_tensors_cell_says_how_long_it_ran(nb):
+    card = _status(_panels(nb.cells[7]))
+    ran = re.fullmatch(r"✓ Ran ([0-9.]+) ms in this kernel", card)
+    assert ran and float(ran.group(1)) >= kit.SLEPT_MS, card  # the cell's own time: it slept that long
+
+
+def _status(html: str) -> str:
+    (h2,) = re.findall(r'<section class="card status ok" id="[^"]*status-card">\s*<h2>(.*?)</h2>', html, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", h2)).strip()

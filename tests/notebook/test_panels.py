@@ -21,7 +21,9 @@ def test_show_outside_ipython_returns_the_panels():
     data, _meta = shown._repr_mimebundle_()
     rows = kit.rows_of(data["text/html"])
     assert rows["col"][3:5] == ["(3,)", "1"]  # x[:, 1]: stride 3, offset 1
-    assert "ms in this kernel" in data["text/html"] and "sandbox" not in data["text/html"]
+    # Regression: it said "✓ Ran 0.0 ms in this kernel", and show() runs nothing.
+    assert "<h2>✓ Namespace <small>2 names, as they are now in this kernel</small></h2>" in data["text/html"]
+    assert " ms " not in data["text/html"] and "sandbox" not in data["text/html"]
 
 
 def test_show_without_a_dict_reads_the_callers_globals():
