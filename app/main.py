@@ -27,6 +27,7 @@ from app.web.docs import router as docs_router
 from app.web.embed import EMBED_PATHS
 from app.web.embed import install as install_embed
 from app.web.embed import router as embed_router
+from app.web.exports import router as exports_router
 from app.web.headers import SecurityHeaders
 from app.web.memory_routes import router as memory_router
 from app.web.pages import router as pages_router
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(memory_router)
     app.include_router(docs_router)
     app.include_router(embed_router)
+    app.include_router(exports_router)
     static_files.install(app, drawing.env)
     install_embed(drawing.env)
     return app
