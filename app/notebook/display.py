@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from app.notebook import ids, panels, style
+from app.notebook import ids, panels, plain, style
 from app.schemas import RunResponse, Step
 
 ESM = Path(__file__).with_name("widget.js")
@@ -43,7 +43,7 @@ def fragment(resp: RunResponse, *, static: bool, prefix: str = "", status_line: 
     )
     body = panels.panels_html(view, status_line)
     if static:
-        body = _HIDDEN_FIGURE.sub(r"\1", body)
+        body = plain.unstyled_safe(_HIDDEN_FIGURE.sub(r"\1", body))
     # The CSS is ours (static/app.css scoped): no user text in it, so </style> cannot occur.
     wrapper = "tp-nb tp-static" if static else "tp-nb"
     html = f'<div class="{wrapper}"><style>{style.stylesheet()}</style>{head}{body}</div>'

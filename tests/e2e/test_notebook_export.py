@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import page_at
-from tests.notebook import kit
+from tests.notebook import kit, test_plain
 
 pytestmark = pytest.mark.integration
 SHOTS = Path("/tmp/shots/notebook")
@@ -64,3 +64,24 @@ def test_exported_notebook_shows_the_panels_offline(browser, exported, width, he
         wide = page.evaluate("document.documentElement.scrollWidth")
     assert all(any(s in url for s in TEMPLATE_SCRIPTS) for url in refused), refused
     assert wide <= width  # the panels make no page scroll sideways
+
+
+def test_exported_notebook_without_any_stylesheet_still_shows_the_diagrams(browser, exported, tmp_path):
+    # As a sanitizing renderer shows it: every <style> and style attribute gone, nbconvert's too.
+    bare = tmp_path / "bare.html"
+    bare.write_text(test_plain.stripped(exported.read_text(encoding="utf-8")), encoding="utf-8")
+    with page_at(browser, 1280, 800) as page:
+        page.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort(),
+        )
+        page.goto(bare.as_uri())
+        first = page.locator(".tp-nb").first
+        figures = first.locator("figure.sd")
+        assert figures.count() == 3 and all(figures.nth(i).is_visible() for i in range(3))
+        # Regression: unstyled, every rect was black and the offset written on it unreadable.
+        cell = first.locator("svg.stride-svg g.cell rect").first
+        assert cell.evaluate("e => getComputedStyle(e).fill") == "rgb(238, 242, 255)"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        first.locator("figure.sd").nth(1).scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "nbconvert-unstyled-1280x800.png"))
