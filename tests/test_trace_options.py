@@ -89,3 +89,11 @@ def test_a_worker_given_a_misspelt_option_refuses_to_trace():
         run_snippet("x = 1\n", SandboxLimits(), trace={"step_max": 3})
     payload = json.loads(run_snippet("x = 1\ny = 2\n", SandboxLimits(), trace={"steps_max": 1}))
     assert len(payload["steps"]) == 1 and payload["steps_truncated"]
+
+
+def test_state_only_needs_a_state_at_and_is_a_bool():
+    with pytest.raises(ValueError, match="state_only needs state_at"):
+        TraceOptions(outline=True, state_only=True)
+    with pytest.raises(ValueError, match="state_only must be a bool"):
+        TraceOptions.from_wire({"outline": True, "state_at": 1, "state_only": 1})
+    assert TraceOptions.from_wire({"outline": True, "state_at": 1, "state_only": True}).state_only is True

@@ -28,6 +28,7 @@ from app.sandbox.limits import SandboxLimits, TimeLimit
 from app.sandbox.output import CappedWriter
 from app.sandbox.trace import HEADROOM_PER_RESULT_BYTE, Encoded, Tracer
 from app.sandbox.trace_options import TraceOptions
+from app.sandbox.trace_outline import only_the_step
 
 _MEMORY_MARKERS = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
 
@@ -268,6 +269,8 @@ def run_snippet(
     warnings: list[str] = []
     steps, snap = _inspect(namespace, error, tracer, inspect_budget_s(limits, started), warnings)
     snap = _with_calls(snap, recorder, warnings)
+    if tracer is not None and tracer.view_only_at is not None:
+        steps, snap = only_the_step(steps, snap, tracer.view_only_at)
     if isinstance(snap, dict) and isinstance(snap.get("warnings"), list):
         snap = dict(snap, warnings=_few(snap["warnings"]))  # the tracer may keep its snapshot
     payload = {

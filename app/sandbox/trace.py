@@ -83,6 +83,7 @@ class Tracer:
         self.loop_iterations_max = opts.loop_iterations_max
         self.loop_body_iterations_max = opts.loop_body_iterations_max
         self.bytes_max = min(opts.bytes_max, result_max_bytes // 2)
+        self.view_only_at = opts.state_at if opts.state_only else None  # runner: only_the_step()
         self.stdout = stdout
         self.headroom_bytes = HEADROOM_PER_RESULT_BYTE * result_max_bytes
         self.steps: list[bytes] = []  # each step's JSON

@@ -4,7 +4,10 @@ What a step carries, dearest first: `states` (its changes and the whole state af
 default; states=False, the light mode (its changes only); `outline` (neither: its place,
 lines, grad mode and stdout, at about a plain run's cost; `states` is then ignored), and with
 it `state_at=k`, step k alone carrying its changes and the whole state after it (as a delta
-from the empty state): what the page asks for when a learner opens one step.
+from the empty state): what the page asks for when a learner opens one step. `state_only` (with
+state_at) sends that step's view alone: the steps up to k and the calls made until then, none of
+the final snapshot. The run still goes to its end (step k's storage ids are named after the final
+snapshot's, app.sandbox.trace_outline); what is not sent is not encoded, carried or validated.
 
 One frozen dataclass holds the one set of defaults: app.settings defaults its ``TP_TRACE_*``
 fields from it, the server sends ``to_wire()`` in the run request (app.sandbox.protocol), and
@@ -27,7 +30,8 @@ MINIMUMS = {"steps_max": 1, "loop_iterations_max": 1, "loop_body_iterations_max"
 class TraceOptions:
     """`states`: each step also carries the whole state after it (several times dearer).
     `outline`: no step carries changes or state (`states` ignored); `state_at` (outline only):
-    the index of the one step that does."""
+    the index of the one step that does; `state_only` (with state_at): the result is that
+    step's view only (see the module)."""
 
     steps_max: int = 200
     loop_iterations_max: int = 20
@@ -37,6 +41,7 @@ class TraceOptions:
     states: bool = True
     outline: bool = False
     state_at: int | None = None
+    state_only: bool = False
 
     def __post_init__(self) -> None:
         for name, least in MINIMUMS.items():
@@ -55,6 +60,10 @@ class TraceOptions:
                 # Without outline every step carries what it carries anyway: a state_at there
                 # is a caller who meant an outline run.
                 raise ValueError("trace option state_at needs outline=true")
+        if type(self.state_only) is not bool:
+            raise ValueError(f"trace option state_only must be a bool, not {self.state_only!r}")
+        if self.state_only and self.state_at is None:
+            raise ValueError("trace option state_only needs state_at")
 
     @classmethod
     def from_wire(cls, data: TraceOptions | dict[str, Any] | bool) -> TraceOptions:

@@ -37,32 +37,28 @@ from app.sandbox.instrument import Site
 _STORAGE_PREFIXES = ("s", "m")  # storage ids ("s3") and keys ("m3") carry one label number
 
 
-# What an outline step carries besides its place: nothing observed (app.sandbox.trace's step).
-_NOTHING = json.dumps(
-    {"changes": empty_changes(), "storage_keys": {}, "state": None, "memory": None}, separators=(",", ":")
-)[1:]
-
-
 def outline_step(
     index: int, kind: str, site: Site, iteration: int | None, grad: str, stdout: str, note: str | None
 ) -> bytes:
-    """A step that observed nothing, as JSON. Written by hand: a step's encoding through
-    wirejson (its headroom probe maps and unmaps address space) was 2/3 of its cost. The strings
-    go through json.dumps (escaped to ASCII: lone surrogates too), the rest are ints and names."""
-    text = (
-        f'{{"index":{index:d},"kind":"{kind}","start_line":{site.start_line:d},'
-        f'"end_line":{site.end_line:d},"iteration":{_int_or_null(iteration)},"grad_mode":"{grad}",'
-        f'"stdout":{json.dumps(stdout) if stdout else _EMPTY},'
-        f'"note":{_NULL if note is None else json.dumps(note)},{_NOTHING}'
-    )
-    return text.encode()
-
-
-_EMPTY, _NULL = '""', "null"
-
-
-def _int_or_null(value: int | None) -> str:
-    return _NULL if value is None else str(int(value))
+    """A step that observed nothing, as JSON: its place, and of the rest only what differs from
+    the public schema's defaults (app.schema_steps.Step: a statement, under enable_grad, printing
+    nothing, no note; nothing changed, no state), which fill in the rest. Defaults were 85% of a
+    lesson outline's bytes, every one encoded, carried, parsed and validated. Written by hand: a
+    step's encoding through wirejson (its headroom probe maps and unmaps address space) was 2/3
+    of its cost. The strings go through json.dumps (escaped to ASCII: lone surrogates too), the
+    rest are ints and names."""
+    parts = [f'{{"index":{index:d},"start_line":{site.start_line:d},"end_line":{site.end_line:d}']
+    if kind != "statement":
+        parts.append(f'"kind":"{kind}"')
+    if iteration is not None:
+        parts.append(f'"iteration":{int(iteration):d}')
+    if grad != "enable_grad":
+        parts.append(f'"grad_mode":"{grad}"')
+    if stdout:
+        parts.append(f'"stdout":{json.dumps(stdout)}')
+    if note is not None:
+        parts.append(f'"note":{json.dumps(note)}')
+    return (",".join(parts) + "}").encode()
 
 
 class OneState:
@@ -116,6 +112,29 @@ class OneState:
         ends = labeller.alive()
         numbers = {n: ends[key] for key, n in self._labeller.alive().items() if key in ends}
         return snap, Renaming(numbers, first_free=max(ends.values(), default=-1) + 1).step
+
+
+# What a step's view reads of the final snapshot (app.web.timeline.state_at): the rest is the
+# end's state, which a state_only run does not send.
+_VIEW_READS = ("truncated", "warnings", "calls_cap", "calls_left_out")
+
+
+def only_the_step(steps: dict, snap: dict | None, at: int) -> tuple[dict, dict | None]:
+    """A state_only run's result (TraceOptions.state_only): the steps up to `at` and, of the
+    final snapshot, the calls made until step `at` (a prefix: calls come in call order, each
+    with the step it is part of) and the few fields the step's view reads."""
+    kept = dict(steps)
+    listed = steps.get("steps")
+    if isinstance(listed, list):
+        kept["steps"] = type(listed)(listed[: at + 1])  # trace.Encoded stays Encoded
+    if not isinstance(snap, dict):
+        return kept, snap
+    out = {k: snap[k] for k in _VIEW_READS if k in snap}
+    calls = snap.get("calls")
+    if isinstance(calls, list):
+        ends = next((n for n, c in enumerate(calls) if c.get("step") is None or c["step"] > at), len(calls))
+        out["calls"] = calls[:ends]
+    return kept, out
 
 
 def keyed(changes: dict, keys_before: dict[str, str], keys_after: dict[str, str]) -> dict:

@@ -56,7 +56,7 @@ def runs(request: Request) -> RunCache:
 def step_key(request: Request, code: str, step: int) -> str:
     """The content key of the run that opens step `step` of `code` (app.web.run_cache)."""
     runs(request)
-    wire = trace_wire(request.app.state.settings, True, outline=True, state_at=step)
+    wire = trace_wire(request.app.state.settings, True, outline=True, state_at=step, state_only=True)
     return content_key(code, wire, request.app.state.runs_context)
 
 
@@ -70,7 +70,9 @@ async def _run(
     freed it (RunService.run)."""
     service = request.app.state.service
     try:
-        return [await service.run(code, trace=True, outline=True, state_at=state_at, gc_hold=gc_hold)]
+        only = state_at is not None  # a step's view: none of the final snapshot is sent
+        run = service.run(code, trace=True, outline=True, state_at=state_at, state_only=only, gc_hold=gc_hold)
+        return [await run]
     except HTTPException as exc:
         return Refused(str(exc.detail), exc.status_code)
 

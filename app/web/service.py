@@ -57,6 +57,7 @@ class RunService:
         states: bool = False,
         outline: bool = False,
         state_at: int | None = None,
+        state_only: bool = False,
         gc_hold: ExitStack | None = None,
         seed: int | None = None,
     ) -> RunResponse:
@@ -65,9 +66,11 @@ class RunService:
         `gc_hold`: the cyclic GC stays paused from the conversion until the caller closes it
         (after drawing and freeing the run): re-enabled in between, its first pass walked every
         object of the fresh run, one C call holding the GIL (~0.1 s for a 9 MiB run).
-        `seed`: what torch, numpy and random start from; settings.run_seed when None."""
+        `seed`: what torch, numpy and random start from; settings.run_seed when None.
+        `state_only`: the answer is step `state_at`'s view alone (the page's step fragment)."""
         started = time.perf_counter()
-        outcome = await self._outcome(code, trace_wire(self.settings, trace, states, outline, state_at), seed)
+        wire = trace_wire(self.settings, trace, states, outline, state_at, state_only)
+        outcome = await self._outcome(code, wire, seed)
         if gc_hold is not None:
             gc_hold.enter_context(paused_gc())
         response = await asyncio.to_thread(to_response, outcome)
@@ -117,14 +120,21 @@ class RunService:
 
 
 def trace_wire(
-    settings: Settings, trace: bool, states: bool = False, outline: bool = False, state_at: int | None = None
+    settings: Settings,
+    trace: bool,
+    states: bool = False,
+    outline: bool = False,
+    state_at: int | None = None,
+    state_only: bool = False,
 ) -> dict[str, Any] | None:
     """The trace options a run sends its worker (None: not traced). `outline`: the steps'
     places only (about a plain run's cost); `state_at`: with it, that one step's changes and
-    state too. Raises ValueError for a state_at without outline."""
+    state too; `state_only`: that step's view and nothing else. Raises ValueError for a
+    state_at without outline, or a state_only without state_at."""
     if not trace:
         return None
-    return settings.trace_options(states, outline=outline, state_at=state_at).to_wire()
+    options = settings.trace_options(states, outline=outline, state_at=state_at, state_only=state_only)
+    return options.to_wire()
 
 
 def _unavailable(message: str, retry_after_s: float) -> HTTPException:

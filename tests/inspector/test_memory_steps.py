@@ -61,7 +61,7 @@ def test_the_light_and_the_full_modes_agree_step_by_step():
 
 def test_an_outline_run_carries_memory_on_the_step_it_observes():
     outline = json.loads(run_snippet(TRAINING, LIMITS, trace={"outline": True, "state_at": 6}))
-    carried = [s["index"] for s in outline["steps"] if s["memory"] is not None]
+    carried = [s["index"] for s in outline["steps"] if s.get("memory") is not None]
     assert 6 in carried and set(carried) <= {5, 6}
     full = json.loads(run_snippet(TRAINING, LIMITS, trace={"states": True}))
     assert outline["steps"][6]["memory"] == full["steps"][6]["memory"]

@@ -19,7 +19,7 @@ from app.inspector.diff import empty_changes
 from app.sandbox import trace
 from app.sandbox.limits import SandboxLimits, TimeLimit
 from app.sandbox.runner import run_snippet
-from app.schemas import RunResponse
+from app.schemas import RunResponse, Step
 from app.web.states import State, fold
 from bench.trace_overhead import TRAINING_LOOP
 
@@ -37,6 +37,12 @@ def run(code: str, trace) -> dict:
     np.random.seed(0)
     random.seed(0)
     return json.loads(run_snippet(code, LIMITS, trace=trace))
+
+
+def placed(step: dict) -> dict:
+    """A step's place on the wire, the public schema's defaults where the step leaves a field out
+    (an outline step does: app.sandbox.trace_outline.outline_step)."""
+    return {k: step[k] if k in step else Step.model_fields[k].get_default() for k in STEP_FIELDS}
 
 
 def steps_of(payload: dict) -> list:
@@ -78,15 +84,26 @@ def canonical_changes(changes: dict) -> dict:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_outline_steps_are_the_full_runs_steps_with_nothing_observed(case):
+    """Read as the server reads them (the public schema fills in what an outline step leaves
+    out), they are the full run's steps with nothing observed."""
     full = run(CASES[case], {"states": True})
     outline = run(CASES[case], {"outline": True})
-    assert [{k: s[k] for k in STEP_FIELDS} for s in outline["steps"]] == [
-        {k: s[k] for k in STEP_FIELDS} for s in full["steps"]
+    assert [s.model_dump(include=set(STEP_FIELDS)) for s in steps_of(outline)] == [
+        s.model_dump(include=set(STEP_FIELDS)) for s in steps_of(full)
     ]
     assert outline["steps_truncated"] == full["steps_truncated"]
-    assert all(s["state"] is None and s["storage_keys"] == {} for s in outline["steps"])
-    assert all(s["changes"]["empty"] for s in outline["steps"])
+    assert all(s.state is None and s.storage_keys == {} and s.memory is None for s in steps_of(outline))
+    assert all(s.changes.empty for s in steps_of(outline))
     assert outline["warnings"] == full["warnings"]
+
+
+def test_an_outline_step_on_the_wire_is_its_place_and_what_differs_from_the_defaults():
+    """Regression: every outline step carried an empty `changes` tree, `storage_keys`, `state`
+    and `memory`, and the defaults of the rest: 85% of a lesson outline's bytes."""
+    steps = run("x = 1\nfor i in range(2):\n    print(i)", {"outline": True})["steps"]
+    assert steps[0] == {"index": 0, "start_line": 1, "end_line": 1}
+    assert steps[2] == {"index": 2, "start_line": 2, "end_line": 3, "kind": "iteration", "iteration": 1}
+    assert steps[1]["stdout"] == "0\n" and steps[1]["iteration"] == 1
 
 
 def _picks() -> list[tuple[str, int]]:
@@ -124,7 +141,7 @@ def test_one_steps_state_is_the_full_runs_state_at_that_step(case, k):
 def test_the_kinds_picked_are_there():
     """The picks above cover an error step, a caught step and loop iterations (a lesson's edit
     must not quietly drop one of them from the test)."""
-    kinds = {(case, run(CASES[case], {"outline": True})["steps"][k]["kind"]) for case, k in _picks()}
+    kinds = {(case, steps_of(run(CASES[case], {"outline": True}))[k].kind) for case, k in _picks()}
     assert {"error", "caught", "iteration"} <= {kind for _, kind in kinds}
 
 
@@ -176,7 +193,7 @@ def test_a_steps_storage_ids_are_the_final_snapshots():
 
 def test_state_at_past_the_last_step_gives_a_plain_outline():
     payload = run(STORAGE_IDS, {"outline": True, "state_at": 99})
-    assert len(payload["steps"]) == 6 and all(s["state"] is None for s in payload["steps"])
+    assert len(payload["steps"]) == 6 and all(s.state is None for s in steps_of(payload))
     assert not payload["warnings"]
 
 
@@ -215,16 +232,10 @@ def test_an_outline_step_written_by_hand_is_strict_json_of_the_same_step():
     assert caught["kind"] == "caught"
     assert caught["note"].startswith('raised ValueError: "quote" \\ back\nnew \udcff lone </script>')
     assert printed["stdout"] == 'tab\t"printed" \u2603\n'
-    assert {k: caught[k] for k in ("changes", "storage_keys", "state", "memory")} == {
-        "changes": empty_changes(),
-        "storage_keys": {},
-        "state": None,
-        "memory": None,
-    }
+    assert "changes" not in caught  # the schema's default, empty_changes(), stands for it
+    assert Step.model_fields["changes"].get_default(call_default_factory=True).model_dump() == empty_changes()
     light = json.loads(run_snippet(HOSTILE_TEXT, LIMITS, trace={"states": False}))
-    assert [{k: s[k] for k in STEP_FIELDS} for s in payload["steps"]] == [
-        {k: s[k] for k in STEP_FIELDS} for s in light["steps"]
-    ]
+    assert [placed(s) for s in payload["steps"]] == [placed(s) for s in light["steps"]]
 
 
 @pytest.mark.integration
@@ -233,6 +244,25 @@ def test_an_outline_with_one_state_through_the_real_pool(sandbox):
     comes back spliced into the result."""
     res = sandbox.result(STORAGE_IDS, trace={"outline": True, "state_at": 3})
     assert res["ok"] is True
-    assert [s["state"] is not None for s in res["steps"]] == [False, False, False, True, False, False]
+    assert [s.get("state") is not None for s in res["steps"]] == [False, False, False, True, False, False]
     final = {s["members"][0]["name"]: s["id"] for s in res["snapshot"]["storages"]}
     assert res["steps"][3]["storage_keys"][final["b"]] == "m" + final["b"][1:]
+
+
+@pytest.mark.parametrize(
+    ("case", "k"), [("training-loop", 20), ("state-dict", 7), ("view-non-contiguous", 4)]
+)
+def test_a_state_only_run_gives_the_same_step_view_without_the_final_snapshot(case, k):
+    """state_only (what the page's step fragment asks for) sends steps up to k, the calls until
+    then and none of the final state; the view of step k is the one a whole state_at run gives."""
+    from app.web import timeline
+
+    whole = RunResponse.model_validate(_flatten(run(CASES[case], {"outline": True, "state_at": k})))
+    only = RunResponse.model_validate(
+        _flatten(run(CASES[case], {"outline": True, "state_at": k, "state_only": True}))
+    )
+    assert only.steps == whole.steps[: k + 1]
+    assert (only.tensors, only.arrays, only.storages, only.modules, only.graph.nodes) == ([], [], [], [], [])
+    assert [c.step for c in only.calls] == [c.step for c in whole.calls if c.step is not None and c.step <= k]
+    views = [timeline.state_at(r, k).model_dump(exclude={"duration_ms", "wall_ms"}) for r in (whole, only)]
+    assert views[0] == views[1]

@@ -45,7 +45,8 @@ class FakeService:
 
     def __init__(self):
         self.codes: list[str] = []
-        self.asked: list[tuple[bool, bool, bool, int | None]] = []  # (trace, states, outline, state_at)
+        # (trace, states, outline, state_at, state_only)
+        self.asked: list[tuple[bool, bool, bool, int | None, bool]] = []
         self.next: RunResponse | HTTPException = RunResponse(ok=True)
 
     async def run(
@@ -56,10 +57,11 @@ class FakeService:
         states: bool = False,
         outline: bool = False,
         state_at: int | None = None,
+        state_only: bool = False,
         gc_hold=None,
     ) -> RunResponse:
         self.codes.append(code)
-        self.asked.append((trace, states, outline, state_at))
+        self.asked.append((trace, states, outline, state_at, state_only))
         if isinstance(self.next, HTTPException):
             raise self.next
         return self.next
@@ -93,7 +95,7 @@ def test_page_runs_the_default_example_and_includes_the_fragment_markup(client, 
     assert service.codes == [_code(DEFAULT_EXAMPLE)]
     fragment = client.post("/fragments/run", data={"code": _code(DEFAULT_EXAMPLE)})
     # The timeline's steps in outline only: a step's state is fetched when it is opened.
-    assert service.asked[-2:] == [(True, False, True, None)] * 2
+    assert service.asked[-2:] == [(True, False, True, None, False)] * 2
     assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="panels"')
     # The page embeds exactly the partial the fragment route returns (the fragment also carries
     # the step-through timeline, swapped out of band into the editor pane).
@@ -238,6 +240,12 @@ def test_a_step_of_a_run_no_longer_cached_whose_rerun_has_no_steps_is_a_notice(c
     assert r.status_code == 200 and r.headers["HX-Retarget"] == "#notice"
     assert r.text == "this code has no steps to show: it ended with TimeLimit"
     assert service.codes == ["while True: pass"]
+
+
+def test_opening_a_step_asks_for_that_steps_view_alone(client, service):
+    """The step's run sends none of the final snapshot (state_only): the page never shows it."""
+    client.post("/fragments/step", data={"code": "x = 1", "step": "2"})
+    assert service.asked[-1] == (True, False, True, 2, True)
 
 
 @pytest.mark.parametrize(
