@@ -114,7 +114,7 @@
       const card = document.getElementById(`${name}-card`);
       if (!card || $(":scope > .dl-card", card)) continue;
       const title = card.querySelector("h2");
-      const label = title ? title.firstChild.textContent.trim() : name;
+      const label = (title && title.firstChild && title.firstChild.textContent.trim()) || name;
       const box = document.createElement("div");
       box.className = "dl-card";
       for (const format of ["svg", "png"]) {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -180,7 +180,7 @@ def stylesheet() -> str:
     return "\n".join(out) + own
 
 
-def _top_level_rules(css: str):
+def _top_level_rules(css: str) -> Iterator[tuple[str, str]]:
     """(prelude, body) of each rule outside any @-block (a media query's rules are for a screen)."""
     pos, depth, start, prelude = 0, 0, 0, ""
     for i, ch in enumerate(css):
