@@ -123,6 +123,19 @@ class StepObserver:
         self._tokens = {}
         self.grouper.reset()
 
+    def label(self, namespace: dict) -> None:
+        """Number the storages of `namespace` as observe() would, and do nothing else: no entry,
+        graph, module or ledger. A state_only run's last look only names memory (its final
+        snapshot is not sent: app.sandbox.trace_outline); the grouping is observe()'s, from the
+        same extents. Never raises: what it could not number keeps no final id."""
+        with reading(), budget.limit(self.limits.time_budget_s):
+            try:
+                prints = take_prints(namespace, self.limits, read_tokens=False)
+                records = [self._known.get(p) or _Known() for p in prints.tensors]
+                self.grouper.group(*_extents(prints.walked, records, list(prints.walked.warnings)))
+            except BaseException as exc:  # see the docstring
+                budget.absorb(exc)
+
     def relabel(self, labeller: StorageLabeller) -> None:
         """Number storages with `labeller` from the next observation on, which regroups even if
         nothing moved; every entry it can reuse stays (an outline run's final snapshot gets a

@@ -96,7 +96,7 @@ class Tracer:
         self._labeller = StorageLabeller()
         self._observer: StepObserver | ChangeObserver | OneState
         if opts.outline:  # nothing observed but around step state_at
-            self._observer = OneState(opts.state_at)
+            self._observer = OneState(opts.state_at, view_only=opts.state_only)
         elif opts.states:
             self._observer = StepObserver(labeller=self._labeller)
         else:

@@ -61,12 +61,16 @@ def outline_step(
     return (",".join(parts) + "}").encode()
 
 
+_UNSENT = {"truncated": False, "warnings": []}  # the final snapshot of a run that sends none
+
+
 class OneState:
     """The two observations of an outline run with state_at=`at` (None: no state at all), and
     the final snapshot, after which step `at`'s storage ids are renamed (see the module)."""
 
-    def __init__(self, at: int | None, limits: InspectLimits | None = None) -> None:
+    def __init__(self, at: int | None, limits: InspectLimits | None = None, view_only: bool = False) -> None:
         self.at = at
+        self.view_only = view_only  # TraceOptions.state_only: no final snapshot is sent
         self.limits = limits or InspectLimits()
         self._labeller = StorageLabeller()  # the steps' labels, renamed after the final snapshot
         self._observer = StepObserver(self.limits, labeller=self._labeller)
@@ -100,15 +104,21 @@ class OneState:
 
     def final(self, namespace: dict) -> dict:
         """The final snapshot with no step to rename: a plain run's, as snapshot() takes it (no
-        labeller, no fingerprints: cheaper than a first look by an observer)."""
-        return snapshot(namespace, limits=self.limits)
+        labeller, no fingerprints: cheaper than a first look by an observer); none for a
+        view_only run, which sends none."""
+        return dict(_UNSENT) if self.view_only else snapshot(namespace, limits=self.limits)
 
     def final_renaming(self, namespace: dict) -> tuple[dict, Callable[[dict], dict]]:
         """(the final snapshot, which is final()'s but for storage ids where groups are not in
-        their lowest allocation's order; the renaming of step `at`'s storage ids)."""
+        their lowest allocation's order; the renaming of step `at`'s storage ids). A view_only
+        run's final snapshot is not sent: its last look only numbers the storages."""
         labeller = StorageLabeller()
         self._observer.relabel(labeller)  # what step `at` described is reused, not described again
-        snap = self._observer.observe(namespace, final=True).snapshot
+        if self.view_only:
+            self._observer.label(namespace)
+            snap = dict(_UNSENT)
+        else:
+            snap = self._observer.observe(namespace, final=True).snapshot
         ends = labeller.alive()
         numbers = {n: ends[key] for key, n in self._labeller.alive().items() if key in ends}
         return snap, Renaming(numbers, first_free=max(ends.values(), default=-1) + 1).step

@@ -249,12 +249,11 @@ def test_an_outline_with_one_state_through_the_real_pool(sandbox):
     assert res["steps"][3]["storage_keys"][final["b"]] == "m" + final["b"][1:]
 
 
-@pytest.mark.parametrize(
-    ("case", "k"), [("training-loop", 20), ("state-dict", 7), ("view-non-contiguous", 4)]
-)
+@pytest.mark.parametrize(("case", "k"), [*_picks(), *((c, 2) for c in sorted(LESSONS))])
 def test_a_state_only_run_gives_the_same_step_view_without_the_final_snapshot(case, k):
     """state_only (what the page's step fragment asks for) sends steps up to k, the calls until
-    then and none of the final state; the view of step k is the one a whole state_at run gives."""
+    then and none of the final state; the view of step k is the one a whole state_at run gives,
+    storage ids included (its last look numbers the storages and nothing else)."""
     from app.web import timeline
 
     whole = RunResponse.model_validate(_flatten(run(CASES[case], {"outline": True, "state_at": k})))
