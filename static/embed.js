@@ -33,6 +33,7 @@
     if (!status) return;
     status.textContent = text;
     status.classList.toggle("bad", Boolean(bad));
+    postHeight();
   }
 
   function inert(html) {   // parsed, never run: a template's content executes nothing
@@ -86,6 +87,7 @@
     $("#panels").replaceWith(document.importNode(only(fresh), true));
     say("");
     focusRow($("#panels").dataset.focus);
+    postHeight();   // at once: a frame out of view gets no ResizeObserver callback until shown
     main.dataset.ready = "1";
   }
 
@@ -101,6 +103,7 @@
     panels.querySelectorAll("figure.sd").forEach(f => { f.hidden = f.dataset.t !== String(idx); });
     const lazy = $(`figure.sd[data-t="${idx}"][data-lazy]`, panels);
     if (lazy) drawDiagram(lazy);
+    postHeight();
   }
 
   async function drawDiagram(figure) {
@@ -110,7 +113,9 @@
       headers: {"Content-Type": "application/x-www-form-urlencoded"}}).catch(() => null);
     if (!answer || !answer.ok || answer.headers.get("HX-Retarget")) return;
     const drawn = $("figure.sd", inert(await answer.text()));
-    if (drawn && figure.isConnected) figure.replaceWith(document.importNode(drawn, true));
+    if (!drawn || !figure.isConnected) return;
+    figure.replaceWith(document.importNode(drawn, true));
+    postHeight();
   }
 
   document.addEventListener("click", e => {
@@ -163,11 +168,13 @@
       say(chosen.problem, true);
       $(".embed-code").hidden = true;
       main.dataset.ready = "problem";
+      postHeight();
       return;
     }
     $("#embed-open").href = chosen.link;
     showCode(chosen.code);
     say("running…");
+    postHeight();
     run(chosen.code);
   }
 
