@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from app.examples import by_id
+from app.examples import EXAMPLES
 from tests.e2e.conftest import ROOT, open_playground, page_at
+from tests.e2e.test_a11y import VIEWPORTS, _blocking
+from tests.e2e.test_csp import WATCH
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +31,7 @@ LISTENER = re.search(
     r"<!-- embed-listener -->\n(.*?)<!-- /embed-listener -->", (ROOT / "README.md").read_text(), re.S
 )
 SETTLE_TRIES = 300  # of 0.1 s: a bound on the wait, nothing measured
-FIRST, SECOND = by_id("view-shares"), by_id("backward-gradient")
+FIRST, SECOND = (next(e for e in EXAMPLES if e.id == id_) for id_ in ("view-shares", "backward-gradient"))
 
 
 def z_hash(code: str) -> str:
@@ -92,7 +94,8 @@ def frame_tag(server: str, id_: str, query: str, hash_: str) -> str:
 
 
 def type_in_frame(page, frame, code: str) -> None:
-    """Replace the frame's editor text by typing it (the page's keyboard types into the focused frame)."""
+    """Replace the editor's text in `frame` (a frame locator, or the page) by typing it: the
+    page's keyboard types into the focused frame."""
     frame.locator(".cm-content").click()
     page.keyboard.press("Control+A")
     page.keyboard.press("Delete")
@@ -244,3 +247,34 @@ def test_the_embed_dialog_writes_a_snippet_that_works_on_another_origin(browser,
                 expect(frame.locator("#strides-card")).to_have_count(0)
                 frame_id = host_page.locator("iframe").get_attribute("id")
                 grown_to_content(host_page, frame_id)
+
+
+def test_the_embed_breaks_no_rule_of_its_policy_while_editing_and_focusing(browser, server):
+    """The embed runs under the page's CSP (script-src 'self'): its editor, runs and diagrams
+    need nothing the policy forbids."""
+    with page_at(browser, 1280, 800) as page:
+        page.add_init_script(WATCH)
+        page.goto(f"{server}/embed?panels=tensors,strides&edit=1{z_hash(FIRST.code)}")
+        expect(page.locator("#embed[data-ready='1']")).to_be_attached()
+        type_in_frame(page, page, "import torch\nq = torch.ones(2, 3)\nqt = q.t()")
+        expect(page.locator(".trow[data-name='qt']")).to_be_visible()
+        page.locator(".trow[data-name='q']").click()  # its diagram, drawn on demand
+        expect(page.locator("figure.sd:not([hidden]) figcaption")).to_contain_text("q: shape (2, 3)")
+        assert page.evaluate("window.__csp") == []
+
+
+@pytest.mark.parametrize("width, height", VIEWPORTS)
+def test_the_embed_and_the_embed_dialog_have_no_serious_or_critical_violation(browser, server, width, height):
+    context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)  # for axe
+    page = context.new_page()
+    try:
+        for query in ("panels=tensors,storage,graph", "panels=tensors&edit=1"):
+            page.goto(f"{server}/embed?{query}{z_hash(SECOND.code)}")
+            expect(page.locator("#embed[data-ready='1']")).to_be_attached()
+            assert _blocking(page, in_editor=False) == [], query
+        open_playground(page, server)
+        page.click("#embed-btn")
+        expect(page.locator("#embed-dialog")).to_be_visible()
+        assert _blocking(page, in_editor=False) == []
+    finally:
+        context.close()
