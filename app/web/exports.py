@@ -5,7 +5,8 @@ the run as JSON. The page's "SVG", "PNG" (the SVG drawn on a canvas in the brows
 Each export runs the code again, as the page ran it (an outline, or the step on screen with its
 state), through the same service, so a busy pool is the same 503 with Retry-After and code over
 the limit the same 413. A run is kept by content in the page's run cache (app.web.run_cache):
-the SVG and then the PNG of a panel, or every panel one after another, run it once. A download
+the SVG and then the PNG of a panel, or every panel one after another, run it once, and a step
+the page has opened is the page's own kept run (the same key: app.web.pages.step_key). A download
 is a file, not a fragment, so what keeps it from being one (too big to draw, a step the code no
 longer has) is an HTTP error that says why, never a notice saved as a picture.
 
@@ -108,14 +109,15 @@ async def _drawn(request: Request, asked: Asked, fn: Callable[[RunResponse, Aske
     """fn(run, asked) in a thread under the render budget, for the run the page would show: kept,
     or run now (HTTPException for a busy pool or code over the limit, as every route)."""
     cache = runs(request)
-    wire = trace_wire(request.app.state.settings, True, outline=True, state_at=asked.step)
+    only = asked.step is not None  # a step's view alone, as the page's step run: the same key
+    wire = trace_wire(request.app.state.settings, True, outline=True, state_at=asked.step, state_only=only)
     key = content_key(asked.code, wire, request.app.state.runs_context)
     with ExitStack() as gc_hold:
         resp = await asyncio.to_thread(cache.get, key)  # parsed in a thread, as a worker's answer is
         kept = Kept(cache, key, resp is not None)
         if resp is None:
             resp = await request.app.state.service.run(
-                asked.code, trace=True, outline=True, state_at=asked.step, gc_hold=gc_hold
+                asked.code, trace=True, outline=True, state_at=asked.step, state_only=only, gc_hold=gc_hold
             )
         try:
             out = await _off_loop(request, drawing.owning, [resp], _keeping, fn, asked, kept)

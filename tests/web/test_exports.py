@@ -160,6 +160,19 @@ def test_a_panel_downloaded_again_is_not_run_again():
     assert [code for code, _ in pools[0].runs] == [TRANSPOSE, "y = 2"]
 
 
+def runs_so_far(client) -> int:
+    return sum(client.get("/api/health").json()["metrics"]["runs_by_outcome"].values())
+
+
+def test_a_step_the_page_opened_downloads_from_the_pages_kept_run(client):
+    code = TRANSPOSE + "# a step opened, then downloaded\n"  # no earlier test's run is kept
+    before = runs_so_far(client)
+    assert 'data-name="x"' in client.post("/fragments/step", data={"code": code, "step": "1"}).text
+    assert export_svg(client, "tensors", code, step="1").status_code == 200
+    assert client.post("/export/html", data={"code": code, "step": "1"}).status_code == 200
+    assert runs_so_far(client) - before == 1
+
+
 class BusyPool(ForgedPool):
     async def run(self, code, *, timeout_s=None, trace=None, seed=0):
         raise Overloaded(retry_after_s=1.0)
