@@ -44,6 +44,7 @@
 
   // Keep the chosen cards, the run's error (and its output), and the "Not run" card.
   function only(panels) {
+    const ran = Boolean($("#status-card", panels));   // not the "Not run" card of a refused run
     panels.querySelectorAll("section.card[id$='-card']").forEach(card => {
       const name = card.id.slice(0, -"-card".length);
       if (name === "status") {
@@ -52,6 +53,15 @@
         card.remove();
       }
     });
+    // A chosen panel this run has nothing for (no modules, no calls) says so, not a blank.
+    for (const name of ran ? wanted : []) {
+      if ($(`#${name}-card`, panels)) continue;
+      const none = document.createElement("p");
+      none.className = "card muted embed-none";
+      none.dataset.panel = name;
+      none.textContent = `Nothing to show in the ${name} panel for this code.`;
+      panels.append(none);
+    }
     // Inside a course page a link leaves the frame in a tab of its own; in-card anchors stay.
     panels.querySelectorAll("a[href]").forEach(a => {
       if (a.getAttribute("href").startsWith("#")) return;
@@ -177,6 +187,9 @@
     postHeight();
     run(chosen.code);
   }
+
+  // The host moved the frame to other code (a new #z=): the shell is the same, so start afresh.
+  window.addEventListener("hashchange", () => location.reload());
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();

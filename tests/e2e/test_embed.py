@@ -201,15 +201,33 @@ def test_the_page_itself_refuses_to_be_framed_by_another_origin(browser, server,
         assert not framed.url.startswith(server)
 
 
-def test_a_damaged_hash_is_said_so_in_the_frame(browser, server, course):
+def test_a_damaged_hash_or_a_bad_panel_is_said_so_in_the_frame(browser, server, course):
     host, pages = course
-    pages["/"] = course_page(frame_tag(server, "bad", "panels=tensors", "#z=AAAA_not-deflate"))
+    pages["/"] = course_page(
+        frame_tag(server, "bad", "panels=tensors", "#z=AAAA_not-deflate")
+        + frame_tag(server, "odd", "panels=tensors,shapes", z_hash(FIRST.code)),
+        listener(server),
+    )
     with page_at(browser, 1280, 800) as page:
         page.goto(host + "/")
-        expect(page.frame_locator("#bad").locator("#embed-status")).to_have_text(
-            "That share link is damaged."
-        )
-        expect(page.frame_locator("#bad").locator("#panels .card")).to_have_count(0)
+        bad, odd = page.frame_locator("#bad"), page.frame_locator("#odd")
+        expect(bad.locator("#embed-status")).to_have_text("That share link is damaged.")
+        expect(bad.locator("#panels .card")).to_have_count(0)
+        expect(odd.locator(".embed-notice")).to_contain_text("not a panel: 'shapes'")
+        page.wait_for_function("document.getElementById('odd').style.height !== ''")  # sized too
+
+
+def test_a_lesson_by_id_and_a_panel_with_nothing_to_show(browser, server, course):
+    """?example=<id> embeds a lesson without a hash; a chosen panel the run has nothing for
+    (no modules in this code) says so instead of leaving a blank."""
+    host, pages = course
+    pages["/"] = course_page(frame_tag(server, "ex", "panels=tensors,modules&amp;example=inplace", ""))
+    with page_at(browser, 1280, 800) as page:
+        page.goto(host + "/")
+        ex = page.frame_locator("#ex")
+        expect(ex.locator("#tensors-card .trow").first).to_be_visible()
+        expect(ex.locator(".embed-none[data-panel='modules']")).to_contain_text("Nothing to show")
+        expect(ex.locator("#embed-open")).to_have_attribute("href", "/?example=inplace")
 
 
 def test_the_embed_dialog_writes_a_snippet_that_works_on_another_origin(browser, server, course):
