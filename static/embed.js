@@ -172,6 +172,8 @@
   async function start() {
     new ResizeObserver(postHeight).observe(main);
     postHeight();
+    // The code in the hash opens on the page even when the frame cannot show it (a bad panel).
+    if (/^#(z|code)=/.test(location.hash)) $("#embed-open").href = "/" + location.hash;
     if (main.dataset.ready === "notice") return;   // the server said what is wrong with the link
     const chosen = await codeOfLink();
     if (chosen.problem) {

@@ -214,6 +214,7 @@ def test_a_damaged_hash_or_a_bad_panel_is_said_so_in_the_frame(browser, server, 
         expect(bad.locator("#embed-status")).to_have_text("That share link is damaged.")
         expect(bad.locator("#panels .card")).to_have_count(0)
         expect(odd.locator(".embed-notice")).to_contain_text("not a panel: 'shapes'")
+        expect(odd.locator("#embed-open")).to_have_attribute("href", "/" + z_hash(FIRST.code))
         page.wait_for_function("document.getElementById('odd').style.height !== ''")  # sized too
 
 
