@@ -86,7 +86,10 @@
       return;
     }
     if (mine !== seq) return;   // code typed over since
-    if (!answer.ok) { say(DOWN, true); return; }
+    if (!answer.ok) {   // a refused request (the code past the size limit: 413) is no outage
+      say(answer.status < 500 ? `The server refused this code (HTTP ${answer.status}).` : DOWN, true);
+      return;
+    }
     const retarget = answer.headers.get("HX-Retarget");
     if (retarget) {   // a syntax problem or a busy server: the last panels stay
       say(inert(html).textContent.trim().replace(/\s+/g, " "), true);
