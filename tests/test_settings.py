@@ -56,8 +56,9 @@ def test_trace_settings_default_to_the_trace_options_defaults(monkeypatch):
         monkeypatch.delenv(f"TP_TRACE_{name.upper()}", raising=False)
     assert Settings().trace_options(states=True) == TraceOptions()
     assert Settings().trace_options() == TraceOptions(states=False)
-    # Every cap is a setting (what the steps carry is per request: step_states, outline, state_at).
-    per_request = ("states", "outline", "state_at")
+    # Every cap is a setting (what the steps carry is per request: step_states, outline,
+    # state_at, state_only).
+    per_request = ("states", "outline", "state_at", "state_only")
     assert {f"trace_{n}" for n in FIELDS if n not in per_request} <= set(Settings.model_fields)
     assert Settings().trace_options(outline=True, state_at=3) == TraceOptions(
         states=False, outline=True, state_at=3
