@@ -85,3 +85,23 @@ def test_exported_notebook_without_any_stylesheet_still_shows_the_diagrams(brows
         SHOTS.mkdir(parents=True, exist_ok=True)
         first.locator("figure.sd").nth(1).scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / "nbconvert-unstyled-1280x800.png"))
+
+
+def test_the_page_repeats_no_id_and_a_link_lands_in_its_own_output(browser, exported):
+    # Regression: every output had id="panels", id="tensors-card", ... (and a model's, "module-0"):
+    # a link went to the first element of that id in the page, whichever cell's it was. (Two
+    # outputs of one model in one page: tests/e2e/test_notebook_widget.py.)
+    with page_at(browser, 1280, 800) as page:
+        page.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort(),
+        )
+        page.goto(exported.as_uri())
+        ids = page.eval_on_selector_all("[id]", "es => es.map(e => e.id)")
+        assert len(ids) == len(set(ids))
+        model = page.locator(".tp-nb").nth(4)
+        model.locator("table.calls a").first.click()
+        target = page.locator(":target")
+        assert target.evaluate("e => e.id").endswith("-module-0")
+        assert target.evaluate("(e, m) => m.contains(e)", model.element_handle())
+        page.screenshot(path=str(SHOTS / "nbconvert-link-1280x800.png"))
