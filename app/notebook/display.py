@@ -41,7 +41,7 @@ def fragment(resp: RunResponse, *, static: bool, prefix: str = "", status_line: 
         len(resp.arrays),
         "" if len(resp.arrays) == 1 else "s",
     )
-    body = panels.panels_html(view, status_line)
+    body = panels.panels_html(view, status_line, static=static)
     if static:
         body = plain.unstyled_safe(_HIDDEN_FIGURE.sub(r"\1", body))
     # The CSS is ours (static/app.css scoped): no user text in it, so </style> cannot occur.

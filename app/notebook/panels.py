@@ -119,9 +119,10 @@ def shown_line(names: int) -> Markup:
     )
 
 
-def panels_html(view: view_model.PageView, status_line: Markup | None = None) -> str:
+def panels_html(view: view_model.PageView, status_line: Markup | None = None, static: bool = False) -> str:
     """templates/_panels.html for `view`: the partials the page and its fragment routes return;
-    `status_line`, where given, in place of the run's time (templates/_status.html)."""
+    `status_line`, where given, in place of the run's time (templates/_status.html); `static`:
+    a copy with no script (no hint to click what nothing will answer)."""
     context: dict[str, Any] = {
         "view": view,
         "notice": None,
@@ -129,6 +130,7 @@ def panels_html(view: view_model.PageView, status_line: Markup | None = None) ->
         "timeline": None,
         "layouts": {},
         "ran_in": "in this kernel",  # templates/_status.html: not the sandbox
+        "static_copy": static,
     }
     if status_line is not None:
         context["status_line"] = status_line

@@ -176,6 +176,7 @@ def _document(resp: RunResponse, asked: Asked) -> str | Refused:
         "exported_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "step": asked.step,
         "steps": len(resp.steps),
+        "static_copy": True,  # no script in the file: the partials leave out what needs one
     }
     # The graph's namespace declaration is the one http: in the file, a name that nothing fetches
     # but still a URL; an HTML parser puts inline <svg> in the SVG namespace without it. The

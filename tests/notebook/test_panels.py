@@ -24,6 +24,9 @@ def test_show_outside_ipython_returns_the_panels():
     # Regression: it said "✓ Ran 0.0 ms in this kernel", and show() runs nothing.
     assert "<h2>✓ Namespace <small>2 names, as they are now in this kernel</small></h2>" in data["text/html"]
     assert " ms " not in data["text/html"] and "sandbox" not in data["text/html"]
+    # Regression: the static copy (no script) said to click a row to focus it; the widget can.
+    assert "press Enter" not in data["text/html"]
+    assert "press Enter" in display.fragment(shown.response, static=False)
 
 
 def test_show_without_a_dict_reads_the_callers_globals():

@@ -132,6 +132,8 @@ def test_the_html_file_holds_every_panel_and_nothing_external(client):
     # Every stride diagram is drawn in the file (the page draws only the focused one).
     tensors = html.count('<tr class="trow')
     assert html.count('<svg class="stride-svg"') == tensors > 3
+    # Regression: the file said "click or press Enter on a row to focus it", with no script.
+    assert "press Enter" not in html and "press Enter" in client.get("/").text
 
 
 def test_the_json_download_is_the_apis_answer(client):
