@@ -173,3 +173,18 @@ def test_errors_do_not_widen_a_420px_page(phone, server):
     expect(phone.locator("#status-card .explain h3")).to_contain_text("a run may use")
     assert _page_width(phone) <= 420
     _shot(phone, "phone-memory-error")
+
+
+def test_a_phones_top_bar_keeps_its_buttons_on_one_row(phone, server):
+    """Regression: with Embed and Download added, the sticky bar of a 420 px page took three rows
+    (a fifth of the screen, over every panel). Its menus still open inside the screen."""
+    open_playground(phone, server, "/")
+    boxes = {
+        sel: phone.locator(sel).bounding_box()
+        for sel in ("#live", "#run-btn", "#embed-btn", "#dl-menu > summary")
+    }
+    middles = {sel: round(b["y"] + b["height"] / 2) for sel, b in boxes.items()}
+    assert max(middles.values()) - min(middles.values()) <= 4, middles
+    phone.click("#dl-menu > summary")
+    box = phone.locator(".dl-box").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 420, box
