@@ -100,3 +100,12 @@ class ForgedPool:
             "uid_drop": {"active": False, "reason": "forged pool"},
             "confinement": {"active": [], "missing": {}},
         }
+
+
+def empty_run_app(**settings: Any) -> Any:
+    """The app with these settings over a pool whose every run answers an empty, successful
+    payload: for tests of what surrounds a run (headers, forms, pages), not of the run."""
+    from app.main import create_app  # here, not at the top: the sandbox tests import this kit too
+    from app.settings import Settings
+
+    return create_app(Settings(**settings), pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))

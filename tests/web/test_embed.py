@@ -12,20 +12,15 @@ import pytest
 from pydantic import ValidationError
 
 from app.examples import EXAMPLES
-from app.main import create_app
 from app.settings import Settings
 from app.web.panel_names import DEFAULT_EMBED_PANELS, PANELS
-from tests.forged_kit import ForgedPool, encoded, payload
+from tests.forged_kit import empty_run_app
 from tests.webserver import client_for
-
-
-def _forged_app(**settings):
-    return create_app(Settings(**settings), pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
 
 
 @pytest.fixture(scope="module")
 def client():
-    with client_for(_forged_app()) as c:
+    with client_for(empty_run_app()) as c:
         yield c
 
 
@@ -83,7 +78,7 @@ def test_the_embeds_policy_runs_only_our_own_script_files_like_the_page(client):
 
 
 def test_embed_frame_ancestors_comes_from_its_setting_and_leaves_the_pages_alone():
-    app = _forged_app(embed_frame_ancestors="https://course.example.edu  'self'", frame_ancestors="'self'")
+    app = empty_run_app(embed_frame_ancestors="https://course.example.edu  'self'", frame_ancestors="'self'")
     with client_for(app) as c:
         assert _frame_ancestors(c.get("/embed")) == ["https://course.example.edu", "'self'"]
         page = c.get("/")
@@ -92,7 +87,7 @@ def test_embed_frame_ancestors_comes_from_its_setting_and_leaves_the_pages_alone
 
 def test_a_frame_ancestors_list_of_hosts_sends_no_x_frame_options():
     """X-Frame-Options cannot name other hosts: DENY there would refuse the sites the setting allows."""
-    with client_for(_forged_app(frame_ancestors="https://docs.example.org")) as c:
+    with client_for(empty_run_app(frame_ancestors="https://docs.example.org")) as c:
         assert "x-frame-options" not in c.get("/").headers
 
 

@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 import pytest
 from pydantic import ValidationError
 
-from app.main import body_max_bytes, create_app
+from app.main import body_max_bytes
 from app.settings import Settings
-from tests.forged_kit import ForgedPool, encoded, payload
+from tests.forged_kit import empty_run_app
 from tests.webserver import client_for
 
 HTML_ROUTES = [
@@ -34,13 +34,9 @@ OTHER_ROUTES = [
 ]  # a 422
 
 
-def _forged_app(**settings):
-    return create_app(Settings(**settings), pool_factory=ForgedPool.factory(lambda c, t: encoded(payload())))
-
-
 @pytest.fixture(scope="module")
 def client():
-    with client_for(_forged_app()) as c:
+    with client_for(empty_run_app()) as c:
         yield c
 
 
@@ -119,7 +115,7 @@ def test_the_docs_run_only_our_own_script_files_too(client, path):
 
 
 def test_frame_ancestors_comes_from_the_setting():
-    with client_for(_forged_app(frame_ancestors="'self'  https://docs.example.org")) as c:
+    with client_for(empty_run_app(frame_ancestors="'self'  https://docs.example.org")) as c:
         for r in (c.get("/"), c.get("/api/health")):
             policy = _directives(r.headers["content-security-policy"])
             assert policy["frame-ancestors"] == ["'self'", "https://docs.example.org"]
