@@ -32,7 +32,7 @@ from app.notebook import style
 from app.schemas import RunResponse
 from app.web import budget, drawing, export_panels, forms, svg_sanitize, timeline, view_model
 from app.web.drawing import Refused
-from app.web.pages import TOO_BIG, _index, _off_loop, runs
+from app.web.pages import TOO_BIG, form_number, off_loop, runs
 from app.web.panel_names import PANELS
 from app.web.run_cache import RunCache, content_key
 from app.web.service import trace_wire
@@ -102,7 +102,7 @@ async def _asked(request: Request) -> Asked:
     except forms.FormError as exc:
         raise HTTPException(422, str(exc)) from None
     focus = form.get("focus") or None
-    return Asked(form.get("code", ""), _index(form.get("step")), focus, form.get("panel", ""))
+    return Asked(form.get("code", ""), form_number(form.get("step")), focus, form.get("panel", ""))
 
 
 async def _drawn(request: Request, asked: Asked, fn: Callable[[RunResponse, Asked], str | Refused]) -> str:
@@ -120,7 +120,7 @@ async def _drawn(request: Request, asked: Asked, fn: Callable[[RunResponse, Aske
                 asked.code, trace=True, outline=True, state_at=asked.step, state_only=only, gc_hold=gc_hold
             )
         try:
-            out = await _off_loop(request, drawing.owning, [resp], _keeping, fn, asked, kept)
+            out = await off_loop(request, drawing.owning, [resp], _keeping, fn, asked, kept)
         except budget.TooBig:
             raise HTTPException(422, TOO_BIG) from None
     if isinstance(out, Refused):

@@ -20,7 +20,7 @@ from markupsafe import escape
 from app.convert import paused_gc
 from app.schemas import RunResponse
 from app.web import budget, drawing, forms, memory_view
-from app.web.pages import TOO_BIG, _index, syntax_problem
+from app.web.pages import TOO_BIG, form_number, syntax_problem
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -33,7 +33,7 @@ async def memory_steps(request: Request) -> HTMLResponse:
         form = forms.parse(await request.body())
     except forms.FormError as exc:
         raise HTTPException(422, str(exc)) from None
-    code, step = form.get("code", ""), _index(form.get("step")) or 0
+    code, step = form.get("code", ""), form_number(form.get("step")) or 0
     if syntax_problem(code) is not None:
         return _line("Memory over the steps: the code does not parse.")
     with ExitStack() as gc_hold:

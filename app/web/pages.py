@@ -77,7 +77,7 @@ async def _run(
         return Refused(str(exc.detail), exc.status_code)
 
 
-async def _off_loop(request: Request, fn: Callable[..., T], *args) -> T:
+async def off_loop(request: Request, fn: Callable[..., T], *args) -> T:
     """fn(*args) in a thread, under the render budget (past it, budget.TooBig), with the cyclic
     GC paused: drawing allocates enough to start full collections, and each one walked the
     whole run's objects holding the GIL (a 9 MiB run's page: /api/health waited 0.3 s)."""
@@ -131,7 +131,7 @@ def _syntax_status(problem: SyntaxProblem) -> HTMLResponse:
     return HTMLResponse(html, headers=_TO_STATUS)
 
 
-def _index(value: str | None) -> int | None:
+def form_number(value: str | None) -> int | None:
     """A step or row number: plain ASCII digits only (int() takes '²' and 5,000 digits)."""
     if value and len(value) <= INDEX_DIGITS_MAX and value.isascii() and value.isdigit():
         return int(value)
@@ -177,7 +177,7 @@ async def _page_drawn(
     refused = ran if isinstance(ran, Refused) else None
     if refused is None:
         try:
-            return HTMLResponse(await _off_loop(request, drawing.owning, ran, drawing.page_html, shell))
+            return HTMLResponse(await off_loop(request, drawing.owning, ran, drawing.page_html, shell))
         except budget.TooBig:
             refused = Refused(TOO_BIG)
     context = {"view": None, "notice": refused.notice, "status": refused.status, "timeline": None}
@@ -208,7 +208,7 @@ async def step_fragment(request: Request):
     a drawing of the same content (a hit and a re-run draw the same: runs are seeded)."""
     form = await _form(request)
     code = form.get("code", "")
-    step, focus = _index(form.get("step")) or 0, form.get("focus")
+    step, focus = form_number(form.get("step")) or 0, form.get("focus")
     cache, key = runs(request), step_key(request, code, step)
     keep = drawing.Keep(cache, key, content_key(key, None, f"focus={focus or ''}"))
     html = cache.get_html(keep.html_key)
@@ -228,7 +228,7 @@ async def step_fragment(request: Request):
 async def _drawing(request: Request, fn: Callable, box: list, *args) -> str | Refused:
     """drawing.owning(box, fn, *args) off the loop; a render past the budget is refused."""
     try:
-        return await _off_loop(request, drawing.owning, box, fn, *args)
+        return await off_loop(request, drawing.owning, box, fn, *args)
     except budget.TooBig:
         return Refused(TOO_BIG)
 
@@ -243,7 +243,7 @@ async def diagram_fragment(request: Request):
     `layout` its placeholder carries (app.web.layouts): no run and nothing kept is needed, so
     any replica draws it. A layout that is not one is a 422 that says why."""
     form = await _form(request)
-    t = _index(form.get("t"))
+    t = form_number(form.get("t"))
     if t is None:
         raise HTTPException(422, "field 't' (the tensor's row number) is required")
     try:
@@ -251,7 +251,7 @@ async def diagram_fragment(request: Request):
     except layouts.LayoutError as exc:
         raise HTTPException(422, str(exc)) from None
     try:
-        return HTMLResponse(await _off_loop(request, drawing.diagram_html, layout, t))
+        return HTMLResponse(await off_loop(request, drawing.diagram_html, layout, t))
     except budget.TooBig:
         return _notice(Refused(TOO_BIG))
 

@@ -22,13 +22,13 @@ def test_the_gc_stays_paused_between_a_page_runs_conversion_and_its_drawing(monk
     drawing thread, and its first pass walked the whole fresh run holding the GIL (/api/health
     waited ~0.1 s behind a 9 MiB run)."""
     seen: list[bool] = []
-    real = pages._off_loop
+    real = pages.off_loop
 
     async def recording(request, fn, *args):
         seen.append(gc.isenabled())
         return await real(request, fn, *args)
 
-    monkeypatch.setattr(pages, "_off_loop", recording)
+    monkeypatch.setattr(pages, "off_loop", recording)
     app = create_app(
         Settings(),
         pool_factory=ForgedPool.factory(lambda code, trace: encoded(payload({"tensors": [TENSOR]}))),

@@ -263,7 +263,7 @@ def test_opening_a_step_asks_for_that_steps_view_alone(client, service):
 )
 def test_step_and_row_numbers_are_plain_ascii_digits(value, number):
     """int('²') raises and int() of 5,000 digits raises: the pages read neither."""
-    assert pages._index(value) == number
+    assert pages.form_number(value) == number
 
 
 @pytest.fixture(scope="module")
