@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from markupsafe import escape
 
+from app import page_css
 from app.notebook import style
 
 SVG_CLASSES = ("stride-svg", "storage-svg")
@@ -87,12 +88,10 @@ def _painted(html: str) -> str:
 @lru_cache(maxsize=1)
 def rules() -> tuple[Rule, ...]:
     """The diagrams' rules of static/app.css, least specific first (as the cascade applies them)."""
-    css = _top_level(style._COMMENT.sub("", (style.ROOT / "static" / "app.css").read_text(encoding="utf-8")))
-    variables = dict(re.findall(r"(--[\w-]+)\s*:\s*([^;]+);", css.split("}", 1)[0]))
     found: list[tuple[int, int, Rule]] = []
-    for prelude, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
-        paint = _paint(body, variables)
-        for selector in style._split(prelude.strip()) if paint else []:
+    for prelude, body in page_css.top_level_rules(page_css.source()):
+        paint = _paint(body)
+        for selector in style._split(prelude) if paint else []:
             rule = _rule(selector, paint)
             if rule is not None:
                 parts = [rule.svg, rule.group, rule.target]
@@ -101,19 +100,11 @@ def rules() -> tuple[Rule, ...]:
     return tuple(r for _w, _i, r in sorted(found))
 
 
-def _top_level(css: str) -> str:
-    """`css` without its @-blocks (@media, @keyframes): a rule the page applies only at some
-    widths is no plain paint."""
-    while (at := css.find("@")) >= 0:
-        css = css[:at] + css[style._matching(css, css.find("{", at)) + 1 :]
-    return css
-
-
-def _paint(body: str, variables: dict[str, str]) -> dict[str, str]:
+def _paint(body: str) -> dict[str, str]:
     out = {}
-    for prop, value in re.findall(r"([\w-]+)\s*:\s*([^;]+)", body):
+    for prop, value in page_css.declarations(body):
         if prop in PAINT and "!important" not in value:
-            value = re.sub(r"var\((--[\w-]+)\)", lambda v: variables.get(v.group(1), ""), value.strip())
+            value = page_css.resolved(value)
             out[prop] = value.removesuffix("px") if prop == "font-size" else value
     return out
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from app import page_css
+
 SCOPE = ".tp-nb"
 INSIDE = SCOPE + SCOPE  # the descendants' prefix, one class up (see above)
 # Selectors that style the page around the panels; a rule whose every selector has one is dropped.
@@ -27,7 +27,6 @@ CHROME = re.compile(
     r"|\.notice|\.layout|\.claim|\.timeline|#tl-|\.tl-|\.has-steps|\.examples-label|\.logo|\.hint"
     r"|^h1$|^select|^input|\.panels-pane|\.embed|#embed"
 )
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 # What only a notebook needs: the widget's focus rows, the static fallback's every diagram spaced
 # (display.fragment shows them all there: no script to show the focused one), the text graph when
 # Graphviz is missing.
@@ -51,8 +50,7 @@ NOTEBOOK_CSS = f"""
 @lru_cache(maxsize=1)
 def stylesheet() -> str:
     """The scoped panel rules of static/app.css plus the notebook's own."""
-    source = _COMMENT.sub("", (ROOT / "static" / "app.css").read_text(encoding="utf-8"))
-    return RESET + _scoped(source) + NOTEBOOK_CSS
+    return RESET + _scoped(page_css.source()) + NOTEBOOK_CSS
 
 
 def _scoped(css: str) -> str:

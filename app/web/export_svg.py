@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import NamedTuple
 
 from markupsafe import escape
 
+from app import page_css
 from app.web.budget import check
 from app.web.storage_view import short_label
 
-ROOT = Path(__file__).resolve().parents[2]
 SVG_NS = "http://www.w3.org/2000/svg"
 PAD, GAP = 16, 14  # around the document, between its pieces (px)
 TITLE_H = 26  # the document's title line
@@ -40,9 +39,6 @@ _INTERACTIVE = re.compile(r"\.hot|\.focus|\.chg-|:")
 SVG_PROPERTIES = frozenset(
     {"fill", "stroke", "stroke-width", "font-family", "font-size", "font-weight", "text-anchor"}
 )
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_DECL = re.compile(r"\s*([a-z-]+)\s*:\s*([^;]+)")
-_VAR = re.compile(r"var\((--[a-z-]+)\)")
 # Not allowed in an XML 1.0 document, escaped or not: C0 controls (but tab and newlines), lone
 # surrogates, U+FFFE and U+FFFF.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -164,42 +160,18 @@ def document(title: str, pieces: Sequence[Piece]) -> str:
 def stylesheet() -> str:
     """The page's drawing rules (static/app.css) with their colours resolved, and the export's own.
     Taken from the page's stylesheet when first asked for, so a colour changed there changes here."""
-    css = _COMMENT.sub("", (ROOT / "static" / "app.css").read_text(encoding="utf-8"))
-    rules = list(_top_level_rules(css))
-    root = dict(_declarations(next((body for sel, body in rules if sel == ":root"), "")))
     out = []
-    for prelude, body in rules:
+    for prelude, body in page_css.top_level_rules(page_css.source()):
         selectors = [s.strip() for s in prelude.split(",")]
         if not all(s.startswith(DRAWING_SCOPES) and not _INTERACTIVE.search(s) for s in selectors):
             continue
-        kept = [f"{k}: {_resolved(v, root)}" for k, v in _declarations(body) if k in SVG_PROPERTIES]
+        kept = [f"{k}: {_resolved(v)}" for k, v in page_css.declarations(body) if k in SVG_PROPERTIES]
         if kept:
             out.append(f"{', '.join(selectors)} {{ {'; '.join(kept)}; }}")
-    colours = {k: _resolved(f"var(--{k})", root) for k in ("ink", "muted", "line", "mono")}
+    colours = {k: _resolved(f"var(--{k})") for k in ("ink", "muted", "line", "mono")}
     own = OWN_RULES.format(sans=SANS, band="#f9fafb", **colours)
     return "\n".join(out) + own
 
 
-def _top_level_rules(css: str) -> Iterator[tuple[str, str]]:
-    """(prelude, body) of each rule outside any @-block (a media query's rules are for a screen)."""
-    pos, depth, start, prelude = 0, 0, 0, ""
-    for i, ch in enumerate(css):
-        if ch == "{":
-            if depth == 0:
-                start, prelude = i, css[pos:i].strip()
-            depth += 1
-        elif ch == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                if not prelude.startswith("@"):
-                    yield prelude, css[start + 1 : i]
-                pos = i + 1
-
-
-def _declarations(body: str) -> list[tuple[str, str]]:
-    return [(m.group(1), m.group(2).strip()) for part in body.split(";") if (m := _DECL.match(part))]
-
-
-def _resolved(value: str, root: dict[str, str]) -> str:
-    value = _VAR.sub(lambda m: root.get(m.group(1), "inherit"), value)
-    return value.replace("!important", "").strip()
+def _resolved(value: str) -> str:
+    return page_css.resolved(value, missing="inherit")
