@@ -71,15 +71,35 @@
     return panels;
   }
 
+  // As the page (static/retry.js): a request a dropped replica answered 502, 503 or 504, or whose
+  // connection broke, is sent once more after a moment (a 503's Retry-After, capped); an aborted
+  // one (typed over) is not.
+  const RETRY_STATUSES = new Set([502, 503, 504]);
+  const pause = ms => new Promise(ok => setTimeout(ok, ms));
+  async function post(path, params, signal) {
+    const send = () => fetch(path, {method: "POST", signal, body: new URLSearchParams(params),
+      headers: {"Content-Type": "application/x-www-form-urlencoded"}});
+    let answer;
+    try {
+      answer = await send();
+    } catch (err) {
+      if (signal && signal.aborted) throw err;
+      await pause(300);
+      return send();
+    }
+    if (!RETRY_STATUSES.has(answer.status)) return answer;
+    const after = Number(answer.headers.get("Retry-After"));
+    await pause(answer.status === 503 && Number.isFinite(after) && after >= 0 ? Math.min(after * 1000, 3000) : 300);
+    return send();
+  }
+
   async function run(code) {
     const mine = ++seq;
     if (inFlight) inFlight.abort();
     inFlight = new AbortController();
     let answer, html;
     try {
-      answer = await fetch("/fragments/run", {method: "POST", signal: inFlight.signal,
-        headers: {"Content-Type": "application/x-www-form-urlencoded"},
-        body: new URLSearchParams({code, focus: ""})});
+      answer = await post("/fragments/run", {code, focus: ""}, inFlight.signal);
       html = await answer.text();
     } catch (err) {
       if (mine === seq) say(DOWN, true);
@@ -121,9 +141,8 @@
 
   async function drawDiagram(figure) {
     figure.removeAttribute("data-lazy");
-    const body = new URLSearchParams({t: figure.dataset.t, layout: figure.dataset.layout || ""});
-    const answer = await fetch("/fragments/diagram", {method: "POST", body,
-      headers: {"Content-Type": "application/x-www-form-urlencoded"}}).catch(() => null);
+    const params = {t: figure.dataset.t, layout: figure.dataset.layout || ""};
+    const answer = await post("/fragments/diagram", params).catch(() => null);
     if (!answer || !answer.ok || answer.headers.get("HX-Retarget")) return;
     const drawn = $("figure.sd", inert(await answer.text()));
     if (!drawn || !figure.isConnected) return;

@@ -297,3 +297,21 @@ def test_the_embed_and_the_embed_dialog_have_no_serious_or_critical_violation(br
         assert _blocking(page, in_editor=False) == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("status", [502, None], ids=["502", "connection-reset"])
+def test_a_run_a_dropped_replica_answered_is_sent_again_once(page, server, status):
+    """As the page's (static/retry.js): the embed's run through a balancer whose replica died is
+    sent once more; a second failure says the server is down and stops."""
+    from tests.e2e.test_retry import Failing
+
+    once = Failing(page, "/fragments/run", failures=1, status=status)
+    page.goto(server + "/embed?example=inplace&panels=tensors")
+    expect(page.locator("#tensors-card .trow").first).to_be_visible()
+    assert once.count == 2
+    once.stop()
+    twice = Failing(page, "/fragments/run", failures=5)
+    page.goto(server + "/embed?example=inplace&panels=tensors")
+    expect(page.locator("#embed-status")).to_contain_text("not answering")
+    page.wait_for_timeout(1000)
+    assert twice.count == 2
