@@ -18,6 +18,7 @@ NOT_LIMITS = {
     "code_max_bytes",
     "body_read_timeout_s",
     "frame_ancestors",
+    "embed_frame_ancestors",
     "max_concurrent_runs",
     "queue_max",
     "spare_workers",
